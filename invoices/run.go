@@ -1,0 +1,64 @@
+package invoices
+
+import (
+	"time"
+
+	"billrun/rating"
+)
+
+// RunKind names the command a run record belongs to.
+type RunKind string
+
+// Run kinds.
+const (
+	RunClose     RunKind = "close"
+	RunRerun     RunKind = "rerun"
+	RunSweep     RunKind = "sweep"
+	RunReconcile RunKind = "reconcile"
+)
+
+// RunStatus is the state of a run.
+type RunStatus string
+
+// Run states.
+const (
+	RunRunning   RunStatus = "running"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+)
+
+// Run is the record of one data-changing command (DESIGN §8): what it read, what it counted and
+// issued, and how it ended.
+type Run struct {
+	ID            string
+	Kind          RunKind
+	Period        rating.Period
+	Scope         string // "all", or the accounts of a rerun
+	At            time.Time
+	StartedAt     time.Time
+	FinishedAt    *time.Time
+	Status        RunStatus
+	Error         string
+	PriceBookHash string
+	Manifest      []rating.Object
+	Counts        rating.Counts
+	Totals        Totals
+}
+
+// Totals are the money a run issued.
+type Totals struct {
+	Documents      int          `json:"documents"`
+	Subtotal       rating.Cents `json:"subtotal"`
+	Discount       rating.Cents `json:"discount"`
+	CreditsApplied rating.Cents `json:"credits_applied"`
+	AmountDue      rating.Cents `json:"amount_due"`
+}
+
+// Add adds a document to the totals.
+func (t *Totals) Add(d *Document) {
+	t.Documents++
+	t.Subtotal += d.Subtotal
+	t.Discount += d.Discount
+	t.CreditsApplied += d.CreditsApplied
+	t.AmountDue += d.AmountDue
+}

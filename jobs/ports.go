@@ -1,0 +1,75 @@
+package jobs
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// Store is the persistence jobs need: the ledger (accounts, grants, payments, documents), run records,
+// rejects, standing and the per-period run lock. invoices/store implements it on SQLite and PostgreSQL.
+type Store interface {
+	// ImportAccounts upserts accounts, contracts, grants and payments by id in one transaction and never
+	// deletes. It returns an error wrapping invoices.ErrGrantConsumed when a consumed grant's amount
+	// would change.
+	ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error)
+	// Accounts returns every account with its contracts and grants (Consumed summed over the
+	// consumptions of effective documents), in ascending id order.
+	Accounts(ctx context.Context) ([]invoices.Account, error)
+	// Payments returns every payment, ordered by paid_at then id.
+	Payments(ctx context.Context) ([]invoices.Payment, error)
+
+	// Documents returns the documents of a period, void ones included, with lines and consumptions,
+	// ordered by issue order (id).
+	Documents(ctx context.Context, p rating.Period) ([]invoices.Document, error)
+	// OpenDocuments returns every effective invoice or supplementary invoice of any period with
+	// amount_due > 0, without lines: what standing needs to find past-due documents.
+	OpenDocuments(ctx context.Context) ([]invoices.Document, error)
+	// Issue inserts doc in one transaction: it assigns the next number of the series
+	// (prefix INV or CN, year of doc.IssuedAt) from a counter row, stores lines and consumptions, and
+	// voids doc.Replaces (setting voided_at = doc.IssuedAt) when set. It sets doc.ID and doc.Number. It
+	// returns an error wrapping invoices.ErrAlreadyIssued when the account already has an effective
+	// invoice for the period (and doc is an invoice that replaces nothing), leaving nothing written.
+	Issue(ctx context.Context, doc *invoices.Document) error
+	// Void marks an effective document void at voidedAt without a replacement, returning its credits.
+	Void(ctx context.Context, number string, voidedAt time.Time) error
+
+	// StartRun inserts a run record with status running.
+	StartRun(ctx context.Context, run *invoices.Run) error
+	// FinishRun updates a run's status, end time, manifest, counts and totals.
+	FinishRun(ctx context.Context, run *invoices.Run) error
+	// LatestRun returns the latest close or rerun of a period that succeeded, or invoices.ErrNotFound.
+	LatestRun(ctx context.Context, p rating.Period) (*invoices.Run, error)
+	// SaveRejects stores a run's rejects.
+	SaveRejects(ctx context.Context, runID string, rejects []rating.Reject) error
+	// Rejects returns a run's rejects ordered by object then line.
+	Rejects(ctx context.Context, runID string) ([]rating.Reject, error)
+
+	// SaveStanding replaces the standing rows of the given accounts and appends events, in one
+	// transaction.
+	SaveStanding(ctx context.Context, rows []invoices.Standing, events []invoices.StandingEvent) error
+	// Standing returns the stored standing rows, ordered by account.
+	Standing(ctx context.Context) ([]invoices.Standing, error)
+	// StandingEvents returns the history of standing changes, oldest first.
+	StandingEvents(ctx context.Context) ([]invoices.StandingEvent, error)
+
+	// Lock takes the run lock named key (e.g. "period:2026-10"). With wait false it returns an error
+	// wrapping invoices.ErrLocked at once when another run holds it; with wait true it waits until ctx
+	// ends. The returned func releases the lock.
+	Lock(ctx context.Context, key string, wait bool) (release func(), err error)
+
+	Close() error
+}
+
+// UsageSource lists and opens raw usage objects: a local directory or S3.
+type UsageSource interface {
+	// List returns the objects under the dt=YYYY-MM-DD partitions of the given dates, sorted by key.
+	List(ctx context.Context, dates []string) ([]rating.Object, error)
+	// Open streams an object's raw (still compressed) bytes.
+	Open(ctx context.Context, obj rating.Object) (io.ReadCloser, error)
+	// String describes the source for logs, without secrets.
+	String() string
+}

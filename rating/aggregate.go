@@ -1,0 +1,146 @@
+package rating
+
+import (
+	"math"
+	"math/bits"
+	"sort"
+
+	"github.com/shopspring/decimal"
+)
+
+// Meter names what a line's quantity counts.
+type Meter string
+
+// The meters of DESIGN §6.
+const (
+	MeterInput            Meter = "input_tokens"
+	MeterCachedInput      Meter = "cached_input_tokens"
+	MeterOutput           Meter = "output_tokens"
+	MeterBatchInput       Meter = "batch_input_tokens"
+	MeterBatchCachedInput Meter = "batch_cached_input_tokens"
+	MeterBatchOutput      Meter = "batch_output_tokens"
+	MeterGPUSeconds       Meter = "gpu_seconds"
+	MeterTrainingTokens   Meter = "training_tokens"
+	MeterDiscount         Meter = "discount"
+	nanosPerSecond              = 1_000_000_000
+	tokensPerUnit               = 1_000_000
+	secondsPerGPUHour           = 3600
+)
+
+// LineKey identifies one invoice line of one account: a (kind, product, meter, unit price) with the
+// details that name it. UnitPrice is the canonical decimal string of the price per unit (1M tokens or
+// one GPU-hour), so lines with different prices stay apart.
+type LineKey struct {
+	Account    string
+	Kind       Kind
+	Product    string // serverless: the event's model; gpu: GPU type; fine_tuning: the job
+	BaseModel  string // serverless: the base a fine-tuned model is priced as; fine_tuning: the base model
+	Deployment string // gpu only
+	Meter      Meter
+	UnitPrice  string
+}
+
+// Quantity is an exact non-negative amount of a meter: Units whole units plus Nanos billionths (only
+// GPU-seconds have fractions).
+type Quantity struct {
+	Units int64
+	Nanos int64
+}
+
+// Decimal returns q as a decimal number.
+func (q Quantity) Decimal() decimal.Decimal {
+	return decimal.NewFromInt(q.Units).Add(decimal.New(q.Nanos, -9))
+}
+
+// add returns q+o and false on overflow.
+func (q Quantity) add(o Quantity) (Quantity, bool) {
+	n := q.Nanos + o.Nanos
+	u, carry := q.Units, int64(0)
+	if n >= nanosPerSecond {
+		n -= nanosPerSecond
+		carry = 1
+	}
+	if o.Units > math.MaxInt64-u-carry {
+		return q, false
+	}
+	return Quantity{Units: u + o.Units + carry, Nanos: n}, true
+}
+
+// gpuQuantity returns count × nanos as GPU-seconds, and false on overflow.
+func gpuQuantity(count, nanos int64) (Quantity, bool) {
+	hi, lo := bits.Mul64(uint64(count), uint64(nanos))
+	if hi >= nanosPerSecond {
+		return Quantity{}, false
+	}
+	secs, rem := bits.Div64(hi, lo, nanosPerSecond)
+	if secs > math.MaxInt64 {
+		return Quantity{}, false
+	}
+	return Quantity{Units: int64(secs), Nanos: int64(rem)}, true
+}
+
+// Aggregate is the mergeable result of rating usage: quantities summed per line key. It is the value
+// a shard would serialize and a final step merge (DESIGN §12).
+type Aggregate struct {
+	Lines map[LineKey]Quantity
+}
+
+// NewAggregate returns an empty Aggregate.
+func NewAggregate() *Aggregate { return &Aggregate{Lines: make(map[LineKey]Quantity)} }
+
+// Add adds q to the line k. It returns false, changing nothing, when the sum would overflow.
+func (a *Aggregate) Add(k LineKey, q Quantity) bool {
+	s, ok := a.Lines[k].add(q)
+	if !ok {
+		return false
+	}
+	a.Lines[k] = s
+	return true
+}
+
+// Merge adds every line of o into a. It returns false when a sum overflows.
+func (a *Aggregate) Merge(o *Aggregate) bool {
+	for k, q := range o.Lines {
+		if !a.Add(k, q) {
+			return false
+		}
+	}
+	return true
+}
+
+// Accounts returns the accounts with usage, in ascending order.
+func (a *Aggregate) Accounts() []string {
+	seen := make(map[string]bool)
+	var ids []string
+	for k := range a.Lines {
+		if !seen[k.Account] {
+			seen[k.Account] = true
+			ids = append(ids, k.Account)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// ByAccount splits the aggregate per account.
+func (a *Aggregate) ByAccount() map[string]map[LineKey]Quantity {
+	out := make(map[string]map[LineKey]Quantity)
+	for k, q := range a.Lines {
+		m := out[k.Account]
+		if m == nil {
+			m = make(map[LineKey]Quantity)
+			out[k.Account] = m
+		}
+		m[k] = q
+	}
+	return out
+}
+
+// MeterTotals returns the total quantity per meter, for run counts.
+func (a *Aggregate) MeterTotals() map[Meter]decimal.Decimal {
+	out := make(map[Meter]decimal.Decimal)
+	for k, q := range a.Lines {
+		out[k.Meter] = out[k.Meter].Add(q.Decimal())
+	}
+	return out
+}

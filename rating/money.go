@@ -1,0 +1,65 @@
+package rating
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/shopspring/decimal"
+)
+
+// Cents is an amount of money in integer cents of the price book's currency. Every stored and summed
+// amount in billrun is Cents; only unit prices and unrounded amounts are decimals.
+type Cents int64
+
+// RoundCents rounds d to cents, half away from zero: the one rounding rule billrun uses for money.
+func RoundCents(d decimal.Decimal) Cents {
+	return Cents(d.Round(2).Shift(2).IntPart())
+}
+
+// CentsFromDecimal converts an amount with at most two decimal places to Cents. It returns an error when
+// the amount has fractional cents, so input money is never rounded silently.
+func CentsFromDecimal(d decimal.Decimal) (Cents, error) {
+	s := d.Shift(2)
+	if !s.Equal(s.Truncate(0)) {
+		return 0, fmt.Errorf("amount %s has fractions of a cent", d)
+	}
+	return Cents(s.IntPart()), nil
+}
+
+// ParseCents parses a decimal string such as "42.17" into Cents.
+func ParseCents(s string) (Cents, error) {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return 0, fmt.Errorf("amount %q is not a decimal number", s)
+	}
+	return CentsFromDecimal(d)
+}
+
+// Decimal returns c as a decimal number of currency units.
+func (c Cents) Decimal() decimal.Decimal { return decimal.New(int64(c), -2) }
+
+// String formats c with exactly two decimal places: "12.30", "-0.24", "0.00".
+func (c Cents) String() string {
+	neg := c < 0
+	u := uint64(c)
+	if neg {
+		u = uint64(-c)
+	}
+	s := strconv.FormatUint(u/100, 10) + "." + fmt.Sprintf("%02d", u%100)
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// FormatPrice formats a unit price with at least two decimal places and no trailing zeros beyond them:
+// "0.20", "0.05", "0.025", "8.00".
+func FormatPrice(d decimal.Decimal) string {
+	if d.Exponent() >= -2 || d.Equal(d.Round(2)) {
+		return d.StringFixed(2)
+	}
+	return d.String()
+}
+
+// FormatQuantity formats a quantity without trailing zeros: "1200000", "3600.5".
+func FormatQuantity(d decimal.Decimal) string { return d.String() }

@@ -1,0 +1,45 @@
+package rating
+
+import (
+	"fmt"
+	"time"
+)
+
+// Period is a calendar month in UTC, half-open [Start, End).
+type Period struct {
+	Year  int
+	Month time.Month
+}
+
+// ParsePeriod parses "YYYY-MM". It returns an error naming the expected form otherwise.
+func ParsePeriod(s string) (Period, error) {
+	t, err := time.Parse("2006-01", s)
+	if err != nil || len(s) != 7 {
+		return Period{}, fmt.Errorf("period %q: want YYYY-MM, e.g. 2026-10", s)
+	}
+	return Period{Year: t.Year(), Month: t.Month()}, nil
+}
+
+// PeriodOf returns the period that contains t.
+func PeriodOf(t time.Time) Period {
+	t = t.UTC()
+	return Period{Year: t.Year(), Month: t.Month()}
+}
+
+// Start returns the first instant of the period.
+func (p Period) Start() time.Time { return time.Date(p.Year, p.Month, 1, 0, 0, 0, 0, time.UTC) }
+
+// End returns the first instant after the period (the start of the next one).
+func (p Period) End() time.Time { return p.Start().AddDate(0, 1, 0) }
+
+// Prev returns the period before p.
+func (p Period) Prev() Period { return PeriodOf(p.Start().AddDate(0, -1, 0)) }
+
+// Next returns the period after p.
+func (p Period) Next() Period { return PeriodOf(p.End()) }
+
+// IsZero reports whether p is the zero Period.
+func (p Period) IsZero() bool { return p.Year == 0 }
+
+// String returns "YYYY-MM".
+func (p Period) String() string { return fmt.Sprintf("%04d-%02d", p.Year, int(p.Month)) }
