@@ -78,7 +78,10 @@ type ModelInfo struct {
 
 // Policy holds payment terms and the spend-limit tiers of DESIGN §7.
 type Policy struct {
-	PaymentTermsDays int    `yaml:"payment_terms_days"`
+	// PaymentTermsDays is the days from issue to due date; Validate sets it from the YAML value, or 15
+	// when the price book leaves it out.
+	PaymentTermsDays int    `yaml:"-"`
+	TermsDays        *int   `yaml:"payment_terms_days"`
 	Tiers            []Tier `yaml:"tiers"`
 }
 
@@ -135,8 +138,9 @@ func (pb *PriceBook) Validate() error {
 			return fmt.Errorf("price book: model %s: params_b must be positive", name)
 		}
 	}
-	if pb.Policy.PaymentTermsDays == 0 && len(pb.Policy.Tiers) == 0 {
-		pb.Policy = DefaultPolicy()
+	pb.Policy.PaymentTermsDays = DefaultPolicy().PaymentTermsDays
+	if pb.Policy.TermsDays != nil {
+		pb.Policy.PaymentTermsDays = *pb.Policy.TermsDays
 	}
 	if pb.Policy.PaymentTermsDays < 0 {
 		return errors.New("price book: policy: payment_terms_days must not be negative")

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"billrun/invoices/accountsfile"
+	"billrun/jobs"
+)
+
+func runAccountsImport(ctx context.Context, e *environment, args []string) error {
+	var c config
+	fs := e.flags("accounts import", "accounts import FILE [flags]", &c, flagSpec{db: true, at: true})
+	// Accept the file before or after the flags.
+	var file string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		file, args = args[0], args[1:]
+	}
+	if err := e.parse(fs, &c, args); err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if file == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return usagef("accounts import: want exactly one FILE")
+	}
+	imp, err := accountsfile.Load(file)
+	if err != nil {
+		return err
+	}
+	log := e.logger(&c)
+	st, err := openStore(ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	j := &jobs.Jobs{Store: st, Logger: log}
+	res, err := j.ImportAccounts(ctx, imp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "imported %s: %d accounts, %d credit grants, %d payments\n", file, res.Accounts, res.Grants, res.Payments)
+	return nil
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"billrun/invoices"
+	"billrun/invoices/accountsfile"
+	"billrun/jobs"
+	"billrun/rating"
+)
+
+func runClose(ctx context.Context, e *environment, args []string) error {
+	var c config
+	fs := e.flags("close", "close --period YYYY-MM|prev|current [flags]", &c,
+		flagSpec{db: true, usage: true, prices: true, accounts: true, out: true, at: true, rejects: true, wait: true})
+	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to close: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
+	if err := e.parse(fs, &c, args); err != nil {
+		return err
+	}
+	at, err := c.atTime()
+	if err != nil {
+		return err
+	}
+	p, err := parsePeriod(*period, at)
+	if err != nil {
+		return err
+	}
+	if err := c.resolveDefaults(true, true); err != nil {
+		return err
+	}
+	log := e.logger(&c)
+	started := time.Now()
+	st, err := openStore(ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	j, err := e.wire(ctx, &c, log, st)
+	if err != nil {
+		return err
+	}
+	if c.accounts != "" {
+		if err := importFile(ctx, j, c.accounts); err != nil {
+			return err
+		}
+	}
+	sum, err := j.Close(ctx, p, jobs.CloseOptions{At: at, MaxRejects: c.maxRejects, Wait: c.wait})
+	if sum != nil {
+		printCloseSummary(e, p, sum, time.Since(started), err)
+	}
+	return err
+}
+
+func importFile(ctx context.Context, j *jobs.Jobs, path string) error {
+	imp, err := accountsfile.Load(path)
+	if err != nil {
+		return err
+	}
+	_, err = j.ImportAccounts(ctx, imp)
+	return err
+}
+
+func printCloseSummary(e *environment, p rating.Period, sum *jobs.CloseSummary, took time.Duration, err error) {
+	w := e.stdout
+	r := sum.Run
+	status := "done"
+	switch {
+	case errors.Is(err, jobs.ErrTooManyRejects):
+		status = "STOPPED: too many rejects, nothing issued"
+	case errors.Is(err, invoices.ErrLocked):
+		status = "STOPPED: another run holds the period"
+	case err != nil:
+		status = "FAILED"
+	}
+	fmt.Fprintf(w, "billrun close %s — %s\n", p, status)
+	if r != nil {
+		fmt.Fprintf(w, "  run              %s (at %s)\n", r.ID, r.At.Format(time.RFC3339))
+		fmt.Fprintf(w, "  usage            %d objects, %s, %d lines, %d events taken, %d accepted, %d duplicates\n",
+			r.Counts.Objects, humanBytes(r.Counts.Bytes), r.Counts.Lines, r.Counts.EventsTaken, r.Counts.Accepted, r.Counts.Duplicates)
+	}
+	fmt.Fprintf(w, "  rejects          %d\n", len(sum.Rejects))
+	if r != nil {
+		fmt.Fprintf(w, "  invoices issued  %d (accounts already invoiced for %s: %d)\n", len(sum.Issued), p, sum.Existing)
+		fmt.Fprintf(w, "  total billed     %s USD (discounts %s)\n", r.Totals.Subtotal, r.Totals.Discount)
+		fmt.Fprintf(w, "  credits applied  %s USD\n", r.Totals.CreditsApplied)
+		fmt.Fprintf(w, "  amount due       %s USD\n", r.Totals.AmountDue)
+	}
+	if len(sum.Standing) > 0 {
+		counts := map[invoices.StandingStatus]int{}
+		for _, s := range sum.Standing {
+			counts[s.Status]++
+		}
+		fmt.Fprintf(w, "  standing         %d accounts: %d active, %d limit_exceeded, %d suspended\n", len(sum.Standing),
+			counts[invoices.StandingActive], counts[invoices.StandingLimitExceeded], counts[invoices.StandingSuspended])
+	}
+	for _, f := range sum.Files {
+		fmt.Fprintf(w, "  wrote            %s\n", f)
+	}
+	fmt.Fprintf(w, "  duration         %s\n", took.Round(time.Millisecond))
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"billrun/invoices/store"
+	"billrun/jobs"
+	"billrun/rating"
+	"billrun/rating/prices"
+	"billrun/rating/usage"
+)
+
+// The demo defaults: only while --db is this local SQLite file do --usage, --prices and --accounts
+// default to the bundled fixtures, so a production run never picks up demo data by omission.
+const (
+	defaultDB       = "sqlite:billrun.db"
+	fixtureUsage    = "fixtures/usage"
+	fixturePrices   = "fixtures/prices.yaml"
+	fixtureAccounts = "fixtures/accounts.yaml"
+)
+
+type environment struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
+// config holds the flags shared by the commands. Each value comes from its flag, else its BILLRUN_*
+// environment variable, else its default.
+type config struct {
+	db             string
+	usage          string
+	prices         string
+	accounts       string
+	out            string
+	at             string
+	maxRejects     int64
+	maxGPUInterval time.Duration
+	workers        int
+	wait           bool
+	logFormat      string
+	logLevel       string
+	s3PathStyle    bool
+	progress       string
+
+	set map[string]bool // flags given on the command line or through the environment
+}
+
+type flagSpec struct {
+	db, usage, prices, accounts, out, at, rejects, wait bool
+}
+
+func (e *environment) flags(name, synopsis string, c *config, spec flagSpec) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	c.set = map[string]bool{}
+	env := func(flagName, def string) string {
+		key := "BILLRUN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+		if v := e.getenv(key); v != "" {
+			c.set[flagName] = true
+			return v
+		}
+		return def
+	}
+	envInt := func(flagName string, def int64) int64 {
+		v, err := strconv.ParseInt(env(flagName, strconv.FormatInt(def, 10)), 10, 64)
+		if err != nil {
+			return def
+		}
+		return v
+	}
+	envBool := func(flagName string) bool { b, _ := strconv.ParseBool(env(flagName, "false")); return b }
+	if spec.db {
+		fs.StringVar(&c.db, "db", env("db", defaultDB), "database: sqlite:PATH or postgres://USER:PASS@HOST/DB (env BILLRUN_DB)")
+	}
+	if spec.usage {
+		fs.StringVar(&c.usage, "usage", env("usage", ""), "raw usage: s3://bucket/prefix, file:///abs/path or a path (env BILLRUN_USAGE;\n"+
+			"default "+fixtureUsage+" only with the default --db)")
+		d, _ := time.ParseDuration(env("max-gpu-interval", "1h"))
+		fs.DurationVar(&c.maxGPUInterval, "max-gpu-interval", d, "longest GPU interval accepted; longer ones are rejected (env BILLRUN_MAX_GPU_INTERVAL)")
+		fs.IntVar(&c.workers, "workers", int(envInt("workers", int64(runtime.GOMAXPROCS(0)))), "objects decoded in parallel (env BILLRUN_WORKERS)")
+		fs.BoolVar(&c.s3PathStyle, "s3-path-style", envBool("s3-path-style"), "path-style S3 addressing, for S3-compatible stores (env BILLRUN_S3_PATH_STYLE)")
+		fs.StringVar(&c.progress, "progress", env("progress", "auto"), "progress bar on stderr: auto (on a terminal), always, never (env BILLRUN_PROGRESS)")
+	}
+	if spec.prices || spec.usage {
+		fs.StringVar(&c.prices, "prices", env("prices", ""), "price book YAML (env BILLRUN_PRICES; default "+fixturePrices+" only with the default --db)")
+	}
+	if spec.accounts {
+		fs.StringVar(&c.accounts, "accounts", env("accounts", ""), "accounts file to import first (env BILLRUN_ACCOUNTS; default "+fixtureAccounts+"\n"+
+			"only with the default --db, and only if it exists)")
+	}
+	if spec.out {
+		fs.StringVar(&c.out, "out", env("out", "out"), "directory for exports; files go to DIR/PERIOD/ (env BILLRUN_OUT)")
+	}
+	if spec.at {
+		fs.StringVar(&c.at, "at", env("at", ""), "the run's current time, RFC 3339 (env BILLRUN_AT; default now): issue and due dates and standing use it")
+	}
+	if spec.rejects {
+		fs.Int64Var(&c.maxRejects, "max-rejects", envInt("max-rejects", 0), "most rejected usage lines tolerated before nothing is issued (env BILLRUN_MAX_REJECTS)")
+	}
+	if spec.wait {
+		fs.BoolVar(&c.wait, "wait", envBool("wait"), "wait for another run on the same period to finish instead of exiting 5 (env BILLRUN_WAIT)")
+	}
+	fs.StringVar(&c.logFormat, "log-format", env("log-format", "auto"), "logs on stderr: auto (text on a terminal, else JSON), text, json (env BILLRUN_LOG_FORMAT)")
+	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (env BILLRUN_LOG_LEVEL)")
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: billrun %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args and records which flags were given.
+func (e *environment) parse(fs *flag.FlagSet, c *config, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usagef("%v", err)
+	}
+	fs.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
+	return nil
+}
+
+// demo reports whether --db is the default local SQLite file, where fixtures are the defaults.
+func (c *config) demo() bool { return c.db == defaultDB }
+
+// resolveDefaults applies the fixture defaults for the demo database and checks required inputs.
+func (c *config) resolveDefaults(needUsage, needPrices bool) error {
+	if c.demo() {
+		if c.usage == "" {
+			c.usage = fixtureUsage
+		}
+		if c.prices == "" {
+			c.prices = fixturePrices
+		}
+		if c.accounts == "" {
+			if _, err := os.Stat(fixtureAccounts); err == nil {
+				c.accounts = fixtureAccounts
+			}
+		}
+	}
+	if needUsage && c.usage == "" {
+		return usagef("--usage is required with --db %s (fixtures are defaults only for %s)", store.Redacted(c.db), defaultDB)
+	}
+	if needPrices && c.prices == "" {
+		return usagef("--prices is required with --db %s (fixtures are defaults only for %s)", store.Redacted(c.db), defaultDB)
+	}
+	return nil
+}
+
+// atTime returns --at, or now.
+func (c *config) atTime() (time.Time, error) {
+	if c.at == "" {
+		return time.Now().UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, c.at)
+	if err != nil {
+		return time.Time{}, usagef("--at %q: want RFC 3339, e.g. 2026-11-01T02:00:00Z", c.at)
+	}
+	return t.UTC(), nil
+}
+
+// period parses --period: YYYY-MM, prev (the month before --at) or current (the month of --at).
+func parsePeriod(s string, at time.Time) (rating.Period, error) {
+	switch s {
+	case "":
+		return rating.Period{}, usagef("--period is required (YYYY-MM, prev or current)")
+	case "prev":
+		return rating.PeriodOf(at).Prev(), nil
+	case "current":
+		return rating.PeriodOf(at), nil
+	}
+	p, err := rating.ParsePeriod(s)
+	if err != nil {
+		return p, usagef("--period: %v", err)
+	}
+	return p, nil
+}
+
+func (e *environment) logger(c *config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.logLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.logFormat
+	if format == "auto" {
+		format = "json"
+		if isTerminal(e.stderr) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(e.stderr, opts))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// openStore opens the database and applies migrations.
+func openStore(ctx context.Context, c *config, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, c.db, log)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", store.Redacted(c.db), err)
+	}
+	return st, nil
+}
+
+// wire builds the jobs for a command that reads usage.
+func (e *environment) wire(ctx context.Context, c *config, log *slog.Logger, st jobs.Store) (*jobs.Jobs, error) {
+	pb, hash, err := prices.Load(c.prices)
+	if err != nil {
+		return nil, err
+	}
+	j := &jobs.Jobs{Store: st, Exporter: exporter{}, PriceBook: pb, PriceBookHash: hash, OutDir: c.out, Logger: log}
+	if c.usage != "" {
+		src, err := openSource(ctx, c, e.getenv, log)
+		if err != nil {
+			return nil, err
+		}
+		j.Usage = &usageReader{src: src, pb: pb, maxGPU: c.maxGPUInterval, workers: c.workers, log: log,
+			progress: e.progressFunc(c)}
+	}
+	return j, nil
+}
+
+func openSource(ctx context.Context, c *config, getenv func(string) string, log *slog.Logger) (usage.Source, error) {
+	if strings.HasPrefix(c.usage, "s3://") {
+		bucket, prefix, err := usage.ParseS3URI(c.usage)
+		if err != nil {
+			return nil, usagef("--usage: %v", err)
+		}
+		return usage.NewS3(ctx, usage.S3Options{Bucket: bucket, Prefix: prefix, Endpoint: getenv("AWS_ENDPOINT_URL_S3"),
+			PathStyle: c.s3PathStyle, Logger: log})
+	}
+	src, err := usage.NewLocal(c.usage)
+	if err != nil {
+		return nil, fmt.Errorf("--usage %s: %w", c.usage, err)
+	}
+	return src, nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"billrun/jobs"
+)
+
+func runExport(ctx context.Context, e *environment, args []string) error {
+	var c config
+	fs := e.flags("export", "export --period YYYY-MM --format json|csv|xlsx [--out PATH] [flags]", &c, flagSpec{db: true, at: true})
+	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to export: YYYY-MM, prev or current")
+	format := fs.String("format", "json", "json (billrun.period/v1), csv (one row per invoice line) or xlsx (the finance workbook)")
+	out := fs.String("out", "", "file to write; default stdout for json and csv, out/PERIOD/billrun-PERIOD.xlsx for xlsx")
+	if err := e.parse(fs, &c, args); err != nil {
+		return err
+	}
+	at, err := c.atTime()
+	if err != nil {
+		return err
+	}
+	p, err := parsePeriod(*period, at)
+	if err != nil {
+		return err
+	}
+	log := e.logger(&c)
+	st, err := openStore(ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	j := &jobs.Jobs{Store: st, Exporter: exporter{}, Logger: log}
+	rep, err := j.Report(ctx, p, at)
+	if err != nil {
+		return err
+	}
+	var write func(io.Writer) error
+	switch *format {
+	case "json":
+		write = func(w io.Writer) error { return j.Exporter.WriteJSON(w, rep) }
+	case "csv":
+		write = func(w io.Writer) error { return j.Exporter.WriteInvoicesCSV(w, rep) }
+	case "xlsx":
+		write = func(w io.Writer) error { return j.Exporter.WriteXLSX(w, rep) }
+		if *out == "" {
+			*out = filepath.Join("out", p.String(), "billrun-"+p.String()+".xlsx")
+		}
+	default:
+		return usagef("--format %q: want json, csv or xlsx", *format)
+	}
+	if *out == "" {
+		return write(e.stdout)
+	}
+	if err := jobs.WriteFileAtomic(*out, write); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "wrote %s\n", *out)
+	return nil
+}

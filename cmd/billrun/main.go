@@ -1,0 +1,119 @@
+// Command billrun is the month-close billing job: it rates raw usage, issues invoices, applies credits,
+// keeps account standing and writes the finance exports. Run `billrun help` for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"billrun/invoices"
+	"billrun/jobs"
+)
+
+// Exit codes of DESIGN §10.
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitUsage     = 2
+	exitRejects   = 3
+	exitReconcile = 4
+	exitLocked    = 5
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errHelp) {
+		fmt.Fprintf(os.Stderr, "billrun: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+// errHelp is returned after help was printed on request.
+var errHelp = errors.New("help requested")
+
+// errDifferences is returned by reconcile when anything disagrees (exit 4).
+var errDifferences = errors.New("reconcile found differences")
+
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, jobs.ErrTooManyRejects):
+		return exitRejects
+	case errors.Is(err, errDifferences):
+		return exitReconcile
+	case errors.Is(err, invoices.ErrLocked):
+		return exitLocked
+	}
+	return exitError
+}
+
+const topUsage = `billrun — month-close billing for usage-billed AI inference
+
+Usage: billrun <command> [flags]
+
+Commands:
+  close            read, rate and issue the invoices of a period; sweep standing; write exports
+  rate             preview a period: read and rate exactly as close would, write nothing
+  export           write a period's invoices.json, CSV or XLSX workbook from the database
+  sweep            rate month-to-date usage and update every account's standing
+  standing         print the stored standing of every account (table, json, csv)
+  accounts import  upsert accounts, contracts, credit grants and payments from a YAML/JSON file
+  migrate          apply database migrations and exit
+
+Run 'billrun <command> -h' for a command's flags. Exit codes: 0 ok, 1 error, 2 bad usage,
+3 rejects over --max-rejects, 4 reconcile found differences, 5 another run holds the period.
+`
+
+// run is billrun without the process: tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return usagef("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	env := &environment{getenv: getenv, stdout: stdout, stderr: stderr}
+	switch cmd {
+	case "close":
+		return runClose(ctx, env, rest)
+	case "rate":
+		return runRate(ctx, env, rest)
+	case "export":
+		return runExport(ctx, env, rest)
+	case "sweep":
+		return runSweep(ctx, env, rest)
+	case "standing":
+		return runStanding(ctx, env, rest)
+	case "accounts":
+		if len(rest) == 0 || rest[0] != "import" {
+			fmt.Fprint(stderr, "Usage: billrun accounts import FILE [flags]\n")
+			return usagef("accounts: want the subcommand import")
+		}
+		return runAccountsImport(ctx, env, rest[1:])
+	case "migrate":
+		return runMigrate(ctx, env, rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, topUsage)
+		return errHelp
+	}
+	fmt.Fprint(stderr, topUsage)
+	return usagef("unknown command %q", cmd)
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"billrun/invoices"
+	"billrun/invoices/accountsfile"
+	"billrun/jobs"
+	"billrun/rating"
+)
+
+func runRate(ctx context.Context, e *environment, args []string) error {
+	var c config
+	fs := e.flags("rate", "rate --period YYYY-MM|prev|current [--format table|json] [flags]", &c,
+		flagSpec{db: true, usage: true, prices: true, accounts: true, at: true, rejects: true})
+	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rate: YYYY-MM, prev or current")
+	format := fs.String("format", "table", "output: table or json (the billrun.period/v1 shape with drafts and counts)")
+	if err := e.parse(fs, &c, args); err != nil {
+		return err
+	}
+	if *format != "table" && *format != "json" {
+		return usagef("--format %q: want table or json", *format)
+	}
+	at, err := c.atTime()
+	if err != nil {
+		return err
+	}
+	p, err := parsePeriod(*period, at)
+	if err != nil {
+		return err
+	}
+	if err := c.resolveDefaults(true, true); err != nil {
+		return err
+	}
+	log := e.logger(&c)
+	opts := jobs.RateOptions{At: at, MaxRejects: c.maxRejects}
+	var st jobs.Store
+	if c.accounts != "" {
+		imp, err := accountsfile.Load(c.accounts)
+		if err != nil {
+			return err
+		}
+		opts.Accounts = jobs.AccountsFromImport(imp)
+	} else {
+		s, err := openStore(ctx, &c, log)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		st = s
+	}
+	j, err := e.wire(ctx, &c, log, st)
+	if err != nil {
+		return err
+	}
+	rep, err := j.Rate(ctx, p, opts)
+	if rep != nil {
+		if *format == "json" {
+			if werr := j.Exporter.WriteJSON(e.stdout, rep); werr != nil {
+				return werr
+			}
+		} else {
+			printDrafts(e, rep)
+		}
+	}
+	if err != nil && !errors.Is(err, jobs.ErrTooManyRejects) {
+		return err
+	}
+	return err
+}
+
+func printDrafts(e *environment, rep *invoices.Report) {
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(e.stdout, "billrun rate %s — drafts, nothing written\n\n", rep.Period)
+	fmt.Fprintln(w, "account\tlines\tsubtotal\tdiscount\tcredits\tamount due\t")
+	for _, d := range rep.Docs {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t\n", d.Account, len(d.Lines), d.Subtotal, d.Discount, d.CreditsApplied, d.AmountDue)
+	}
+	t := rep.Run.Totals
+	fmt.Fprintf(w, "TOTAL (%d drafts)\t\t%s\t%s\t%s\t%s\t\n", t.Documents, t.Subtotal, t.Discount, t.CreditsApplied, t.AmountDue)
+	w.Flush()
+	cn := rep.Run.Counts
+	fmt.Fprintf(e.stdout, "\nusage: %d objects, %s, %d lines, %d events taken, %d accepted, %d duplicates, %d rejects\n",
+		cn.Objects, humanBytes(cn.Bytes), cn.Lines, cn.EventsTaken, cn.Accepted, cn.Duplicates, len(rep.Rejects))
+	for _, code := range rating.RejectCodes {
+		if n := cn.RejectsByCode[code]; n > 0 {
+			fmt.Fprintf(e.stdout, "  rejects %-22s %d\n", code, n)
+		}
+	}
+	for i, r := range rep.Rejects {
+		if i == 20 {
+			fmt.Fprintf(e.stdout, "  … %d more (billrun close writes them all to rejects.csv)\n", len(rep.Rejects)-20)
+			break
+		}
+		fmt.Fprintf(e.stdout, "  %s:%d %s %s: %s\n", r.Object, r.Line, r.EventID, r.Code, r.Message)
+	}
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TestExamples replays the worked cases of the contract (testdata/examples, copied from
+// shared/examples: every expected number there was worked out by hand in its comments) through run(),
+// exactly as a user would: close, accounts import, sweep, and `export --format json` checks.
+func TestExamples(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/examples/*/scenario.yaml")
+	if len(dirs) == 0 {
+		t.Fatal("no examples found")
+	}
+	for _, sc := range dirs {
+		dir := filepath.Dir(sc)
+		t.Run(filepath.Base(dir), func(t *testing.T) { replayScenario(t, dir) })
+	}
+}
+
+type scenario struct {
+	Steps []map[string]yaml.Node `yaml:"steps"`
+}
+
+func replayScenario(t *testing.T, dir string) {
+	data, err := os.ReadFile(filepath.Join(dir, "scenario.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc scenario
+	if err := yaml.Unmarshal(data, &sc); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	usageDir := filepath.Join(tmp, "usage")
+	if err := os.CopyFS(usageDir, os.DirFS(filepath.Join(dir, "usage"))); err != nil {
+		t.Fatal(err)
+	}
+	db := "sqlite:" + filepath.Join(tmp, "billrun.db")
+	common := []string{"--db", db}
+	withUsage := append(append([]string{}, common...), "--usage", usageDir, "--prices", filepath.Join(dir, "prices.yaml"))
+	lastAt := ""
+	for i, step := range sc.Steps {
+		for verb, node := range step {
+			name := fmt.Sprintf("step %d %s", i+1, verb)
+			switch verb {
+			case "close":
+				var c struct {
+					Period     string `yaml:"period"`
+					At         string `yaml:"at"`
+					Accounts   string `yaml:"accounts"`
+					MaxRejects *int   `yaml:"max_rejects"`
+					ExpectExit int    `yaml:"expect_exit"`
+				}
+				must(t, node.Decode(&c))
+				args := append([]string{"close", "--period", c.Period, "--at", c.At, "--out", filepath.Join(tmp, "out")}, withUsage...)
+				if c.Accounts != "" {
+					args = append(args, "--accounts", filepath.Join(dir, c.Accounts))
+				}
+				if c.MaxRejects != nil {
+					args = append(args, "--max-rejects", fmt.Sprint(*c.MaxRejects))
+				}
+				out, err := runCapture(args...)
+				if got := exitCode(err); got != c.ExpectExit {
+					t.Fatalf("%s: exit %d (%v), want %d\n%s", name, got, err, c.ExpectExit, out)
+				}
+				lastAt = c.At
+			case "import":
+				var c struct {
+					File string `yaml:"file"`
+					At   string `yaml:"at"`
+				}
+				if node.Kind == yaml.ScalarNode {
+					c.File = node.Value
+				} else {
+					must(t, node.Decode(&c))
+				}
+				args := append([]string{"accounts", "import", filepath.Join(dir, c.File)}, common...)
+				if out, err := runCapture(args...); err != nil {
+					t.Fatalf("%s: %v\n%s", name, err, out)
+				}
+				if c.At != "" {
+					lastAt = c.At
+				}
+			case "sweep":
+				var c struct {
+					At string `yaml:"at"`
+				}
+				must(t, node.Decode(&c))
+				args := append([]string{"sweep", "--at", c.At}, withUsage...)
+				if out, err := runCapture(args...); err != nil {
+					t.Fatalf("%s: %v\n%s", name, err, out)
+				}
+				lastAt = c.At
+			case "check":
+				var c struct {
+					Period string    `yaml:"period"`
+					At     string    `yaml:"at"`
+					Expect yaml.Node `yaml:"expect"`
+				}
+				must(t, node.Decode(&c))
+				at := c.At
+				if at == "" {
+					at = lastAt
+				}
+				args := append([]string{"export", "--period", c.Period, "--format", "json", "--at", at}, common...)
+				out, err := runCapture(args...)
+				if err != nil {
+					t.Fatalf("%s: %v\n%s", name, err, out)
+				}
+				var got map[string]any
+				must(t, json.Unmarshal([]byte(out), &got))
+				var want map[string]any
+				must(t, c.Expect.Decode(&want))
+				checkExport(t, name+" "+c.Period, got, want)
+			default:
+				t.Fatalf("%s: unknown step", name)
+			}
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runCapture(args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+// checkExport compares the export against the scenario's expectations: per account the list of
+// documents (every field given must match; lines, when given, match one actual line each, and their
+// number must be equal), and standing rows by account.
+func checkExport(t *testing.T, name string, got, want map[string]any) {
+	t.Helper()
+	docsBy := map[string][]map[string]any{}
+	for _, d := range got["invoices"].([]any) {
+		m := d.(map[string]any)
+		docsBy[m["account"].(string)] = append(docsBy[m["account"].(string)], m)
+	}
+	if inv, ok := want["invoices"].(map[string]any); ok {
+		for acct, wl := range inv {
+			wantDocs, _ := wl.([]any)
+			gotDocs := docsBy[acct]
+			if len(gotDocs) != len(wantDocs) {
+				t.Errorf("%s: %s has %d documents, want %d: %v", name, acct, len(gotDocs), len(wantDocs), gotDocs)
+				continue
+			}
+			for i, wd := range wantDocs {
+				matchFields(t, fmt.Sprintf("%s: %s doc %d", name, acct, i), gotDocs[i], wd.(map[string]any))
+			}
+		}
+	}
+	rows := map[string]map[string]any{}
+	for _, s := range got["standing"].([]any) {
+		m := s.(map[string]any)
+		rows[m["account"].(string)] = m
+	}
+	if st, ok := want["standing"].(map[string]any); ok {
+		for acct, ws := range st {
+			g, ok := rows[acct]
+			if !ok {
+				t.Errorf("%s: no standing row for %s", name, acct)
+				continue
+			}
+			matchFields(t, fmt.Sprintf("%s: standing %s", name, acct), g, ws.(map[string]any))
+		}
+	}
+}
+
+func matchFields(t *testing.T, name string, got, want map[string]any) {
+	t.Helper()
+	for k, wv := range want {
+		gv := got[k]
+		if k == "lines" {
+			wantLines := wv.([]any)
+			gotLines, _ := gv.([]any)
+			if len(gotLines) != len(wantLines) {
+				t.Errorf("%s: %d lines, want %d: %v", name, len(gotLines), len(wantLines), gotLines)
+				continue
+			}
+			for i, wl := range wantLines {
+				found := false
+				for _, gl := range gotLines {
+					if fieldsEqual(gl.(map[string]any), wl.(map[string]any)) {
+						found = true
+						break
+					}
+				}
+				if !found {
+					t.Errorf("%s: line %d %v not found among %v", name, i, wl, gotLines)
+				}
+			}
+			continue
+		}
+		if !valueEqual(gv, wv) {
+			t.Errorf("%s: %s = %v, want %v", name, k, gv, wv)
+		}
+	}
+}
+
+func fieldsEqual(got, want map[string]any) bool {
+	for k, wv := range want {
+		if !valueEqual(got[k], wv) {
+			return false
+		}
+	}
+	return true
+}
+
+// valueEqual compares a JSON value with a YAML expectation: numbers and strings by their text, dates
+// given as YYYY-MM-DD by prefix, lists element-wise.
+func valueEqual(got, want any) bool {
+	switch w := want.(type) {
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !valueEqual(g[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	case nil:
+		return got == nil
+	}
+	ws := fmt.Sprint(want)
+	if tm, ok := want.(interface{ Format(string) string }); ok {
+		ws = tm.Format("2006-01-02T15:04:05Z07:00")
+		if strings.HasSuffix(ws, "T00:00:00Z") {
+			ws = strings.TrimSuffix(ws, "T00:00:00Z")
+		}
+	}
+	gs := fmt.Sprint(got)
+	return gs == ws || (len(ws) == 10 && strings.HasPrefix(gs, ws))
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"billrun/invoices"
+)
+
+func runSweep(ctx context.Context, e *environment, args []string) error {
+	var c config
+	fs := e.flags("sweep", "sweep [--at T] [flags]", &c, flagSpec{db: true, usage: true, prices: true, at: true, wait: true})
+	if err := e.parse(fs, &c, args); err != nil {
+		return err
+	}
+	at, err := c.atTime()
+	if err != nil {
+		return err
+	}
+	if err := c.resolveDefaults(true, true); err != nil {
+		return err
+	}
+	log := e.logger(&c)
+	st, err := openStore(ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	j, err := e.wire(ctx, &c, log, st)
+	if err != nil {
+		return err
+	}
+	sum, err := j.Sweep(ctx, at, c.wait)
+	if err != nil {
+		return err
+	}
+	counts := map[invoices.StandingStatus]int{}
+	for _, s := range sum.Standing {
+		counts[s.Status]++
+	}
+	fmt.Fprintf(e.stdout, "billrun sweep at %s — %d accounts: %d active, %d limit_exceeded, %d suspended; %d changes, %d rejects\n",
+		at.Format(time.RFC3339), len(sum.Standing), counts[invoices.StandingActive], counts[invoices.StandingLimitExceeded],
+		counts[invoices.StandingSuspended], len(sum.Changes), sum.Run.Counts.Rejected)
+	for _, ev := range sum.Changes {
+		old := string(ev.OldStatus)
+		if old == "" {
+			old = "(new)"
+		}
+		fmt.Fprintf(e.stdout, "  %s: %s → %s %v\n", ev.Account, old, ev.NewStatus, ev.Reasons)
+	}
+	return nil
+}

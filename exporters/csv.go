@@ -1,0 +1,107 @@
+package exporters
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// RejectsCSVHeader is the header row of rejects.csv (DESIGN §11).
+var RejectsCSVHeader = []string{"object", "line", "event_id", "code", "message"}
+
+// InvoicesCSVHeader is the header row of the invoice-lines CSV that `billrun export --format csv` prints.
+var InvoicesCSVHeader = []string{
+	"number", "account", "kind", "status", "issued_at", "due_at",
+	"line_kind", "product", "deployment", "meter", "quantity", "unit", "unit_price", "amount",
+	"subtotal", "credits_applied", "amount_due", "amount_paid",
+}
+
+// WriteRejectsCSV writes rejects as rejects.csv: the header RejectsCSVHeader, then one row per reject in
+// the given order. Every text cell that begins with = + - @, a tab or a carriage return is prefixed with
+// a single quote, so a spreadsheet never runs raw usage content as a formula. It returns an error when
+// writing to w fails.
+func WriteRejectsCSV(w io.Writer, rejects []rating.Reject) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(RejectsCSVHeader); err != nil {
+		return fmt.Errorf("export rejects csv: %w", err)
+	}
+	for _, rj := range rejects {
+		row := []string{
+			escapeText(rj.Object),
+			strconv.FormatInt(rj.Line, 10),
+			escapeText(rj.EventID),
+			escapeText(string(rj.Code)),
+			escapeText(rj.Message),
+		}
+		if err := cw.Write(row); err != nil {
+			return fmt.Errorf("export rejects csv: %s line %d: %w", rj.Object, rj.Line, err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("export rejects csv: %w", err)
+	}
+	return nil
+}
+
+// WriteInvoicesCSV writes one row per line of every document of r (columns InvoicesCSVHeader), documents
+// in the order of r, void ones included with status "void"; a document without lines still gets one row.
+// Times are RFC 3339 UTC; amounts are decimal strings with two places and stay unescaped, so negative
+// amounts remain numbers; every text cell gets the formula-injection escape of WriteRejectsCSV. With
+// r.Drafts set, numbers are empty and statuses "draft". It returns an error when writing to w fails.
+func WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(InvoicesCSVHeader); err != nil {
+		return fmt.Errorf("export invoices csv: %w", err)
+	}
+	for i := range r.Docs {
+		d := &r.Docs[i]
+		number, status := d.Number, string(d.Status)
+		if r.Drafts {
+			number, status = "", string(invoices.StatusDraft)
+		}
+		dueAt := ""
+		if d.DueAt != nil {
+			dueAt = formatTime(*d.DueAt)
+		}
+		head := []string{
+			escapeText(number), escapeText(d.Account), string(d.Kind), status,
+			formatTime(d.IssuedAt), dueAt,
+		}
+		tail := []string{
+			d.Subtotal.String(), d.CreditsApplied.String(), d.AmountDue.String(), d.AmountPaid.String(),
+		}
+		lines := d.Lines
+		if len(lines) == 0 {
+			lines = []rating.Line{{}} // one row, so the document is never missing from the file
+		}
+		for _, l := range lines {
+			var quantity, unit, price, amount string
+			if l.Kind != rating.KindDiscount && l.Kind != "" {
+				quantity, unit, price = rating.FormatQuantity(l.Quantity), l.Unit, rating.FormatPrice(l.UnitPrice)
+			}
+			if l.Kind != "" {
+				amount = l.Amount.String()
+			}
+			row := make([]string, 0, len(InvoicesCSVHeader))
+			row = append(row, head...)
+			row = append(row,
+				escapeText(string(l.Kind)), escapeText(l.Product), escapeText(l.Deployment), escapeText(string(l.Meter)),
+				quantity, escapeText(unit), price, amount,
+			)
+			row = append(row, tail...)
+			if err := cw.Write(row); err != nil {
+				return fmt.Errorf("export invoices csv: document %s of %s: %w", number, d.Account, err)
+			}
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("export invoices csv: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package exporters
+
+import (
+	"bytes"
+	"encoding/csv"
+	"testing"
+
+	"billrun/rating"
+)
+
+func TestEscapeText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"},
+		{"+1", "'+1"},
+		{"-1", "'-1"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"\t=1", "'\t=1"},
+		{"\r=1", "'\r=1"},
+		{"evt_1", "evt_1"},
+		{"a=b", "a=b"},
+		{"'quoted", "'quoted"},
+	} {
+		if got := escapeText(tc.in); got != tc.want {
+			t.Errorf("escapeText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestWriteRejectsCSV(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteRejectsCSV(&b, sampleReport().Rejects); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "rejects.csv", b.Bytes())
+	rows, err := csv.NewReader(bytes.NewReader(b.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"object", "line", "event_id", "code", "message"},
+		{"dt=2026-10-02/part-0001.jsonl.gz", "17", "", "invalid_json", "'=cmd|' /C calc'!A0"},
+		{"dt=2026-10-02/part-0001.jsonl.gz", "18", "'+evt_18", "invalid_value", "'-1"},
+		{"dt=2026-10-03/part-0002.jsonl.zst", "4", "evt_3,\"q\"", "no_price", "no price: model @acme/x is not in the catalog"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("WriteRejectsCSV wrote %d rows, want %d", len(rows), len(want))
+	}
+	for i := range want {
+		for j := range want[i] {
+			if rows[i][j] != want[i][j] {
+				t.Errorf("row %d column %d = %q, want %q", i, j, rows[i][j], want[i][j])
+			}
+		}
+	}
+}
+
+func TestWriteRejectsCSVEmpty(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteRejectsCSV(&b, []rating.Reject{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "object,line,event_id,code,message\n"; b.String() != want {
+		t.Errorf("WriteRejectsCSV(none) = %q, want %q", b.String(), want)
+	}
+}
+
+func TestWriteInvoicesCSV(t *testing.T) {
+	r := sampleReport()
+	var b bytes.Buffer
+	if err := WriteInvoicesCSV(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "invoices.csv", b.Bytes())
+	rows, err := csv.NewReader(bytes.NewReader(b.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for _, d := range r.Docs {
+		lines += len(d.Lines)
+	}
+	if len(rows) != 1+lines {
+		t.Errorf("WriteInvoicesCSV wrote %d rows, want header + %d lines", len(rows), lines)
+	}
+	// Credit-note amounts stay numbers: negative amounts are not escaped.
+	last := rows[len(rows)-1]
+	if last[0] != "CN-2026-000001" || last[13] != "-13.00" || last[10] != "-3600" || last[14] != "-13.00" {
+		t.Errorf("credit note row = %q, want number CN-2026-000001, quantity -3600, amount and subtotal -13.00", last)
+	}
+}

@@ -1,0 +1,250 @@
+package exporters
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// The JSON schemas of DESIGN §9 and §11.
+const (
+	PeriodSchema   = "billrun.period/v1"
+	StandingSchema = "billrun.standing/v1"
+)
+
+// The structs below fix the key order of the JSON documents; maps appear only where the keys are data
+// (reject codes, meters), and encoding/json writes those sorted.
+
+type periodJSON struct {
+	Schema   string         `json:"schema"`
+	Period   string         `json:"period"`
+	Currency string         `json:"currency"`
+	Invoices []documentJSON `json:"invoices"`
+	Standing []standingJSON `json:"standing"`
+	Counts   *countsJSON    `json:"counts,omitempty"` // drafts (billrun rate) only
+}
+
+type documentJSON struct {
+	Number         *string    `json:"number"`
+	Account        string     `json:"account"`
+	Kind           string     `json:"kind"`
+	Status         string     `json:"status"`
+	Replaces       *string    `json:"replaces"`
+	Corrects       *string    `json:"corrects"`
+	IssuedAt       string     `json:"issued_at"`
+	DueAt          *string    `json:"due_at"`
+	VoidedAt       *string    `json:"voided_at"`
+	Lines          []lineJSON `json:"lines"`
+	Subtotal       string     `json:"subtotal"`
+	Discount       string     `json:"discount"`
+	CreditsApplied string     `json:"credits_applied"`
+	AmountDue      string     `json:"amount_due"`
+	AmountPaid     string     `json:"amount_paid"`
+}
+
+type lineJSON struct {
+	Kind        string  `json:"kind"`
+	Product     string  `json:"product"`
+	BaseModel   *string `json:"base_model,omitempty"`
+	Deployment  *string `json:"deployment,omitempty"`
+	Meter       string  `json:"meter"`
+	Description string  `json:"description"`
+	Quantity    *string `json:"quantity"`
+	Unit        *string `json:"unit"`
+	UnitPrice   *string `json:"unit_price"`
+	Amount      string  `json:"amount"`
+}
+
+type standingJSON struct {
+	Account       string   `json:"account"`
+	Status        string   `json:"status"`
+	Reasons       []string `json:"reasons"`
+	Tier          int      `json:"tier"`
+	SpendLimit    string   `json:"spend_limit"`
+	UsageLimit    string   `json:"usage_limit"`
+	MonthUsage    string   `json:"month_usage"`
+	CreditBalance string   `json:"credit_balance"`
+	EvaluatedAt   string   `json:"evaluated_at"`
+}
+
+type standingDocJSON struct {
+	Schema   string         `json:"schema"`
+	Standing []standingJSON `json:"standing"`
+}
+
+type countsJSON struct {
+	Objects       int64             `json:"objects"`
+	Bytes         int64             `json:"bytes"`
+	Lines         int64             `json:"lines"`
+	EventsTaken   int64             `json:"events_taken"`
+	Accepted      int64             `json:"accepted"`
+	Duplicates    int64             `json:"duplicates"`
+	Rejected      int64             `json:"rejected"`
+	RejectsByCode map[string]int64  `json:"rejects_by_code"`
+	Meters        map[string]string `json:"meters"`
+}
+
+// WriteJSON writes r as a billrun.period/v1 document (DESIGN §9): indented with two spaces, ending in a
+// newline, keys in a fixed order, documents and standing rows in the order of r. Amounts are decimal
+// strings with two places; absent numbers, references and times are null; empty lists are [].
+//
+// When r.Drafts is set (billrun rate), every document is written with number null and status "draft",
+// and a "counts" object from r.Run.Counts (zero when r.Run is nil) follows the standing rows.
+// It returns an error only when writing to w fails.
+func WriteJSON(w io.Writer, r *invoices.Report) error {
+	doc := periodJSON{
+		Schema:   PeriodSchema,
+		Period:   r.Period.String(),
+		Currency: r.Currency,
+		Invoices: make([]documentJSON, 0, len(r.Docs)),
+		Standing: standingRowsJSON(r.Standing),
+	}
+	for i := range r.Docs {
+		doc.Invoices = append(doc.Invoices, documentToJSON(&r.Docs[i], r.Drafts))
+	}
+	if r.Drafts {
+		var c rating.Counts
+		if r.Run != nil {
+			c = r.Run.Counts
+		}
+		doc.Counts = countsToJSON(c)
+	}
+	if err := encodeJSON(w, doc); err != nil {
+		return fmt.Errorf("export json: period %s: %w", r.Period, err)
+	}
+	return nil
+}
+
+// WriteStandingJSON writes rows as a billrun.standing/v1 document (DESIGN §11), each row shaped as in
+// the period export, in the given order. It returns an error only when writing to w fails.
+func WriteStandingJSON(w io.Writer, rows []invoices.Standing) error {
+	doc := standingDocJSON{Schema: StandingSchema, Standing: standingRowsJSON(rows)}
+	if err := encodeJSON(w, doc); err != nil {
+		return fmt.Errorf("export standing json: %w", err)
+	}
+	return nil
+}
+
+func encodeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // descriptions and messages stay readable; this is not embedded in HTML
+	return enc.Encode(v)     // Encode ends the document with a newline
+}
+
+func documentToJSON(d *invoices.DocView, drafts bool) documentJSON {
+	status := string(d.Status)
+	number := optString(d.Number)
+	if drafts {
+		status, number = string(invoices.StatusDraft), nil
+	}
+	out := documentJSON{
+		Number:         number,
+		Account:        d.Account,
+		Kind:           string(d.Kind),
+		Status:         status,
+		Replaces:       optString(d.Replaces),
+		Corrects:       optString(d.Corrects),
+		IssuedAt:       formatTime(d.IssuedAt),
+		DueAt:          optTime(d.DueAt),
+		VoidedAt:       optTime(d.VoidedAt),
+		Lines:          make([]lineJSON, 0, len(d.Lines)),
+		Subtotal:       d.Subtotal.String(),
+		Discount:       d.Discount.String(),
+		CreditsApplied: d.CreditsApplied.String(),
+		AmountDue:      d.AmountDue.String(),
+		AmountPaid:     d.AmountPaid.String(),
+	}
+	for _, l := range d.Lines {
+		out.Lines = append(out.Lines, lineToJSON(l))
+	}
+	return out
+}
+
+func lineToJSON(l rating.Line) lineJSON {
+	out := lineJSON{
+		Kind:        string(l.Kind),
+		Product:     l.Product,
+		Meter:       string(l.Meter),
+		Description: l.Description,
+		Amount:      l.Amount.String(),
+	}
+	switch l.Kind {
+	case rating.KindGPU:
+		out.Deployment = &l.Deployment
+	case rating.KindFineTuning:
+		out.BaseModel = &l.BaseModel
+	case rating.KindServerless:
+		out.BaseModel = optString(l.BaseModel) // only lines of a fine-tuned model name their base
+	}
+	if l.Kind != rating.KindDiscount { // the discount line has no quantity, unit or unit price
+		q, u, p := rating.FormatQuantity(l.Quantity), l.Unit, rating.FormatPrice(l.UnitPrice)
+		out.Quantity, out.Unit, out.UnitPrice = &q, &u, &p
+	}
+	return out
+}
+
+func standingRowsJSON(rows []invoices.Standing) []standingJSON {
+	out := make([]standingJSON, 0, len(rows))
+	for _, s := range rows {
+		reasons := make([]string, 0, len(s.Reasons))
+		for _, r := range s.Reasons {
+			reasons = append(reasons, string(r))
+		}
+		out = append(out, standingJSON{
+			Account:       s.Account,
+			Status:        string(s.Status),
+			Reasons:       reasons,
+			Tier:          s.Tier,
+			SpendLimit:    s.SpendLimit.String(),
+			UsageLimit:    s.UsageLimit.String(),
+			MonthUsage:    s.MonthUsage.String(),
+			CreditBalance: s.CreditBalance.String(),
+			EvaluatedAt:   formatTime(s.EvaluatedAt),
+		})
+	}
+	return out
+}
+
+func countsToJSON(c rating.Counts) *countsJSON {
+	out := &countsJSON{
+		Objects:       c.Objects,
+		Bytes:         c.Bytes,
+		Lines:         c.Lines,
+		EventsTaken:   c.EventsTaken,
+		Accepted:      c.Accepted,
+		Duplicates:    c.Duplicates,
+		Rejected:      c.Rejected,
+		RejectsByCode: make(map[string]int64, len(c.RejectsByCode)),
+		Meters:        make(map[string]string, len(c.Meters)),
+	}
+	for code, n := range c.RejectsByCode {
+		out.RejectsByCode[string(code)] = n
+	}
+	for m, q := range c.Meters {
+		out.Meters[string(m)] = rating.FormatQuantity(q)
+	}
+	return out
+}
+
+// formatTime formats t in UTC as RFC 3339, with fractional seconds only when t has them.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func optTime(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := formatTime(*t)
+	return &s
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

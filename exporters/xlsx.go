@@ -1,0 +1,593 @@
+package exporters
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// The sheets of the finance workbook, in order (DESIGN §9).
+const (
+	SheetSummary  = "Summary"
+	SheetInvoices = "Invoices"
+	SheetLines    = "Lines"
+	SheetCredits  = "Credits"
+	SheetStanding = "Standing"
+	SheetRejects  = "Rejects"
+	SheetRun      = "Run"
+)
+
+// Sheets lists the workbook's sheets in order.
+var Sheets = []string{SheetSummary, SheetInvoices, SheetLines, SheetCredits, SheetStanding, SheetRejects, SheetRun}
+
+// Number formats of the workbook's cells. Times are real date cells in UTC (the headers say so).
+const (
+	dateFormat          = "yyyy-mm-dd hh:mm:ss"
+	integerFormat       = "#,##0"
+	fractionFormat      = "#,##0.0########" // GPU-seconds keep up to nanoseconds
+	usdMoneyFormat      = `"$"#,##0.00;-"$"#,##0.00`
+	usdUnitPriceFormat  = `"$"#,##0.00########;-"$"#,##0.00########`
+	plainMoneyFormat    = `#,##0.00`
+	plainUnitPriceFmt   = `#,##0.00########`
+	noRunRecordedMarker = "no close or rerun recorded for this period"
+)
+
+// WriteXLSX writes r as the finance workbook of DESIGN §9 with excelize's StreamWriter, one sheet at a
+// time: Summary, Invoices, Lines, Credits, Standing, Rejects and Run. Each sheet has a bold, frozen
+// header row, an autofilter over its table and fixed column widths; money cells are numbers in a
+// currency format, times are date cells in UTC. The Summary's Total row is summed in integer cents over
+// the effective (non-void) documents, so it equals the sum of the invoices to the cent. Reject texts are
+// escaped against formula injection as in WriteRejectsCSV. It returns an error when building the
+// workbook or writing to w fails.
+func WriteXLSX(w io.Writer, r *invoices.Report) error {
+	f := excelize.NewFile()
+	defer f.Close() // removes the stream writers' temporary files; the written bytes are in w by then
+	x, err := newXLSXWriter(f, r)
+	if err != nil {
+		return fmt.Errorf("export xlsx: period %s: %w", r.Period, err)
+	}
+	for _, s := range []struct {
+		name  string
+		write func() error
+	}{
+		{SheetSummary, x.summary},
+		{SheetInvoices, x.invoices},
+		{SheetLines, x.lines},
+		{SheetCredits, x.credits},
+		{SheetStanding, x.standing},
+		{SheetRejects, x.rejects},
+		{SheetRun, x.run},
+	} {
+		if err := s.write(); err != nil {
+			return fmt.Errorf("export xlsx: period %s: sheet %s: %w", r.Period, s.name, err)
+		}
+	}
+	f.SetActiveSheet(0)
+	if err := f.Write(w); err != nil {
+		return fmt.Errorf("export xlsx: period %s: write: %w", r.Period, err)
+	}
+	return nil
+}
+
+// xlsxWriter holds the workbook being written, its styles and the report.
+type xlsxWriter struct {
+	f  *excelize.File
+	r  *invoices.Report
+	st xlsxStyles
+}
+
+// xlsxStyles are the style ids of the workbook's cell kinds.
+type xlsxStyles struct {
+	header, bold, money, moneyBold, unitPrice, date, integer, fraction int
+}
+
+func newXLSXWriter(f *excelize.File, r *invoices.Report) (*xlsxWriter, error) {
+	x := &xlsxWriter{f: f, r: r}
+	money, price := moneyFormats(r.Currency)
+	for _, s := range []struct {
+		id    *int
+		style excelize.Style
+	}{
+		{&x.st.header, excelize.Style{Font: &excelize.Font{Bold: true},
+			Border: []excelize.Border{{Type: "bottom", Color: "000000", Style: 1}}}},
+		{&x.st.bold, excelize.Style{Font: &excelize.Font{Bold: true}}},
+		{&x.st.money, excelize.Style{CustomNumFmt: &money}},
+		{&x.st.moneyBold, excelize.Style{CustomNumFmt: &money, Font: &excelize.Font{Bold: true}}},
+		{&x.st.unitPrice, excelize.Style{CustomNumFmt: &price}},
+		{&x.st.date, excelize.Style{CustomNumFmt: ptr(dateFormat)}},
+		{&x.st.integer, excelize.Style{CustomNumFmt: ptr(integerFormat)}},
+		{&x.st.fraction, excelize.Style{CustomNumFmt: ptr(fractionFormat)}},
+	} {
+		id, err := f.NewStyle(&s.style)
+		if err != nil {
+			return nil, fmt.Errorf("new style: %w", err)
+		}
+		*s.id = id
+	}
+	// Create the sheets up front, in order, so their positions never depend on the writing order.
+	if err := f.SetSheetName("Sheet1", Sheets[0]); err != nil {
+		return nil, fmt.Errorf("rename first sheet: %w", err)
+	}
+	for _, name := range Sheets[1:] {
+		if _, err := f.NewSheet(name); err != nil {
+			return nil, fmt.Errorf("new sheet %s: %w", name, err)
+		}
+	}
+	return x, nil
+}
+
+// moneyFormats returns the number formats of amounts and of unit prices in currency: a dollar sign for
+// USD, otherwise the ISO code after the number.
+func moneyFormats(currency string) (money, price string) {
+	switch {
+	case currency == "" || currency == "USD":
+		return usdMoneyFormat, usdUnitPriceFormat
+	case isCurrencyCode(currency):
+		suffix := `" ` + currency + `"`
+		return plainMoneyFormat + suffix + ";-" + plainMoneyFormat + suffix,
+			plainUnitPriceFmt + suffix + ";-" + plainUnitPriceFmt + suffix
+	}
+	return plainMoneyFormat, plainUnitPriceFmt
+}
+
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// sheetWriter streams the rows of one sheet.
+type sheetWriter struct {
+	sw  *excelize.StreamWriter
+	row int
+}
+
+// open starts a sheet: autofilter over the table of header plus tableRows rows (set before streaming, so
+// the stream writes it), column widths, a frozen header row, and the header in bold.
+func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows int) (*sheetWriter, error) {
+	last, err := excelize.CoordinatesToCellName(len(header), 1+tableRows)
+	if err != nil {
+		return nil, fmt.Errorf("table range: %w", err)
+	}
+	if err := x.f.AutoFilter(name, "A1:"+last, nil); err != nil {
+		return nil, fmt.Errorf("autofilter: %w", err)
+	}
+	sw, err := x.f.NewStreamWriter(name)
+	if err != nil {
+		return nil, fmt.Errorf("new stream writer: %w", err)
+	}
+	if err := setColWidths(sw, widths); err != nil {
+		return nil, err
+	}
+	if err := sw.SetPanes(&excelize.Panes{
+		Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft",
+		Selection: []excelize.Selection{{SQRef: "A2", ActiveCell: "A2", Pane: "bottomLeft"}},
+	}); err != nil {
+		return nil, fmt.Errorf("freeze header: %w", err)
+	}
+	s := &sheetWriter{sw: sw}
+	if err := s.header(x.st.header, header); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// header writes a row of bold labels.
+func (s *sheetWriter) header(style int, labels []string) error {
+	row := make([]any, len(labels))
+	for i, l := range labels {
+		row[i] = excelize.Cell{StyleID: style, Value: l}
+	}
+	return s.add(row...)
+}
+
+// add writes the next row; nil values leave a cell empty.
+func (s *sheetWriter) add(values ...any) error {
+	s.row++
+	cell, err := excelize.CoordinatesToCellName(1, s.row)
+	if err != nil {
+		return err
+	}
+	if err := s.sw.SetRow(cell, values); err != nil {
+		return fmt.Errorf("row %d: %w", s.row, err)
+	}
+	return nil
+}
+
+// blank leaves the next row empty.
+func (s *sheetWriter) blank() { s.row++ }
+
+func (s *sheetWriter) flush() error {
+	if err := s.sw.Flush(); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
+// Cell values. Empty texts and absent values are nil: no cell at all, rather than an empty string.
+
+func text(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (x *xlsxWriter) money(c rating.Cents) any {
+	return excelize.Cell{StyleID: x.st.money, Value: moneyValue(c)}
+}
+
+func (x *xlsxWriter) moneyBold(c rating.Cents) any {
+	return excelize.Cell{StyleID: x.st.moneyBold, Value: moneyValue(c)}
+}
+
+// date is a date cell in UTC; the zero time (a run not started, say) is an empty cell.
+func (x *xlsxWriter) date(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return excelize.Cell{StyleID: x.st.date, Value: t.UTC()}
+}
+
+func (x *xlsxWriter) optDate(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return x.date(*t)
+}
+
+func (x *xlsxWriter) integer(n int64) any {
+	return excelize.Cell{StyleID: x.st.integer, Value: n}
+}
+
+func (x *xlsxWriter) quantity(d decimal.Decimal) any {
+	style := x.st.integer
+	if !d.IsInteger() {
+		style = x.st.fraction
+	}
+	return excelize.Cell{StyleID: style, Value: numberValue(d)}
+}
+
+func (x *xlsxWriter) unitPrice(d decimal.Decimal) any {
+	return excelize.Cell{StyleID: x.st.unitPrice, Value: numberValue(d)}
+}
+
+// number and status of a document as exported: drafts have no number.
+func (x *xlsxWriter) docNumber(d *invoices.DocView) string {
+	if x.r.Drafts {
+		return ""
+	}
+	return d.Number
+}
+
+func (x *xlsxWriter) docStatus(d *invoices.DocView) string {
+	if x.r.Drafts {
+		return string(invoices.StatusDraft)
+	}
+	return string(d.Status)
+}
+
+// accountTotals are the sums over an account's effective documents.
+type accountTotals struct {
+	subtotal, discount, credits, due, paid rating.Cents
+	statuses                               []string
+	documents                              int // all documents, void ones included
+}
+
+func (t *accountTotals) add(d *invoices.DocView, status string) {
+	t.documents++
+	if !d.Effective() {
+		return
+	}
+	t.subtotal += d.Subtotal
+	t.discount += d.Discount
+	t.credits += d.CreditsApplied
+	t.due += d.AmountDue
+	t.paid += d.AmountPaid
+	t.statuses = append(t.statuses, status)
+}
+
+// status is the statuses of the effective documents in issue order ("paid / issued" for an invoice and
+// its credit note), or "void" when every document of the account is void.
+func (t *accountTotals) status() string {
+	if len(t.statuses) == 0 {
+		if t.documents > 0 {
+			return string(invoices.StatusVoid)
+		}
+		return ""
+	}
+	return strings.Join(t.statuses, " / ")
+}
+
+func (x *xlsxWriter) summary() error {
+	byAccount := make(map[string]*accountTotals)
+	for i := range x.r.Docs {
+		d := &x.r.Docs[i]
+		t := byAccount[d.Account]
+		if t == nil {
+			t = &accountTotals{}
+			byAccount[d.Account] = t
+		}
+		t.add(d, x.docStatus(d))
+	}
+	standing := make(map[string]invoices.StandingStatus, len(x.r.Standing))
+	for _, s := range x.r.Standing {
+		standing[s.Account] = s.Status
+	}
+	ids := make(map[string]bool, len(byAccount)+len(standing))
+	for id := range byAccount {
+		ids[id] = true
+	}
+	for id := range standing {
+		ids[id] = true
+	}
+	accounts := slices.Sorted(maps.Keys(ids))
+
+	header := []string{"Account", "Name", "Subtotal", "Discount", "Credits applied", "Amount due",
+		"Amount paid", "Status", "Standing"}
+	s, err := x.open(SheetSummary, []int{16, 28, 14, 14, 16, 14, 14, 20, 16}, header, len(accounts))
+	if err != nil {
+		return err
+	}
+	var total accountTotals
+	for _, id := range accounts {
+		t := byAccount[id]
+		if t == nil {
+			t = &accountTotals{}
+		}
+		total.subtotal += t.subtotal
+		total.discount += t.discount
+		total.credits += t.credits
+		total.due += t.due
+		total.paid += t.paid
+		name := ""
+		if a := x.r.Accounts[id]; a != nil {
+			name = a.Name
+		}
+		if err := s.add(text(id), text(name), x.money(t.subtotal), x.money(t.discount), x.money(t.credits),
+			x.money(t.due), x.money(t.paid), text(t.status()), text(string(standing[id]))); err != nil {
+			return err
+		}
+	}
+	s.blank()
+	if err := s.add(excelize.Cell{StyleID: x.st.bold, Value: "Total"}, nil,
+		x.moneyBold(total.subtotal), x.moneyBold(total.discount), x.moneyBold(total.credits),
+		x.moneyBold(total.due), x.moneyBold(total.paid)); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (x *xlsxWriter) invoices() error {
+	header := []string{"Number", "Account", "Kind", "Status", "Replaces", "Corrects", "Issued at (UTC)",
+		"Due at (UTC)", "Voided at (UTC)", "Subtotal", "Discount", "Credits applied", "Amount due", "Amount paid"}
+	s, err := x.open(SheetInvoices, []int{18, 16, 14, 10, 18, 18, 20, 20, 20, 14, 14, 16, 14, 14},
+		header, len(x.r.Docs))
+	if err != nil {
+		return err
+	}
+	for i := range x.r.Docs {
+		d := &x.r.Docs[i]
+		if err := s.add(text(x.docNumber(d)), text(d.Account), text(string(d.Kind)), text(x.docStatus(d)),
+			text(d.Replaces), text(d.Corrects), x.date(d.IssuedAt), x.optDate(d.DueAt), x.optDate(d.VoidedAt),
+			x.money(d.Subtotal), x.money(d.Discount), x.money(d.CreditsApplied), x.money(d.AmountDue),
+			x.money(d.AmountPaid)); err != nil {
+			return err
+		}
+	}
+	return s.flush()
+}
+
+func (x *xlsxWriter) lines() error {
+	n := 0
+	for i := range x.r.Docs {
+		n += len(x.r.Docs[i].Lines)
+	}
+	header := []string{"Number", "Account", "Status", "Kind", "Product", "Base model", "Deployment", "Meter",
+		"Description", "Quantity", "Unit", "Unit price", "Amount"}
+	s, err := x.open(SheetLines, []int{18, 16, 10, 12, 40, 40, 18, 26, 60, 16, 12, 14, 14}, header, n)
+	if err != nil {
+		return err
+	}
+	for i := range x.r.Docs {
+		d := &x.r.Docs[i]
+		for _, l := range d.Lines {
+			var quantity, unit, price any
+			if l.Kind != rating.KindDiscount {
+				quantity, unit, price = x.quantity(l.Quantity), text(l.Unit), x.unitPrice(l.UnitPrice)
+			}
+			if err := s.add(text(x.docNumber(d)), text(d.Account), text(x.docStatus(d)), text(string(l.Kind)),
+				text(l.Product), text(l.BaseModel), text(l.Deployment), text(string(l.Meter)),
+				text(l.Description), quantity, unit, price, x.money(l.Amount)); err != nil {
+				return err
+			}
+		}
+	}
+	return s.flush()
+}
+
+// credits writes two tables: what each document consumed of which grant (void documents' consumption
+// went back to the grant; their status says so), then the grants of the report's accounts.
+func (x *xlsxWriter) credits() error {
+	n := 0
+	for i := range x.r.Docs {
+		n += len(x.r.Docs[i].Consumptions)
+	}
+	header := []string{"Number", "Account", "Status", "Grant", "Amount applied"}
+	s, err := x.open(SheetCredits, []int{18, 16, 12, 18, 20, 20, 14, 14, 18}, header, n)
+	if err != nil {
+		return err
+	}
+	for i := range x.r.Docs {
+		d := &x.r.Docs[i]
+		for _, c := range d.Consumptions {
+			if err := s.add(text(x.docNumber(d)), text(d.Account), text(x.docStatus(d)), text(c.GrantID),
+				x.money(c.Amount)); err != nil {
+				return err
+			}
+		}
+	}
+	s.blank()
+	if err := s.header(x.st.header, []string{"Grant", "Account", "Kind", "Amount", "Granted at (UTC)",
+		"Expires at (UTC)", "Consumed", "Remaining", "Source"}); err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(x.r.Accounts)) {
+		a := x.r.Accounts[id]
+		if a == nil {
+			continue
+		}
+		for _, g := range a.Grants {
+			account := g.Account
+			if account == "" {
+				account = a.ID
+			}
+			if err := s.add(text(g.ID), text(account), text(string(g.Kind)), x.money(g.Amount),
+				x.date(g.GrantedAt), x.optDate(g.ExpiresAt), x.money(g.Consumed), x.money(g.Remaining()),
+				text(g.Source)); err != nil {
+				return err
+			}
+		}
+	}
+	return s.flush()
+}
+
+func (x *xlsxWriter) standing() error {
+	header := []string{"Account", "Status", "Reasons", "Tier", "Spend limit", "Usage limit", "Month usage",
+		"Credit balance", "Historical spend", "Evaluated at (UTC)"}
+	s, err := x.open(SheetStanding, []int{16, 16, 44, 6, 14, 14, 14, 16, 16, 20}, header, len(x.r.Standing))
+	if err != nil {
+		return err
+	}
+	for _, st := range x.r.Standing {
+		reasons := make([]string, len(st.Reasons))
+		for i, r := range st.Reasons {
+			reasons[i] = string(r)
+		}
+		if err := s.add(text(st.Account), text(string(st.Status)), text(strings.Join(reasons, ", ")),
+			x.integer(int64(st.Tier)), x.money(st.SpendLimit), x.money(st.UsageLimit), x.money(st.MonthUsage),
+			x.money(st.CreditBalance), x.money(st.HistoricalSpend), x.date(st.EvaluatedAt)); err != nil {
+			return err
+		}
+	}
+	return s.flush()
+}
+
+func (x *xlsxWriter) rejects() error {
+	header := []string{"Object", "Line", "Event ID", "Code", "Message"}
+	s, err := x.open(SheetRejects, []int{44, 10, 24, 22, 80}, header, len(x.r.Rejects))
+	if err != nil {
+		return err
+	}
+	for _, rj := range x.r.Rejects {
+		if err := s.add(text(escapeText(rj.Object)), x.integer(rj.Line), text(escapeText(rj.EventID)),
+			text(escapeText(string(rj.Code))), text(escapeText(rj.Message))); err != nil {
+			return err
+		}
+	}
+	return s.flush()
+}
+
+// run writes the run record as key/value rows, then its input manifest as a second table.
+func (x *xlsxWriter) run() error {
+	type kv struct {
+		key   string
+		value any
+	}
+	var rows []kv
+	if run := x.r.Run; run == nil {
+		rows = append(rows, kv{"run", noRunRecordedMarker})
+	} else {
+		c := run.Counts
+		rows = append(rows,
+			kv{"run_id", text(run.ID)},
+			kv{"kind", text(string(run.Kind))},
+			kv{"period", text(run.Period.String())},
+			kv{"scope", text(run.Scope)},
+			kv{"at", x.date(run.At)},
+			kv{"started_at", x.date(run.StartedAt)},
+			kv{"finished_at", x.optDate(run.FinishedAt)},
+			kv{"status", text(string(run.Status))},
+			kv{"error", text(run.Error)},
+			kv{"price_book_hash", text(run.PriceBookHash)},
+			kv{"objects", x.integer(c.Objects)},
+			kv{"bytes", x.integer(c.Bytes)},
+			kv{"lines", x.integer(c.Lines)},
+			kv{"events_taken", x.integer(c.EventsTaken)},
+			kv{"accepted", x.integer(c.Accepted)},
+			kv{"duplicates", x.integer(c.Duplicates)},
+			kv{"rejected", x.integer(c.Rejected)},
+		)
+		for _, code := range rejectCodes(c.RejectsByCode) {
+			rows = append(rows, kv{"rejects." + string(code), x.integer(c.RejectsByCode[code])})
+		}
+		for _, m := range slices.Sorted(maps.Keys(c.Meters)) {
+			rows = append(rows, kv{"meter." + string(m), x.quantity(c.Meters[m])})
+		}
+		t := run.Totals
+		rows = append(rows,
+			kv{"totals.documents", x.integer(int64(t.Documents))},
+			kv{"totals.subtotal", x.money(t.Subtotal)},
+			kv{"totals.discount", x.money(t.Discount)},
+			kv{"totals.credits_applied", x.money(t.CreditsApplied)},
+			kv{"totals.amount_due", x.money(t.AmountDue)},
+		)
+	}
+	s, err := x.open(SheetRun, []int{44, 44, 36}, []string{"Key", "Value"}, len(rows))
+	if err != nil {
+		return err
+	}
+	for _, e := range rows {
+		if err := s.add(e.key, e.value); err != nil {
+			return err
+		}
+	}
+	s.blank()
+	if err := s.header(x.st.header, []string{"Object", "Size (bytes)", "ETag"}); err != nil {
+		return err
+	}
+	if x.r.Run != nil {
+		for _, o := range x.r.Run.Manifest {
+			if err := s.add(text(o.Key), x.integer(o.Size), text(o.ETag)); err != nil {
+				return err
+			}
+		}
+	}
+	return s.flush()
+}
+
+// rejectCodes returns the codes present in counts: the known ones in rating.RejectCodes order, then any
+// others sorted.
+func rejectCodes(counts map[rating.RejectCode]int64) []rating.RejectCode {
+	out := make([]rating.RejectCode, 0, len(counts))
+	for _, code := range rating.RejectCodes {
+		if _, ok := counts[code]; ok {
+			out = append(out, code)
+		}
+	}
+	var other []rating.RejectCode
+	for code := range counts {
+		if !slices.Contains(rating.RejectCodes, code) {
+			other = append(other, code)
+		}
+	}
+	slices.Sort(other)
+	return append(out, other...)
+}
+
+func ptr[T any](v T) *T { return &v }

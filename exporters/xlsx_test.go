@@ -1,0 +1,310 @@
+package exporters
+
+import (
+	"archive/zip"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+func writeXLSX(t *testing.T, r *invoices.Report) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteXLSX(&b, r); err != nil {
+		t.Fatalf("WriteXLSX() = %v, want nil", err)
+	}
+	return b.Bytes()
+}
+
+func TestWriteXLSXGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		report func() *invoices.Report
+		golden string
+	}{
+		{"sample", sampleReport, "workbook.json"},
+		{"empty", emptyReport, "workbook_empty.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dump, err := DumpXLSX(bytes.NewReader(writeXLSX(t, tc.report())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.golden, dump)
+		})
+	}
+}
+
+func TestWriteXLSXDeterministic(t *testing.T) {
+	a, b := writeXLSX(t, sampleReport()), writeXLSX(t, sampleReport())
+	da, err := DumpXLSX(bytes.NewReader(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := DumpXLSX(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(da, db) {
+		t.Error("two writes of the same report dump differently")
+	}
+}
+
+func openXLSX(t *testing.T, b []byte) *excelize.File {
+	t.Helper()
+	f, err := excelize.OpenReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// cellCents reads a money cell as cents, through decimal, requiring a number cell.
+func cellCents(t *testing.T, f *excelize.File, sheet, ref string) rating.Cents {
+	t.Helper()
+	typ, err := f.GetCellType(sheet, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ != excelize.CellTypeUnset && typ != excelize.CellTypeNumber {
+		t.Fatalf("%s!%s has type %v, want a number", sheet, ref, typ)
+	}
+	v, err := f.GetCellValue(sheet, ref, excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := decimal.NewFromString(v)
+	if err != nil {
+		t.Fatalf("%s!%s = %q: %v", sheet, ref, v, err)
+	}
+	c, err := rating.CentsFromDecimal(d)
+	if err != nil {
+		t.Fatalf("%s!%s = %q: %v", sheet, ref, v, err)
+	}
+	return c
+}
+
+func TestXLSXSummaryTotal(t *testing.T) {
+	r := sampleReport()
+	f := openXLSX(t, writeXLSX(t, r))
+	rows, err := f.GetRows(SheetSummary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	totalRow := 0
+	for i, row := range rows {
+		if len(row) > 0 && row[0] == "Total" {
+			totalRow = i + 1
+		}
+	}
+	if totalRow == 0 {
+		t.Fatal("Summary has no Total row")
+	}
+	want := effectiveTotals(r)
+	if want[0] != cents("151.49") { // 33.29 + 1.20 + 130.00 − 13.00; the void INV-2026-000002 is out
+		t.Fatalf("fixture: effective subtotal = %s, want 151.49", want[0])
+	}
+	for i, col := range []string{"C", "D", "E", "F", "G"} {
+		ref := col + itoaRow(totalRow)
+		if got := cellCents(t, f, SheetSummary, ref); got != want[i] {
+			t.Errorf("Summary!%s = %s, want %s", ref, got, want[i])
+		}
+		// The account rows above add up to the total too.
+		var sum rating.Cents
+		for row := 2; row < totalRow-1; row++ {
+			sum += cellCents(t, f, SheetSummary, col+itoaRow(row))
+		}
+		if sum != want[i] {
+			t.Errorf("Summary column %s: account rows sum to %s, want %s", col, sum, want[i])
+		}
+	}
+}
+
+func itoaRow(n int) string {
+	ref, _ := excelize.CoordinatesToCellName(1, n)
+	return ref[1:]
+}
+
+func TestXLSXSheetsAndLayout(t *testing.T) {
+	f := openXLSX(t, writeXLSX(t, sampleReport()))
+	if got := f.GetSheetList(); !slices.Equal(got, Sheets) {
+		t.Errorf("sheets = %v, want %v", got, Sheets)
+	}
+	for _, name := range Sheets {
+		p, err := f.GetPanes(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Freeze || p.YSplit != 1 || p.TopLeftCell != "A2" {
+			t.Errorf("%s panes = %+v, want the header row frozen", name, p)
+		}
+	}
+	// Rejects are escaped against formula injection and never stored as formulas.
+	for ref, want := range map[string]string{"E2": "'=cmd|' /C calc'!A0", "E3": "'-1", "C3": "'+evt_18"} {
+		got, err := f.GetCellValue(SheetRejects, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("Rejects!%s = %q, want %q", ref, got, want)
+		}
+		if fm, _ := f.GetCellFormula(SheetRejects, ref); fm != "" {
+			t.Errorf("Rejects!%s has formula %q, want none", ref, fm)
+		}
+	}
+}
+
+func TestNumberValue(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // the cell's stored text
+		text bool   // kept as a text cell
+	}{
+		{"0", "0", false},
+		{"12.30", "12.3", false},
+		{"-0.24", "-0.24", false},
+		{"1200000", "1200000", false},
+		{"3600.5", "3600.5", false},
+		{"3600.123456789", "3600.123456789", false},
+		{"0.225", "0.225", false},
+		{"92233720368547758.07", "92233720368547758.07", true},
+		{"0.1234567890123456", "0.1234567890123456", true},
+	} {
+		v := numberValue(decimal.RequireFromString(tc.in))
+		s, isText := v.(string)
+		if isText != tc.text {
+			t.Errorf("numberValue(%s) = %#v, want text %v", tc.in, v, tc.text)
+			continue
+		}
+		if isText {
+			if s != tc.want {
+				t.Errorf("numberValue(%s) = %q, want %q", tc.in, s, tc.want)
+			}
+			continue
+		}
+		// Round-trip through a real cell: the stored value must be exactly the decimal.
+		f := excelize.NewFile()
+		sw, err := f.NewStreamWriter("Sheet1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.SetRow("A1", []any{v}); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.GetCellValue("Sheet1", "A1", excelize.Options{RawCellValue: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("numberValue(%s) stored as %q, want %q", tc.in, got, tc.want)
+		}
+		f.Close()
+	}
+}
+
+// TestXLSXOpensInLibreOffice converts the sample and empty workbooks with LibreOffice when
+// BILLRUN_TEST_LIBREOFFICE is set (it takes several seconds).
+func TestXLSXOpensInLibreOffice(t *testing.T) {
+	if os.Getenv("BILLRUN_TEST_LIBREOFFICE") == "" {
+		t.Skip("set BILLRUN_TEST_LIBREOFFICE=1 to open the workbooks in LibreOffice")
+	}
+	bin, err := exec.LookPath("libreoffice")
+	if err != nil {
+		t.Fatalf("libreoffice not found: %v", err)
+	}
+	dir := t.TempDir()
+	for name, r := range map[string]*invoices.Report{"sample": sampleReport(), "empty": emptyReport()} {
+		path := filepath.Join(dir, name+".xlsx")
+		if err := os.WriteFile(path, writeXLSX(t, r), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "out")
+		cmd := exec.Command(bin, "--headless", "-env:UserInstallation=file://"+filepath.Join(dir, "profile"),
+			"--convert-to", "pdf", "--outdir", out, path)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("libreoffice %s: %v\n%s", name, err, b)
+		}
+		if st, err := os.Stat(filepath.Join(out, name+".pdf")); err != nil || st.Size() == 0 {
+			t.Errorf("libreoffice did not convert %s.xlsx: %v", name, err)
+		}
+	}
+}
+
+// TestXLSXSheetXML checks what Excel is strict about and a cell dump does not show: <col> entries in
+// ascending order, an autofilter on every sheet, and no formula cells anywhere.
+func TestXLSXSheetXML(t *testing.T) {
+	b := writeXLSX(t, sampleReport())
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	colMin := regexp.MustCompile(`<col min="(\d+)"`)
+	sheets := 0
+	for _, zf := range zr.File {
+		if !strings.HasPrefix(zf.Name, "xl/worksheets/sheet") {
+			continue
+		}
+		sheets++
+		rc, err := zf.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev := 0
+		for _, m := range colMin.FindAllSubmatch(x, -1) {
+			n, _ := strconv.Atoi(string(m[1]))
+			if n <= prev {
+				t.Errorf("%s: <col min=%d> after min=%d, want ascending", zf.Name, n, prev)
+			}
+			prev = n
+		}
+		if prev == 0 {
+			t.Errorf("%s: no column widths", zf.Name)
+		}
+		if !bytes.Contains(x, []byte("<autoFilter ")) {
+			t.Errorf("%s: no autofilter", zf.Name)
+		}
+		if bytes.Contains(x, []byte("<f>")) || bytes.Contains(x, []byte(`t="str"`)) {
+			t.Errorf("%s: has a formula cell, want none", zf.Name)
+		}
+	}
+	if sheets != len(Sheets) {
+		t.Errorf("workbook has %d worksheets, want %d", sheets, len(Sheets))
+	}
+}
+
+func TestXLSXDrafts(t *testing.T) {
+	r := sampleReport()
+	r.Drafts = true
+	f := openXLSX(t, writeXLSX(t, r))
+	rows, err := f.GetRows(SheetInvoices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows[1:] {
+		if row[0] != "" || row[3] != "draft" {
+			t.Errorf("draft row number, status = %q, %q, want empty, draft", row[0], row[3])
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package exporters
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
+
+	"billrun/rating"
+)
+
+// This file is where the exporters meet the spreadsheet's binary floating point: the conversion of exact
+// decimals to cell numbers, and column widths. Nothing else in the package uses floating point.
+
+// maxCellDigits is the number of significant digits a spreadsheet number keeps (Excel's limit, which
+// excelize applies when it writes a number).
+const maxCellDigits = 15
+
+// moneyValue returns the cell value for an amount of cents: see numberValue.
+func moneyValue(c rating.Cents) any { return numberValue(c.Decimal()) }
+
+// numberValue returns the value to hand excelize so that a cell holds exactly d as a number.
+//
+// This is the one place where billrun's exact decimals meet binary floating point, and why: a numeric
+// cell in SpreadsheetML is an IEEE-754 double, and excelize's StreamWriter only writes a number from a Go
+// integer or floating-point value (a string becomes a text cell). So integers go in as int64, and any
+// other value is parsed from its exact decimal string — never computed in floating point — and used only
+// when the shortest decimal form of the parsed number, which is what excelize writes into the file, is
+// that same string. Everything the exporters sum is summed in cents before it gets here. A value that
+// would not survive the trip (more than 15 significant digits) is written as text rather than altered.
+func numberValue(d decimal.Decimal) any {
+	if d.IsInteger() && significantDigits(d.String()) <= maxCellDigits {
+		return d.IntPart()
+	}
+	s := d.String() // canonical: no exponent, no trailing zeros
+	if significantDigits(s) > maxCellDigits {
+		return s
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || strconv.FormatFloat(n, 'f', -1, 64) != s {
+		return s
+	}
+	return n
+}
+
+// setColWidths sets the widths of columns 1, 2, … in character units. It sets them right to left: the
+// stream writer puts each new width first, and Excel wants the <col> entries in ascending order (NOTES.md).
+// The conversion is the other floating-point value in this package, and it is a layout measure, not money.
+func setColWidths(sw *excelize.StreamWriter, widths []int) error {
+	for i := len(widths) - 1; i >= 0; i-- {
+		if err := sw.SetColWidth(i+1, i+1, float64(widths[i])); err != nil {
+			return fmt.Errorf("column %d width: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// significantDigits counts the digits of a decimal string from its first non-zero digit.
+func significantDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' || (n == 0 && c == '0') {
+			continue
+		}
+		n++
+	}
+	return n
+}

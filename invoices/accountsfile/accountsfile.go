@@ -1,0 +1,189 @@
+// Package accountsfile reads the accounts-and-payments file of DESIGN §6 (YAML, or JSON, which YAML
+// includes) into an invoices.Import, keeping track of which fields each record sets so an import
+// leaves the others as stored.
+package accountsfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"gopkg.in/yaml.v3"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+type file struct {
+	Accounts []yaml.Node `yaml:"accounts"`
+	Payments []yaml.Node `yaml:"payments"`
+}
+
+type account struct {
+	ID                 string           `yaml:"id"`
+	Name               *string          `yaml:"name"`
+	Email              *string          `yaml:"email"`
+	PaymentMethod      *bool            `yaml:"payment_method"`
+	SpendLimitOverride *decimal.Decimal `yaml:"spend_limit_override"`
+	Contracts          []contract       `yaml:"contracts"`
+	Credits            []grant          `yaml:"credits"`
+}
+
+type contract struct {
+	Percent decimal.Decimal `yaml:"on_demand_discount_percent"`
+	From    time.Time       `yaml:"from"`
+	To      time.Time       `yaml:"to"`
+}
+
+type grant struct {
+	ID        string     `yaml:"id"`
+	Kind      string     `yaml:"kind"`
+	Amount    string     `yaml:"amount"`
+	GrantedAt time.Time  `yaml:"granted_at"`
+	ExpiresAt *time.Time `yaml:"expires_at"`
+}
+
+type payment struct {
+	ID      string    `yaml:"id"`
+	Account string    `yaml:"account"`
+	Amount  string    `yaml:"amount"`
+	PaidAt  time.Time `yaml:"paid_at"`
+	For     string    `yaml:"for"`
+	Invoice string    `yaml:"invoice"`
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*invoices.Import, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("accounts file: %w", err)
+	}
+	imp, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("accounts file %s: %w", path, err)
+	}
+	return imp, nil
+}
+
+// Parse decodes and validates an accounts file. Errors name the record and field to fix.
+func Parse(data []byte) (*invoices.Import, error) {
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	imp := &invoices.Import{}
+	seen := map[string]bool{}
+	for i := range f.Accounts {
+		n := &f.Accounts[i]
+		var a account
+		if err := n.Decode(&a); err != nil {
+			return nil, fmt.Errorf("accounts[%d] (line %d): %w", i, n.Line, err)
+		}
+		if a.ID == "" {
+			return nil, fmt.Errorf("accounts[%d] (line %d): id is required", i, n.Line)
+		}
+		if seen["a:"+a.ID] {
+			return nil, fmt.Errorf("account %s (line %d): listed twice", a.ID, n.Line)
+		}
+		seen["a:"+a.ID] = true
+		rec := invoices.AccountRecord{ID: a.ID, Name: a.Name, Email: a.Email, PaymentMethod: a.PaymentMethod,
+			SpendLimitOverride: a.SpendLimitOverride}
+		keys := mappingKeys(n)
+		rec.SpendLimitOverrideSet = keys["spend_limit_override"]
+		if a.SpendLimitOverride != nil && a.SpendLimitOverride.IsNegative() {
+			return nil, fmt.Errorf("account %s: spend_limit_override must not be negative", a.ID)
+		}
+		rec.ContractsSet = keys["contracts"]
+		for j, c := range a.Contracts {
+			if c.From.IsZero() || c.To.IsZero() || !c.To.After(c.From) {
+				return nil, fmt.Errorf("account %s: contracts[%d]: from and to are required and to must be after from", a.ID, j)
+			}
+			if c.Percent.IsNegative() || c.Percent.GreaterThan(decimal.NewFromInt(100)) {
+				return nil, fmt.Errorf("account %s: contracts[%d]: on_demand_discount_percent %s out of 0..100", a.ID, j, c.Percent)
+			}
+			for _, o := range rec.Contracts {
+				if c.From.Before(o.To) && o.From.Before(c.To) {
+					return nil, fmt.Errorf("account %s: contracts[%d] overlaps another contract", a.ID, j)
+				}
+			}
+			rec.Contracts = append(rec.Contracts, invoices.Contract{OnDemandDiscountPercent: c.Percent, From: c.From.UTC(), To: c.To.UTC()})
+		}
+		for j, g := range a.Credits {
+			name := fmt.Sprintf("account %s: credits[%d]", a.ID, j)
+			if g.ID == "" {
+				return nil, fmt.Errorf("%s: id is required", name)
+			}
+			if seen["g:"+g.ID] {
+				return nil, fmt.Errorf("%s: grant id %s listed twice", name, g.ID)
+			}
+			seen["g:"+g.ID] = true
+			kind := invoices.GrantKind(g.Kind)
+			switch kind {
+			case invoices.GrantFree, invoices.GrantPurchased, invoices.GrantPromotional, invoices.GrantCreditNote:
+			default:
+				return nil, fmt.Errorf("%s (%s): kind %q: want free, purchased, promotional or credit_note", name, g.ID, g.Kind)
+			}
+			amt, err := rating.ParseCents(g.Amount)
+			if err != nil || amt < 0 {
+				return nil, fmt.Errorf("%s (%s): amount: want a non-negative decimal string like \"100.00\", got %q", name, g.ID, g.Amount)
+			}
+			if g.GrantedAt.IsZero() {
+				return nil, fmt.Errorf("%s (%s): granted_at is required", name, g.ID)
+			}
+			gr := invoices.Grant{ID: g.ID, Account: a.ID, Kind: kind, Amount: amt, GrantedAt: g.GrantedAt.UTC()}
+			if g.ExpiresAt != nil {
+				e := g.ExpiresAt.UTC()
+				gr.ExpiresAt = &e
+			}
+			rec.Grants = append(rec.Grants, gr)
+		}
+		imp.Accounts = append(imp.Accounts, rec)
+	}
+	for i := range f.Payments {
+		n := &f.Payments[i]
+		var p payment
+		if err := n.Decode(&p); err != nil {
+			return nil, fmt.Errorf("payments[%d] (line %d): %w", i, n.Line, err)
+		}
+		name := fmt.Sprintf("payments[%d] (line %d)", i, n.Line)
+		if p.ID == "" || p.Account == "" {
+			return nil, fmt.Errorf("%s: id and account are required", name)
+		}
+		if seen["p:"+p.ID] {
+			return nil, fmt.Errorf("%s: payment id %s listed twice", name, p.ID)
+		}
+		seen["p:"+p.ID] = true
+		amt, err := rating.ParseCents(p.Amount)
+		if err != nil || amt <= 0 {
+			return nil, fmt.Errorf("%s (%s): amount: want a positive decimal string like \"42.17\", got %q", name, p.ID, p.Amount)
+		}
+		if p.PaidAt.IsZero() {
+			return nil, fmt.Errorf("%s (%s): paid_at is required", name, p.ID)
+		}
+		pay := invoices.Payment{ID: p.ID, Account: p.Account, Amount: amt, PaidAt: p.PaidAt.UTC(), Invoice: p.Invoice}
+		switch {
+		case p.For == "credits" && p.Invoice == "":
+			pay.ForCredits = true
+		case p.Invoice != "" && (p.For == "" || p.For == "invoice"):
+		default:
+			return nil, fmt.Errorf("%s (%s): a payment is either `for: credits` or names an `invoice`", name, p.ID)
+		}
+		imp.Payments = append(imp.Payments, pay)
+	}
+	return imp, nil
+}
+
+func mappingKeys(n *yaml.Node) map[string]bool {
+	keys := map[string]bool{}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			keys[n.Content[i].Value] = true
+		}
+	}
+	return keys
+}

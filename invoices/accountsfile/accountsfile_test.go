@@ -1,0 +1,62 @@
+package accountsfile
+
+import (
+	"testing"
+)
+
+func TestParseDesignExample(t *testing.T) {
+	imp, err := Parse([]byte(`
+accounts:
+  - id: acct_00001
+    name: Acme AI
+    email: billing@acme.test
+    payment_method: true
+    spend_limit_override: null
+    contracts:
+      - {on_demand_discount_percent: "15", from: 2026-01-01, to: 2027-01-01}
+    credits:
+      - {id: cg_1, kind: free, amount: "1.00", granted_at: 2026-01-10T00:00:00Z, expires_at: null}
+      - {id: cg_2, kind: purchased, amount: "100.00", granted_at: 2026-09-02T10:00:00Z}
+  - {id: acct_00002, payment_method: false}
+payments:
+  - {id: pay_1, account: acct_00001, amount: "100.00", paid_at: 2026-09-02T10:00:00Z, for: credits}
+  - {id: pay_2, account: acct_00001, amount: "42.17", paid_at: 2026-10-05T08:00:00Z, invoice: INV-2026-000123}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := imp.Accounts[0]
+	if !a.SpendLimitOverrideSet || a.SpendLimitOverride != nil || !a.ContractsSet || len(a.Contracts) != 1 {
+		t.Errorf("account 1 = %+v", a)
+	}
+	if a.Grants[1].Amount != 10000 || a.Grants[0].ExpiresAt != nil {
+		t.Errorf("grants = %+v", a.Grants)
+	}
+	b := imp.Accounts[1]
+	if b.Name != nil || b.SpendLimitOverrideSet || b.ContractsSet || b.PaymentMethod == nil || *b.PaymentMethod {
+		t.Errorf("account 2 (partial record) = %+v", b)
+	}
+	if p := imp.Payments[1]; p.Amount != 4217 || p.Invoice != "INV-2026-000123" || p.ForCredits {
+		t.Errorf("payment 2 = %+v", p)
+	}
+	if !imp.Payments[0].ForCredits {
+		t.Errorf("payment 1 not for credits")
+	}
+}
+
+func TestParseErrorsNameTheRecord(t *testing.T) {
+	for _, tc := range []struct{ name, in string }{
+		{"fractional cent", `payments: [{id: p1, account: a, amount: "1.005", paid_at: 2026-01-01T00:00:00Z, for: credits}]`},
+		{"grant kind", `accounts: [{id: a, credits: [{id: g, kind: gift, amount: "1", granted_at: 2026-01-01T00:00:00Z}]}]`},
+		{"missing id", `accounts: [{name: x}]`},
+		{"overlapping contracts", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "1", from: 2026-01-01, to: 2026-06-01}, {on_demand_discount_percent: "2", from: 2026-05-01, to: 2026-07-01}]}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tc.in)); err == nil {
+				t.Errorf("Parse(%s) = nil error, want one", tc.in)
+			} else {
+				t.Log(err)
+			}
+		})
+	}
+}

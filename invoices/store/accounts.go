@@ -1,0 +1,373 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+type accountRow struct {
+	ID                 string         `db:"id"`
+	Name               string         `db:"name"`
+	Email              string         `db:"email"`
+	PaymentMethod      bool           `db:"payment_method"`
+	SpendLimitOverride sql.NullString `db:"spend_limit_override"`
+}
+
+type contractRow struct {
+	AccountID string `db:"account_id"`
+	Position  int    `db:"position"`
+	Percent   string `db:"on_demand_discount_percent"`
+	From      string `db:"from_at"`
+	To        string `db:"to_at"`
+}
+
+type grantRow struct {
+	ID        string         `db:"id"`
+	AccountID string         `db:"account_id"`
+	Kind      string         `db:"kind"`
+	Amount    int64          `db:"amount_cents"`
+	GrantedAt string         `db:"granted_at"`
+	ExpiresAt sql.NullString `db:"expires_at"`
+	Source    string         `db:"source"`
+	Consumed  int64          `db:"consumed_cents"`
+}
+
+type paymentRow struct {
+	ID         string `db:"id"`
+	AccountID  string `db:"account_id"`
+	Amount     int64  `db:"amount_cents"`
+	PaidAt     string `db:"paid_at"`
+	Invoice    string `db:"invoice"`
+	ForCredits bool   `db:"for_credits"`
+}
+
+// forUpdate locks the rows a read-modify-write selects; SQLite's immediate transactions already
+// serialize writers.
+func (s *Store) forUpdate() string {
+	if s.dialect == dialectPostgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// ImportAccounts upserts the import's accounts (absent fields keep their stored values; a present
+// contracts list replaces the stored one), grants and payments by id, in one transaction, and never
+// deletes. The result counts the records inserted or changed, so a repeated import counts nothing.
+// It fails, writing nothing, with an error wrapping invoices.ErrGrantConsumed when the amount (or
+// account) of a grant with consumption by effective documents would change, and with one wrapping
+// invoices.ErrNotFound when a payment names an account that exists neither in the database nor in the
+// import.
+func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error) {
+	var res invoices.ImportResult
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		res = invoices.ImportResult{}
+		for i := range imp.Accounts {
+			rec := &imp.Accounts[i]
+			changed, err := s.upsertAccount(ctx, tx, rec)
+			if err != nil {
+				return fmt.Errorf("account %s: %w", rec.ID, err)
+			}
+			if changed {
+				res.Accounts++
+			}
+			for _, g := range rec.Grants {
+				changed, err := s.upsertGrant(ctx, tx, rec.ID, g)
+				if err != nil {
+					return fmt.Errorf("account %s grant %s: %w", rec.ID, g.ID, err)
+				}
+				if changed {
+					res.Grants++
+				}
+			}
+		}
+		for _, p := range imp.Payments {
+			changed, err := s.upsertPayment(ctx, tx, p)
+			if err != nil {
+				return fmt.Errorf("payment %s: %w", p.ID, err)
+			}
+			if changed {
+				res.Payments++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return invoices.ImportResult{}, fmt.Errorf("store: import accounts: %w", err)
+	}
+	return res, nil
+}
+
+func (s *Store) upsertAccount(ctx context.Context, tx *sqlx.Tx, rec *invoices.AccountRecord) (bool, error) {
+	if rec.ID == "" {
+		return false, errors.New("account without id")
+	}
+	var old accountRow
+	err := tx.GetContext(ctx, &old, s.q(`SELECT id, name, email, payment_method, spend_limit_override
+		FROM accounts WHERE id = ?`+s.forUpdate()), rec.ID)
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	row := old
+	row.ID = rec.ID
+	if rec.Name != nil {
+		row.Name = *rec.Name
+	}
+	if rec.Email != nil {
+		row.Email = *rec.Email
+	}
+	if rec.PaymentMethod != nil {
+		row.PaymentMethod = *rec.PaymentMethod
+	}
+	if rec.SpendLimitOverrideSet {
+		row.SpendLimitOverride = sql.NullString{}
+		if rec.SpendLimitOverride != nil {
+			row.SpendLimitOverride = sql.NullString{String: rec.SpendLimitOverride.String(), Valid: true}
+		}
+	}
+	changed := !exists || !sameAccountRow(old, row)
+	if changed {
+		_, err = tx.NamedExecContext(ctx, `INSERT INTO accounts (id, name, email, payment_method, spend_limit_override)
+			VALUES (:id, :name, :email, :payment_method, :spend_limit_override)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
+				payment_method = excluded.payment_method, spend_limit_override = excluded.spend_limit_override`, row)
+		if err != nil {
+			return false, err
+		}
+	}
+	if !rec.ContractsSet {
+		return changed, nil
+	}
+	var stored []contractRow
+	if err := tx.SelectContext(ctx, &stored, s.q(`SELECT account_id, position, on_demand_discount_percent, from_at, to_at
+		FROM contracts WHERE account_id = ? ORDER BY position`), rec.ID); err != nil {
+		return false, err
+	}
+	want := make([]contractRow, len(rec.Contracts))
+	for i, c := range rec.Contracts {
+		want[i] = contractRow{AccountID: rec.ID, Position: i, Percent: c.OnDemandDiscountPercent.String(),
+			From: fmtTime(c.From), To: fmtTime(c.To)}
+	}
+	if slices.EqualFunc(stored, want, sameContractRow) {
+		return changed, nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM contracts WHERE account_id = ?`), rec.ID); err != nil {
+		return false, err
+	}
+	for _, c := range want {
+		if _, err := tx.NamedExecContext(ctx, `INSERT INTO contracts (account_id, position, on_demand_discount_percent, from_at, to_at)
+			VALUES (:account_id, :position, :on_demand_discount_percent, :from_at, :to_at)`, c); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func sameAccountRow(a, b accountRow) bool {
+	return a.Name == b.Name && a.Email == b.Email && a.PaymentMethod == b.PaymentMethod &&
+		a.SpendLimitOverride.Valid == b.SpendLimitOverride.Valid && sameDecimalText(a.SpendLimitOverride.String, b.SpendLimitOverride.String)
+}
+
+func sameContractRow(a, b contractRow) bool {
+	return a.Position == b.Position && a.From == b.From && a.To == b.To && sameDecimalText(a.Percent, b.Percent)
+}
+
+// sameDecimalText compares two stored decimals by value ("0.20" equals "0.2"); empty equals empty.
+func sameDecimalText(a, b string) bool {
+	if a == b {
+		return true
+	}
+	da, errA := decimal.NewFromString(a)
+	db, errB := decimal.NewFromString(b)
+	return errA == nil && errB == nil && da.Equal(db)
+}
+
+// consumed returns what effective documents have consumed of a grant.
+func (s *Store) consumed(ctx context.Context, tx *sqlx.Tx, grantID string) (rating.Cents, error) {
+	var c int64
+	err := tx.GetContext(ctx, &c, s.q(`SELECT CAST(COALESCE(SUM(c.amount_cents), 0) AS BIGINT)
+		FROM consumptions c JOIN documents d ON d.id = c.document_id
+		WHERE c.grant_id = ? AND d.voided_at IS NULL`), grantID)
+	return rating.Cents(c), err
+}
+
+func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, g invoices.Grant) (bool, error) {
+	if g.ID == "" {
+		return false, errors.New("grant without id")
+	}
+	if g.Account != "" && g.Account != accountID {
+		return false, fmt.Errorf("grant names account %s", g.Account)
+	}
+	row := grantRow{ID: g.ID, AccountID: accountID, Kind: string(g.Kind), Amount: int64(g.Amount),
+		GrantedAt: fmtTime(g.GrantedAt), ExpiresAt: fmtTimePtr(g.ExpiresAt), Source: g.Source}
+	var old grantRow
+	err := tx.GetContext(ctx, &old, s.q(`SELECT id, account_id, kind, amount_cents, granted_at, expires_at, source,
+		0 AS consumed_cents FROM grants WHERE id = ?`+s.forUpdate()), g.ID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return false, err
+	case old == row:
+		return false, nil
+	case old.Amount != row.Amount || old.AccountID != row.AccountID:
+		c, err := s.consumed(ctx, tx, g.ID)
+		if err != nil {
+			return false, err
+		}
+		if c != 0 {
+			return false, fmt.Errorf("amount %s → %s (account %s → %s), %s consumed: %w",
+				rating.Cents(old.Amount), g.Amount, old.AccountID, accountID, c, invoices.ErrGrantConsumed)
+		}
+	}
+	_, err = tx.NamedExecContext(ctx, `INSERT INTO grants (id, account_id, kind, amount_cents, granted_at, expires_at, source)
+		VALUES (:id, :account_id, :kind, :amount_cents, :granted_at, :expires_at, :source)
+		ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, kind = excluded.kind,
+			amount_cents = excluded.amount_cents, granted_at = excluded.granted_at,
+			expires_at = excluded.expires_at, source = excluded.source`, row)
+	return err == nil, err
+}
+
+func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payment) (bool, error) {
+	if p.ID == "" {
+		return false, errors.New("payment without id")
+	}
+	var n int
+	if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM accounts WHERE id = ?`), p.Account); err != nil {
+		return false, err
+	}
+	if n == 0 {
+		return false, fmt.Errorf("account %q: %w", p.Account, invoices.ErrNotFound)
+	}
+	row := paymentRow{ID: p.ID, AccountID: p.Account, Amount: int64(p.Amount), PaidAt: fmtTime(p.PaidAt),
+		Invoice: p.Invoice, ForCredits: p.ForCredits}
+	var old paymentRow
+	err := tx.GetContext(ctx, &old, s.q(`SELECT id, account_id, amount_cents, paid_at, invoice, for_credits
+		FROM payments WHERE id = ?`+s.forUpdate()), p.ID)
+	if err == nil && old == row {
+		return false, nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	_, err = tx.NamedExecContext(ctx, `INSERT INTO payments (id, account_id, amount_cents, paid_at, invoice, for_credits)
+		VALUES (:id, :account_id, :amount_cents, :paid_at, :invoice, :for_credits)
+		ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, amount_cents = excluded.amount_cents,
+			paid_at = excluded.paid_at, invoice = excluded.invoice, for_credits = excluded.for_credits`, row)
+	return err == nil, err
+}
+
+// Accounts returns every account with its contracts (in stored order) and grants (by granted_at, then
+// id), each grant's Consumed summed over the consumptions of effective documents, in ascending id
+// order.
+func (s *Store) Accounts(ctx context.Context) ([]invoices.Account, error) {
+	var accts []accountRow
+	var contracts []contractRow
+	var grants []grantRow
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.SelectContext(ctx, &accts, `SELECT id, name, email, payment_method, spend_limit_override
+			FROM accounts ORDER BY id`); err != nil {
+			return err
+		}
+		if err := tx.SelectContext(ctx, &contracts, `SELECT account_id, position, on_demand_discount_percent, from_at, to_at
+			FROM contracts ORDER BY account_id, position`); err != nil {
+			return err
+		}
+		return tx.SelectContext(ctx, &grants, `SELECT g.id, g.account_id, g.kind, g.amount_cents, g.granted_at,
+				g.expires_at, g.source,
+				CAST(COALESCE((SELECT SUM(c.amount_cents) FROM consumptions c JOIN documents d ON d.id = c.document_id
+					WHERE c.grant_id = g.id AND d.voided_at IS NULL), 0) AS BIGINT) AS consumed_cents
+			FROM grants g ORDER BY g.account_id, g.granted_at, g.id`)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: accounts: %w", err)
+	}
+	out := make([]invoices.Account, len(accts))
+	index := make(map[string]*invoices.Account, len(accts))
+	for i, r := range accts {
+		a := invoices.Account{ID: r.ID, Name: r.Name, Email: r.Email, PaymentMethod: r.PaymentMethod}
+		if r.SpendLimitOverride.Valid {
+			d, err := decimal.NewFromString(r.SpendLimitOverride.String)
+			if err != nil {
+				return nil, fmt.Errorf("store: accounts: %s spend_limit_override: %w", r.ID, err)
+			}
+			a.SpendLimitOverride = &d
+		}
+		out[i] = a
+		index[r.ID] = &out[i]
+	}
+	for _, r := range contracts {
+		c, err := r.contract()
+		if err != nil {
+			return nil, fmt.Errorf("store: accounts: %s contract %d: %w", r.AccountID, r.Position, err)
+		}
+		a := index[r.AccountID]
+		a.Contracts = append(a.Contracts, c)
+	}
+	for _, r := range grants {
+		g, err := r.grant()
+		if err != nil {
+			return nil, fmt.Errorf("store: accounts: grant %s: %w", r.ID, err)
+		}
+		a := index[r.AccountID]
+		a.Grants = append(a.Grants, g)
+	}
+	return out, nil
+}
+
+func (r contractRow) contract() (invoices.Contract, error) {
+	pct, err := decimal.NewFromString(r.Percent)
+	if err != nil {
+		return invoices.Contract{}, err
+	}
+	from, err := parseTime(r.From)
+	if err != nil {
+		return invoices.Contract{}, err
+	}
+	to, err := parseTime(r.To)
+	if err != nil {
+		return invoices.Contract{}, err
+	}
+	return invoices.Contract{OnDemandDiscountPercent: pct, From: from, To: to}, nil
+}
+
+func (r grantRow) grant() (invoices.Grant, error) {
+	granted, err := parseTime(r.GrantedAt)
+	if err != nil {
+		return invoices.Grant{}, err
+	}
+	expires, err := parseTimePtr(r.ExpiresAt)
+	if err != nil {
+		return invoices.Grant{}, err
+	}
+	return invoices.Grant{ID: r.ID, Account: r.AccountID, Kind: invoices.GrantKind(r.Kind),
+		Amount: rating.Cents(r.Amount), GrantedAt: granted, ExpiresAt: expires,
+		Consumed: rating.Cents(r.Consumed), Source: r.Source}, nil
+}
+
+// Payments returns every payment, ordered by paid_at then id.
+func (s *Store) Payments(ctx context.Context) ([]invoices.Payment, error) {
+	var rows []paymentRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT id, account_id, amount_cents, paid_at, invoice, for_credits
+		FROM payments ORDER BY paid_at, id`); err != nil {
+		return nil, fmt.Errorf("store: payments: %w", err)
+	}
+	out := make([]invoices.Payment, len(rows))
+	for i, r := range rows {
+		paid, err := parseTime(r.PaidAt)
+		if err != nil {
+			return nil, fmt.Errorf("store: payments: %s: %w", r.ID, err)
+		}
+		out[i] = invoices.Payment{ID: r.ID, Account: r.AccountID, Amount: rating.Cents(r.Amount), PaidAt: paid,
+			Invoice: r.Invoice, ForCredits: r.ForCredits}
+	}
+	return out, nil
+}

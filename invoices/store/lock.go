@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql/driver"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"sync"
+	"time"
+
+	"billrun/invoices"
+)
+
+// releaseTimeout bounds the release of a lock, which runs after the caller's context may be done.
+const releaseTimeout = 10 * time.Second
+
+// Lock takes the run lock named key (e.g. "period:2026-10") and returns the func that releases it
+// (safe to call more than once). With wait false it returns an error wrapping invoices.ErrLocked at
+// once when another holder has it; with wait true it polls until it gets the lock or ctx ends, and then
+// returns an error wrapping both invoices.ErrLocked and ctx's error.
+//
+// On PostgreSQL the lock is a session advisory lock on a 64-bit hash of key, held on a dedicated
+// connection. On SQLite it is a lease row in run_locks that expires unless renewed, which a goroutine
+// does while the lock is held, so a crashed holder blocks others for at most the lease time.
+func (s *Store) Lock(ctx context.Context, key string, wait bool) (func(), error) {
+	var release func()
+	var err error
+	if s.dialect == dialectPostgres {
+		release, err = s.lockAdvisory(ctx, key, wait)
+	} else {
+		release, err = s.lockLease(ctx, key, wait)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: lock %s: %w", key, err)
+	}
+	return release, nil
+}
+
+// pollWait waits one poll interval; it returns an error when ctx ends first.
+func (s *Store) pollWait(ctx context.Context, holder string) error {
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("held by %s: %w (%w)", holder, invoices.ErrLocked, context.Cause(ctx))
+	case <-time.After(s.lockPoll):
+		return nil
+	}
+}
+
+func advisoryKey(key string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("billrun:" + key))
+	return int64(h.Sum64())
+}
+
+func (s *Store) lockAdvisory(ctx context.Context, key string, wait bool) (func(), error) {
+	id := advisoryKey(key)
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var ok bool
+		if err := conn.QueryRowxContext(ctx, `SELECT pg_try_advisory_lock($1)`, id).Scan(&ok); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		if ok {
+			break
+		}
+		if !wait {
+			conn.Close()
+			return nil, fmt.Errorf("held by another session: %w", invoices.ErrLocked)
+		}
+		if err := s.pollWait(ctx, "another session"); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+			defer cancel()
+			var unlocked bool
+			err := conn.QueryRowxContext(ctx, `SELECT pg_advisory_unlock($1)`, id).Scan(&unlocked)
+			if err != nil || !unlocked {
+				// Closing the session is the only other way to free the lock: drop the
+				// connection instead of returning it to the pool still holding the lock.
+				s.logger.Warn("store: advisory unlock failed; closing the session", "lock", key, "error", err)
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+			conn.Close()
+		})
+	}, nil
+}
+
+func (s *Store) lockLease(ctx context.Context, key string, wait bool) (func(), error) {
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
+	for {
+		now := s.now()
+		res, err := s.db.ExecContext(ctx, `INSERT INTO run_locks (key, holder, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+			WHERE run_locks.expires_at <= ?`, key, holder, fmtTime(now.Add(s.leaseTTL)), fmtTime(now))
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 1 {
+			break
+		}
+		var other struct {
+			Holder    string `db:"holder"`
+			ExpiresAt string `db:"expires_at"`
+		}
+		if err := s.db.GetContext(ctx, &other, `SELECT holder, expires_at FROM run_locks WHERE key = ?`, key); err != nil {
+			other.Holder = "another process" // released meanwhile: try again
+		}
+		desc := other.Holder
+		if other.ExpiresAt != "" {
+			desc += " until " + other.ExpiresAt
+		}
+		if !wait {
+			return nil, fmt.Errorf("held by %s: %w", desc, invoices.ErrLocked)
+		}
+		if err := s.pollWait(ctx, desc); err != nil {
+			return nil, err
+		}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go s.renewLease(key, holder, stop, done)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+			defer cancel()
+			if _, err := s.db.ExecContext(ctx, `DELETE FROM run_locks WHERE key = ? AND holder = ?`, key, holder); err != nil {
+				s.logger.Warn("store: releasing lock lease failed; it expires by itself", "lock", key, "error", err)
+			}
+		})
+	}, nil
+}
+
+// renewLease extends a held lease every leaseRenew until stop is closed.
+func (s *Store) renewLease(key, holder string, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(s.leaseRenew)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.leaseRenew)
+		res, err := s.db.ExecContext(ctx, `UPDATE run_locks SET expires_at = ? WHERE key = ? AND holder = ?`,
+			fmtTime(s.now().Add(s.leaseTTL)), key, holder)
+		cancel()
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil || n == 0 {
+			s.logger.Error("store: renewing lock lease failed", "lock", key, "holder", holder, "lost", n == 0 && err == nil, "error", err)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+type runRow struct {
+	ID            string         `db:"id"`
+	Kind          string         `db:"kind"`
+	Period        string         `db:"period"`
+	Scope         string         `db:"scope"`
+	At            string         `db:"at"`
+	StartedAt     string         `db:"started_at"`
+	FinishedAt    sql.NullString `db:"finished_at"`
+	Status        string         `db:"status"`
+	Error         string         `db:"error"`
+	PriceBookHash string         `db:"price_book_hash"`
+	Manifest      string         `db:"manifest"`
+	Counts        string         `db:"counts"`
+	Totals        string         `db:"totals"`
+}
+
+const runColumns = `id, kind, period, scope, at, started_at, finished_at, status, error, price_book_hash,
+	manifest, counts, totals`
+
+func newRunRow(run *invoices.Run) (runRow, error) {
+	manifest, err := json.Marshal(run.Manifest)
+	if err != nil {
+		return runRow{}, fmt.Errorf("manifest: %w", err)
+	}
+	counts, err := json.Marshal(run.Counts)
+	if err != nil {
+		return runRow{}, fmt.Errorf("counts: %w", err)
+	}
+	totals, err := json.Marshal(run.Totals)
+	if err != nil {
+		return runRow{}, fmt.Errorf("totals: %w", err)
+	}
+	r := runRow{ID: run.ID, Kind: string(run.Kind), Scope: run.Scope, At: fmtTime(run.At),
+		StartedAt: fmtTime(run.StartedAt), FinishedAt: fmtTimePtr(run.FinishedAt), Status: string(run.Status),
+		Error: run.Error, PriceBookHash: run.PriceBookHash, Manifest: string(manifest), Counts: string(counts),
+		Totals: string(totals)}
+	if !run.Period.IsZero() {
+		r.Period = run.Period.String()
+	}
+	return r, nil
+}
+
+func (r runRow) run() (*invoices.Run, error) {
+	run := &invoices.Run{ID: r.ID, Kind: invoices.RunKind(r.Kind), Scope: r.Scope, Status: invoices.RunStatus(r.Status),
+		Error: r.Error, PriceBookHash: r.PriceBookHash}
+	var err error
+	if r.Period != "" {
+		if run.Period, err = rating.ParsePeriod(r.Period); err != nil {
+			return nil, err
+		}
+	}
+	if run.At, err = parseTime(r.At); err != nil {
+		return nil, err
+	}
+	if run.StartedAt, err = parseTime(r.StartedAt); err != nil {
+		return nil, err
+	}
+	if run.FinishedAt, err = parseTimePtr(r.FinishedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(r.Manifest), &run.Manifest); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if err := json.Unmarshal([]byte(r.Counts), &run.Counts); err != nil {
+		return nil, fmt.Errorf("counts: %w", err)
+	}
+	if err := json.Unmarshal([]byte(r.Totals), &run.Totals); err != nil {
+		return nil, fmt.Errorf("totals: %w", err)
+	}
+	return run, nil
+}
+
+// StartRun inserts run with status running (and sets run.Status to it). A run with the same id is an
+// error.
+func (s *Store) StartRun(ctx context.Context, run *invoices.Run) error {
+	r, err := newRunRow(run)
+	if err == nil {
+		r.Status = string(invoices.RunRunning)
+		_, err = s.db.NamedExecContext(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (:id, :kind, :period, :scope, :at,
+			:started_at, :finished_at, :status, :error, :price_book_hash, :manifest, :counts, :totals)`, r)
+	}
+	if err != nil {
+		return fmt.Errorf("store: start run %s: %w", run.ID, err)
+	}
+	run.Status = invoices.RunRunning
+	return nil
+}
+
+// FinishRun updates a run's status, end time, error, price book hash, manifest, counts and totals. It
+// returns an error wrapping invoices.ErrNotFound when the run was never started.
+func (s *Store) FinishRun(ctx context.Context, run *invoices.Run) error {
+	r, err := newRunRow(run)
+	if err == nil {
+		var res sql.Result
+		res, err = s.db.NamedExecContext(ctx, `UPDATE runs SET status = :status, finished_at = :finished_at,
+			error = :error, price_book_hash = :price_book_hash, manifest = :manifest, counts = :counts,
+			totals = :totals WHERE id = :id`, r)
+		if err == nil {
+			if n, _ := res.RowsAffected(); n == 0 {
+				err = invoices.ErrNotFound
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("store: finish run %s: %w", run.ID, err)
+	}
+	return nil
+}
+
+// LatestRun returns the latest (by started_at, then id) close or rerun of period p that succeeded,
+// or an error wrapping invoices.ErrNotFound when there is none.
+func (s *Store) LatestRun(ctx context.Context, p rating.Period) (*invoices.Run, error) {
+	var r runRow
+	err := s.db.GetContext(ctx, &r, s.q(`SELECT `+runColumns+` FROM runs
+		WHERE period = ? AND kind IN (?, ?) AND status = ? ORDER BY started_at DESC, id DESC LIMIT 1`),
+		p.String(), string(invoices.RunClose), string(invoices.RunRerun), string(invoices.RunSucceeded))
+	if err != nil {
+		return nil, fmt.Errorf("store: latest run of %s: %w", p, notFound(err))
+	}
+	run, err := r.run()
+	if err != nil {
+		return nil, fmt.Errorf("store: latest run of %s: run %s: %w", p, r.ID, err)
+	}
+	return run, nil
+}
+
+// rejectsPerInsert is how many rejects one INSERT statement carries (6 parameters each, well below
+// SQLite's and PostgreSQL's parameter limits).
+const rejectsPerInsert = 500
+
+// SaveRejects stores a run's rejects in one transaction, in batched inserts.
+func (s *Store) SaveRejects(ctx context.Context, runID string, rejects []rating.Reject) error {
+	if len(rejects) == 0 {
+		return nil
+	}
+	insert := func(n int) string {
+		return s.q(`INSERT INTO rejects (run_id, object, line, event_id, code, message) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", "))
+	}
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		var full *sqlx.Stmt
+		args := make([]any, 0, 6*rejectsPerInsert)
+		for start := 0; start < len(rejects); start += rejectsPerInsert {
+			chunk := rejects[start:min(start+rejectsPerInsert, len(rejects))]
+			args = args[:0]
+			for _, r := range chunk {
+				args = append(args, runID, r.Object, r.Line, r.EventID, string(r.Code), r.Message)
+			}
+			if len(chunk) < rejectsPerInsert {
+				_, err := tx.ExecContext(ctx, insert(len(chunk)), args...)
+				return err
+			}
+			if full == nil {
+				var err error
+				if full, err = tx.PreparexContext(ctx, insert(rejectsPerInsert)); err != nil {
+					return err
+				}
+				defer full.Close()
+			}
+			if _, err := full.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: save %d rejects of run %s: %w", len(rejects), runID, err)
+	}
+	return nil
+}
+
+// Rejects returns a run's rejects ordered by object, then line, then the order they were saved in.
+func (s *Store) Rejects(ctx context.Context, runID string) ([]rating.Reject, error) {
+	var out []rating.Reject
+	rows, err := s.db.QueryxContext(ctx, s.q(`SELECT object, line, event_id, code, message FROM rejects
+		WHERE run_id = ? ORDER BY object, line, id`), runID)
+	if err != nil {
+		return nil, fmt.Errorf("store: rejects of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r rating.Reject
+		var code string
+		if err := rows.Scan(&r.Object, &r.Line, &r.EventID, &code, &r.Message); err != nil {
+			return nil, fmt.Errorf("store: rejects of run %s: %w", runID, err)
+		}
+		r.Code = rating.RejectCode(code)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: rejects of run %s: %w", runID, err)
+	}
+	return out, nil
+}

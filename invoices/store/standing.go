@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+type standingRow struct {
+	AccountID       string `db:"account_id"`
+	Status          string `db:"status"`
+	Reasons         string `db:"reasons"`
+	Tier            int    `db:"tier"`
+	SpendLimit      int64  `db:"spend_limit_cents"`
+	UsageLimit      int64  `db:"usage_limit_cents"`
+	MonthUsage      int64  `db:"month_usage_cents"`
+	CreditBalance   int64  `db:"credit_balance_cents"`
+	HistoricalSpend int64  `db:"historical_spend_cents"`
+	EvaluatedAt     string `db:"evaluated_at"`
+	RunID           string `db:"run_id"`
+}
+
+type standingEventRow struct {
+	AccountID  string `db:"account_id"`
+	At         string `db:"at"`
+	OldStatus  string `db:"old_status"`
+	NewStatus  string `db:"new_status"`
+	OldReasons string `db:"old_reasons"`
+	Reasons    string `db:"reasons"`
+	RunID      string `db:"run_id"`
+}
+
+// joinReasons stores reasons as a comma-separated list, the form the API gateway reads.
+func joinReasons(rs []invoices.Reason) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = string(r)
+	}
+	return strings.Join(parts, ",")
+}
+
+// splitReasons returns the stored reasons; none is an empty, non-nil list (JSON []).
+func splitReasons(s string) []invoices.Reason {
+	out := []invoices.Reason{}
+	if s == "" {
+		return out
+	}
+	for _, p := range strings.Split(s, ",") {
+		out = append(out, invoices.Reason(p))
+	}
+	return out
+}
+
+// SaveStanding replaces the standing rows of the given accounts and appends events, in one
+// transaction.
+func (s *Store) SaveStanding(ctx context.Context, rows []invoices.Standing, events []invoices.StandingEvent) error {
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		for _, st := range rows {
+			r := standingRow{AccountID: st.Account, Status: string(st.Status), Reasons: joinReasons(st.Reasons),
+				Tier: st.Tier, SpendLimit: int64(st.SpendLimit), UsageLimit: int64(st.UsageLimit),
+				MonthUsage: int64(st.MonthUsage), CreditBalance: int64(st.CreditBalance),
+				HistoricalSpend: int64(st.HistoricalSpend), EvaluatedAt: fmtTime(st.EvaluatedAt), RunID: st.RunID}
+			if _, err := tx.NamedExecContext(ctx, `INSERT INTO account_standing (account_id, status, reasons, tier,
+					spend_limit_cents, usage_limit_cents, month_usage_cents, credit_balance_cents, historical_spend_cents,
+					evaluated_at, run_id)
+				VALUES (:account_id, :status, :reasons, :tier, :spend_limit_cents, :usage_limit_cents, :month_usage_cents,
+					:credit_balance_cents, :historical_spend_cents, :evaluated_at, :run_id)
+				ON CONFLICT (account_id) DO UPDATE SET status = excluded.status, reasons = excluded.reasons,
+					tier = excluded.tier, spend_limit_cents = excluded.spend_limit_cents,
+					usage_limit_cents = excluded.usage_limit_cents, month_usage_cents = excluded.month_usage_cents,
+					credit_balance_cents = excluded.credit_balance_cents,
+					historical_spend_cents = excluded.historical_spend_cents, evaluated_at = excluded.evaluated_at,
+					run_id = excluded.run_id`, r); err != nil {
+				return fmt.Errorf("account %s: %w", st.Account, err)
+			}
+		}
+		for _, e := range events {
+			r := standingEventRow{AccountID: e.Account, At: fmtTime(e.At), OldStatus: string(e.OldStatus),
+				NewStatus: string(e.NewStatus), OldReasons: joinReasons(e.OldReasons), Reasons: joinReasons(e.Reasons),
+				RunID: e.RunID}
+			if _, err := tx.NamedExecContext(ctx, `INSERT INTO standing_events (account_id, at, old_status, new_status,
+					old_reasons, reasons, run_id)
+				VALUES (:account_id, :at, :old_status, :new_status, :old_reasons, :reasons, :run_id)`, r); err != nil {
+				return fmt.Errorf("event of account %s: %w", e.Account, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: save standing: %w", err)
+	}
+	return nil
+}
+
+// Standing returns the stored standing rows, ordered by account.
+func (s *Store) Standing(ctx context.Context) ([]invoices.Standing, error) {
+	var rows []standingRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT account_id, status, reasons, tier, spend_limit_cents,
+		usage_limit_cents, month_usage_cents, credit_balance_cents, historical_spend_cents, evaluated_at, run_id
+		FROM account_standing ORDER BY account_id`); err != nil {
+		return nil, fmt.Errorf("store: standing: %w", err)
+	}
+	out := make([]invoices.Standing, len(rows))
+	for i, r := range rows {
+		at, err := parseTime(r.EvaluatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("store: standing: %s: %w", r.AccountID, err)
+		}
+		out[i] = invoices.Standing{Account: r.AccountID, Status: invoices.StandingStatus(r.Status),
+			Reasons: splitReasons(r.Reasons), Tier: r.Tier, SpendLimit: rating.Cents(r.SpendLimit),
+			UsageLimit: rating.Cents(r.UsageLimit), MonthUsage: rating.Cents(r.MonthUsage),
+			CreditBalance: rating.Cents(r.CreditBalance), HistoricalSpend: rating.Cents(r.HistoricalSpend),
+			EvaluatedAt: at, RunID: r.RunID}
+	}
+	return out, nil
+}
+
+// StandingEvents returns the history of standing changes, oldest first (by time, then insertion).
+func (s *Store) StandingEvents(ctx context.Context) ([]invoices.StandingEvent, error) {
+	var rows []standingEventRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT account_id, at, old_status, new_status, old_reasons, reasons, run_id
+		FROM standing_events ORDER BY at, id`); err != nil {
+		return nil, fmt.Errorf("store: standing events: %w", err)
+	}
+	out := make([]invoices.StandingEvent, len(rows))
+	for i, r := range rows {
+		at, err := parseTime(r.At)
+		if err != nil {
+			return nil, fmt.Errorf("store: standing events: %s: %w", r.AccountID, err)
+		}
+		out[i] = invoices.StandingEvent{Account: r.AccountID, At: at, OldStatus: invoices.StandingStatus(r.OldStatus),
+			NewStatus: invoices.StandingStatus(r.NewStatus), OldReasons: splitReasons(r.OldReasons),
+			Reasons: splitReasons(r.Reasons), RunID: r.RunID}
+	}
+	return out, nil
+}

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"billrun/invoices"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+func init() {
+	// sqlx does not know modernc's driver name; it takes ? placeholders like sqlite3.
+	sqlx.BindDriver("sqlite", sqlx.QUESTION)
+}
+
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+// sqliteBusyTimeoutMillis is how long a SQLite writer waits for another one before SQLITE_BUSY.
+const sqliteBusyTimeoutMillis = 30000
+
+// Store is billrun's persistence on SQLite or PostgreSQL. It is safe for concurrent use.
+type Store struct {
+	db      *sqlx.DB
+	dialect dialect
+	logger  *slog.Logger
+	now     func() time.Time // wall clock for lock leases only; business times come from callers
+
+	// lease timing of SQLite run locks; fields so tests can shorten them.
+	leaseTTL, leaseRenew, lockPoll time.Duration
+}
+
+// Open connects to the database named by dsn and applies any pending migrations. dsn is
+// "sqlite:PATH" (the file is created if absent) or a "postgres://" or "postgresql://" URL. Errors
+// never contain the DSN's password.
+func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
+	s := &Store{logger: logger, now: time.Now,
+		leaseTTL: 10 * time.Minute, leaseRenew: time.Minute, lockPoll: 200 * time.Millisecond}
+	var driver, source, dir string
+	var gooseDialect goose.Dialect
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, errors.New("store: open: sqlite DSN needs a path, e.g. sqlite:billrun.db")
+		}
+		s.dialect, driver, dir, gooseDialect = dialectSQLite, "sqlite", "migrations/sqlite", goose.DialectSQLite3
+		q := url.Values{}
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMillis))
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&" // the caller's own parameters come first
+		}
+		source = "file:" + path + sep + q.Encode()
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		s.dialect, driver, dir, gooseDialect = dialectPostgres, "pgx", "migrations/postgres", goose.DialectPostgres
+		source = dsn
+	default:
+		return nil, fmt.Errorf("store: open %q: want sqlite:PATH or postgres://…", Redacted(dsn))
+	}
+	db, err := sqlx.Open(driver, source)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %s", Redacted(dsn), redactErr(err, dsn))
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %s", Redacted(dsn), redactErr(err, dsn))
+	}
+	s.db = db
+	if err := s.migrate(ctx, gooseDialect, dir); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: migrate %s: %w", Redacted(dsn), err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error {
+	fsys, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return err
+	}
+	opts := []goose.ProviderOption{goose.WithSlog(s.logger), goose.WithDisableGlobalRegistry(true)}
+	if s.dialect == dialectPostgres {
+		// Serialize concurrent openers (replicas starting together) on a session advisory lock.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(d, s.db.DB, fsys, opts...)
+	if err != nil {
+		return err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		s.logger.Info("store: applied migration", "version", r.Source.Version,
+			"source", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+var (
+	passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
+	userInfo      = regexp.MustCompile(`(://[^:/@]*:)[^@/]*@`)
+)
+
+// Redacted returns dsn with any password replaced by "xxxxx", for logs and errors.
+func Redacted(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Opaque == "" {
+		dsn = u.Redacted()
+	} else {
+		dsn = userInfo.ReplaceAllString(dsn, "${1}xxxxx@")
+	}
+	return passwordParam.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+// redactErr returns err's message with the DSN's password removed, for errors from drivers that may
+// quote their connection string.
+func redactErr(err error, dsn string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	if m := passwordParam.FindStringSubmatch(dsn); m != nil {
+		if pw := strings.TrimPrefix(m[0], m[1]); pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// q rebinds a query written with ? placeholders for the database.
+func (s *Store) q(query string) string { return s.db.Rebind(query) }
+
+// write runs fn in a read-write transaction (BEGIN IMMEDIATE on SQLite) and commits it.
+func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// read runs fn in a read-only transaction that sees one snapshot of the database.
+func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.dialect == dialectPostgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.BeginTxx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// isUniqueViolation reports whether err is a unique or primary key constraint violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// notFound translates sql.ErrNoRows into invoices.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return invoices.ErrNotFound
+	}
+	return err
+}
+
+// timeLayout is the stored form of every time: UTC, nanoseconds, fixed width so text order is time order.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func fmtTimePtr(t *time.Time) sql.NullString {
+	if t == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: fmtTime(*t), Valid: true}
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+func parseTimePtr(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := parseTime(s.String)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}

@@ -1,0 +1,918 @@
+package store_test
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"billrun/invoices"
+	"billrun/invoices/store"
+	"billrun/jobs"
+	"billrun/rating"
+)
+
+var _ jobs.Store = (*store.Store)(nil)
+
+// backend opens a fresh, empty store for one test.
+type backend struct {
+	name string
+	open func(t *testing.T) *store.Store
+}
+
+var backends = []backend{{"sqlite", openSQLite}, {"postgres", openPostgres}}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func openSQLite(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "billrun.db"), testLogger(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openPostgres opens a store in a schema of its own, dropped when the test ends.
+func openPostgres(t *testing.T) *store.Store {
+	t.Helper()
+	dsn := os.Getenv("BILLRUN_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("BILLRUN_TEST_POSTGRES not set: skipping PostgreSQL")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatalf("open admin connection to %s: %v", store.Redacted(dsn), err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	n, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	schema := fmt.Sprintf("billrun_test_%x", n)
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("BILLRUN_TEST_POSTGRES is not a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	s, err := store.Open(t.Context(), u.String(), testLogger(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestStore runs the store contract on every backend.
+func TestStore(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s *store.Store)
+	}{
+		{"ImportUpsert", testImportUpsert},
+		{"ImportPaymentNeedsAccount", testImportPaymentNeedsAccount},
+		{"GrantConsumption", testGrantConsumption},
+		{"IssueNumbering", testIssueNumbering},
+		{"Replacement", testReplacement},
+		{"Void", testVoid},
+		{"DocumentRoundTrip", testDocumentRoundTrip},
+		{"ConcurrentIssue", testConcurrentIssue},
+		{"Runs", testRuns},
+		{"Rejects", testRejects},
+		{"Standing", testStanding},
+		{"Lock", testLock},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.open(t)) })
+			}
+		})
+	}
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func tm(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func ptr[T any](v T) *T { return &v }
+
+var (
+	oct = rating.Period{Year: 2026, Month: time.October}
+	nov = rating.Period{Year: 2026, Month: time.November}
+)
+
+func mustImport(t *testing.T, s *store.Store, imp *invoices.Import) invoices.ImportResult {
+	t.Helper()
+	res, err := s.ImportAccounts(t.Context(), imp)
+	if err != nil {
+		t.Fatalf("ImportAccounts: %v", err)
+	}
+	return res
+}
+
+func accountsByID(t *testing.T, s *store.Store) map[string]invoices.Account {
+	t.Helper()
+	accts, err := s.Accounts(t.Context())
+	if err != nil {
+		t.Fatalf("Accounts: %v", err)
+	}
+	m := make(map[string]invoices.Account)
+	for _, a := range accts {
+		m[a.ID] = a
+	}
+	return m
+}
+
+// importAccounts creates plain accounts with a payment method.
+func importAccounts(t *testing.T, s *store.Store, ids ...string) {
+	t.Helper()
+	imp := &invoices.Import{}
+	for _, id := range ids {
+		imp.Accounts = append(imp.Accounts, invoices.AccountRecord{ID: id, Name: ptr("Account " + id), PaymentMethod: ptr(true)})
+	}
+	mustImport(t, s, imp)
+}
+
+// invoice returns a one-line invoice for account and period, issued at issued.
+func invoice(account string, p rating.Period, issued time.Time, cents rating.Cents) *invoices.Document {
+	due := issued.Add(15 * 24 * time.Hour)
+	return &invoices.Document{Account: account, Period: p, Kind: invoices.KindInvoice, IssuedAt: issued, DueAt: &due,
+		RunID: "run-1",
+		Lines: []rating.Line{{Kind: rating.KindServerless, Product: "m", Meter: rating.MeterInput, Description: "m, input tokens",
+			Quantity: dec("1000000"), Unit: "1M tokens", UnitPrice: cents.Decimal(), Unrounded: cents.Decimal(), Amount: cents}},
+		Subtotal: cents, AmountDue: cents}
+}
+
+func mustIssue(t *testing.T, s *store.Store, doc *invoices.Document) {
+	t.Helper()
+	if err := s.Issue(t.Context(), doc); err != nil {
+		t.Fatalf("Issue(%s %s %s): %v", doc.Kind, doc.Account, doc.Period, err)
+	}
+}
+
+func testImportUpsert(t *testing.T, s *store.Store) {
+	full := &invoices.Import{
+		Accounts: []invoices.AccountRecord{{
+			ID: "acct_1", Name: ptr("Acme AI"), Email: ptr("billing@acme.test"), PaymentMethod: ptr(true),
+			SpendLimitOverrideSet: true, SpendLimitOverride: ptr(dec("1000.50")),
+			ContractsSet: true,
+			Contracts: []invoices.Contract{{OnDemandDiscountPercent: dec("15"),
+				From: tm("2026-01-01T00:00:00Z"), To: tm("2027-01-01T00:00:00Z")}},
+			Grants: []invoices.Grant{
+				{ID: "cg_1", Kind: invoices.GrantFree, Amount: 100, GrantedAt: tm("2026-01-10T00:00:00Z")},
+				{ID: "cg_2", Kind: invoices.GrantPurchased, Amount: 10000, GrantedAt: tm("2026-09-02T10:00:00.5Z"),
+					ExpiresAt: ptr(tm("2027-09-02T10:00:00Z"))},
+			},
+		}},
+		Payments: []invoices.Payment{
+			{ID: "pay_2", Account: "acct_1", Amount: 4217, PaidAt: tm("2026-10-05T08:00:00Z"), Invoice: "INV-2026-000123"},
+			{ID: "pay_1", Account: "acct_1", Amount: 10000, PaidAt: tm("2026-09-02T10:00:00Z"), ForCredits: true},
+		},
+	}
+	if got, want := mustImport(t, s, full), (invoices.ImportResult{Accounts: 1, Grants: 2, Payments: 2}); got != want {
+		t.Errorf("first import = %+v, want %+v", got, want)
+	}
+	a := accountsByID(t, s)["acct_1"]
+	if a.Name != "Acme AI" || a.Email != "billing@acme.test" || !a.PaymentMethod {
+		t.Errorf("account = %+v", a)
+	}
+	if a.SpendLimitOverride == nil || !a.SpendLimitOverride.Equal(dec("1000.5")) {
+		t.Errorf("SpendLimitOverride = %v, want 1000.50", a.SpendLimitOverride)
+	}
+	if len(a.Contracts) != 1 || !a.Contracts[0].OnDemandDiscountPercent.Equal(dec("15")) ||
+		!a.Contracts[0].From.Equal(tm("2026-01-01T00:00:00Z")) || !a.Contracts[0].To.Equal(tm("2027-01-01T00:00:00Z")) {
+		t.Errorf("Contracts = %+v", a.Contracts)
+	}
+	if len(a.Grants) != 2 {
+		t.Fatalf("Grants = %+v, want 2", a.Grants)
+	}
+	g := a.Grants[1]
+	if g.ID != "cg_2" || g.Account != "acct_1" || g.Kind != invoices.GrantPurchased || g.Amount != 10000 ||
+		!g.GrantedAt.Equal(tm("2026-09-02T10:00:00.5Z")) || g.ExpiresAt == nil || !g.ExpiresAt.Equal(tm("2027-09-02T10:00:00Z")) ||
+		g.Consumed != 0 {
+		t.Errorf("grant cg_2 = %+v", g)
+	}
+	if a.Grants[0].ExpiresAt != nil {
+		t.Errorf("grant cg_1 ExpiresAt = %v, want nil", a.Grants[0].ExpiresAt)
+	}
+	pays, err := s.Payments(t.Context())
+	if err != nil {
+		t.Fatalf("Payments: %v", err)
+	}
+	if len(pays) != 2 || pays[0].ID != "pay_1" || !pays[0].ForCredits || pays[0].Amount != 10000 ||
+		pays[1].ID != "pay_2" || pays[1].Invoice != "INV-2026-000123" || !pays[1].PaidAt.Equal(tm("2026-10-05T08:00:00Z")) {
+		t.Errorf("Payments = %+v", pays)
+	}
+
+	// The same file again changes nothing.
+	if got := mustImport(t, s, full); got != (invoices.ImportResult{}) {
+		t.Errorf("repeated import = %+v, want nothing changed", got)
+	}
+
+	// A partial record keeps the fields it leaves out.
+	got := mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "acct_1", Email: ptr("ap@acme.test")}}})
+	if got != (invoices.ImportResult{Accounts: 1}) {
+		t.Errorf("partial import = %+v, want 1 account", got)
+	}
+	a = accountsByID(t, s)["acct_1"]
+	if a.Name != "Acme AI" || a.Email != "ap@acme.test" || !a.PaymentMethod || a.SpendLimitOverride == nil ||
+		len(a.Contracts) != 1 || len(a.Grants) != 2 {
+		t.Errorf("after partial import: %+v", a)
+	}
+
+	// An explicit null override clears it; a contracts list replaces the stored one.
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "acct_1", SpendLimitOverrideSet: true,
+		ContractsSet: true, Contracts: []invoices.Contract{
+			{OnDemandDiscountPercent: dec("10"), From: tm("2026-01-01T00:00:00Z"), To: tm("2026-07-01T00:00:00Z")},
+			{OnDemandDiscountPercent: dec("12.5"), From: tm("2026-07-01T00:00:00Z"), To: tm("2027-01-01T00:00:00Z")},
+		}}}})
+	a = accountsByID(t, s)["acct_1"]
+	if a.SpendLimitOverride != nil {
+		t.Errorf("SpendLimitOverride = %v, want nil", a.SpendLimitOverride)
+	}
+	if len(a.Contracts) != 2 || !a.Contracts[1].OnDemandDiscountPercent.Equal(dec("12.50")) {
+		t.Errorf("Contracts = %+v, want the two new ones", a.Contracts)
+	}
+	if p := a.ContractPercent(tm("2026-08-01T00:00:00Z")); !p.Equal(dec("12.5")) {
+		t.Errorf("ContractPercent(2026-08) = %s, want 12.5", p)
+	}
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "acct_1", ContractsSet: true}}})
+	if a = accountsByID(t, s)["acct_1"]; len(a.Contracts) != 0 {
+		t.Errorf("Contracts = %+v, want none after an empty list", a.Contracts)
+	}
+
+	// A grant without consumption may change; a bare new account gets defaults.
+	got = mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{
+		{ID: "acct_1", Grants: []invoices.Grant{{ID: "cg_1", Kind: invoices.GrantFree, Amount: 500, GrantedAt: tm("2026-01-10T00:00:00Z")}}},
+		{ID: "acct_0"},
+	}})
+	if got != (invoices.ImportResult{Accounts: 1, Grants: 1}) {
+		t.Errorf("import = %+v, want 1 account and 1 grant", got)
+	}
+	accts, err := s.Accounts(t.Context())
+	if err != nil {
+		t.Fatalf("Accounts: %v", err)
+	}
+	if len(accts) != 2 || accts[0].ID != "acct_0" || accts[0].Name != "" || accts[0].PaymentMethod || accts[1].Grants[0].Amount != 500 {
+		t.Errorf("Accounts = %+v", accts)
+	}
+}
+
+func testImportPaymentNeedsAccount(t *testing.T, s *store.Store) {
+	_, err := s.ImportAccounts(t.Context(), &invoices.Import{
+		Accounts: []invoices.AccountRecord{{ID: "acct_new"}},
+		Payments: []invoices.Payment{{ID: "pay_x", Account: "acct_ghost", Amount: 100, PaidAt: tm("2026-10-01T00:00:00Z")}},
+	})
+	if !errors.Is(err, invoices.ErrNotFound) || !strings.Contains(err.Error(), "pay_x") {
+		t.Fatalf("ImportAccounts with a payment of an unknown account = %v, want ErrNotFound naming pay_x", err)
+	}
+	if accts := accountsByID(t, s); len(accts) != 0 {
+		t.Errorf("a failed import wrote accounts: %+v", accts)
+	}
+	// An account created by the same import is enough.
+	mustImport(t, s, &invoices.Import{
+		Accounts: []invoices.AccountRecord{{ID: "acct_new"}},
+		Payments: []invoices.Payment{{ID: "pay_x", Account: "acct_new", Amount: 100, PaidAt: tm("2026-10-01T00:00:00Z")}},
+	})
+}
+
+func testGrantConsumption(t *testing.T, s *store.Store) {
+	grant := invoices.Grant{ID: "cg_1", Kind: invoices.GrantPurchased, Amount: 1000, GrantedAt: tm("2026-01-10T00:00:00Z")}
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1", Name: ptr("A"), Grants: []invoices.Grant{grant}}}})
+
+	doc := invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 2500)
+	doc.CreditsApplied, doc.AmountDue = 400, 2100
+	doc.Consumptions = []invoices.Consumption{{GrantID: "cg_1", Amount: 400}}
+	mustIssue(t, s, doc)
+	if g := accountsByID(t, s)["a1"].Grants[0]; g.Consumed != 400 || g.Remaining() != 600 {
+		t.Errorf("grant after issue = %+v, want 4.00 consumed", g)
+	}
+
+	// The consumed grant's amount cannot change; the failed import changes nothing else either.
+	changed := grant
+	changed.Amount = 2000
+	_, err := s.ImportAccounts(t.Context(), &invoices.Import{Accounts: []invoices.AccountRecord{
+		{ID: "a1", Name: ptr("renamed"), Grants: []invoices.Grant{changed}}}})
+	if !errors.Is(err, invoices.ErrGrantConsumed) || !strings.Contains(err.Error(), "cg_1") {
+		t.Fatalf("changing a consumed grant = %v, want ErrGrantConsumed naming cg_1", err)
+	}
+	if a := accountsByID(t, s)["a1"]; a.Name != "A" || a.Grants[0].Amount != 1000 {
+		t.Errorf("failed import left %+v", a)
+	}
+	// Other fields of a consumed grant may change.
+	later := grant
+	later.ExpiresAt = ptr(tm("2028-01-01T00:00:00Z"))
+	if got := mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1", Grants: []invoices.Grant{later}}}}); got.Grants != 1 {
+		t.Errorf("import = %+v, want 1 grant changed", got)
+	}
+
+	// Consuming more than the grant holds is refused.
+	over := invoice("a1", nov, tm("2026-12-01T02:00:00Z"), 2500)
+	over.CreditsApplied, over.AmountDue = 700, 1800
+	over.Consumptions = []invoices.Consumption{{GrantID: "cg_1", Amount: 700}}
+	if err := s.Issue(t.Context(), over); err == nil || over.Number != "" {
+		t.Errorf("overdrawing issue = %v (number %q), want an error", err, over.Number)
+	}
+
+	// Voiding gives the credit back, and the amount may then change.
+	if err := s.Void(t.Context(), doc.Number, tm("2026-11-02T00:00:00Z")); err != nil {
+		t.Fatalf("Void: %v", err)
+	}
+	if g := accountsByID(t, s)["a1"].Grants[0]; g.Consumed != 0 {
+		t.Errorf("grant after void = %+v, want nothing consumed", g)
+	}
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1", Grants: []invoices.Grant{changed}}}})
+	if g := accountsByID(t, s)["a1"].Grants[0]; g.Amount != 2000 {
+		t.Errorf("grant amount = %s, want 20.00", g.Amount)
+	}
+}
+
+func testIssueNumbering(t *testing.T, s *store.Store) {
+	importAccounts(t, s, "a1", "a2", "a3")
+	at := tm("2026-11-01T02:00:00.123456789Z")
+	var numbers []string
+	for _, acct := range []string{"a1", "a2", "a3"} {
+		d := invoice(acct, oct, at, 1000)
+		mustIssue(t, s, d)
+		numbers = append(numbers, d.Number)
+		if d.ID == 0 {
+			t.Errorf("%s: ID not set", acct)
+		}
+	}
+	if want := []string{"INV-2026-000001", "INV-2026-000002", "INV-2026-000003"}; !slices.Equal(numbers, want) {
+		t.Errorf("numbers = %v, want %v", numbers, want)
+	}
+
+	// A duplicate effective invoice is refused by the database and leaves no gap.
+	dup := invoice("a1", oct, at, 999)
+	if err := s.Issue(t.Context(), dup); !errors.Is(err, invoices.ErrAlreadyIssued) {
+		t.Fatalf("second invoice for a1 %s = %v, want ErrAlreadyIssued", oct, err)
+	}
+	if dup.Number != "" || dup.ID != 0 {
+		t.Errorf("failed issue set number %q id %d", dup.Number, dup.ID)
+	}
+	next := invoice("a1", nov, tm("2026-12-01T02:00:00Z"), 1000)
+	mustIssue(t, s, next)
+	if next.Number != "INV-2026-000004" {
+		t.Errorf("number after a failed issue = %s, want INV-2026-000004", next.Number)
+	}
+
+	// Supplementary invoices share the INV series and are not limited to one per period.
+	for i := range 2 {
+		sup := invoice("a1", oct, at, 100)
+		sup.Kind, sup.Corrects = invoices.KindSupplementary, "INV-2026-000001"
+		mustIssue(t, s, sup)
+		if want := fmt.Sprintf("INV-2026-%06d", 5+i); sup.Number != want {
+			t.Errorf("supplementary number = %s, want %s", sup.Number, want)
+		}
+	}
+
+	// Credit notes have their own counter and create a credit_note grant.
+	cn := &invoices.Document{Account: "a2", Period: oct, Kind: invoices.KindCreditNote, Corrects: "INV-2026-000002",
+		IssuedAt: at, Lines: []rating.Line{{Kind: rating.KindServerless, Product: "m", Meter: rating.MeterInput,
+			Quantity: dec("-500000"), Unit: "1M tokens", UnitPrice: dec("3"), Unrounded: dec("-1.5"), Amount: -150}},
+		Subtotal: -150}
+	mustIssue(t, s, cn)
+	if cn.Number != "CN-2026-000001" {
+		t.Errorf("credit note number = %s, want CN-2026-000001", cn.Number)
+	}
+	grants := accountsByID(t, s)["a2"].Grants
+	if len(grants) != 1 || grants[0].ID != cn.Number || grants[0].Kind != invoices.GrantCreditNote ||
+		grants[0].Amount != 150 || grants[0].Source != cn.Number || grants[0].ExpiresAt != nil || !grants[0].GrantedAt.Equal(at) {
+		t.Errorf("credit note grants = %+v", grants)
+	}
+
+	// Each year starts its own series, by the UTC year of issue.
+	y27 := invoice("a3", rating.Period{Year: 2026, Month: time.December}, tm("2027-01-01T00:30:00+01:00"), 1000)
+	mustIssue(t, s, y27)
+	if y27.Number != "INV-2026-000007" {
+		t.Errorf("number issued at 2026-12-31T23:30Z = %s, want INV-2026-000007", y27.Number)
+	}
+	y27b := invoice("a3", rating.Period{Year: 2027, Month: time.January}, tm("2027-02-01T00:00:00Z"), 1000)
+	mustIssue(t, s, y27b)
+	if y27b.Number != "INV-2027-000001" {
+		t.Errorf("first number of 2027 = %s, want INV-2027-000001", y27b.Number)
+	}
+}
+
+func testReplacement(t *testing.T, s *store.Store) {
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1", Grants: []invoices.Grant{
+		{ID: "cg_1", Kind: invoices.GrantFree, Amount: 500, GrantedAt: tm("2026-01-01T00:00:00Z")}}}}})
+	orig := invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 1000)
+	orig.CreditsApplied, orig.AmountDue = 500, 500
+	orig.Consumptions = []invoices.Consumption{{GrantID: "cg_1", Amount: 500}}
+	mustIssue(t, s, orig)
+
+	repl := invoice("a1", oct, tm("2026-11-03T09:00:00.5Z"), 1200)
+	repl.Replaces = orig.Number
+	repl.CreditsApplied, repl.AmountDue = 500, 700
+	repl.Consumptions = []invoices.Consumption{{GrantID: "cg_1", Amount: 500}}
+	mustIssue(t, s, repl)
+
+	docs, err := s.Documents(t.Context(), oct)
+	if err != nil {
+		t.Fatalf("Documents: %v", err)
+	}
+	if len(docs) != 2 || docs[0].Number != orig.Number || docs[1].Number != repl.Number {
+		t.Fatalf("Documents = %+v", docs)
+	}
+	if docs[0].VoidedAt == nil || !docs[0].VoidedAt.Equal(repl.IssuedAt) || docs[1].VoidedAt != nil || docs[1].Replaces != orig.Number {
+		t.Errorf("original voided at %v, replacement %+v", docs[0].VoidedAt, docs[1])
+	}
+	if g := accountsByID(t, s)["a1"].Grants[0]; g.Consumed != 500 {
+		t.Errorf("consumed = %s, want 5.00 (the replacement's only)", g.Consumed)
+	}
+
+	// The replacement holds the slot now; the void original cannot be replaced again.
+	if err := s.Issue(t.Context(), invoice("a1", oct, tm("2026-11-04T00:00:00Z"), 1)); !errors.Is(err, invoices.ErrAlreadyIssued) {
+		t.Errorf("another invoice = %v, want ErrAlreadyIssued", err)
+	}
+	again := invoice("a1", oct, tm("2026-11-04T00:00:00Z"), 1)
+	again.Replaces = orig.Number
+	if err := s.Issue(t.Context(), again); !errors.Is(err, invoices.ErrAlreadyIssued) {
+		t.Errorf("replacing a void invoice = %v, want ErrAlreadyIssued", err)
+	}
+	ghost := invoice("a1", oct, tm("2026-11-04T00:00:00Z"), 1)
+	ghost.Replaces = "INV-2026-999999"
+	if err := s.Issue(t.Context(), ghost); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("replacing a missing invoice = %v, want ErrNotFound", err)
+	}
+	// The failed attempts consumed no numbers.
+	next := invoice("a1", nov, tm("2026-12-01T00:00:00Z"), 1)
+	mustIssue(t, s, next)
+	if next.Number != "INV-2026-000003" {
+		t.Errorf("next number = %s, want INV-2026-000003", next.Number)
+	}
+}
+
+func testVoid(t *testing.T, s *store.Store) {
+	importAccounts(t, s, "a1")
+	d := invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 1000)
+	mustIssue(t, s, d)
+	if err := s.Void(t.Context(), "INV-2026-000404", tm("2026-11-02T00:00:00Z")); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("Void(missing) = %v, want ErrNotFound", err)
+	}
+	voidedAt := tm("2026-11-02T00:00:00.000000001Z")
+	if err := s.Void(t.Context(), d.Number, voidedAt); err != nil {
+		t.Fatalf("Void: %v", err)
+	}
+	if err := s.Void(t.Context(), d.Number, voidedAt); err == nil {
+		t.Errorf("voiding twice succeeded")
+	}
+	// The slot is free again.
+	mustIssue(t, s, invoice("a1", oct, tm("2026-11-03T00:00:00Z"), 900))
+	docs, err := s.Documents(t.Context(), oct)
+	if err != nil {
+		t.Fatalf("Documents: %v", err)
+	}
+	if len(docs) != 2 || docs[0].VoidedAt == nil || !docs[0].VoidedAt.Equal(voidedAt) || docs[0].Effective() || !docs[1].Effective() {
+		t.Errorf("Documents = %+v", docs)
+	}
+}
+
+func testDocumentRoundTrip(t *testing.T, s *store.Store) {
+	importAccounts(t, s, "a1", "a2")
+	issued := tm("2026-11-01T02:00:00.987654321Z")
+	due := issued.Add(15 * 24 * time.Hour)
+	lines := []rating.Line{
+		{Kind: rating.KindGPU, Product: "H100-80GB", Deployment: "dep-1", Meter: rating.MeterGPUSeconds,
+			Description: "H100-80GB on deployment dep-1, GPU-seconds", Quantity: dec("3600.5"), Unit: "GPU-hour",
+			UnitPrice: dec("8.00"), Unrounded: dec("8.001111111111111111111111"), Amount: 800},
+		{Kind: rating.KindServerless, Product: "ft:my-model", BaseModel: "llama-8b", Meter: rating.MeterCachedInput,
+			Description: "ft:my-model (priced as llama-8b), cached input tokens", Quantity: dec("1200000"), Unit: "1M tokens",
+			UnitPrice: dec("0.20"), Unrounded: dec("0.24"), Amount: 24},
+		{Kind: rating.KindFineTuning, Product: "job-1", BaseModel: "llama-8b", Meter: rating.MeterTrainingTokens,
+			Description: "fine-tuning job job-1 on llama-8b, training tokens", Quantity: dec("1"), Unit: "1M tokens",
+			UnitPrice: dec("0.025"), Unrounded: dec("0.000000025"), Amount: 0},
+		{Kind: rating.KindDiscount, Product: "on_demand", Meter: rating.MeterDiscount,
+			Description: "bulk on-demand discount 5% of GPU usage 8.00", Unrounded: dec("-0.400"), Amount: -40},
+	}
+	doc := &invoices.Document{Account: "a1", Period: oct, Kind: invoices.KindInvoice, IssuedAt: issued, DueAt: &due,
+		RunID: "run-xyz", Lines: lines, Subtotal: 784, Discount: -40, AmountDue: 784}
+	mustIssue(t, s, doc)
+	zero := invoice("a2", oct, issued, 0) // fully paid by credits: not open
+	mustIssue(t, s, zero)
+
+	docs, err := s.Documents(t.Context(), oct)
+	if err != nil {
+		t.Fatalf("Documents: %v", err)
+	}
+	if len(docs) != 2 {
+		t.Fatalf("Documents = %d docs, want 2", len(docs))
+	}
+	got := docs[0]
+	if got.ID != doc.ID || got.Number != "INV-2026-000001" || got.Account != "a1" || got.Period != oct ||
+		got.Kind != invoices.KindInvoice || !got.IssuedAt.Equal(issued) || got.DueAt == nil || !got.DueAt.Equal(due) ||
+		got.VoidedAt != nil || got.RunID != "run-xyz" || got.Subtotal != 784 || got.Discount != -40 ||
+		got.CreditsApplied != 0 || got.AmountDue != 784 || len(got.Consumptions) != 0 {
+		t.Errorf("document = %+v", got)
+	}
+	if got.IssuedAt.Nanosecond() != 987654321 || got.IssuedAt.Location() != time.UTC {
+		t.Errorf("IssuedAt = %v, want nanoseconds in UTC", got.IssuedAt)
+	}
+	if len(got.Lines) != len(lines) {
+		t.Fatalf("lines = %d, want %d", len(got.Lines), len(lines))
+	}
+	for i, w := range lines {
+		g := got.Lines[i]
+		if g.Kind != w.Kind || g.Product != w.Product || g.BaseModel != w.BaseModel || g.Deployment != w.Deployment ||
+			g.Meter != w.Meter || g.Description != w.Description || g.Unit != w.Unit || g.Amount != w.Amount ||
+			!g.Quantity.Equal(w.Quantity) || !g.UnitPrice.Equal(w.UnitPrice) || !g.Unrounded.Equal(w.Unrounded) ||
+			g.Key() != w.Key() {
+			t.Errorf("line %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if d := got.Lines[3]; !d.Quantity.Equal(decimal.Zero) || !d.UnitPrice.Equal(decimal.Zero) || d.Unit != "" {
+		t.Errorf("discount line = %+v, want no quantity, unit or price", d)
+	}
+	if rating.FormatPrice(got.Lines[1].UnitPrice) != "0.20" {
+		t.Errorf("FormatPrice(stored 0.20) = %s", rating.FormatPrice(got.Lines[1].UnitPrice))
+	}
+
+	open, err := s.OpenDocuments(t.Context())
+	if err != nil {
+		t.Fatalf("OpenDocuments: %v", err)
+	}
+	if len(open) != 1 || open[0].Number != doc.Number || open[0].Lines != nil || open[0].AmountDue != 784 {
+		t.Errorf("OpenDocuments = %+v, want only %s without lines", open, doc.Number)
+	}
+	if docs, err := s.Documents(t.Context(), nov); err != nil || len(docs) != 0 {
+		t.Errorf("Documents(empty period) = %v, %v", docs, err)
+	}
+}
+
+func testConcurrentIssue(t *testing.T, s *store.Store) {
+	const accounts, attempts = 8, 3
+	var ids []string
+	for i := range accounts {
+		ids = append(ids, fmt.Sprintf("a%02d", i))
+	}
+	importAccounts(t, s, ids...)
+	type result struct {
+		number string
+		err    error
+	}
+	results := make(chan result, accounts*attempts)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		for range attempts {
+			wg.Go(func() {
+				d := invoice(id, oct, tm("2026-11-01T02:00:00Z"), 100)
+				err := s.Issue(t.Context(), d)
+				results <- result{d.Number, err}
+			})
+		}
+	}
+	wg.Wait()
+	close(results)
+	var numbers []string
+	for r := range results {
+		switch {
+		case r.err == nil:
+			numbers = append(numbers, r.number)
+		case !errors.Is(r.err, invoices.ErrAlreadyIssued):
+			t.Errorf("concurrent Issue: %v", r.err)
+		}
+	}
+	slices.Sort(numbers)
+	var want []string
+	for i := range accounts {
+		want = append(want, fmt.Sprintf("INV-2026-%06d", i+1))
+	}
+	if !slices.Equal(numbers, want) {
+		t.Errorf("issued numbers = %v, want %v (one per account, gapless)", numbers, want)
+	}
+	docs, err := s.Documents(t.Context(), oct)
+	if err != nil {
+		t.Fatalf("Documents: %v", err)
+	}
+	if len(docs) != accounts {
+		t.Errorf("%d documents stored, want %d", len(docs), accounts)
+	}
+}
+
+func testRuns(t *testing.T, s *store.Store) {
+	if _, err := s.LatestRun(t.Context(), oct); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("LatestRun(no runs) = %v, want ErrNotFound", err)
+	}
+	if err := s.FinishRun(t.Context(), &invoices.Run{ID: "nope", Status: invoices.RunFailed}); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("FinishRun(unknown) = %v, want ErrNotFound", err)
+	}
+	start := tm("2026-11-01T02:00:00.000001Z")
+	mk := func(id string, kind invoices.RunKind, startedAt time.Time, status invoices.RunStatus) *invoices.Run {
+		r := &invoices.Run{ID: id, Kind: kind, Period: oct, Scope: "all", At: tm("2026-11-01T02:00:00Z"), StartedAt: startedAt}
+		if err := s.StartRun(t.Context(), r); err != nil {
+			t.Fatalf("StartRun(%s): %v", id, err)
+		}
+		if r.Status != invoices.RunRunning {
+			t.Errorf("StartRun status = %s, want running", r.Status)
+		}
+		r.Status = status
+		fin := startedAt.Add(time.Minute)
+		r.FinishedAt = &fin
+		return r
+	}
+	close1 := mk("run-1", invoices.RunClose, start, invoices.RunSucceeded)
+	close1.PriceBookHash = "sha256:abc"
+	close1.Manifest = []rating.Object{{Key: "dt=2026-10-01/a.jsonl.gz", Size: 1234, ETag: `"e1"`}, {Key: "dt=2026-10-02/b.jsonl", Size: 5, ETag: "x"}}
+	close1.Counts = rating.Counts{Objects: 2, Bytes: 1239, Lines: 10, EventsTaken: 9, Accepted: 7, Duplicates: 1, Rejected: 1,
+		RejectsByCode: map[rating.RejectCode]int64{rating.RejectInvalidJSON: 1},
+		Meters:        map[rating.Meter]decimal.Decimal{rating.MeterGPUSeconds: dec("3600.25"), rating.MeterInput: dec("1200000")}}
+	close1.Totals = invoices.Totals{Documents: 3, Subtotal: 12345, Discount: -100, CreditsApplied: 45, AmountDue: 12300}
+	if err := s.FinishRun(t.Context(), close1); err != nil {
+		t.Fatalf("FinishRun: %v", err)
+	}
+	failed := mk("run-2", invoices.RunRerun, start.Add(time.Hour), invoices.RunFailed)
+	failed.Error = "boom"
+	if err := s.FinishRun(t.Context(), failed); err != nil {
+		t.Fatalf("FinishRun: %v", err)
+	}
+	sweep := mk("run-3", invoices.RunSweep, start.Add(2*time.Hour), invoices.RunSucceeded)
+	if err := s.FinishRun(t.Context(), sweep); err != nil {
+		t.Fatalf("FinishRun: %v", err)
+	}
+	mk("run-4", invoices.RunRerun, start.Add(3*time.Hour), invoices.RunSucceeded) // still running
+
+	got, err := s.LatestRun(t.Context(), oct)
+	if err != nil {
+		t.Fatalf("LatestRun: %v", err)
+	}
+	if got.ID != "run-1" || got.Kind != invoices.RunClose || got.Period != oct || got.Scope != "all" ||
+		got.Status != invoices.RunSucceeded || !got.StartedAt.Equal(start) || got.FinishedAt == nil ||
+		!got.FinishedAt.Equal(start.Add(time.Minute)) || !got.At.Equal(close1.At) || got.PriceBookHash != "sha256:abc" {
+		t.Errorf("LatestRun = %+v", got)
+	}
+	if !slices.Equal(got.Manifest, close1.Manifest) || got.Totals != close1.Totals {
+		t.Errorf("manifest/totals = %+v %+v", got.Manifest, got.Totals)
+	}
+	c := got.Counts
+	if c.Objects != 2 || c.Bytes != 1239 || c.Lines != 10 || c.EventsTaken != 9 || c.Accepted != 7 || c.Duplicates != 1 ||
+		c.Rejected != 1 || c.RejectsByCode[rating.RejectInvalidJSON] != 1 ||
+		!c.Meters[rating.MeterGPUSeconds].Equal(dec("3600.25")) || !c.Meters[rating.MeterInput].Equal(dec("1200000")) {
+		t.Errorf("counts = %+v", c)
+	}
+
+	rerun := mk("run-5", invoices.RunRerun, start.Add(4*time.Hour), invoices.RunSucceeded)
+	if err := s.FinishRun(t.Context(), rerun); err != nil {
+		t.Fatalf("FinishRun: %v", err)
+	}
+	if got, err := s.LatestRun(t.Context(), oct); err != nil || got.ID != "run-5" {
+		t.Errorf("LatestRun = %v, %v, want run-5", got, err)
+	}
+	if err := s.StartRun(t.Context(), &invoices.Run{ID: "run-5", Kind: invoices.RunClose, Period: oct}); err == nil {
+		t.Errorf("StartRun with a used id succeeded")
+	}
+}
+
+func testRejects(t *testing.T, s *store.Store) {
+	for _, id := range []string{"run-a", "run-b"} {
+		if err := s.StartRun(t.Context(), &invoices.Run{ID: id, Kind: invoices.RunClose, Period: oct, StartedAt: tm("2026-11-01T00:00:00Z")}); err != nil {
+			t.Fatalf("StartRun: %v", err)
+		}
+	}
+	const n = 1234 // more than one insert batch
+	var rejects []rating.Reject
+	for i := n - 1; i >= 0; i-- {
+		rejects = append(rejects, rating.Reject{Object: fmt.Sprintf("dt=2026-10-%02d/x.jsonl", 1+i%3), Line: int64(i),
+			EventID: fmt.Sprintf("ev-%d", i), Code: rating.RejectCodes[i%len(rating.RejectCodes)], Message: fmt.Sprintf("line %d: 'bad', \"worse\"", i)})
+	}
+	if err := s.SaveRejects(t.Context(), "run-a", rejects); err != nil {
+		t.Fatalf("SaveRejects: %v", err)
+	}
+	if err := s.SaveRejects(t.Context(), "run-b", rejects[:3]); err != nil {
+		t.Fatalf("SaveRejects: %v", err)
+	}
+	got, err := s.Rejects(t.Context(), "run-a")
+	if err != nil {
+		t.Fatalf("Rejects: %v", err)
+	}
+	want := slices.Clone(rejects)
+	slices.SortFunc(want, func(a, b rating.Reject) int {
+		return cmp.Or(strings.Compare(a.Object, b.Object), cmp.Compare(a.Line, b.Line))
+	})
+	if !slices.Equal(got, want) {
+		t.Errorf("Rejects = %d rows (first %+v), want %d sorted by object and line (first %+v)", len(got), got[:1], len(want), want[:1])
+	}
+	if got, err := s.Rejects(t.Context(), "run-b"); err != nil || len(got) != 3 {
+		t.Errorf("Rejects(run-b) = %d, %v, want 3", len(got), err)
+	}
+	if got, err := s.Rejects(t.Context(), "run-none"); err != nil || len(got) != 0 {
+		t.Errorf("Rejects(unknown run) = %v, %v, want none", got, err)
+	}
+}
+
+func testStanding(t *testing.T, s *store.Store) {
+	importAccounts(t, s, "a1", "a2")
+	at := tm("2026-11-01T02:00:00.5Z")
+	rows := []invoices.Standing{
+		{Account: "a2", Status: invoices.StandingSuspended, Reasons: []invoices.Reason{invoices.ReasonPastDueInvoice, invoices.ReasonNoPaymentMethod},
+			Tier: 0, SpendLimit: 0, UsageLimit: 0, MonthUsage: 1234, CreditBalance: -500, HistoricalSpend: 0, EvaluatedAt: at, RunID: "run-1"},
+		{Account: "a1", Status: invoices.StandingActive, Reasons: []invoices.Reason{}, Tier: 2, SpendLimit: 50000,
+			UsageLimit: 50000, MonthUsage: 100, CreditBalance: 900, HistoricalSpend: 20000, EvaluatedAt: at, RunID: "run-1"},
+	}
+	events := []invoices.StandingEvent{
+		{Account: "a2", At: at, NewStatus: invoices.StandingSuspended, Reasons: rows[0].Reasons, RunID: "run-1"},
+		{Account: "a1", At: at, NewStatus: invoices.StandingActive, RunID: "run-1"},
+	}
+	if err := s.SaveStanding(t.Context(), rows, events); err != nil {
+		t.Fatalf("SaveStanding: %v", err)
+	}
+	// A later evaluation replaces a2's row and appends an event.
+	later := at.Add(time.Hour)
+	a2 := invoices.Standing{Account: "a2", Status: invoices.StandingActive, Tier: 1, SpendLimit: 5000, UsageLimit: 5000,
+		MonthUsage: 1234, CreditBalance: 0, HistoricalSpend: 10000, EvaluatedAt: later, RunID: "run-2"}
+	if err := s.SaveStanding(t.Context(), []invoices.Standing{a2}, []invoices.StandingEvent{{Account: "a2", At: later,
+		OldStatus: invoices.StandingSuspended, NewStatus: invoices.StandingActive, OldReasons: rows[0].Reasons, RunID: "run-2"}}); err != nil {
+		t.Fatalf("SaveStanding: %v", err)
+	}
+	got, err := s.Standing(t.Context())
+	if err != nil {
+		t.Fatalf("Standing: %v", err)
+	}
+	if len(got) != 2 || got[0].Account != "a1" || got[1].Account != "a2" {
+		t.Fatalf("Standing = %+v, want a1, a2", got)
+	}
+	w := rows[1]
+	if g := got[0]; g.Status != w.Status || len(g.Reasons) != 0 || g.Reasons == nil || g.Tier != 2 || g.SpendLimit != w.SpendLimit ||
+		g.UsageLimit != w.UsageLimit || g.MonthUsage != w.MonthUsage || g.CreditBalance != w.CreditBalance ||
+		g.HistoricalSpend != w.HistoricalSpend || !g.EvaluatedAt.Equal(at) || g.RunID != "run-1" {
+		t.Errorf("a1 standing = %+v", g)
+	}
+	if g := got[1]; g.Status != invoices.StandingActive || g.Tier != 1 || !g.EvaluatedAt.Equal(later) || g.RunID != "run-2" || g.HistoricalSpend != 10000 {
+		t.Errorf("a2 standing = %+v, want the later evaluation", g)
+	}
+	evs, err := s.StandingEvents(t.Context())
+	if err != nil {
+		t.Fatalf("StandingEvents: %v", err)
+	}
+	if len(evs) != 3 || evs[0].Account != "a2" || evs[1].Account != "a1" || evs[2].RunID != "run-2" {
+		t.Fatalf("StandingEvents = %+v", evs)
+	}
+	if e := evs[0]; e.OldStatus != "" || !slices.Equal(e.Reasons, rows[0].Reasons) || len(e.OldReasons) != 0 || !e.At.Equal(at) {
+		t.Errorf("first event = %+v", e)
+	}
+	if e := evs[2]; e.OldStatus != invoices.StandingSuspended || !slices.Equal(e.OldReasons, rows[0].Reasons) || len(e.Reasons) != 0 {
+		t.Errorf("last event = %+v", e)
+	}
+}
+
+func testLock(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	release, err := s.Lock(ctx, "period:2026-10", false)
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	if _, err := s.Lock(ctx, "period:2026-10", false); !errors.Is(err, invoices.ErrLocked) {
+		t.Fatalf("second Lock = %v, want ErrLocked", err)
+	}
+	other, err := s.Lock(ctx, "period:2026-11", false)
+	if err != nil {
+		t.Fatalf("Lock(other key): %v", err)
+	}
+	other()
+
+	// A waiter times out with ErrLocked and its context's error.
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := s.Lock(short, "period:2026-10", true); !errors.Is(err, invoices.ErrLocked) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiting Lock past its deadline = %v, want ErrLocked and DeadlineExceeded", err)
+	}
+
+	// A waiter gets the lock once it is released.
+	got := make(chan error, 1)
+	var waiterRelease func()
+	go func() {
+		r, err := s.Lock(ctx, "period:2026-10", true)
+		waiterRelease = r
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("waiter returned %v while the lock was held", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	release() // a second release is harmless
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("waiting Lock: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waiter did not get the lock after release")
+	}
+	if _, err := s.Lock(ctx, "period:2026-10", false); !errors.Is(err, invoices.ErrLocked) {
+		t.Errorf("Lock while the waiter holds it = %v, want ErrLocked", err)
+	}
+	waiterRelease()
+	again, err := s.Lock(ctx, "period:2026-10", false)
+	if err != nil {
+		t.Fatalf("Lock after release: %v", err)
+	}
+	again()
+}
+
+// TestSQLiteLease checks that a held lease is renewed and that an expired one can be taken over.
+func TestSQLiteLease(t *testing.T) {
+	s := openSQLite(t)
+	store.SetLeaseTiming(s, 400*time.Millisecond, 50*time.Millisecond)
+	release, err := s.Lock(t.Context(), "k", false)
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	time.Sleep(time.Second) // longer than the lease: only renewal keeps it
+	if _, err := s.Lock(t.Context(), "k", false); !errors.Is(err, invoices.ErrLocked) {
+		t.Errorf("Lock of a renewed lease = %v, want ErrLocked", err)
+	}
+	release()
+
+	// A crashed holder's lease expires.
+	if _, err := store.DB(s).ExecContext(t.Context(), `INSERT INTO run_locks (key, holder, expires_at) VALUES (?, ?, ?)`,
+		"crashed", "host/1/dead", store.FmtTime(time.Now().Add(-time.Second))); err != nil {
+		t.Fatalf("plant lease: %v", err)
+	}
+	r, err := s.Lock(t.Context(), "crashed", false)
+	if err != nil {
+		t.Fatalf("Lock of an expired lease: %v", err)
+	}
+	r()
+}
+
+// TestSQLiteReopen checks that migrations apply once and a reopened store sees the data.
+func TestSQLiteReopen(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "b.db")
+	for i := range 2 {
+		s, err := store.Open(t.Context(), dsn, testLogger(t))
+		if err != nil {
+			t.Fatalf("Open #%d: %v", i+1, err)
+		}
+		if i == 0 {
+			importAccounts(t, s, "a1")
+		} else if len(accountsByID(t, s)) != 1 {
+			t.Errorf("reopened store lost its account")
+		}
+		s.Close()
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"postgres://billrun:s3cret@db:5432/billrun?sslmode=disable", "postgres://billrun:xxxxx@db:5432/billrun?sslmode=disable"},
+		{"postgresql://u:p%40ss@h/db", "postgresql://u:xxxxx@h/db"},
+		{"postgres://u@h/db?password=s3cret&sslmode=require", "postgres://u@h/db?password=xxxxx&sslmode=require"},
+		{"postgres://h/db", "postgres://h/db"},
+		{"sqlite:billrun.db", "sqlite:billrun.db"},
+		{"host=db user=u password=s3cret dbname=x", "host=db user=u password=xxxxx dbname=x"},
+	}
+	for _, tc := range tests {
+		if got := store.Redacted(tc.dsn); got != tc.want {
+			t.Errorf("Redacted(%q) = %q, want %q", tc.dsn, got, tc.want)
+		}
+	}
+}
+
+func TestOpenErrorsHidePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://billrun:hunter2secret@127.0.0.1:1/billrun?connect_timeout=2&sslmode=disable",
+		"mysql://billrun:hunter2secret@db/x",
+	} {
+		_, err := store.Open(t.Context(), dsn, testLogger(t))
+		if err == nil {
+			t.Fatalf("Open(%s) succeeded", store.Redacted(dsn))
+		}
+		if strings.Contains(err.Error(), "hunter2secret") {
+			t.Errorf("Open error shows the password: %v", err)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+var decimalZero = decimal.Zero
+
+// CloseOptions are the flags of `billrun close`.
+type CloseOptions struct {
+	At         time.Time // business time: issue dates, due dates, standing
+	MaxRejects int64
+	Wait       bool // wait for the period's lock instead of failing with ErrLocked
+}
+
+// CloseSummary is what a close did, for the summary line and tests.
+type CloseSummary struct {
+	Run      *invoices.Run
+	Issued   []invoices.Document // documents issued by this run
+	Existing int                 // accounts that already had an invoice for the period
+	Rejects  []rating.Reject
+	Files    []string
+	Standing []invoices.Standing
+}
+
+// Close runs the month close of period p (DESIGN §8): read → rate → issue invoices for accounts that
+// have none for p → sweep standing → write exports. It is idempotent: a second close issues nothing
+// new. It returns an error wrapping ErrTooManyRejects (after writing rejects.csv and nothing else) when
+// rejects exceed opts.MaxRejects, and one wrapping invoices.ErrLocked when another run holds the period.
+func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*CloseSummary, error) {
+	at := opts.At.UTC()
+	release, err := j.lock(ctx, "period:"+p.String(), opts.Wait)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	run := &invoices.Run{ID: newRunID(invoices.RunClose, at), Kind: invoices.RunClose, Period: p, Scope: "all",
+		At: at, StartedAt: j.now(), Status: invoices.RunRunning, PriceBookHash: j.PriceBookHash}
+	if err := j.Store.StartRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("close %s: start run: %w", p, err)
+	}
+	log := j.Logger.With("run_id", run.ID, "period", p.String())
+	sum := &CloseSummary{Run: run}
+	err = j.close(ctx, p, at, opts, run, sum)
+	end := j.now()
+	run.FinishedAt = &end
+	run.Status = invoices.RunSucceeded
+	if err != nil {
+		run.Status, run.Error = invoices.RunFailed, err.Error()
+	}
+	// The run record must be finished even when ctx was cancelled mid-way.
+	if ferr := j.Store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
+		err = fmt.Errorf("close %s: finish run: %w", p, ferr)
+	}
+	if err != nil {
+		return sum, err
+	}
+	log.Info("close finished", "issued", len(sum.Issued), "already_issued", sum.Existing,
+		"amount_due", run.Totals.AmountDue.String(), "rejects", len(sum.Rejects))
+	return sum, nil
+}
+
+func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts CloseOptions, run *invoices.Run, sum *CloseSummary) error {
+	accts, err := j.Store.Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("close %s: load accounts: %w", p, err)
+	}
+	byID, known := knownAccounts(accts)
+	res, err := j.Usage.Read(ctx, rating.PeriodWindow(p), known)
+	if err != nil {
+		return fmt.Errorf("close %s: %w", p, err)
+	}
+	run.Manifest, run.Counts = res.Manifest, res.Counts
+	sum.Rejects = res.Rejects
+	if err := j.Store.SaveRejects(ctx, run.ID, res.Rejects); err != nil {
+		return fmt.Errorf("close %s: save rejects: %w", p, err)
+	}
+	dir := filepath.Join(j.OutDir, p.String())
+	rejectsPath := filepath.Join(dir, "rejects.csv")
+	if int64(len(res.Rejects)) > opts.MaxRejects {
+		if err := WriteFileAtomic(rejectsPath, func(w io.Writer) error { return j.Exporter.WriteRejectsCSV(w, res.Rejects) }); err != nil {
+			return err
+		}
+		sum.Files = append(sum.Files, rejectsPath)
+		return fmt.Errorf("close %s: %d rejects, --max-rejects is %d; see %s: %w", p, len(res.Rejects), opts.MaxRejects,
+			rejectsPath, ErrTooManyRejects)
+	}
+
+	existing, err := j.Store.Documents(ctx, p)
+	if err != nil {
+		return fmt.Errorf("close %s: load documents: %w", p, err)
+	}
+	has := map[string]bool{}
+	for _, d := range existing {
+		if d.Effective() {
+			has[d.Account] = true
+		}
+	}
+	byAccount := res.Aggregate.ByAccount()
+	terms := invoices.Terms{PaymentTermsDays: j.PriceBook.Policy.PaymentTermsDays}
+	for _, id := range res.Aggregate.Accounts() { // ascending ids: reproducible numbering
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, id, err)
+		}
+		if has[id] {
+			sum.Existing++
+			continue
+		}
+		acct := byID[id]
+		lines := j.rateAccount(acct, byAccount[id], p.Start())
+		doc, ok := invoices.DraftInvoice(id, p, lines, acct.Grants, at, terms)
+		if !ok {
+			continue
+		}
+		doc.RunID = run.ID
+		if err := j.Store.Issue(ctx, &doc); err != nil {
+			if errors.Is(err, invoices.ErrAlreadyIssued) {
+				sum.Existing++
+				continue
+			}
+			return fmt.Errorf("close %s: issue %s: %w", p, id, err)
+		}
+		run.Totals.Add(&doc)
+		sum.Issued = append(sum.Issued, doc)
+	}
+
+	rows, err := j.sweep(ctx, at, false)
+	if err != nil {
+		return fmt.Errorf("close %s: %w", p, err)
+	}
+	sum.Standing = rows
+
+	rep, err := j.Report(ctx, p, at)
+	if err != nil {
+		return fmt.Errorf("close %s: %w", p, err)
+	}
+	rep.Run = run
+	rep.Rejects = res.Rejects
+	files, err := j.writeExports(dir, p, rep)
+	sum.Files = append(sum.Files, files...)
+	if err != nil {
+		return fmt.Errorf("close %s: exports: %w", p, err)
+	}
+	return nil
+}
+
+// writeExports writes DIR/P/invoices.json, billrun-P.xlsx and rejects.csv.
+func (j *Jobs) writeExports(dir string, p rating.Period, rep *invoices.Report) ([]string, error) {
+	var files []string
+	for _, f := range []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{"invoices.json", func(w io.Writer) error { return j.Exporter.WriteJSON(w, rep) }},
+		{"billrun-" + p.String() + ".xlsx", func(w io.Writer) error { return j.Exporter.WriteXLSX(w, rep) }},
+		{"rejects.csv", func(w io.Writer) error { return j.Exporter.WriteRejectsCSV(w, rep.Rejects) }},
+	} {
+		path := filepath.Join(dir, f.name)
+		if err := WriteFileAtomic(path, f.write); err != nil {
+			return files, err
+		}
+		files = append(files, path)
+	}
+	return files, nil
+}

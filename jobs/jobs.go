@@ -1,0 +1,129 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// UsageReader reads and rates raw usage for a window: rating/usage behind a small adapter.
+type UsageReader interface {
+	// Read reads every partition the window needs and returns the aggregate, rejects, counts and
+	// manifest. accounts is the set of known accounts (nil: every account is known). A corrupt or
+	// unreadable object is an error naming it.
+	Read(ctx context.Context, w rating.Window, accounts map[string]bool) (*UsageResult, error)
+}
+
+// UsageResult is what a read of usage produced.
+type UsageResult struct {
+	Aggregate *rating.Aggregate
+	Rejects   []rating.Reject
+	Counts    rating.Counts
+	Manifest  []rating.Object
+}
+
+// Exporter writes the finance exports.
+type Exporter interface {
+	WriteJSON(w io.Writer, r *invoices.Report) error
+	WriteXLSX(w io.Writer, r *invoices.Report) error
+	WriteInvoicesCSV(w io.Writer, r *invoices.Report) error
+	WriteRejectsCSV(w io.Writer, rejects []rating.Reject) error
+	WriteStandingJSON(w io.Writer, rows []invoices.Standing) error
+}
+
+// Jobs runs billrun's commands. Construct it with every field set; Clock defaults to time.Now and is
+// only used for run start and end times — business time is always the command's `at`.
+type Jobs struct {
+	Store         Store
+	Usage         UsageReader
+	Exporter      Exporter
+	PriceBook     *rating.PriceBook
+	PriceBookHash string
+	OutDir        string
+	Logger        *slog.Logger
+	Clock         func() time.Time
+}
+
+// ErrTooManyRejects is returned when a run's rejects exceed --max-rejects (exit code 3).
+var ErrTooManyRejects = errors.New("rejects exceed --max-rejects")
+
+func (j *Jobs) now() time.Time {
+	if j.Clock != nil {
+		return j.Clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func newRunID(kind invoices.RunKind, at time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%s", kind, at.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+}
+
+// lock takes the run lock of a period and maps contention to invoices.ErrLocked.
+func (j *Jobs) lock(ctx context.Context, key string, wait bool) (func(), error) {
+	release, err := j.Store.Lock(ctx, key, wait)
+	if err != nil {
+		if errors.Is(err, invoices.ErrLocked) {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		return nil, fmt.Errorf("lock %s: %w", key, err)
+	}
+	return release, nil
+}
+
+// knownAccounts returns the accounts by id and the set of ids.
+func knownAccounts(accts []invoices.Account) (map[string]*invoices.Account, map[string]bool) {
+	byID := make(map[string]*invoices.Account, len(accts))
+	known := make(map[string]bool, len(accts))
+	for i := range accts {
+		byID[accts[i].ID] = &accts[i]
+		known[accts[i].ID] = true
+	}
+	return byID, known
+}
+
+// rateAccount turns one account's aggregate lines into invoice lines with the bulk on-demand discount
+// of the window starting at windowStart (contract in force then, volume tiers of the version then).
+func (j *Jobs) rateAccount(acct *invoices.Account, lines map[rating.LineKey]rating.Quantity, windowStart time.Time) []rating.Line {
+	ls := rating.BuildLines(lines)
+	pct := decimalZero
+	if acct != nil {
+		pct = acct.ContractPercent(windowStart)
+	}
+	if d, ok := j.PriceBook.DiscountLine(ls, pct, j.PriceBook.VersionAt(windowStart)); ok {
+		ls = append(ls, d)
+	}
+	return ls
+}
+
+// WriteFileAtomic writes path through a temporary file and a rename, so a crash never leaves a
+// half-written export.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,55 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// Report assembles what the exports show of period p as seen at `at`: its documents with payments
+// received before `at`, the stored standing of every account, and the latest close or rerun with
+// its rejects.
+func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invoices.Report, error) {
+	docs, err := j.Store.Documents(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: documents: %w", p, err)
+	}
+	payments, err := j.Store.Payments(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: payments: %w", p, err)
+	}
+	standing, err := j.Store.Standing(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: standing: %w", p, err)
+	}
+	accts, err := j.Store.Accounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: accounts: %w", p, err)
+	}
+	byID, _ := knownAccounts(accts)
+	currency := "USD"
+	if j.PriceBook != nil {
+		currency = j.PriceBook.Currency
+	}
+	rep := &invoices.Report{Period: p, Currency: currency, At: at, Standing: standing, Accounts: byID}
+	for _, d := range docs {
+		paid := d.PaidBy(payments, at)
+		rep.Docs = append(rep.Docs, invoices.DocView{Document: d, AmountPaid: paid, Status: d.StatusAt(paid)})
+	}
+	run, err := j.Store.LatestRun(ctx, p)
+	switch {
+	case errors.Is(err, invoices.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("report %s: latest run: %w", p, err)
+	default:
+		rep.Run = run
+		if rep.Rejects, err = j.Store.Rejects(ctx, run.ID); err != nil {
+			return nil, fmt.Errorf("report %s: rejects: %w", p, err)
+		}
+	}
+	return rep, nil
+}

@@ -1,0 +1,133 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// SweepSummary is what a sweep decided.
+type SweepSummary struct {
+	Run      *invoices.Run
+	Standing []invoices.Standing
+	Changes  []invoices.StandingEvent
+}
+
+// Sweep rates month-to-date usage at `at` and stores every account's standing (DESIGN §7): the hourly
+// spend-limit pass. Bad usage lines never stop it; their rejects are recorded on its run.
+func (j *Jobs) Sweep(ctx context.Context, at time.Time, wait bool) (*SweepSummary, error) {
+	at = at.UTC()
+	release, err := j.lock(ctx, "sweep", wait)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	run, events, rows, err := j.sweepRun(ctx, at)
+	return &SweepSummary{Run: run, Standing: rows, Changes: events}, err
+}
+
+// sweep is the standing pass of a close: it runs as a sweep run of its own (its rejects belong to the
+// month of `at`, not to the period being closed).
+func (j *Jobs) sweep(ctx context.Context, at time.Time, _ bool) ([]invoices.Standing, error) {
+	_, _, rows, err := j.sweepRun(ctx, at)
+	return rows, err
+}
+
+func (j *Jobs) sweepRun(ctx context.Context, at time.Time) (*invoices.Run, []invoices.StandingEvent, []invoices.Standing, error) {
+	month := rating.PeriodOf(at)
+	run := &invoices.Run{ID: newRunID(invoices.RunSweep, at), Kind: invoices.RunSweep, Period: month, Scope: "all",
+		At: at, StartedAt: j.now(), Status: invoices.RunRunning, PriceBookHash: j.PriceBookHash}
+	if err := j.Store.StartRun(ctx, run); err != nil {
+		return nil, nil, nil, fmt.Errorf("sweep: start run: %w", err)
+	}
+	events, rows, err := j.evaluate(ctx, at, run)
+	end := j.now()
+	run.FinishedAt = &end
+	run.Status = invoices.RunSucceeded
+	if err != nil {
+		run.Status, run.Error = invoices.RunFailed, err.Error()
+	}
+	if ferr := j.Store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
+		err = fmt.Errorf("sweep: finish run: %w", ferr)
+	}
+	return run, events, rows, err
+}
+
+func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run) ([]invoices.StandingEvent, []invoices.Standing, error) {
+	month := rating.PeriodOf(at)
+	accts, err := j.Store.Accounts(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: accounts: %w", err)
+	}
+	byID, known := knownAccounts(accts)
+	usage := map[string]map[rating.LineKey]rating.Quantity{}
+	if at.After(month.Start()) {
+		res, err := j.Usage.Read(ctx, rating.Window{From: month.Start(), To: at}, known)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sweep at %s: %w", at.Format(time.RFC3339), err)
+		}
+		run.Manifest, run.Counts = res.Manifest, res.Counts
+		if err := j.Store.SaveRejects(ctx, run.ID, res.Rejects); err != nil {
+			return nil, nil, fmt.Errorf("sweep: save rejects: %w", err)
+		}
+		usage = res.Aggregate.ByAccount()
+	}
+	payments, err := j.Store.Payments(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: payments: %w", err)
+	}
+	open, err := j.Store.OpenDocuments(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: open documents: %w", err)
+	}
+	monthDocs, err := j.Store.Documents(ctx, month)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: documents of %s: %w", month, err)
+	}
+	stored, err := j.Store.Standing(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: stored standing: %w", err)
+	}
+	old := map[string]*invoices.Standing{}
+	for i := range stored {
+		old[stored[i].Account] = &stored[i]
+	}
+	invoiced := map[string]bool{}
+	for _, d := range monthDocs {
+		if d.Effective() && d.Kind == invoices.KindInvoice {
+			invoiced[d.Account] = true
+		}
+	}
+	payBy := map[string][]invoices.Payment{}
+	for _, p := range payments {
+		payBy[p.Account] = append(payBy[p.Account], p)
+	}
+	docsBy := map[string][]invoices.Document{}
+	for _, d := range open {
+		docsBy[d.Account] = append(docsBy[d.Account], d)
+	}
+	var rows []invoices.Standing
+	var events []invoices.StandingEvent
+	for i := range accts {
+		a := &accts[i]
+		u := rating.Sum(j.rateAccount(byID[a.ID], usage[a.ID], month.Start()))
+		s := invoices.EvaluateStanding(invoices.StandingInput{Account: a, At: at, Policy: j.PriceBook.Policy,
+			Payments: payBy[a.ID], Documents: docsBy[a.ID], MonthUsage: u, MonthInvoiced: invoiced[a.ID]})
+		s.RunID = run.ID
+		rows = append(rows, s)
+		if o := old[a.ID]; invoices.StandingChanged(o, s) {
+			ev := invoices.StandingEvent{Account: a.ID, At: at, NewStatus: s.Status, Reasons: s.Reasons, RunID: run.ID}
+			if o != nil {
+				ev.OldStatus, ev.OldReasons = o.Status, o.Reasons
+			}
+			events = append(events, ev)
+		}
+	}
+	if err := j.Store.SaveStanding(ctx, rows, events); err != nil {
+		return nil, nil, fmt.Errorf("sweep: save standing: %w", err)
+	}
+	return events, rows, nil
+}

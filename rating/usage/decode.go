@@ -1,0 +1,633 @@
+package usage
+
+import (
+	"math"
+	"time"
+	"unicode/utf8"
+
+	"billrun/rating"
+)
+
+// Decode decodes and validates one non-blank usage line as DESIGN §3 and §11 define an event: required
+// common fields id, ts, account and type; the fields of the event's type with their defaults; times
+// converted to UTC. Unknown fields are ignored; for a key given twice the last value wins; a JSON null
+// counts as an absent field.
+//
+// It returns the event and an empty code when the line is a valid event. Otherwise it returns a reject
+// code (invalid_json, missing_field, invalid_value, unknown_type, cached_exceeds_input or
+// end_not_after_start) and a message naming the field, e.g. `input_tokens must be a non-negative JSON
+// integer, got "12"`; the event then holds only the id, when the line has a valid one. Checks that need the
+// object's partition or the run's window (wrong_partition, late_report, interval_too_long) are Read's.
+//
+// A hand-written scanner handles the common case without reflection; whatever it does not recognize
+// goes through encoding/json, which decides and explains.
+func Decode(line []byte) (rating.Event, rating.RejectCode, string) {
+	var d decoder
+	var out decoded
+	code, msg := d.decode(line, &out)
+	if code != "" {
+		return rating.Event{ID: string(out.id)}, code, msg
+	}
+	out.ev.ID = string(out.id)
+	return out.ev, "", ""
+}
+
+// decoded is an event as the read loop uses it: ev.ID is left empty and id points into the line, so
+// the hot path keeps no copy of ids it only hashes. id is valid until the line buffer is reused.
+type decoded struct {
+	ev rating.Event
+	id []byte
+}
+
+// decoder decodes lines. Its intern table shares the strings that repeat from event to event
+// (accounts, models, deployments), so the aggregate's keys are not copied per event.
+type decoder struct {
+	intern map[string]string
+}
+
+// maxInternedStrings bounds a decoder's intern table; past it, strings are copied as usual.
+const maxInternedStrings = 1 << 16
+
+// decode decodes line into out: the fast path first, the encoding/json fallback for anything else.
+func (d *decoder) decode(line []byte, out *decoded) (rating.RejectCode, string) {
+	if d.decodeFast(line, out) {
+		return "", ""
+	}
+	*out = decoded{}
+	return d.decodeJSON(line, out)
+}
+
+// str returns b as a string, shared with earlier equal strings when the intern table has room.
+func (d *decoder) str(b []byte) string {
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.intern == nil {
+		return s
+	}
+	if len(d.intern) < maxInternedStrings {
+		d.intern[s] = s
+	}
+	return s
+}
+
+// The fields of DESIGN §3, by index.
+const (
+	fID = iota
+	fTS
+	fAccount
+	fType
+	fModel
+	fBaseModel
+	fInputTokens
+	fOutputTokens
+	fCachedInputTokens
+	fBatch
+	fDeployment
+	fGPUType
+	fGPUCount
+	fStart
+	fEnd
+	fJob
+	fTrainingTokens
+	fEpochs
+	fMethod
+	numFields
+)
+
+// fieldNames are the JSON names of the fields, by index.
+var fieldNames = [numFields]string{
+	fID: "id", fTS: "ts", fAccount: "account", fType: "type", fModel: "model", fBaseModel: "base_model",
+	fInputTokens: "input_tokens", fOutputTokens: "output_tokens", fCachedInputTokens: "cached_input_tokens",
+	fBatch: "batch", fDeployment: "deployment", fGPUType: "gpu_type", fGPUCount: "gpu_count",
+	fStart: "start", fEnd: "end", fJob: "job", fTrainingTokens: "training_tokens", fEpochs: "epochs",
+	fMethod: "method",
+}
+
+func fieldIndex(key []byte) int {
+	switch string(key) {
+	case "id":
+		return fID
+	case "ts":
+		return fTS
+	case "account":
+		return fAccount
+	case "type":
+		return fType
+	case "model":
+		return fModel
+	case "base_model":
+		return fBaseModel
+	case "input_tokens":
+		return fInputTokens
+	case "output_tokens":
+		return fOutputTokens
+	case "cached_input_tokens":
+		return fCachedInputTokens
+	case "batch":
+		return fBatch
+	case "deployment":
+		return fDeployment
+	case "gpu_type":
+		return fGPUType
+	case "gpu_count":
+		return fGPUCount
+	case "start":
+		return fStart
+	case "end":
+		return fEnd
+	case "job":
+		return fJob
+	case "training_tokens":
+		return fTrainingTokens
+	case "epochs":
+		return fEpochs
+	case "method":
+		return fMethod
+	}
+	return -1
+}
+
+// Kinds of JSON values the fast scanner records for the known fields.
+const (
+	vAbsent  uint8 = iota
+	vString        // a string without escapes: off..end is its content
+	vEscaped       // a string with escapes
+	vInt           // an integer literal: off..end is the literal
+	vNumber        // a number with a fraction or an exponent
+	vTrue
+	vFalse
+	vNull
+	vComposite // an object or an array
+)
+
+type span struct {
+	off, end int32
+	kind     uint8
+}
+
+// fastMaxDepth bounds the nesting the fast scanner follows; deeper lines take the fallback, whose limit
+// is encoding/json's.
+const fastMaxDepth = 64
+
+// decodeFast decodes the common case: a valid JSON object whose known fields have plain values that
+// are all valid. It returns false, leaving out in an undefined state, for anything else — a syntax
+// error, an escaped key or string value, invalid UTF-8, a value that breaks a rule — so that the
+// fallback can decide and explain.
+func (d *decoder) decodeFast(s []byte, out *decoded) bool {
+	var f [numFields]span
+	i := skipWS(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return false
+	}
+	i = skipWS(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(s) || s[i] != '"' {
+				return false
+			}
+			kend, escaped, ok := scanString(s, i+1)
+			if !ok || escaped {
+				return false
+			}
+			key := s[i+1 : kend-1]
+			i = skipWS(s, kend)
+			if i >= len(s) || s[i] != ':' {
+				return false
+			}
+			i = skipWS(s, i+1)
+			vstart := i
+			end, kind, ok := scanValue(s, i, 0)
+			if !ok {
+				return false
+			}
+			if fi := fieldIndex(key); fi >= 0 {
+				if kind == vString {
+					f[fi] = span{int32(vstart + 1), int32(end - 1), kind}
+				} else {
+					f[fi] = span{int32(vstart), int32(end), kind}
+				}
+			}
+			i = skipWS(s, end)
+			if i >= len(s) {
+				return false
+			}
+			if s[i] == ',' {
+				i = skipWS(s, i+1)
+				continue
+			}
+			if s[i] != '}' {
+				return false
+			}
+			i++
+			break
+		}
+	}
+	if skipWS(s, i) != len(s) {
+		return false
+	}
+	return d.fastFields(s, &f, out)
+}
+
+// fastFields interprets the recorded fields; any deviation returns false.
+func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
+	ev := &out.ev
+	*ev = rating.Event{}
+	var ok bool
+	if out.id, ok = fastReqString(s, f[fID]); !ok {
+		return false
+	}
+	if ev.TS, ok = fastTime(s, f[fTS]); !ok {
+		return false
+	}
+	acct, ok := fastReqString(s, f[fAccount])
+	if !ok {
+		return false
+	}
+	ev.Account = d.str(acct)
+	typ, ok := fastReqString(s, f[fType])
+	if !ok {
+		return false
+	}
+	switch string(typ) {
+	case "serverless":
+		ev.Type = rating.KindServerless
+		model, ok := fastReqString(s, f[fModel])
+		if !ok {
+			return false
+		}
+		ev.Model = d.str(model)
+		if ev.BaseModel, ok = d.fastOptString(s, f[fBaseModel]); !ok {
+			return false
+		}
+		if ev.InputTokens, ok = fastInt(s, f[fInputTokens], 0, 0); !ok {
+			return false
+		}
+		if ev.OutputTokens, ok = fastInt(s, f[fOutputTokens], 0, 0); !ok {
+			return false
+		}
+		if ev.CachedInputTokens, ok = fastInt(s, f[fCachedInputTokens], 0, 0); !ok {
+			return false
+		}
+		if ev.CachedInputTokens > ev.InputTokens {
+			return false
+		}
+		switch f[fBatch].kind {
+		case vAbsent, vNull, vFalse:
+		case vTrue:
+			ev.Batch = true
+		default:
+			return false
+		}
+	case "gpu":
+		ev.Type = rating.KindGPU
+		dep, ok := fastReqString(s, f[fDeployment])
+		if !ok {
+			return false
+		}
+		ev.Deployment = d.str(dep)
+		gt, ok := fastReqString(s, f[fGPUType])
+		if !ok {
+			return false
+		}
+		ev.GPUType = d.str(gt)
+		if f[fGPUCount].kind != vInt {
+			return false
+		}
+		if ev.GPUCount, ok = fastInt(s, f[fGPUCount], 1, 0); !ok {
+			return false
+		}
+		if ev.Start, ok = fastTime(s, f[fStart]); !ok {
+			return false
+		}
+		if ev.End, ok = fastTime(s, f[fEnd]); !ok {
+			return false
+		}
+		if !ev.End.After(ev.Start) {
+			return false
+		}
+	case "fine_tuning":
+		ev.Type = rating.KindFineTuning
+		job, ok := fastReqString(s, f[fJob])
+		if !ok {
+			return false
+		}
+		ev.Job = d.str(job)
+		base, ok := fastReqString(s, f[fBaseModel])
+		if !ok {
+			return false
+		}
+		ev.BaseModel = d.str(base)
+		if f[fTrainingTokens].kind != vInt {
+			return false
+		}
+		if ev.TrainingTokens, ok = fastInt(s, f[fTrainingTokens], 0, 0); !ok {
+			return false
+		}
+		if ev.Epochs, ok = fastInt(s, f[fEpochs], 1, 1); !ok {
+			return false
+		}
+		ev.Method = "lora_sft"
+		switch sp := f[fMethod]; sp.kind {
+		case vAbsent, vNull:
+		case vString:
+			if ev.Method = methodName(s[sp.off:sp.end]); ev.Method == "" {
+				return false
+			}
+		default:
+			return false
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// methodName returns the canonical string of a fine-tuning method, or "" for an unknown one.
+func methodName(b []byte) string {
+	switch string(b) {
+	case "lora_sft":
+		return "lora_sft"
+	case "lora_dpo":
+		return "lora_dpo"
+	case "full_sft":
+		return "full_sft"
+	case "full_dpo":
+		return "full_dpo"
+	}
+	return ""
+}
+
+// fastReqString returns a required, non-empty string field without escapes and with valid UTF-8.
+func fastReqString(s []byte, sp span) ([]byte, bool) {
+	if sp.kind != vString || sp.end == sp.off {
+		return nil, false
+	}
+	b := s[sp.off:sp.end]
+	if !isASCII(b) && !utf8.Valid(b) {
+		return nil, false
+	}
+	return b, true
+}
+
+// fastOptString returns an optional string field ("" when absent, null or empty).
+func (d *decoder) fastOptString(s []byte, sp span) (string, bool) {
+	switch sp.kind {
+	case vAbsent, vNull:
+		return "", true
+	case vString:
+		if sp.end == sp.off {
+			return "", true
+		}
+		b, ok := fastReqString(s, sp)
+		if !ok {
+			return "", false
+		}
+		return d.str(b), true
+	}
+	return "", false
+}
+
+// fastTime returns a required time field in the common form.
+func fastTime(s []byte, sp span) (time.Time, bool) {
+	if sp.kind != vString {
+		return time.Time{}, false
+	}
+	return parseTimeFast(s[sp.off:sp.end])
+}
+
+// fastInt returns an integer field that is at least min: def when absent or null, false when it is
+// anything but a non-negative integer literal that fits in int64.
+func fastInt(s []byte, sp span, min, def int64) (int64, bool) {
+	switch sp.kind {
+	case vAbsent, vNull:
+		return def, true
+	case vInt:
+	default:
+		return 0, false
+	}
+	b := s[sp.off:sp.end]
+	if b[0] == '-' || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		n = n*10 + uint64(c-'0')
+	}
+	if n > math.MaxInt64 || int64(n) < min {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func skipWS(s []byte, i int) int {
+	for i < len(s) {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// plainStringByte marks the bytes a JSON string may hold without escaping: everything but the quote,
+// the backslash and control characters.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanString scans a JSON string whose opening quote is at i-1. It returns the index after the
+// closing quote, whether the string has escapes, and false for a malformed string.
+func scanString(s []byte, i int) (end int, escaped, ok bool) {
+	for {
+		for i < len(s) && plainStringByte[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			return 0, false, false
+		}
+		switch s[i] {
+		case '"':
+			return i + 1, escaped, true
+		case '\\':
+			escaped = true
+			if i+1 >= len(s) {
+				return 0, false, false
+			}
+			switch s[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(s) {
+					return 0, false, false
+				}
+				for _, c := range s[i+2 : i+6] {
+					if !isHex(c) {
+						return 0, false, false
+					}
+				}
+				i += 6
+			default:
+				return 0, false, false
+			}
+		default: // a control character
+			return 0, false, false
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// scanNumber scans a JSON number at i. It returns the index after it, whether it is an integer
+// literal (no fraction, no exponent), and false for a malformed number.
+func scanNumber(s []byte, i int) (end int, isInt, ok bool) {
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if i >= len(s) {
+		return 0, false, false
+	}
+	switch {
+	case s[i] == '0':
+		i++
+	case s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	default:
+		return 0, false, false
+	}
+	isInt = true
+	if i < len(s) && s[i] == '.' {
+		isInt = false
+		i++
+		if i >= len(s) || !isDigit(s[i]) {
+			return 0, false, false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		isInt = false
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || !isDigit(s[i]) {
+			return 0, false, false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	return i, isInt, true
+}
+
+// scanValue scans any JSON value at i (no leading whitespace) and returns the index after it and its
+// kind; false for a malformed value or nesting deeper than fastMaxDepth.
+func scanValue(s []byte, i, depth int) (end int, kind uint8, ok bool) {
+	if i >= len(s) {
+		return 0, 0, false
+	}
+	switch c := s[i]; {
+	case c == '"':
+		end, escaped, ok := scanString(s, i+1)
+		if escaped {
+			return end, vEscaped, ok
+		}
+		return end, vString, ok
+	case c == '-' || isDigit(c):
+		end, isInt, ok := scanNumber(s, i)
+		if isInt {
+			return end, vInt, ok
+		}
+		return end, vNumber, ok
+	case c == 't':
+		return literal(s, i, "true", vTrue)
+	case c == 'f':
+		return literal(s, i, "false", vFalse)
+	case c == 'n':
+		return literal(s, i, "null", vNull)
+	case c == '{' || c == '[':
+		if depth >= fastMaxDepth {
+			return 0, 0, false
+		}
+		end, ok := scanComposite(s, i, depth+1)
+		return end, vComposite, ok
+	}
+	return 0, 0, false
+}
+
+func literal(s []byte, i int, lit string, kind uint8) (int, uint8, bool) {
+	if len(s)-i < len(lit) || string(s[i:i+len(lit)]) != lit {
+		return 0, 0, false
+	}
+	return i + len(lit), kind, true
+}
+
+// scanComposite scans an object or array whose opening bracket is at i.
+func scanComposite(s []byte, i, depth int) (int, bool) {
+	obj := s[i] == '{'
+	closer := byte(']')
+	if obj {
+		closer = '}'
+	}
+	i = skipWS(s, i+1)
+	if i < len(s) && s[i] == closer {
+		return i + 1, true
+	}
+	for {
+		if obj {
+			if i >= len(s) || s[i] != '"' {
+				return 0, false
+			}
+			end, _, ok := scanString(s, i+1)
+			if !ok {
+				return 0, false
+			}
+			i = skipWS(s, end)
+			if i >= len(s) || s[i] != ':' {
+				return 0, false
+			}
+			i = skipWS(s, i+1)
+		}
+		end, _, ok := scanValue(s, i, depth)
+		if !ok {
+			return 0, false
+		}
+		i = skipWS(s, end)
+		if i >= len(s) {
+			return 0, false
+		}
+		if s[i] == ',' {
+			i = skipWS(s, i+1)
+			continue
+		}
+		if s[i] != closer {
+			return 0, false
+		}
+		return i + 1, true
+	}
+}

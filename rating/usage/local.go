@@ -1,0 +1,153 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"billrun/rating"
+)
+
+var _ Source = (*Local)(nil)
+
+// Local is a usage tree on a local disk: ROOT/dt=YYYY-MM-DD/<name>.jsonl[.gz|.zst].
+//
+// Its listing leaves ETag empty: hashing every file while listing would read it twice. Read fills the
+// manifest's ETag instead with a SHA-256 of the bytes it reads ("sha256:<hex>"), computed as it reads.
+type Local struct {
+	root string
+}
+
+// NewLocal returns the usage tree at root: a plain path or a file URL (file:///abs/path). It returns an
+// error, wrapping fs.ErrNotExist when root does not exist, unless root is a directory.
+func NewLocal(root string) (*Local, error) {
+	dir := root
+	if strings.HasPrefix(root, "file:") {
+		u, err := url.Parse(root)
+		if err != nil {
+			return nil, fmt.Errorf("usage: local source %q: %w", root, err)
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("usage: local source %q: want file:///abs/path (no host)", root)
+		}
+		if u.Path == "" {
+			return nil, fmt.Errorf("usage: local source %q: want file:///abs/path", root)
+		}
+		dir = filepath.FromSlash(u.Path)
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("usage: local source: empty path")
+	}
+	dir = filepath.Clean(dir)
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("usage: local source %s: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("usage: local source %s: not a directory", dir)
+	}
+	return &Local{root: dir}, nil
+}
+
+// String returns the tree as a file URL or path.
+func (l *Local) String() string {
+	if filepath.IsAbs(l.root) {
+		return "file://" + filepath.ToSlash(l.root)
+	}
+	return l.root
+}
+
+// List returns the usage files directly inside ROOT/dt=DATE/ for each date ("YYYY-MM-DD"), sorted by
+// key, with their sizes and an empty ETag. A missing partition directory has no objects. Files with
+// other names, subdirectories and anything outside the partitions are ignored. It returns an error for
+// a malformed date or a directory that cannot be read.
+func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, error) {
+	var objs []rating.Object
+	for _, date := range uniqueSorted(dates) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if _, err := time.Parse(time.DateOnly, date); err != nil || len(date) != len(time.DateOnly) {
+			return nil, fmt.Errorf("usage: list %s: date %q: want YYYY-MM-DD", l, date)
+		}
+		part := "dt=" + date
+		entries, err := os.ReadDir(filepath.Join(l.root, part))
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			return nil, fmt.Errorf("usage: list %s: %w", l, err)
+		}
+		for _, e := range entries {
+			if !isUsageName(e.Name()) {
+				continue
+			}
+			info, err := e.Info()
+			if err == nil && info.Mode()&fs.ModeSymlink != 0 {
+				info, err = os.Stat(filepath.Join(l.root, part, e.Name()))
+			}
+			if err != nil {
+				if os.IsNotExist(err) { // removed since ReadDir, or a dangling link
+					continue
+				}
+				return nil, fmt.Errorf("usage: list %s: %w", l, err)
+			}
+			if !info.Mode().IsRegular() {
+				continue
+			}
+			objs = append(objs, rating.Object{Key: part + "/" + e.Name(), Size: info.Size()})
+		}
+	}
+	slices.SortFunc(objs, func(a, b rating.Object) int { return strings.Compare(a.Key, b.Key) })
+	return objs, nil
+}
+
+// Open opens the file of obj. It returns an error wrapping fs.ErrNotExist when the file is gone, and
+// an error for a key that is not a partition file of this tree.
+func (l *Local) Open(ctx context.Context, obj rating.Object) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, _, ok := partitionOf(obj.Key); !ok || path.Clean(obj.Key) != obj.Key {
+		return nil, fmt.Errorf("usage: open %s: not a dt=YYYY-MM-DD/<name> key", obj.Key)
+	}
+	f, err := os.Open(filepath.Join(l.root, filepath.FromSlash(obj.Key)))
+	if err != nil {
+		return nil, fmt.Errorf("usage: open %s: %w", obj.Key, err)
+	}
+	return f, nil
+}
+
+// isUsageName reports whether a file name is a usage object's.
+func isUsageName(name string) bool {
+	return strings.HasSuffix(name, ".jsonl") || strings.HasSuffix(name, ".jsonl.gz") ||
+		strings.HasSuffix(name, ".jsonl.zst")
+}
+
+// partitionOf returns the date of a key "dt=YYYY-MM-DD/<name>" and the date as text.
+func partitionOf(key string) (time.Time, string, bool) {
+	dir, name, ok := strings.Cut(key, "/")
+	if !ok || name == "" || strings.Contains(name, "/") || !strings.HasPrefix(dir, "dt=") {
+		return time.Time{}, "", false
+	}
+	date := dir[len("dt="):]
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil || len(date) != len(time.DateOnly) {
+		return time.Time{}, "", false
+	}
+	return d, date, true
+}
+
+func uniqueSorted(ss []string) []string {
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

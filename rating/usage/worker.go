@@ -1,0 +1,377 @@
+package usage
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"billrun/rating"
+)
+
+const (
+	// readBufferBytes is the line reader's buffer; longer lines are assembled in a growing buffer.
+	readBufferBytes = 256 << 10
+	// maxLineBytes is the longest line accepted (without its newline); a longer one fails the read.
+	maxLineBytes = 16 << 20
+	// zstdMaxWindowBytes bounds the memory a zstd stream may ask for (its window); zstd's default level
+	// uses 8 MiB at most, --long=27 128 MiB.
+	zstdMaxWindowBytes = 128 << 20
+	// ctxCheckLines is how many lines pass between checks for cancellation and progress updates.
+	ctxCheckLines = 1024
+)
+
+// worker decodes and rates objects one at a time. Each has its own rater, aggregate and decompressors;
+// the dedup set and conflict set are shared.
+type worker struct {
+	ps      *passState
+	rater   *rating.Rater
+	agg     *rating.Aggregate
+	scratch *rating.Aggregate // rates duplicates to learn their verdict without billing them
+	dec     decoder
+	d       decoded
+	hasher  contentHasher
+	br      *bufio.Reader
+	long    []byte // a line longer than the read buffer
+	gz      *gzip.Reader
+	zs      *zstd.Decoder
+
+	lines, taken, accepted, duplicates int64
+	rejects                            []lineReject
+	raterRejects                       []lineReject
+	copies                             []conflictCopy
+}
+
+func newWorker(ps *passState) (*worker, error) {
+	r := ps.r
+	return &worker{
+		ps:      ps,
+		rater:   rating.NewRater(r.opts.PriceBook, r.opts.Window, r.opts.Accounts),
+		agg:     rating.NewAggregate(),
+		scratch: rating.NewAggregate(),
+		dec:     decoder{intern: make(map[string]string)},
+		hasher:  contentHasher{seed: r.seed},
+		br:      bufio.NewReaderSize(nil, readBufferBytes),
+	}, nil
+}
+
+func (w *worker) close() {
+	if w.zs != nil {
+		w.zs.Close()
+	}
+}
+
+// countingReader counts (and, when h is set, hashes) the raw bytes of an object as they are read.
+type countingReader struct {
+	r        io.Reader
+	n        int64
+	h        hash.Hash
+	progress *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.n += int64(n)
+		if c.h != nil {
+			c.h.Write(p[:n])
+		}
+		c.progress.Add(int64(n))
+	}
+	return n, err
+}
+
+// readObject reads one object to its end, line by line.
+func (w *worker) readObject(ctx context.Context, oi int) (err error) {
+	r := w.ps.r
+	obj := r.objs[oi]
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	began := time.Now()
+	rc, err := r.src.Open(ctx, obj)
+	if err != nil {
+		return fmt.Errorf("usage: open %s: %w", obj.Key, err)
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc, progress: &r.bytesDone}
+	if obj.ETag == "" {
+		cr.h = sha256.New()
+	}
+	var body io.Reader = cr
+	compressed := true
+	switch {
+	case strings.HasSuffix(obj.Key, ".gz"):
+		if w.gz == nil {
+			w.gz, err = gzip.NewReader(cr)
+		} else {
+			err = w.gz.Reset(cr)
+		}
+		if err != nil {
+			return fmt.Errorf("usage: read %s: %w", obj.Key, eofIsUnexpected(err))
+		}
+		body = w.gz
+	case strings.HasSuffix(obj.Key, ".zst"):
+		if w.zs == nil {
+			w.zs, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+				zstd.WithDecoderMaxWindow(zstdMaxWindowBytes))
+			if err != nil {
+				return fmt.Errorf("usage: read %s: %w", obj.Key, err)
+			}
+		}
+		if err := w.zs.Reset(cr); err != nil {
+			return fmt.Errorf("usage: read %s: %w", obj.Key, err)
+		}
+		body = w.zs
+	default:
+		compressed = false
+	}
+	w.br.Reset(body)
+	defer w.br.Reset(nil)
+
+	sc := &r.scopes[oi]
+	var lineNo, pending int64
+	for {
+		line, err := w.readLine()
+		if err != nil && err != io.EOF {
+			if errors.Is(err, ErrLineTooLong) {
+				return fmt.Errorf("usage: read %s line %d: %w", obj.Key, lineNo+1, err)
+			}
+			return fmt.Errorf("usage: read %s after line %d: %w", obj.Key, lineNo, err)
+		}
+		if len(line) > 0 || err == nil {
+			lineNo++
+			if !isBlank(line) {
+				w.lines++
+				pending++
+				w.line(oi, lineNo, line, sc)
+			}
+			if lineNo%ctxCheckLines == 0 {
+				r.events.Add(pending)
+				pending = 0
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	r.events.Add(pending)
+	// Read whatever the decompressor left (a gzip trailer is already checked), so size and checksum
+	// cover the whole object.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return fmt.Errorf("usage: read %s: %w", obj.Key, err)
+	}
+	if compressed && cr.n == 0 {
+		return fmt.Errorf("usage: read %s: empty compressed object: %w", obj.Key, io.ErrUnexpectedEOF)
+	}
+	if cr.n != obj.Size {
+		return fmt.Errorf("usage: read %s: read %d bytes, but the object is listed with %d: it is truncated or "+
+			"changed while being read: %w", obj.Key, cr.n, obj.Size, io.ErrUnexpectedEOF)
+	}
+	if cr.h != nil {
+		w.ps.res.etags[oi] = "sha256:" + hex.EncodeToString(cr.h.Sum(nil))
+	}
+	w.ps.res.bytes[oi] = cr.n
+	r.objectsDone.Add(1)
+	if cap(w.long) > readBufferBytes {
+		w.long = nil
+	}
+	r.opts.Logger.Debug("usage: object read", "object", obj.Key, "bytes", cr.n, "lines", lineNo,
+		"elapsed", time.Since(began))
+	return nil
+}
+
+func eofIsUnexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readLine returns the next line without its newline. At the end it returns io.EOF with the last
+// line's bytes, if any. Lines longer than maxLineBytes return ErrLineTooLong.
+func (w *worker) readLine() ([]byte, error) {
+	line, err := w.br.ReadSlice('\n')
+	if err == nil {
+		return line[:len(line)-1], nil
+	}
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	w.long = append(w.long[:0], line...)
+	for {
+		line, err = w.br.ReadSlice('\n')
+		w.long = append(w.long, line...)
+		n := len(w.long)
+		if err == nil {
+			n-- // the newline
+		}
+		if n > maxLineBytes {
+			return nil, ErrLineTooLong
+		}
+		switch err {
+		case nil:
+			return w.long[:n], nil
+		case bufio.ErrBufferFull:
+		default:
+			return w.long, err
+		}
+	}
+}
+
+// isBlank reports whether a line holds nothing but whitespace (space, tab, CR, VT, FF).
+func isBlank(line []byte) bool {
+	for _, c := range line {
+		switch c {
+		case ' ', '\t', '\r', '\v', '\f':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// line handles one non-blank line of object oi: decode, scope, validation, dedup, rating.
+func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
+	ps := w.ps
+	code, msg := w.dec.decode(line, &w.d)
+	ev := &w.d.ev
+	if sc.special && !ps.r.inScope(line, code, ev, sc) {
+		return
+	}
+	if code == "" {
+		code, msg = ps.r.validate(ev, sc)
+	}
+	if code != "" {
+		w.taken++
+		w.rejects = append(w.rejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
+		return
+	}
+	if !w.rater.Takes(ev) {
+		return
+	}
+	w.taken++
+	k := idHash(w.d.id)
+	if ps.known != nil {
+		if _, bad := ps.known[k]; bad {
+			w.copies = append(w.copies, conflictCopy{key: k, obj: oi, line: lineNo, id: string(w.d.id)})
+			return
+		}
+	}
+	switch ps.dedup.insert(k, w.hasher.sum(ev)) {
+	case seenSame:
+		w.duplicates++
+		if code, msg := w.rater.Add(ev, w.scratch); code != "" {
+			w.raterRejects = append(w.raterRejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
+		} else {
+			clear(w.scratch.Lines)
+		}
+		return
+	case seenDifferent:
+		if ps.found != nil {
+			ps.addConflict(k)
+		}
+		// In pass 2 this cannot happen for an id outside the conflict set unless the data changed;
+		// the checksum comparison after the pass reports that.
+		return
+	}
+	if code, msg := w.rater.Add(ev, w.agg); code != "" {
+		w.raterRejects = append(w.raterRejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
+		return
+	}
+	w.accepted++
+}
+
+// look is the lenient view of a line the scope rules need before validation.
+type look struct {
+	gpu                     bool
+	ts, start, end          time.Time
+	hasTS, hasStart, hasEnd bool
+}
+
+// lookAt returns the lenient view: from the decoded event when the line is valid, otherwise from
+// whatever of type, ts, start and end parses.
+func lookAt(line []byte, code rating.RejectCode, ev *rating.Event) look {
+	if code == "" {
+		l := look{gpu: ev.Type == rating.KindGPU, ts: ev.TS, hasTS: true}
+		if l.gpu {
+			l.start, l.end, l.hasStart, l.hasEnd = ev.Start, ev.End, true, true
+		}
+		return l
+	}
+	var l look
+	m, code, _ := jsonObject(line)
+	if code != "" {
+		return l
+	}
+	var typ string
+	if r, ok := m["type"]; ok && json.Unmarshal(r, &typ) == nil {
+		l.gpu = typ == string(rating.KindGPU)
+	}
+	parse := func(name string) (time.Time, bool) {
+		var s string
+		if r, ok := m[name]; ok && json.Unmarshal(r, &s) == nil {
+			return parseTimeRef(s)
+		}
+		return time.Time{}, false
+	}
+	l.ts, l.hasTS = parse("ts")
+	l.start, l.hasStart = parse("start")
+	l.end, l.hasEnd = parse("end")
+	return l
+}
+
+// inScope applies the partition rules of DESIGN §11 to a line of a special partition; false means the
+// line belongs to another window and is ignored: not validated, not counted as taken, not rejected.
+func (r *reader) inScope(line []byte, code rating.RejectCode, ev *rating.Event, sc *scope) bool {
+	w := r.opts.Window
+	l := lookAt(line, code, ev)
+	overlaps := l.gpu && l.hasStart && l.hasEnd && l.start.Before(w.To) && l.end.After(w.From)
+	switch {
+	case sc.dayAfter && !overlaps:
+		return false
+	case sc.endDay && l.hasTS && !l.ts.Before(w.To) && !overlaps:
+		return false
+	case sc.startDay && l.gpu && l.hasEnd && !l.end.After(w.From):
+		return false
+	}
+	return true
+}
+
+// validate applies the checks that need the partition and the options (DESIGN §11).
+func (r *reader) validate(ev *rating.Event, sc *scope) (rating.RejectCode, string) {
+	if !dateOf(ev.TS).Equal(sc.date) {
+		return rating.RejectWrongPartition, fmt.Sprintf("ts %s is on %s (UTC), but the event is in partition dt=%s",
+			ev.TS.Format(time.RFC3339Nano), ev.TS.Format(time.DateOnly), sc.dt)
+	}
+	if ev.Type != rating.KindGPU {
+		return "", ""
+	}
+	if ev.TS.Before(ev.End) {
+		return rating.RejectInvalidValue, fmt.Sprintf("ts %s is before end %s: a GPU interval is reported when it ends",
+			ev.TS.Format(time.RFC3339Nano), ev.End.Format(time.RFC3339Nano))
+	}
+	if ev.TS.After(ev.End.Add(lateReportAfter)) {
+		return rating.RejectLateReport, fmt.Sprintf("reported at %s, more than %s after its end %s",
+			ev.TS.Format(time.RFC3339Nano), lateReportAfter, ev.End.Format(time.RFC3339Nano))
+	}
+	if d := ev.End.Sub(ev.Start); d > r.opts.MaxGPUInterval {
+		return rating.RejectIntervalTooLong, fmt.Sprintf("interval %s – %s lasts %s, longer than the maximum %s",
+			ev.Start.Format(time.RFC3339Nano), ev.End.Format(time.RFC3339Nano), d, r.opts.MaxGPUInterval)
+	}
+	return "", ""
+}
