@@ -145,7 +145,11 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
-	rep.Run = run
+	// The workbook's Run sheet shows the run as it will be recorded once the exports are written.
+	shown := *run
+	end := j.now()
+	shown.FinishedAt, shown.Status = &end, invoices.RunSucceeded
+	rep.Run = &shown
 	rep.Rejects = res.Rejects
 	files, err := j.writeExports(dir, p, rep)
 	sum.Files = append(sum.Files, files...)

@@ -55,8 +55,11 @@ type Store struct {
 
 // Open connects to the database named by dsn and applies any pending migrations. dsn is
 // "sqlite:PATH" (the file is created if absent) or a "postgres://" or "postgresql://" URL. Errors
-// never contain the DSN's password.
+// never contain the DSN's password. A nil logger discards logs.
 func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Store{logger: logger, now: time.Now,
 		leaseTTL: 10 * time.Minute, leaseRenew: time.Minute, lockPoll: 200 * time.Millisecond}
 	var driver, source, dir string
@@ -124,7 +127,7 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 		return err
 	}
 	for _, r := range results {
-		s.logger.Info("store: applied migration", "version", r.Source.Version,
+		s.logger.Info("migration applied", "version", r.Source.Version,
 			"source", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
@@ -135,7 +138,7 @@ func (s *Store) Close() error { return s.db.Close() }
 
 var (
 	passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
-	userInfo      = regexp.MustCompile(`(://[^:/@]*:)[^@/]*@`)
+	userInfo      = regexp.MustCompile(`(://[^:/@]*:).*@`) // greedy: a password may contain @
 )
 
 // Redacted returns dsn with any password replaced by "xxxxx", for logs and errors.

@@ -894,6 +894,7 @@ func TestRedacted(t *testing.T) {
 		{"postgres://h/db", "postgres://h/db"},
 		{"sqlite:billrun.db", "sqlite:billrun.db"},
 		{"host=db user=u password=s3cret dbname=x", "host=db user=u password=xxxxx dbname=x"},
+		{"postgres://u:pa@ss/w#rd@h/db", "postgres://u:xxxxx@h/db"},
 	}
 	for _, tc := range tests {
 		if got := store.Redacted(tc.dsn); got != tc.want {

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"billrun/exporters"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// fixtureArgs returns the flags that run a command on the bundled fixtures against a fresh database in
+// a temp dir (the repository root is two levels up from this package).
+func fixtureArgs(t *testing.T, dir string) []string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--db", "sqlite:" + filepath.Join(dir, "billrun.db"),
+		"--usage", filepath.Join(root, "fixtures/usage"), "--prices", filepath.Join(root, "fixtures/prices.yaml")}
+}
+
+const fixtureAt = "2026-11-01T02:00:00Z"
+
+// TestCloseFixtures closes October 2026 on the fixtures and compares invoices.json and the workbook
+// (as a JSON dump of cells and number formats) with the goldens. The goldens are regression files:
+// their numbers are checked by hand in the worked examples (TestExamples) and the unit tests; this test
+// catches any unintended change of the full outputs. It then closes again: nothing new is issued and
+// the outputs are byte-identical; and `export` gives the same JSON.
+func TestCloseFixtures(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := filepath.Abs("../..")
+	out := filepath.Join(dir, "out")
+	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", out,
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)
+	text, err := runCapture(args...)
+	if err != nil {
+		t.Fatalf("close: %v\n%s", err, text)
+	}
+	if !strings.Contains(text, "invoices issued  17") {
+		t.Errorf("summary does not report 17 invoices issued:\n%s", text)
+	}
+	jsonPath := filepath.Join(out, "2026-10", "invoices.json")
+	first, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "invoices-2026-10.json", first)
+	dump, err := exporters.DumpXLSXFile(filepath.Join(out, "2026-10", "billrun-2026-10.xlsx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "workbook-2026-10.json", maskRunSheet(t, dump))
+	rejects, err := os.ReadFile(filepath.Join(out, "2026-10", "rejects.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(rejects) != "object,line,event_id,code,message\n" {
+		t.Errorf("rejects.csv = %q, want only the header", rejects)
+	}
+
+	// A second close of the same period issues nothing and exits 0.
+	text, err = runCapture(args...)
+	if err != nil {
+		t.Fatalf("second close: %v\n%s", err, text)
+	}
+	if !strings.Contains(text, "invoices issued  0 (accounts already invoiced for 2026-10: 17)") {
+		t.Errorf("second close summary:\n%s", text)
+	}
+	second, _ := os.ReadFile(jsonPath)
+	if !bytes.Equal(first, second) {
+		t.Errorf("invoices.json changed after an idempotent second close")
+	}
+
+	// export --format json at the same time shows the same file.
+	exp, err := runCapture(append([]string{"export", "--period", "2026-10", "--format", "json", "--at", fixtureAt},
+		fixtureArgs(t, dir)[:2]...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp != string(first) {
+		t.Errorf("export --format json differs from the close's invoices.json")
+	}
+}
+
+// golden compares got with testdata/golden/name, rewriting it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file; diff it with `go test -update` and git diff", name)
+	}
+}
+
+// maskRunSheet blanks the values of the Run sheet that differ on every run: the run id and the wall-clock
+// start and end times. The dump has one cell per line.
+func maskRunSheet(t *testing.T, dump []byte) []byte {
+	t.Helper()
+	lines := strings.Split(string(dump), "\n")
+	inRun := false
+	masked := map[string]bool{}
+	for i, line := range lines {
+		if strings.Contains(line, `"name":"`) {
+			inRun = strings.Contains(line, `"name":"Run"`)
+			continue
+		}
+		if !inRun || !strings.HasPrefix(strings.TrimSpace(line), "{") {
+			continue
+		}
+		var c struct {
+			Ref   string `json:"ref"`
+			Value string `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(strings.TrimSuffix(strings.TrimSpace(line), ",")), &c); err != nil {
+			t.Fatalf("dump line %q: %v", line, err)
+		}
+		switch {
+		case strings.HasPrefix(c.Ref, "A") && (c.Value == "run_id" || c.Value == "started_at" || c.Value == "finished_at"):
+			masked["B"+c.Ref[1:]] = true
+		case masked[c.Ref]:
+			v, _ := json.Marshal(c.Value)
+			lines[i] = strings.Replace(line, `"value":`+string(v), `"value":"<masked>"`, 1)
+		}
+	}
+	return []byte(strings.Join(lines, "\n"))
+}
