@@ -51,7 +51,7 @@ const (
 func WriteXLSX(w io.Writer, r *invoices.Report) error {
 	f := excelize.NewFile()
 	defer f.Close() // removes the stream writers' temporary files; the written bytes are in w by then
-	x, err := newXLSXWriter(f, r)
+	x, err := newXLSXWriter(f, r, Sheets)
 	if err != nil {
 		return fmt.Errorf("export xlsx: period %s: %w", r.Period, err)
 	}
@@ -90,7 +90,7 @@ type xlsxStyles struct {
 	header, bold, money, moneyBold, unitPrice, date, integer, fraction int
 }
 
-func newXLSXWriter(f *excelize.File, r *invoices.Report) (*xlsxWriter, error) {
+func newXLSXWriter(f *excelize.File, r *invoices.Report, sheets []string) (*xlsxWriter, error) {
 	x := &xlsxWriter{f: f, r: r}
 	money, price := moneyFormats(r.Currency)
 	for _, s := range []struct {
@@ -114,10 +114,10 @@ func newXLSXWriter(f *excelize.File, r *invoices.Report) (*xlsxWriter, error) {
 		*s.id = id
 	}
 	// Create the sheets up front, in order, so their positions never depend on the writing order.
-	if err := f.SetSheetName("Sheet1", Sheets[0]); err != nil {
+	if err := f.SetSheetName("Sheet1", sheets[0]); err != nil {
 		return nil, fmt.Errorf("rename first sheet: %w", err)
 	}
-	for _, name := range Sheets[1:] {
+	for _, name := range sheets[1:] {
 		if _, err := f.NewSheet(name); err != nil {
 			return nil, fmt.Errorf("new sheet %s: %w", name, err)
 		}

@@ -34,6 +34,8 @@ type Store interface {
 	// returns an error wrapping invoices.ErrAlreadyIssued when the account already has an effective
 	// invoice for the period (and doc is an invoice that replaces nothing), leaving nothing written.
 	Issue(ctx context.Context, doc *invoices.Document) error
+	// DocumentNumbers returns the number of every document ever issued, void ones included.
+	DocumentNumbers(ctx context.Context) ([]string, error)
 	// Void marks an effective document void at voidedAt without a replacement, returning its credits.
 	Void(ctx context.Context, number string, voidedAt time.Time) error
 

@@ -68,28 +68,30 @@ func BuildLines(lines map[LineKey]Quantity) []Line {
 
 // SortLines orders lines as they appear on an invoice; discount lines go last.
 func SortLines(ls []Line) {
-	sort.SliceStable(ls, func(i, j int) bool {
-		a, b := ls[i], ls[j]
-		if (a.Kind == KindDiscount) != (b.Kind == KindDiscount) {
-			return b.Kind == KindDiscount
-		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		if a.Deployment != b.Deployment {
-			return a.Deployment < b.Deployment
-		}
-		if a.Product != b.Product {
-			return a.Product < b.Product
-		}
-		if a.BaseModel != b.BaseModel {
-			return a.BaseModel < b.BaseModel
-		}
-		if a.Meter != b.Meter {
-			return meterOrder(a.Meter) < meterOrder(b.Meter)
-		}
-		return a.UnitPrice.LessThan(b.UnitPrice)
-	})
+	sort.SliceStable(ls, func(i, j int) bool { return LineLess(ls[i], ls[j]) })
+}
+
+// LineLess reports whether a comes before b on an invoice.
+func LineLess(a, b Line) bool {
+	if (a.Kind == KindDiscount) != (b.Kind == KindDiscount) {
+		return b.Kind == KindDiscount
+	}
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
+	}
+	if a.Deployment != b.Deployment {
+		return a.Deployment < b.Deployment
+	}
+	if a.Product != b.Product {
+		return a.Product < b.Product
+	}
+	if a.BaseModel != b.BaseModel {
+		return a.BaseModel < b.BaseModel
+	}
+	if a.Meter != b.Meter {
+		return meterOrder(a.Meter) < meterOrder(b.Meter)
+	}
+	return a.UnitPrice.LessThan(b.UnitPrice)
 }
 
 func meterOrder(m Meter) int {

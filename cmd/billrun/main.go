@@ -73,6 +73,8 @@ Usage: billrun <command> [flags]
 Commands:
   close            read, rate and issue the invoices of a period; sweep standing; write exports
   rate             preview a period: read and rate exactly as close would, write nothing
+  rerun            re-rate a period after late or corrected usage and correct its documents
+  reconcile        compare a period's documents with raw usage and the ledger; exit 4 on differences
   export           write a period's invoices.json, CSV or XLSX workbook from the database
   sweep            rate month-to-date usage and update every account's standing
   standing         print the stored standing of every account (table, json, csv)
@@ -96,6 +98,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runClose(ctx, env, rest)
 	case "rate":
 		return runRate(ctx, env, rest)
+	case "rerun":
+		return runRerun(ctx, env, rest)
+	case "reconcile":
+		return runReconcile(ctx, env, rest)
 	case "export":
 		return runExport(ctx, env, rest)
 	case "sweep":

@@ -141,13 +141,11 @@ var (
 	userInfo      = regexp.MustCompile(`(://[^:/@]*:).*@`) // greedy: a password may contain @
 )
 
-// Redacted returns dsn with any password replaced by "xxxxx", for logs and errors.
+// Redacted returns dsn with any password replaced by "xxxxx", for logs and errors: the password of a
+// URL's user info (up to its last @, so an unescaped @ in it cannot leak the rest) and any
+// password=… parameter. It may hide more than the password of a malformed DSN, never less.
 func Redacted(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Opaque == "" {
-		dsn = u.Redacted()
-	} else {
-		dsn = userInfo.ReplaceAllString(dsn, "${1}xxxxx@")
-	}
+	dsn = userInfo.ReplaceAllString(dsn, "${1}xxxxx@")
 	return passwordParam.ReplaceAllString(dsn, "${1}xxxxx")
 }
 

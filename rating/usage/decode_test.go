@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -331,31 +332,55 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, line []byte) {
-		fastDec := decoder{intern: make(map[string]string)}
-		var fast, ref decoded
-		fastOK := fastDec.decodeFast(line, &fast)
-		var refDec decoder
-		code, msg := refDec.decodeJSON(line, &ref)
-		if code != "" && msg == "" {
-			t.Fatalf("decodeJSON(%q) = %s with no message", line, code)
+	f.Fuzz(checkDecodeAgrees)
+}
+
+// FuzzDecodeFields fuzzes field values inside a well-formed object, where random bytes rarely reach:
+// times, counts, flags and names of every type.
+func FuzzDecodeFields(f *testing.F) {
+	f.Add("serverless", "2026-10-05T14:03:07Z", "100", "20", "false", "m-small", "lora_sft", "2026-10-05T13:00:00Z")
+	f.Add("gpu", "2026-10-05T14:03:07+02:00", "8", "1", "true", "dep-1", "full_dpo", "2026-10-05T12:00:00.5Z")
+	f.Add("fine_tuning", "2026-10-05T14:03:07.123Z", "1000", "2", "null", "job", "qlora", "2026-10-05T14:03:07Z")
+	f.Add("gpu", "2026-02-29T00:00:00Z", "-0", "1e3", "1", "", "", "2026-10-05T14:00:00-00:00")
+	f.Fuzz(func(t *testing.T, typ, ts, n1, n2, flag, name, method, start string) {
+		q := func(s string) string {
+			b, _ := json.Marshal(s)
+			return string(b)
 		}
-		if !fastOK {
-			return
-		}
-		if code != "" {
-			t.Fatalf("fast path accepts %q, fallback rejects it: %s %s", line, code, msg)
-		}
-		fast.ev.ID, ref.ev.ID = string(fast.id), string(ref.id)
-		if !sameEvent(fast.ev, ref.ev) {
-			t.Fatalf("line %q:\nfast     %+v\nfallback %+v", line, fast.ev, ref.ev)
-		}
-		// The scope rules' lenient look must agree with the event on valid lines.
-		lf, lr := lookAt(line, "", &fast.ev), lookAt(line, rating.RejectInvalidValue, &ref.ev)
-		if !sameLook(lf, lr) {
-			t.Fatalf("line %q: look from event %+v, lenient look %+v", line, lf, lr)
-		}
+		line := obj(`"id":"e1"`, `"ts":`+q(ts), `"account":"acct_1"`, `"type":`+q(typ), `"model":`+q(name),
+			`"base_model":`+q(name), `"input_tokens":`+n1, `"output_tokens":`+n2, `"cached_input_tokens":`+n2,
+			`"batch":`+flag, `"deployment":`+q(name), `"gpu_type":"H100-80GB"`, `"gpu_count":`+n2, `"start":`+q(start),
+			`"end":`+q(ts), `"job":`+q(name), `"training_tokens":`+n1, `"epochs":`+n2, `"method":`+q(method))
+		checkDecodeAgrees(t, []byte(line))
 	})
+}
+
+// checkDecodeAgrees fails when the fast path accepts line and the fallback does not produce the same
+// event, or when the fallback rejects without a message.
+func checkDecodeAgrees(t *testing.T, line []byte) {
+	fastDec := decoder{intern: make(map[string]string)}
+	var fast, ref decoded
+	fastOK := fastDec.decodeFast(line, &fast)
+	var refDec decoder
+	code, msg := refDec.decodeJSON(line, &ref)
+	if code != "" && msg == "" {
+		t.Fatalf("decodeJSON(%q) = %s with no message", line, code)
+	}
+	if !fastOK {
+		return
+	}
+	if code != "" {
+		t.Fatalf("fast path accepts %q, fallback rejects it: %s %s", line, code, msg)
+	}
+	fast.ev.ID, ref.ev.ID = string(fast.id), string(ref.id)
+	if !sameEvent(fast.ev, ref.ev) {
+		t.Fatalf("line %q:\nfast     %+v\nfallback %+v", line, fast.ev, ref.ev)
+	}
+	// The scope rules' lenient look must agree with the event on valid lines.
+	lf, lr := lookAt(line, "", &fast.ev), lookAt(line, rating.RejectInvalidValue, &ref.ev)
+	if !sameLook(lf, lr) {
+		t.Fatalf("line %q: look from event %+v, lenient look %+v", line, lf, lr)
+	}
 }
 
 // sameLook compares what the scope rules use of two looks: start and end matter only for GPU events.

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"billrun/invoices"
+	"billrun/jobs"
+	"billrun/rating"
+)
+
+// accountList collects repeated --account flags.
+type accountList []string
+
+func (a *accountList) String() string     { return strings.Join(*a, ",") }
+func (a *accountList) Set(v string) error { *a = append(*a, v); return nil }
+
+func runRerun(ctx context.Context, e *environment, args []string) error {
+	var c config
+	fs := e.flags("rerun", "rerun --period YYYY-MM [--account A]... [--dry-run] [flags]", &c,
+		flagSpec{db: true, usage: true, prices: true, out: true, at: true, rejects: true, wait: true})
+	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rerun: YYYY-MM, prev or current")
+	dry := fs.Bool("dry-run", false, "print the per-account diff (old, new, delta, changed lines) and change nothing")
+	var accounts accountList
+	fs.Var(&accounts, "account", "limit the rerun to this account (repeatable)")
+	if err := e.parse(fs, &c, args); err != nil {
+		return err
+	}
+	at, err := c.atTime()
+	if err != nil {
+		return err
+	}
+	p, err := parsePeriod(*period, at)
+	if err != nil {
+		return err
+	}
+	if err := c.resolveDefaults(true, true); err != nil {
+		return err
+	}
+	log := e.logger(&c)
+	st, err := openStore(ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	j, err := e.wire(ctx, &c, log, st)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	sum, err := j.Rerun(ctx, p, jobs.RerunOptions{At: at, Accounts: accounts, DryRun: *dry, MaxRejects: c.maxRejects, Wait: c.wait})
+	if sum != nil {
+		printRerun(e.stdout, p, *dry, sum)
+		fmt.Fprintf(e.stdout, "  duration %s\n", time.Since(started).Round(time.Millisecond))
+	}
+	return err
+}
+
+func printRerun(w io.Writer, p rating.Period, dry bool, sum *jobs.RerunSummary) {
+	mode := "applied"
+	if dry {
+		mode = "DRY RUN — nothing changed"
+	}
+	fmt.Fprintf(w, "billrun rerun %s — %s\n", p, mode)
+	if sum.Run != nil {
+		fmt.Fprintf(w, "  run %s\n", sum.Run.ID)
+	}
+	changed := 0
+	for _, c := range sum.Corrections {
+		if c.Action == invoices.ActionNone {
+			continue
+		}
+		changed++
+		orig := ""
+		if c.Original != nil {
+			orig = " (" + c.Original.Number + ")"
+		}
+		fmt.Fprintf(w, "\n  %s%s: %s — old %s, new %s, delta %s\n", c.Account, orig, describeAction(c), c.Old, c.New, c.New-c.Old)
+		for _, d := range c.Diffs {
+			sign := "+"
+			if d.Delta() < 0 {
+				sign = ""
+			}
+			fmt.Fprintf(w, "    %-60s qty %s → %s   amount %s → %s (%s%s)\n", lineLabel(d.Line),
+				rating.FormatQuantity(d.OldQuantity), rating.FormatQuantity(d.NewQuantity), d.OldAmount, d.NewAmount,
+				sign, d.Delta())
+		}
+		if c.Doc != nil && c.Doc.Number != "" {
+			fmt.Fprintf(w, "    issued %s %s: subtotal %s, credits %s, amount due %s\n", c.Doc.Kind, c.Doc.Number,
+				c.Doc.Subtotal, c.Doc.CreditsApplied, c.Doc.AmountDue)
+		}
+	}
+	fmt.Fprintf(w, "\n  %d accounts checked, %d changed, %d documents issued, %d voided, %d rejects\n",
+		len(sum.Corrections), changed, len(sum.Issued), len(sum.Voided), len(sum.Rejects))
+}
+
+func describeAction(c invoices.Correction) string {
+	switch c.Action {
+	case invoices.ActionIssue:
+		return "no invoice yet → issue one"
+	case invoices.ActionReplace:
+		return "changed, unpaid → void and issue a replacement"
+	case invoices.ActionVoid:
+		return "usage gone, unpaid → void"
+	case invoices.ActionSupplementary:
+		return "changed, paid or corrected → supplementary invoice"
+	case invoices.ActionCreditNote:
+		return "changed, paid or corrected → credit note"
+	case invoices.ActionReportOnly:
+		return "lines changed, net 0, paid → no document"
+	}
+	return "unchanged"
+}
+
+func lineLabel(l rating.Line) string {
+	if l.Kind == rating.KindDiscount {
+		return "discount on_demand"
+	}
+	s := fmt.Sprintf("%s %s %s @ %s", l.Kind, l.Product, l.Meter, rating.FormatPrice(l.UnitPrice))
+	if l.Deployment != "" {
+		s = fmt.Sprintf("%s %s/%s %s @ %s", l.Kind, l.Deployment, l.Product, l.Meter, rating.FormatPrice(l.UnitPrice))
+	}
+	return s
+}

@@ -1,0 +1,182 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"billrun/invoices"
+	"billrun/invoices/store"
+	"billrun/jobs"
+)
+
+var _ jobs.ScheduleStore = (*store.Store)(nil)
+
+// TestScheduledClaims runs the claim contract of scheduled firings on every backend.
+func TestScheduledClaims(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Run("ClaimOnce", func(t *testing.T) { testClaimOnce(t, b.open(t)) })
+			t.Run("Reclaim", func(t *testing.T) { testReclaim(t, b.open(t)) })
+			t.Run("ConcurrentClaims", func(t *testing.T) { testConcurrentClaims(t, b.open(t)) })
+		})
+	}
+}
+
+var (
+	firing   = tm("2026-11-01T02:00:00Z")
+	claimAt  = tm("2026-11-01T02:00:01Z")
+	leaseEnd = tm("2026-11-01T08:00:01Z")
+)
+
+func testClaimOnce(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	got, err := s.ClaimScheduled(ctx, "close", firing, "a", claimAt, leaseEnd)
+	if err != nil || !got {
+		t.Fatalf("first ClaimScheduled = %v, %v; want true", got, err)
+	}
+	// A second claim of the same firing loses, whoever asks and whatever became of the first.
+	for _, holder := range []string{"b", "a"} {
+		if got, err := s.ClaimScheduled(ctx, "close", firing, holder, claimAt, leaseEnd); err != nil || got {
+			t.Errorf("ClaimScheduled by %s while running = %v, %v; want false", holder, got, err)
+		}
+	}
+	if err := s.FinishScheduled(ctx, "close", firing, "a", "failed", "boom", claimAt.Add(time.Minute)); err != nil {
+		t.Fatalf("FinishScheduled: %v", err)
+	}
+	if got, err := s.ClaimScheduled(ctx, "close", firing, "b", claimAt.Add(time.Hour), leaseEnd.Add(time.Hour)); err != nil || got {
+		t.Errorf("ClaimScheduled after a failed attempt = %v, %v; want false (only a retry takes it)", got, err)
+	}
+	// Other jobs and other firings are separate claims.
+	if got, err := s.ClaimScheduled(ctx, "sweep", firing, "b", claimAt, leaseEnd); err != nil || !got {
+		t.Errorf("ClaimScheduled(sweep) = %v, %v; want true", got, err)
+	}
+	if got, err := s.ClaimScheduled(ctx, "close", firing.AddDate(0, 1, 0), "b", claimAt, leaseEnd); err != nil || !got {
+		t.Errorf("ClaimScheduled(next month) = %v, %v; want true", got, err)
+	}
+	// Only the holder finishes its attempt, once.
+	if err := s.FinishScheduled(ctx, "sweep", firing, "a", "succeeded", "", claimAt); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("FinishScheduled by a non-holder = %v, want ErrNotFound", err)
+	}
+	if err := s.FinishScheduled(ctx, "sweep", firing, "b", "done", "", claimAt); err == nil {
+		t.Errorf("FinishScheduled with status done = nil, want an error")
+	}
+	if err := s.FinishScheduled(ctx, "sweep", firing, "b", "succeeded", "", claimAt); err != nil {
+		t.Errorf("FinishScheduled: %v", err)
+	}
+	if err := s.FinishScheduled(ctx, "sweep", firing, "b", "failed", "late", claimAt); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("second FinishScheduled = %v, want ErrNotFound", err)
+	}
+}
+
+func testReclaim(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	reclaim := func(holder string, now time.Time) bool {
+		t.Helper()
+		got, err := s.ReclaimScheduled(ctx, "close", firing, holder, now, now.Add(6*time.Hour))
+		if err != nil {
+			t.Fatalf("ReclaimScheduled(%s, %s): %v", holder, now.Format(time.RFC3339), err)
+		}
+		return got
+	}
+	finish := func(holder, status string) {
+		t.Helper()
+		if err := s.FinishScheduled(ctx, "close", firing, holder, status, "", claimAt); err != nil {
+			t.Fatalf("FinishScheduled(%s, %s): %v", holder, status, err)
+		}
+	}
+	// An unclaimed firing is claimed by a retry as by a first claim.
+	if !reclaim("a", claimAt) {
+		t.Fatal("ReclaimScheduled of an unclaimed firing = false, want true")
+	}
+	if reclaim("b", claimAt.Add(time.Hour)) {
+		t.Error("ReclaimScheduled while a's attempt runs within its lease = true, want false")
+	}
+	finish("a", "failed")
+	if !reclaim("b", claimAt.Add(2*time.Hour)) {
+		t.Fatal("ReclaimScheduled after a failed attempt = false, want true")
+	}
+	finish("b", "skipped")
+	if !reclaim("c", claimAt.Add(3*time.Hour)) {
+		t.Fatal("ReclaimScheduled after a skipped attempt = false, want true")
+	}
+	// c dies without finishing: its claim is taken over once its lease has ended, not before.
+	if reclaim("d", claimAt.Add(8*time.Hour)) {
+		t.Error("ReclaimScheduled within c's lease = true, want false")
+	}
+	if !reclaim("d", claimAt.Add(9*time.Hour)) {
+		t.Fatal("ReclaimScheduled after c's lease ended = false, want true")
+	}
+	if err := s.FinishScheduled(ctx, "close", firing, "c", "succeeded", "", claimAt); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("FinishScheduled by c after the takeover = %v, want ErrNotFound", err)
+	}
+	finish("d", "succeeded")
+	if reclaim("e", claimAt.Add(30*time.Hour)) {
+		t.Error("ReclaimScheduled of a succeeded firing = true, want false")
+	}
+}
+
+// testConcurrentClaims races claims and retries of one firing through separate connections.
+func testConcurrentClaims(t *testing.T, s *store.Store) {
+	const claimers = 8
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range claimers {
+		wg.Go(func() {
+			claim := s.ClaimScheduled
+			if i%2 == 1 {
+				claim = s.ReclaimScheduled
+			}
+			got, err := claim(t.Context(), "sweep", firing, fmt.Sprint("h", i), claimAt, leaseEnd)
+			if err != nil {
+				t.Errorf("claimer %d: %v", i, err)
+			}
+			if got {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := wins.Load(); n != 1 {
+		t.Errorf("%d of %d concurrent claims won, want 1", n, claimers)
+	}
+}
+
+// TestScheduledClaimsTwoHandles checks that two stores open on one SQLite file — two schedulers
+// sharing a database — give each firing once.
+func TestScheduledClaimsTwoHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "billrun.db")
+	var stores []*store.Store
+	for range 2 {
+		s, err := store.Open(t.Context(), "sqlite:"+path, testLogger(t))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	for h := range 24 {
+		at := firing.Add(time.Duration(h) * time.Hour)
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for i, s := range stores {
+			wg.Go(func() {
+				got, err := s.ClaimScheduled(t.Context(), "sweep", at, fmt.Sprint("s", i), at, at.Add(time.Hour))
+				if err != nil {
+					t.Errorf("store %d: %v", i, err)
+				}
+				if got {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := wins.Load(); n != 1 {
+			t.Errorf("firing %s: %d claims won, want 1", at.Format(time.RFC3339), n)
+		}
+	}
+}

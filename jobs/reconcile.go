@@ -1,0 +1,83 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// Reconcile checks period p (DESIGN §8): usage objects added, changed or removed since the latest
+// close or rerun; raw usage re-rated against the effective documents per (account, line); ledger checks
+// (lines sum to subtotals, credits never overdrawn, numbering gapless, one effective invoice per
+// account); and payments (open, overdue, overpaid). It writes nothing; rec.Clean() is false when
+// anything disagrees (exit 4).
+func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*invoices.Reconciliation, error) {
+	at = at.UTC()
+	rec := &invoices.Reconciliation{Period: p, At: at}
+	accts, err := j.Store.Accounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile %s: accounts: %w", p, err)
+	}
+	byID, known := knownAccounts(accts)
+	run, err := j.Store.LatestRun(ctx, p)
+	switch {
+	case errors.Is(err, invoices.ErrNotFound):
+		run = nil
+	case err != nil:
+		return nil, fmt.Errorf("reconcile %s: latest run: %w", p, err)
+	}
+	res, err := j.Usage.Read(ctx, rating.PeriodWindow(p), known)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile %s: %w", p, err)
+	}
+	if run != nil {
+		rec.RunID = run.ID
+		rec.Objects = invoices.DiffManifests(run.Manifest, res.Manifest)
+	}
+	docs, err := j.Store.Documents(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile %s: documents: %w", p, err)
+	}
+	docsBy := map[string][]invoices.Document{}
+	for _, d := range docs {
+		docsBy[d.Account] = append(docsBy[d.Account], d)
+	}
+	rated := map[string][]rating.Line{}
+	for id, lines := range res.Aggregate.ByAccount() {
+		rated[id] = j.rateAccount(byID[id], lines, p.Start())
+	}
+	rec.Usage = invoices.DiffUsage(docsBy, rated)
+
+	numbers, err := j.Store.DocumentNumbers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile %s: %w", p, err)
+	}
+	rec.Ledger = invoices.CheckLedger(docs, accts, numbers)
+
+	payments, err := j.Store.Payments(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile %s: payments: %w", p, err)
+	}
+	for i := range docs {
+		d := &docs[i]
+		if !d.Effective() || d.Kind == invoices.KindCreditNote {
+			continue
+		}
+		paid := d.PaidBy(payments, at)
+		ps := invoices.PaymentState{Number: d.Number, Account: d.Account, AmountDue: d.AmountDue, AmountPaid: paid, DueAt: d.DueAt}
+		switch {
+		case paid > d.AmountDue:
+			rec.Overpaid = append(rec.Overpaid, ps)
+		case paid < d.AmountDue:
+			rec.Open = append(rec.Open, ps)
+			if d.PastDue(paid, at) {
+				rec.Overdue = append(rec.Overdue, ps)
+			}
+		}
+	}
+	return rec, nil
+}

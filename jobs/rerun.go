@@ -1,0 +1,189 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// RerunOptions are the flags of `billrun rerun`.
+type RerunOptions struct {
+	At         time.Time
+	Accounts   []string // limit the rerun to these accounts; empty: every account
+	DryRun     bool     // print the per-account diff, change nothing
+	MaxRejects int64
+	Wait       bool
+}
+
+// RerunSummary is what a rerun decided (and, unless dry, did) per account.
+type RerunSummary struct {
+	Run         *invoices.Run // nil for a dry run
+	Corrections []invoices.Correction
+	Issued      []invoices.Document
+	Voided      []string
+	Rejects     []rating.Reject
+	Files       []string
+}
+
+// Rerun re-reads and re-rates period p and corrects each account's documents (DESIGN §8, §11): no
+// change → nothing; no invoice yet → issue; changed, a lone original with no payment → void it (its
+// credits return) and issue a replacement naming it, or void it alone when its usage disappeared;
+// otherwise a supplementary invoice (net increase) or a credit note (net decrease) of the line-level
+// differences. Issued documents are never changed, only voided. With DryRun it returns the decisions
+// and writes nothing.
+func (j *Jobs) Rerun(ctx context.Context, p rating.Period, opts RerunOptions) (*RerunSummary, error) {
+	at := opts.At.UTC()
+	sum := &RerunSummary{}
+	if opts.DryRun {
+		return sum, j.rerun(ctx, p, at, opts, nil, sum)
+	}
+	release, err := j.lock(ctx, "period:"+p.String(), opts.Wait)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	scope := "all"
+	if len(opts.Accounts) > 0 {
+		scope = fmt.Sprint(opts.Accounts)
+	}
+	run := &invoices.Run{ID: newRunID(invoices.RunRerun, at), Kind: invoices.RunRerun, Period: p, Scope: scope,
+		At: at, StartedAt: j.now(), Status: invoices.RunRunning, PriceBookHash: j.PriceBookHash}
+	if err := j.Store.StartRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("rerun %s: start run: %w", p, err)
+	}
+	sum.Run = run
+	err = j.rerun(ctx, p, at, opts, run, sum)
+	end := j.now()
+	run.FinishedAt, run.Status = &end, invoices.RunSucceeded
+	if err != nil {
+		run.Status, run.Error = invoices.RunFailed, err.Error()
+	}
+	if ferr := j.Store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
+		err = fmt.Errorf("rerun %s: finish run: %w", p, ferr)
+	}
+	return sum, err
+}
+
+func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts RerunOptions, run *invoices.Run, sum *RerunSummary) error {
+	accts, err := j.Store.Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("rerun %s: accounts: %w", p, err)
+	}
+	byID, known := knownAccounts(accts)
+	for _, a := range opts.Accounts {
+		if !known[a] {
+			return fmt.Errorf("rerun %s: --account %s does not exist", p, a)
+		}
+	}
+	res, err := j.Usage.Read(ctx, rating.PeriodWindow(p), known)
+	if err != nil {
+		return fmt.Errorf("rerun %s: %w", p, err)
+	}
+	sum.Rejects = res.Rejects
+	dir := filepath.Join(j.OutDir, p.String())
+	if run != nil {
+		run.Manifest, run.Counts = res.Manifest, res.Counts
+		if err := j.Store.SaveRejects(ctx, run.ID, res.Rejects); err != nil {
+			return fmt.Errorf("rerun %s: save rejects: %w", p, err)
+		}
+	}
+	if int64(len(res.Rejects)) > opts.MaxRejects {
+		if run != nil {
+			path := filepath.Join(dir, "rejects.csv")
+			if err := WriteFileAtomic(path, func(w io.Writer) error { return j.Exporter.WriteRejectsCSV(w, res.Rejects) }); err != nil {
+				return err
+			}
+			sum.Files = append(sum.Files, path)
+		}
+		return fmt.Errorf("rerun %s: %d rejects, --max-rejects is %d: %w", p, len(res.Rejects), opts.MaxRejects, ErrTooManyRejects)
+	}
+	docs, err := j.Store.Documents(ctx, p)
+	if err != nil {
+		return fmt.Errorf("rerun %s: documents: %w", p, err)
+	}
+	payments, err := j.Store.Payments(ctx)
+	if err != nil {
+		return fmt.Errorf("rerun %s: payments: %w", p, err)
+	}
+	docsBy := map[string][]invoices.Document{}
+	for _, d := range docs {
+		docsBy[d.Account] = append(docsBy[d.Account], d)
+	}
+	payBy := map[string][]invoices.Payment{}
+	for _, pay := range payments {
+		payBy[pay.Account] = append(payBy[pay.Account], pay)
+	}
+	byAccount := res.Aggregate.ByAccount()
+	scope := opts.Accounts
+	if len(scope) == 0 {
+		for id := range byAccount {
+			scope = append(scope, id)
+		}
+		for id := range docsBy {
+			scope = append(scope, id)
+		}
+	}
+	slices.Sort(scope)
+	scope = slices.Compact(scope)
+	terms := invoices.Terms{PaymentTermsDays: j.PriceBook.Policy.PaymentTermsDays}
+	for _, id := range scope {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("rerun %s: stopped before %s: %w", p, id, err)
+		}
+		acct := byID[id]
+		lines := j.rateAccount(acct, byAccount[id], p.Start())
+		c := invoices.PlanCorrection(id, p, docsBy[id], lines, acct.Grants, payBy[id], at, terms)
+		sum.Corrections = append(sum.Corrections, c)
+		if run == nil {
+			continue
+		}
+		switch c.Action {
+		case invoices.ActionVoid:
+			if err := j.Store.Void(ctx, c.Original.Number, at); err != nil {
+				return fmt.Errorf("rerun %s: void %s: %w", p, c.Original.Number, err)
+			}
+			sum.Voided = append(sum.Voided, c.Original.Number)
+		case invoices.ActionIssue, invoices.ActionReplace, invoices.ActionSupplementary, invoices.ActionCreditNote:
+			c.Doc.RunID = run.ID
+			if err := j.Store.Issue(ctx, c.Doc); err != nil {
+				if errors.Is(err, invoices.ErrAlreadyIssued) {
+					return fmt.Errorf("rerun %s: %s changed while the rerun ran; run it again: %w", p, id, err)
+				}
+				return fmt.Errorf("rerun %s: issue %s for %s: %w", p, c.Action, id, err)
+			}
+			if c.Action == invoices.ActionReplace {
+				sum.Voided = append(sum.Voided, c.Doc.Replaces)
+			}
+			run.Totals.Add(c.Doc)
+			sum.Issued = append(sum.Issued, *c.Doc)
+			sum.Corrections[len(sum.Corrections)-1].Doc = c.Doc
+		}
+	}
+	if run == nil {
+		return nil
+	}
+	if _, err := j.sweep(ctx, at, false); err != nil {
+		return fmt.Errorf("rerun %s: %w", p, err)
+	}
+	rep, err := j.Report(ctx, p, at)
+	if err != nil {
+		return fmt.Errorf("rerun %s: %w", p, err)
+	}
+	shown := *run
+	end := j.now()
+	shown.FinishedAt, shown.Status = &end, invoices.RunSucceeded
+	rep.Run, rep.Rejects = &shown, res.Rejects
+	files, err := j.writeExports(dir, p, rep)
+	sum.Files = append(sum.Files, files...)
+	if err != nil {
+		return fmt.Errorf("rerun %s: exports: %w", p, err)
+	}
+	return nil
+}
