@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRerunOutcomes drives every rerun outcome of DESIGN §8/§11 through run(), with the sample price
+// book (llama-v3p1-8b-instruct, 8B dense → "4B - 16B": 0.20 per 1M input or output tokens).
+//
+// October close at 2026-11-01T02:00Z issues, in ascending account order:
+//
+//	acct_a  1M in                       = 0.20            INV-2026-000001
+//	acct_b  10M in                      = 2.00            INV-2026-000002 (paid 2.00 on Nov 2)
+//	acct_c  10M + 5M in = 15M           = 3.00            INV-2026-000003 (paid 1.00 on Nov 2)
+//	acct_e  1M in                       = 0.20            INV-2026-000004
+//	acct_f  1M in = 0.20, free grant 1.00 applies 0.20, due 0.00 → paid by credits only
+//	                                                      INV-2026-000005
+//	acct_g  1M in                       = 0.20            INV-2026-000006 (paid 0.20 on Nov 2)
+//
+// Then usage changes: acct_a +1M late, acct_b +5M late, acct_c's 5M event is withdrawn, acct_d gets
+// 1M late (it had none), acct_e's only event is withdrawn, acct_f +1M late, acct_g's event is rewritten
+// as 1M output instead of input. The rerun at 2026-11-05 must then:
+//
+//	acct_a  lone, unpaid: void INV-1, replacement INV-2026-000007 = 2M × 0.20 = 0.40, replaces INV-1
+//	acct_b  paid: supplementary INV-2026-000008, line +5M = +1.00, corrects INV-2, due 1.00
+//	acct_c  part-paid: credit note CN-2026-000001, line −5M = −1.00, subtotal −1.00, credits 0,
+//	        due 0, status issued; a credit_note grant of 1.00
+//	acct_d  no invoice yet: INV-2026-000009 = 0.20
+//	acct_e  lone, unpaid, usage gone: INV-4 void, no replacement
+//	acct_f  lone, no payment (credits are not payments): void INV-5 (its 0.20 of credit returns),
+//	        replacement INV-2026-000010 = 0.40, credits applied 0.40 of the 1.00 grant, due 0.00
+//	acct_g  paid, input 1M → 0 (−0.20), output 0 → 1M (+0.20), net 0: no document
+func TestRerunOutcomes(t *testing.T) {
+	dir := t.TempDir()
+	ex, _ := filepath.Abs("testdata/examples/01_rounding/prices.yaml")
+	usage := filepath.Join(dir, "usage")
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(usage, rel)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	ev := func(id, acct, day, extra string) string {
+		return `{"id":"` + id + `","ts":"2026-10-` + day + `T10:00:00Z","account":"` + acct +
+			`","type":"serverless","model":"accounts/fireworks/models/llama-v3p1-8b-instruct",` + extra + "}\n"
+	}
+	write("dt=2026-10-05/a.jsonl", ev("a1", "acct_a", "05", `"input_tokens":1000000`)+
+		ev("b1", "acct_b", "05", `"input_tokens":10000000`)+ev("c1", "acct_c", "05", `"input_tokens":10000000`)+
+		ev("f1", "acct_f", "05", `"input_tokens":1000000`))
+	write("dt=2026-10-06/c-extra.jsonl", ev("c2", "acct_c", "06", `"input_tokens":5000000`))
+	write("dt=2026-10-07/e.jsonl", ev("e1", "acct_e", "07", `"input_tokens":1000000`))
+	write("dt=2026-10-08/g.jsonl", ev("g1", "acct_g", "08", `"input_tokens":1000000`))
+	accounts := filepath.Join(dir, "accounts.yaml")
+	must(t, os.WriteFile(accounts, []byte(`accounts:
+  - {id: acct_a, name: A, payment_method: true}
+  - {id: acct_b, name: B, payment_method: true}
+  - {id: acct_c, name: C, payment_method: true}
+  - {id: acct_d, name: D, payment_method: true}
+  - {id: acct_e, name: E, payment_method: true}
+  - {id: acct_f, name: F, payment_method: true, credits: [{id: cg_f, kind: free, amount: "1.00", granted_at: 2026-09-01T00:00:00Z}]}
+  - {id: acct_g, name: G, payment_method: true}
+`), 0o644))
+
+	db := "sqlite:" + filepath.Join(dir, "b.db")
+	common := []string{"--db", db, "--usage", usage, "--prices", ex, "--out", filepath.Join(dir, "out")}
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", "2026-11-01T02:00:00Z", "--accounts", accounts}, common...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	payments := filepath.Join(dir, "payments.yaml")
+	must(t, os.WriteFile(payments, []byte(`payments:
+  - {id: p_b, account: acct_b, amount: "2.00", paid_at: 2026-11-02T00:00:00Z, invoice: INV-2026-000002}
+  - {id: p_c, account: acct_c, amount: "1.00", paid_at: 2026-11-02T00:00:00Z, invoice: INV-2026-000003}
+  - {id: p_g, account: acct_g, amount: "0.20", paid_at: 2026-11-02T00:00:00Z, invoice: INV-2026-000006}
+`), 0o644))
+	if out, err := runCapture("accounts", "import", payments, "--db", db); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	// The usage changes.
+	write("dt=2026-10-20/late.jsonl", ev("a2", "acct_a", "20", `"input_tokens":1000000`)+
+		ev("b2", "acct_b", "20", `"input_tokens":5000000`)+ev("d1", "acct_d", "20", `"input_tokens":1000000`)+
+		ev("f2", "acct_f", "20", `"input_tokens":1000000`))
+	must(t, os.Remove(filepath.Join(usage, "dt=2026-10-06/c-extra.jsonl")))
+	must(t, os.Remove(filepath.Join(usage, "dt=2026-10-07/e.jsonl")))
+	write("dt=2026-10-08/g.jsonl", ev("g1", "acct_g", "08", `"output_tokens":1000000`))
+
+	at := []string{"--period", "2026-10", "--at", "2026-11-05T00:00:00Z"}
+	out, err := runCapture(append(append([]string{"reconcile"}, at...), common...)...)
+	if exitCode(err) != exitReconcile {
+		t.Fatalf("reconcile before rerun: exit %d, want 4\n%s", exitCode(err), out)
+	}
+	for _, want := range []string{"added    dt=2026-10-20/late.jsonl", "removed  dt=2026-10-06/c-extra.jsonl", "changed  dt=2026-10-08/g.jsonl"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reconcile report lacks %q:\n%s", want, out)
+		}
+	}
+	dry, err := runCapture(append(append([]string{"rerun", "--dry-run"}, at...), common...)...)
+	if err != nil {
+		t.Fatalf("rerun --dry-run: %v\n%s", err, dry)
+	}
+	for _, want := range []string{"acct_a (INV-2026-000001): changed, unpaid → void and issue a replacement — old 0.20, new 0.40, delta 0.20",
+		"acct_b (INV-2026-000002): changed, paid or corrected → supplementary invoice — old 2.00, new 3.00, delta 1.00",
+		"acct_c (INV-2026-000003): changed, paid or corrected → credit note — old 3.00, new 2.00, delta -1.00",
+		"acct_d: no invoice yet → issue one", "acct_e (INV-2026-000004): usage gone, unpaid → void",
+		"acct_g (INV-2026-000006): lines changed, net 0, paid → no document", "0 documents issued, 0 voided"} {
+		if !strings.Contains(dry, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, dry)
+		}
+	}
+	exportJSON := func() map[string][]map[string]any {
+		t.Helper()
+		js, err := runCapture("export", "--period", "2026-10", "--format", "json", "--db", db, "--at", "2026-11-05T00:00:00Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct {
+			Invoices []map[string]any `json:"invoices"`
+		}
+		must(t, json.Unmarshal([]byte(js), &rep))
+		by := map[string][]map[string]any{}
+		for _, d := range rep.Invoices {
+			by[d["account"].(string)] = append(by[d["account"].(string)], d)
+		}
+		return by
+	}
+	if got := exportJSON(); len(got["acct_a"]) != 1 || got["acct_a"][0]["status"] != "open" {
+		t.Fatalf("the dry run changed documents: %v", got["acct_a"])
+	}
+	if out, err := runCapture(append(append([]string{"rerun"}, at...), common...)...); err != nil {
+		t.Fatalf("rerun: %v\n%s", err, out)
+	}
+	docs := exportJSON()
+	check := func(acct string, i int, want map[string]any) {
+		t.Helper()
+		if len(docs[acct]) <= i {
+			t.Errorf("%s has %d documents, want more than %d", acct, len(docs[acct]), i)
+			return
+		}
+		matchFields(t, acct, docs[acct][i], want)
+	}
+	check("acct_a", 0, map[string]any{"number": "INV-2026-000001", "status": "void"})
+	check("acct_a", 1, map[string]any{"number": "INV-2026-000007", "kind": "invoice", "replaces": "INV-2026-000001", "subtotal": "0.40", "amount_due": "0.40", "status": "open"})
+	check("acct_b", 1, map[string]any{"number": "INV-2026-000008", "kind": "supplementary", "corrects": "INV-2026-000002", "subtotal": "1.00", "amount_due": "1.00",
+		"lines": []any{map[string]any{"meter": "input_tokens", "quantity": "5000000", "amount": "1.00"}}})
+	check("acct_c", 1, map[string]any{"number": "CN-2026-000001", "kind": "credit_note", "corrects": "INV-2026-000003", "subtotal": "-1.00",
+		"credits_applied": "0.00", "amount_due": "0.00", "status": "issued", "due_at": nil,
+		"lines": []any{map[string]any{"meter": "input_tokens", "quantity": "-5000000", "amount": "-1.00"}}})
+	check("acct_d", 0, map[string]any{"number": "INV-2026-000009", "subtotal": "0.20", "amount_due": "0.20"})
+	check("acct_e", 0, map[string]any{"number": "INV-2026-000004", "status": "void"})
+	check("acct_f", 1, map[string]any{"number": "INV-2026-000010", "replaces": "INV-2026-000005", "subtotal": "0.40", "credits_applied": "0.40", "amount_due": "0.00", "status": "paid"})
+	if len(docs["acct_e"]) != 1 || len(docs["acct_g"]) != 1 {
+		t.Errorf("acct_e documents %d (want 1, void), acct_g %d (want 1)", len(docs["acct_e"]), len(docs["acct_g"]))
+	}
+	// The credit note became a credit_note grant of 1.00 (granted at the rerun's at, never expiring), so
+	// acct_c's balance at 2026-11-05 is 1.00 with no November usage.
+	st, err := runStdout("standing", "--format", "json", "--db", db)
+	must(t, err)
+	if !strings.Contains(st, `"account": "acct_c"`) || !strings.Contains(strings.SplitAfter(st, `"account": "acct_c"`)[1][:300], `"credit_balance": "1.00"`) {
+		t.Errorf("acct_c standing lacks the credit note's 1.00 balance:\n%s", st)
+	}
+	// acct_g's change (net 0, paid) is reported, not billed, so reconcile still sees its line drift.
+	out, err = runStdout(append(append([]string{"reconcile", "--format", "json"}, at...), common...)...)
+	if exitCode(err) != exitReconcile {
+		t.Errorf("reconcile after the rerun: exit %d, want 4 (acct_g's reported net-zero change)", exitCode(err))
+	}
+	var rec struct {
+		Objects []any            `json:"objects"`
+		Usage   []map[string]any `json:"usage"`
+		Ledger  []any            `json:"ledger"`
+	}
+	must(t, json.Unmarshal([]byte(out), &rec))
+	if len(rec.Objects) != 0 || len(rec.Ledger) != 0 {
+		t.Errorf("after the rerun reconcile finds objects %v ledger %v", rec.Objects, rec.Ledger)
+	}
+	for _, u := range rec.Usage {
+		if u["account"] != "acct_g" {
+			t.Errorf("after the rerun reconcile finds usage drift %v", u)
+		}
+	}
+}
+
+// runStdout runs billrun and returns its stdout alone.
+func runStdout(args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
+	return out.String(), err
+}
