@@ -1,0 +1,206 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"billrun/exporters"
+	"billrun/invoices"
+	"billrun/invoices/accountsfile"
+	"billrun/invoices/store/storetest"
+	"billrun/jobs"
+	"billrun/rating"
+	"billrun/rating/prices"
+	"billrun/rating/usage"
+)
+
+// localUsage reads the fixtures through rating/usage, as cmd/billrun wires it.
+type localUsage struct {
+	src usage.Source
+	pb  *rating.PriceBook
+}
+
+func (u localUsage) Read(ctx context.Context, w rating.Window, accounts map[string]bool) (*jobs.UsageResult, error) {
+	res, err := usage.Read(ctx, u.src, usage.Options{PriceBook: u.pb, Window: w, Accounts: accounts, MaxGPUInterval: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	return &jobs.UsageResult{Aggregate: res.Aggregate, Rejects: res.Rejects, Counts: res.Counts, Manifest: res.Manifest}, nil
+}
+
+// fileExporter writes the real exports; failXLSX makes the workbook fail (a crash before exports end).
+type fileExporter struct{ failXLSX bool }
+
+var errInjected = errors.New("injected fault")
+
+func (fileExporter) WriteJSON(w io.Writer, r *invoices.Report) error { return exporters.WriteJSON(w, r) }
+func (e fileExporter) WriteXLSX(w io.Writer, r *invoices.Report) error {
+	if e.failXLSX {
+		return errInjected
+	}
+	return exporters.WriteXLSX(w, r)
+}
+func (fileExporter) WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
+	return exporters.WriteInvoicesCSV(w, r)
+}
+func (fileExporter) WriteRejectsCSV(w io.Writer, rs []rating.Reject) error {
+	return exporters.WriteRejectsCSV(w, rs)
+}
+func (fileExporter) WriteStandingJSON(w io.Writer, rows []invoices.Standing) error {
+	return exporters.WriteStandingJSON(w, rows)
+}
+
+// faultyStore fails one step of a close: the documents lookup right after rating, the Nth Issue (before
+// or after it commits), or saving standing in the sweep.
+type faultyStore struct {
+	jobs.Store
+	failDocuments bool
+	failIssue     int  // fail the Nth Issue (1-based); 0: never
+	afterCommit   bool // the Nth Issue commits, then the run dies
+	failStanding  bool
+	issues        int
+}
+
+func (f *faultyStore) Documents(ctx context.Context, p rating.Period) ([]invoices.Document, error) {
+	if f.failDocuments {
+		return nil, errInjected
+	}
+	return f.Store.Documents(ctx, p)
+}
+
+func (f *faultyStore) Issue(ctx context.Context, doc *invoices.Document) error {
+	f.issues++
+	if f.issues == f.failIssue {
+		if f.afterCommit {
+			if err := f.Store.Issue(ctx, doc); err != nil {
+				return err
+			}
+		}
+		return errInjected
+	}
+	return f.Store.Issue(ctx, doc)
+}
+
+func (f *faultyStore) SaveStanding(ctx context.Context, rows []invoices.Standing, events []invoices.StandingEvent) error {
+	if f.failStanding {
+		return errInjected
+	}
+	return f.Store.SaveStanding(ctx, rows, events)
+}
+
+// TestCloseRecoversFromFaults interrupts the October close of the fixtures at every step boundary,
+// then closes again, and checks the ledger equals that of an uninterrupted close: same documents with
+// the same numbers and amounts, a gapless series, and credits consumed once.
+func TestCloseRecoversFromFaults(t *testing.T) {
+	root, _ := filepath.Abs("..")
+	pb, hash, err := prices.Load(filepath.Join(root, "fixtures/prices.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := usage.NewLocal(filepath.Join(root, "fixtures/usage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := accountsfile.Load(filepath.Join(root, "fixtures/accounts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rating.Period{Year: 2026, Month: time.October}
+	at := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	newJobs := func(t *testing.T, st jobs.Store, exp jobs.Exporter) *jobs.Jobs {
+		return &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: exp, PriceBook: pb,
+			PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+	}
+	faults := []struct {
+		name string
+		st   func(jobs.Store) *faultyStore
+		exp  fileExporter
+	}{
+		{"after rating", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failDocuments: true} }, fileExporter{}},
+		{"first issue", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 1} }, fileExporter{}},
+		{"mid-way through issuing", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 7} }, fileExporter{}},
+		{"after an issue commits", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 9, afterCommit: true} }, fileExporter{}},
+		{"during the standing sweep", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failStanding: true} }, fileExporter{}},
+		{"before exports end", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s} }, fileExporter{failXLSX: true}},
+	}
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ref := b.Open(t)
+			ctx := context.Background()
+			if _, err := ref.ImportAccounts(ctx, imp); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := newJobs(t, ref, fileExporter{}).Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+				t.Fatalf("uninterrupted close: %v", err)
+			}
+			want := ledger(t, ref, p)
+			for _, f := range faults {
+				t.Run(f.name, func(t *testing.T) {
+					st := b.Open(t)
+					if _, err := st.ImportAccounts(ctx, imp); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := newJobs(t, f.st(st), f.exp).Close(ctx, p, jobs.CloseOptions{At: at}); !errors.Is(err, errInjected) {
+						t.Fatalf("interrupted close: err = %v, want the injected fault", err)
+					}
+					if _, err := newJobs(t, st, fileExporter{}).Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+						t.Fatalf("close after the fault: %v", err)
+					}
+					if got := ledger(t, st, p); got != want {
+						t.Errorf("ledger after fault + close differs from an uninterrupted close:\n got: %s\nwant: %s", got, want)
+					}
+				})
+			}
+		})
+	}
+}
+
+// ledger renders everything that must match: each document's number, account, amounts, lines and
+// credit consumption, the series of numbers, and every grant's consumption and standing row.
+func ledger(t *testing.T, st interface {
+	jobs.Store
+}, p rating.Period) string {
+	t.Helper()
+	ctx := context.Background()
+	docs, err := st.Documents(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ""
+	for _, d := range docs {
+		out += fmt.Sprintf("%s %s %s sub=%s disc=%s cred=%s due=%s void=%v lines=%d cons=%v\n", d.Number, d.Account, d.Kind,
+			d.Subtotal, d.Discount, d.CreditsApplied, d.AmountDue, d.VoidedAt != nil, len(d.Lines), d.Consumptions)
+		for _, l := range d.Lines {
+			out += fmt.Sprintf("  %s %s %s\n", l.Key(), l.Quantity, l.Amount)
+		}
+	}
+	numbers, err := st.DocumentNumbers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out += fmt.Sprintf("numbers %v\n", numbers)
+	accts, err := st.Accounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range accts {
+		for _, g := range a.Grants {
+			out += fmt.Sprintf("grant %s consumed %s\n", g.ID, g.Consumed)
+		}
+	}
+	rows, err := st.Standing(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rows {
+		out += fmt.Sprintf("standing %s %s %v %s %s\n", s.Account, s.Status, s.Reasons, s.MonthUsage, s.CreditBalance)
+	}
+	return out
+}
