@@ -39,7 +39,9 @@ type fileExporter struct{ failXLSX bool }
 
 var errInjected = errors.New("injected fault")
 
-func (fileExporter) WriteJSON(w io.Writer, r *invoices.Report) error { return exporters.WriteJSON(w, r) }
+func (fileExporter) WriteJSON(w io.Writer, r *invoices.Report) error {
+	return exporters.WriteJSON(w, r)
+}
 func (e fileExporter) WriteXLSX(w io.Writer, r *invoices.Report) error {
 	if e.failXLSX {
 		return errInjected
