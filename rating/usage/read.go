@@ -92,7 +92,9 @@ type Result struct {
 	Aggregate *rating.Aggregate
 	// Rejects are the rejected lines, sorted by object key then line.
 	Rejects []rating.Reject
-	// Counts summarizes the read; EventsTaken = Accepted + Duplicates + Rejected.
+	// Counts summarizes the read. Lines counts the non-blank lines read, ignored ones included;
+	// EventsTaken the lines in scope, so EventsTaken = Accepted + Duplicates + Rejected; Bytes the raw
+	// (compressed) bytes read; RejectsByCode holds only codes that occurred.
 	Counts rating.Counts
 	// Manifest lists every object read, sorted by key, with its size and its ETag (for objects listed
 	// without one, "sha256:<hex>" of the bytes read).
@@ -306,6 +308,10 @@ func (r *reader) pass(ctx context.Context, n int, conflicts map[idKey]struct{}) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if ps.changed.Load() {
+		return nil, errors.New("usage: the usage changed between the two passes of the read (new conflicting " +
+			"duplicates appeared); read again")
+	}
 	p.workers = ps.workers
 	p.conflicts = ps.found
 	return p, nil
@@ -317,6 +323,8 @@ type passState struct {
 	res   *passResult
 	dedup *dedupSet
 	known map[idKey]struct{} // pass 2: the conflicting ids, read-only
+
+	changed atomic.Bool // pass 2 met a conflict pass 1 did not
 
 	mu      sync.Mutex
 	found   map[idKey]struct{} // pass 1: conflicting ids found so far

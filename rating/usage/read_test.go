@@ -613,6 +613,7 @@ type memSource struct {
 	failAt  map[string]int // key → byte offset at which reads fail
 	opened  map[string]int
 	openErr error
+	later   map[string][]byte // key → content served from the second open on
 	mu      sync.Mutex
 }
 
@@ -632,11 +633,15 @@ func (s *memSource) List(ctx context.Context, dates []string) ([]rating.Object, 
 func (s *memSource) Open(ctx context.Context, obj rating.Object) (io.ReadCloser, error) {
 	s.mu.Lock()
 	s.opened[obj.Key]++
+	data := s.data[obj.Key]
+	if later, ok := s.later[obj.Key]; ok && s.opened[obj.Key] > 1 {
+		data = later
+	}
 	s.mu.Unlock()
 	if s.openErr != nil {
 		return nil, s.openErr
 	}
-	var r io.Reader = bytes.NewReader(s.data[obj.Key])
+	var r io.Reader = bytes.NewReader(data)
 	if at, ok := s.failAt[obj.Key]; ok {
 		r = io.MultiReader(bytes.NewReader(s.data[obj.Key][:at]), iotestErrReader{})
 	}
@@ -718,6 +723,31 @@ func TestReadSourceFaults(t *testing.T) {
 		if src.opened[key] != 2 || res.Counts.Rejected != 2 || res.Counts.Accepted != 1 {
 			t.Errorf("opened %d times, %d rejected, %d accepted; want 2, 2 (both e1), 1 (e2)", src.opened[key],
 				res.Counts.Rejected, res.Counts.Accepted)
+		}
+	})
+	t.Run("usage changed between the passes", func(t *testing.T) {
+		// e1 conflicts, so the objects are read twice; in between, c.jsonl gains a conflicting copy of e2.
+		e2 := svl("e2", "2026-10-05T10:00:00Z", "acct_1", 1, 0)
+		e2b := svl("e2", "2026-10-05T10:00:00Z", "acct_1", 9, 0)
+		src := newMemSource(map[string][]byte{key: content,
+			"dt=2026-10-05/b.jsonl": jsonl(svl("e1", "2026-10-05T10:00:00Z", "acct_1", 2, 0)),
+			"dt=2026-10-05/c.jsonl": jsonl(e2)})
+		src.later = map[string][]byte{"dt=2026-10-05/c.jsonl": jsonl(e2b)}
+		_, err := readMem(t, src, Options{})
+		if err == nil || !strings.Contains(err.Error(), "changed between the two passes") {
+			t.Errorf("Read = %v, want an error saying the usage changed", err)
+		}
+		// Without listed ETags the checksums catch any change of content.
+		src = newMemSource(map[string][]byte{key: content,
+			"dt=2026-10-05/b.jsonl": jsonl(svl("e1", "2026-10-05T10:00:00Z", "acct_1", 2, 0)),
+			"dt=2026-10-05/c.jsonl": jsonl(e2)})
+		src.later = map[string][]byte{"dt=2026-10-05/c.jsonl": jsonl(strings.Replace(e2, "e2", "e3", 1))}
+		for i := range src.objs {
+			src.objs[i].ETag = ""
+		}
+		_, err = readMem(t, src, Options{})
+		if err == nil || !strings.Contains(err.Error(), "dt=2026-10-05/c.jsonl: the object changed") {
+			t.Errorf("Read = %v, want an error naming the changed object", err)
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {

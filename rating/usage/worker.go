@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -93,7 +94,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // readObject reads one object to its end, line by line.
-func (w *worker) readObject(ctx context.Context, oi int) (err error) {
+func (w *worker) readObject(ctx context.Context, oi int) error {
 	r := w.ps.r
 	obj := r.objs[oi]
 	if err := ctx.Err(); err != nil {
@@ -190,8 +191,8 @@ func (w *worker) readObject(ctx context.Context, oi int) (err error) {
 	if cap(w.long) > readBufferBytes {
 		w.long = nil
 	}
-	r.opts.Logger.Debug("usage: object read", "object", obj.Key, "bytes", cr.n, "lines", lineNo,
-		"elapsed", time.Since(began))
+	r.opts.Logger.Debug("usage: object read", slog.String("object", obj.Key), slog.Int64("bytes", cr.n),
+		slog.Int64("lines", lineNo), slog.Duration("elapsed", time.Since(began)))
 	return nil
 }
 
@@ -284,9 +285,10 @@ func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 	case seenDifferent:
 		if ps.found != nil {
 			ps.addConflict(k)
+		} else {
+			// Pass 2 knows every conflicting id of pass 1: the data changed in between.
+			ps.changed.Store(true)
 		}
-		// In pass 2 this cannot happen for an id outside the conflict set unless the data changed;
-		// the checksum comparison after the pass reports that.
 		return
 	}
 	if code, msg := w.rater.Add(ev, w.agg); code != "" {

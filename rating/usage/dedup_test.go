@@ -1,0 +1,88 @@
+package usage
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func TestDedupSet(t *testing.T) {
+	var s dedupSet
+	const n = 200_000
+	for i := range n {
+		if got := s.insert(idHash([]byte(fmt.Sprint("id-", i))), uint64(i)); got != seenNew {
+			t.Fatalf("insert(new id %d) = %d, want seenNew", i, got)
+		}
+	}
+	for i := range n {
+		k := idHash([]byte(fmt.Sprint("id-", i)))
+		if got := s.insert(k, uint64(i)); got != seenSame {
+			t.Fatalf("insert(id %d again) = %d, want seenSame", i, got)
+		}
+		if got := s.insert(k, uint64(i)+1); got != seenDifferent {
+			t.Fatalf("insert(id %d, other content) = %d, want seenDifferent", i, got)
+		}
+	}
+	if s.len() != n {
+		t.Errorf("len = %d, want %d", s.len(), n)
+	}
+}
+
+func TestDedupSetConcurrent(t *testing.T) {
+	var s dedupSet
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	news := 0
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := 0
+			for i := range 50_000 {
+				// every worker inserts every id: exactly one sees it first
+				if s.insert(idHash([]byte(fmt.Sprint((i+w*7)%50_000))), 1) == seenNew {
+					mine++
+				}
+			}
+			mu.Lock()
+			news += mine
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if news != 50_000 || s.len() != 50_000 {
+		t.Errorf("%d first copies, %d ids; want 50000 each", news, s.len())
+	}
+}
+
+// TestDedupSetMemory checks the growth per distinct id stays within the 48-byte budget at every size.
+func TestDedupSetMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("inserts 2M ids")
+	}
+	var s dedupSet
+	worst := 0.0
+	for i := 1; i <= 2_000_000; i++ {
+		s.insert(idHash(fmt.Appendf(nil, "ev-%09d", i)), 0)
+		if i >= 100_000 && i%50_000 == 0 {
+			if per := float64(s.bytes()) / float64(i); per > worst {
+				worst = per
+			}
+		}
+	}
+	t.Logf("dedup set: %.1f bytes per id at 2M ids, worst %.1f from 100k ids on", float64(s.bytes())/2e6, worst)
+	if worst > 48 {
+		t.Errorf("dedup set uses up to %.1f bytes per id, want at most 48", worst)
+	}
+}
+
+// BenchmarkDedupInsert inserts fresh ids (hash included) into a set that grows to b.N ids.
+func BenchmarkDedupInsert(b *testing.B) {
+	var s dedupSet
+	var buf []byte
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		buf = fmt.Appendf(buf[:0], "ev-%09d", i)
+		s.insert(idHash(buf), 0)
+	}
+}
