@@ -79,40 +79,122 @@ func gpuQuantity(count, nanos int64) (Quantity, bool) {
 	return Quantity{Units: int64(secs), Nanos: int64(rem)}, true
 }
 
+// meterIndex numbers the meters of one product group on the hot path.
+const (
+	miInput = iota
+	miCachedInput
+	miOutput
+	miBatchInput
+	miBatchCachedInput
+	miBatchOutput
+	miGPUSeconds
+	miTrainingTokens
+	numMeters
+)
+
+var meterByIndex = [numMeters]Meter{MeterInput, MeterCachedInput, MeterOutput, MeterBatchInput,
+	MeterBatchCachedInput, MeterBatchOutput, MeterGPUSeconds, MeterTrainingTokens}
+
+// priceSet holds the canonical unit price string of each meter of one resolved price (a rater caches
+// one per model, GPU type or fine-tuning method and version), so the hot path never formats decimals.
+type priceSet struct {
+	unit [numMeters]string
+}
+
+// groupKey identifies the quantities of one account and product at one resolved price: one map lookup
+// per event instead of one per meter.
+type groupKey struct {
+	account, product, base, deployment string
+	kind                               Kind
+	prices                             *priceSet
+}
+
+type meterGroup struct {
+	q [numMeters]Quantity
+}
+
 // Aggregate is the mergeable result of rating usage: quantities summed per line key. It is the value
-// a shard would serialize and a final step merge (DESIGN §12).
+// a shard would serialize and a final step merge (DESIGN §12). Events accumulate per product group on
+// the hot path and are folded into line keys when the aggregate is read.
 type Aggregate struct {
-	Lines map[LineKey]Quantity
+	lines  map[LineKey]Quantity
+	groups map[groupKey]*meterGroup
+	// overflow is set when a fold found a sum too large; reads report it through Merge.
+	overflow bool
 }
 
 // NewAggregate returns an empty Aggregate.
-func NewAggregate() *Aggregate { return &Aggregate{Lines: make(map[LineKey]Quantity)} }
+func NewAggregate() *Aggregate {
+	return &Aggregate{lines: make(map[LineKey]Quantity), groups: make(map[groupKey]*meterGroup)}
+}
+
+// Reset empties the aggregate, keeping its allocated maps.
+func (a *Aggregate) Reset() {
+	clear(a.lines)
+	clear(a.groups)
+	a.overflow = false
+}
+
+// group returns the accumulator of k, creating it.
+func (a *Aggregate) group(k groupKey) *meterGroup {
+	g := a.groups[k]
+	if g == nil {
+		g = &meterGroup{}
+		a.groups[k] = g
+	}
+	return g
+}
+
+// fold moves the hot-path groups into line keys.
+func (a *Aggregate) fold() {
+	for k, g := range a.groups {
+		for m := range numMeters {
+			q := g.q[m]
+			if q.Units == 0 && q.Nanos == 0 {
+				continue
+			}
+			lk := LineKey{Account: k.account, Kind: k.kind, Product: k.product, BaseModel: k.base,
+				Deployment: k.deployment, Meter: meterByIndex[m], UnitPrice: k.prices.unit[m]}
+			if !a.Add(lk, q) {
+				a.overflow = true
+			}
+		}
+	}
+	clear(a.groups)
+}
+
+// LineMap returns the quantities per line key.
+func (a *Aggregate) LineMap() map[LineKey]Quantity {
+	a.fold()
+	return a.lines
+}
 
 // Add adds q to the line k. It returns false, changing nothing, when the sum would overflow.
 func (a *Aggregate) Add(k LineKey, q Quantity) bool {
-	s, ok := a.Lines[k].add(q)
+	s, ok := a.lines[k].add(q)
 	if !ok {
 		return false
 	}
-	a.Lines[k] = s
+	a.lines[k] = s
 	return true
 }
 
 // Merge adds every line of o into a. It returns false when a sum overflows.
 func (a *Aggregate) Merge(o *Aggregate) bool {
-	for k, q := range o.Lines {
+	a.fold()
+	for k, q := range o.LineMap() {
 		if !a.Add(k, q) {
 			return false
 		}
 	}
-	return true
+	return !a.overflow && !o.overflow
 }
 
 // Accounts returns the accounts with usage, in ascending order.
 func (a *Aggregate) Accounts() []string {
 	seen := make(map[string]bool)
 	var ids []string
-	for k := range a.Lines {
+	for k := range a.LineMap() {
 		if !seen[k.Account] {
 			seen[k.Account] = true
 			ids = append(ids, k.Account)
@@ -125,7 +207,7 @@ func (a *Aggregate) Accounts() []string {
 // ByAccount splits the aggregate per account.
 func (a *Aggregate) ByAccount() map[string]map[LineKey]Quantity {
 	out := make(map[string]map[LineKey]Quantity)
-	for k, q := range a.Lines {
+	for k, q := range a.LineMap() {
 		m := out[k.Account]
 		if m == nil {
 			m = make(map[LineKey]Quantity)
@@ -139,7 +221,7 @@ func (a *Aggregate) ByAccount() map[string]map[LineKey]Quantity {
 // MeterTotals returns the total quantity per meter, for run counts.
 func (a *Aggregate) MeterTotals() map[Meter]decimal.Decimal {
 	out := make(map[Meter]decimal.Decimal)
-	for k, q := range a.Lines {
+	for k, q := range a.LineMap() {
 		out[k.Meter] = out[k.Meter].Add(q.Decimal())
 	}
 	return out

@@ -90,7 +90,7 @@ func TestHandExamplePriceBook(t *testing.T) {
 			t.Fatalf("Add(%s) = %s %s", events[i].ID, code, msg)
 		}
 	}
-	ls := rating.BuildLines(agg.Lines)
+	ls := rating.BuildLines(agg.LineMap())
 	// GPU 180 GPU-s × 2.90 / 3600 = 0.145 → 0.15 ; batch in 100k × 0.10 = 0.01 ; batch cached 100k × 0.05 =
 	// 0.005 → 0.01 ; batch out 50k × 0.10 = 0.005 → 0.01 ; subtotal 0.18
 	want := map[rating.Meter]struct {

@@ -31,9 +31,8 @@ type rateCacheKey struct {
 }
 
 type rateCacheVal struct {
-	rates ServerlessRates
-	price string // gpu, fine_tuning: canonical unit price
-	err   error
+	prices *priceSet
+	err    error
 }
 
 // NewRater returns a Rater for window with the given known accounts (nil map: every account is known).
@@ -59,18 +58,6 @@ func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 	if r.accounts != nil && !r.accounts[ev.Account] {
 		return RejectUnknownAccount, fmt.Sprintf("account %s does not exist", ev.Account)
 	}
-	var adds [6]struct {
-		k LineKey
-		q Quantity
-	}
-	n := 0
-	add := func(k LineKey, q Quantity) {
-		if q.Units == 0 && q.Nanos == 0 {
-			return
-		}
-		adds[n].k, adds[n].q = k, q
-		n++
-	}
 	switch ev.Type {
 	case KindServerless:
 		v := r.pb.VersionAt(ev.TS)
@@ -81,24 +68,19 @@ func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 		if c.err != nil {
 			return RejectNoPrice, c.err.Error()
 		}
-		in, cached, out := MeterInput, MeterCachedInput, MeterOutput
-		mult := c.rates.BatchMultiplier
-		inP, cachedP, outP := c.rates.Input, c.rates.CachedInput, c.rates.Output
+		g := agg.group(groupKey{account: ev.Account, product: ev.Model, base: ev.BaseModel, kind: KindServerless, prices: c.prices})
+		base := miInput
 		if ev.Batch {
-			in, cached, out = MeterBatchInput, MeterBatchCachedInput, MeterBatchOutput
-			inP, cachedP, outP = inP.Mul(mult), cachedP.Mul(mult), outP.Mul(mult)
+			base = miBatchInput
 		}
-		base := ""
-		if ev.BaseModel != "" {
-			base = ev.BaseModel
+		next := g.q
+		ok1 := addMeter(&next, base, Quantity{Units: ev.InputTokens - ev.CachedInputTokens})
+		ok2 := addMeter(&next, base+1, Quantity{Units: ev.CachedInputTokens})
+		ok3 := addMeter(&next, base+2, Quantity{Units: ev.OutputTokens})
+		if !ok1 || !ok2 || !ok3 {
+			return RejectInvalidValue, "quantity total overflows"
 		}
-		k := LineKey{Account: ev.Account, Kind: KindServerless, Product: ev.Model, BaseModel: base}
-		k.Meter, k.UnitPrice = in, inP.String()
-		add(k, Quantity{Units: ev.InputTokens - ev.CachedInputTokens})
-		k.Meter, k.UnitPrice = cached, cachedP.String()
-		add(k, Quantity{Units: ev.CachedInputTokens})
-		k.Meter, k.UnitPrice = out, outP.String()
-		add(k, Quantity{Units: ev.OutputTokens})
+		g.q = next
 	case KindFineTuning:
 		v := r.pb.VersionAt(ev.TS)
 		if v < 0 {
@@ -112,10 +94,19 @@ func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 		if ev.Epochs != 0 && tokens/ev.Epochs != ev.TrainingTokens {
 			return RejectInvalidValue, "training_tokens × epochs is too large"
 		}
-		k := LineKey{Account: ev.Account, Kind: KindFineTuning, Product: ev.Job, BaseModel: ev.BaseModel,
-			Meter: MeterTrainingTokens, UnitPrice: c.price}
-		add(k, Quantity{Units: tokens})
+		g := agg.group(groupKey{account: ev.Account, product: ev.Job, base: ev.BaseModel, kind: KindFineTuning, prices: c.prices})
+		next := g.q
+		if !addMeter(&next, miTrainingTokens, Quantity{Units: tokens}) {
+			return RejectInvalidValue, "quantity total overflows"
+		}
+		g.q = next
 	case KindGPU:
+		type piece struct {
+			prices *priceSet
+			q      Quantity
+		}
+		var pieces [4]piece
+		n := 0
 		from, to := ev.Start, ev.End
 		if from.Before(r.window.From) {
 			from = r.window.From
@@ -140,35 +131,37 @@ func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 			if !ok {
 				return RejectInvalidValue, "gpu_count × interval is too large"
 			}
-			if n == len(adds) {
+			if n == len(pieces) {
 				return RejectInvalidValue, "interval spans too many price versions"
 			}
-			add(LineKey{Account: ev.Account, Kind: KindGPU, Product: ev.GPUType, Deployment: ev.Deployment,
-				Meter: MeterGPUSeconds, UnitPrice: c.price}, q)
+			pieces[n] = piece{c.prices, q}
+			n++
 			from = end
+		}
+		// Check every piece before changing anything, so a rejected event leaves no trace.
+		for i := 0; i < n; i++ {
+			g := agg.group(groupKey{account: ev.Account, product: ev.GPUType, deployment: ev.Deployment, kind: KindGPU, prices: pieces[i].prices})
+			if _, ok := g.q[miGPUSeconds].add(pieces[i].q); !ok {
+				return RejectInvalidValue, "quantity total overflows"
+			}
+		}
+		for i := 0; i < n; i++ {
+			g := agg.group(groupKey{account: ev.Account, product: ev.GPUType, deployment: ev.Deployment, kind: KindGPU, prices: pieces[i].prices})
+			g.q[miGPUSeconds], _ = g.q[miGPUSeconds].add(pieces[i].q)
 		}
 	default:
 		return RejectUnknownType, fmt.Sprintf("unknown type %q", ev.Type)
 	}
-	for i := 0; i < n; i++ {
-		if !agg.Add(adds[i].k, adds[i].q) {
-			for j := 0; j < i; j++ { // undo, so a rejected event leaves no trace
-				q := agg.Lines[adds[j].k]
-				agg.Lines[adds[j].k] = subQuantity(q, adds[j].q)
-			}
-			return RejectInvalidValue, "quantity total overflows"
-		}
-	}
 	return "", ""
 }
 
-func subQuantity(a, b Quantity) Quantity {
-	u, n := a.Units-b.Units, a.Nanos-b.Nanos
-	if n < 0 {
-		n += nanosPerSecond
-		u--
+// addMeter adds q to meter m of qs; it returns false on overflow.
+func addMeter(qs *[numMeters]Quantity, m int, q Quantity) bool {
+	s, ok := qs[m].add(q)
+	if ok {
+		qs[m] = s
 	}
-	return Quantity{Units: u, Nanos: n}
+	return ok
 }
 
 func (r *Rater) serverless(v int, model, base string) rateCacheVal {
@@ -177,7 +170,16 @@ func (r *Rater) serverless(v int, model, base string) rateCacheVal {
 		return c
 	}
 	rates, err := r.pb.ServerlessRates(v, model, base)
-	c := rateCacheVal{rates: rates, err: err}
+	c := rateCacheVal{err: err, prices: &priceSet{}}
+	if err == nil {
+		m := rates.BatchMultiplier
+		c.prices.unit[miInput] = rates.Input.String()
+		c.prices.unit[miCachedInput] = rates.CachedInput.String()
+		c.prices.unit[miOutput] = rates.Output.String()
+		c.prices.unit[miBatchInput] = rates.Input.Mul(m).String()
+		c.prices.unit[miBatchCachedInput] = rates.CachedInput.Mul(m).String()
+		c.prices.unit[miBatchOutput] = rates.Output.Mul(m).String()
+	}
 	r.cache[key] = c
 	return c
 }
@@ -188,7 +190,8 @@ func (r *Rater) gpu(v int, gpuType string) rateCacheVal {
 		return c
 	}
 	p, err := r.pb.GPURate(v, gpuType)
-	c := rateCacheVal{price: p.String(), err: err}
+	c := rateCacheVal{err: err, prices: &priceSet{}}
+	c.prices.unit[miGPUSeconds] = p.String()
 	r.cache[key] = c
 	return c
 }
@@ -199,7 +202,8 @@ func (r *Rater) fineTuning(v int, base, method string) rateCacheVal {
 		return c
 	}
 	p, err := r.pb.FineTuningRate(v, base, method)
-	c := rateCacheVal{price: p.String(), err: err}
+	c := rateCacheVal{err: err, prices: &priceSet{}}
+	c.prices.unit[miTrainingTokens] = p.String()
 	r.cache[key] = c
 	return c
 }

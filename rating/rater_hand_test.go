@@ -219,7 +219,7 @@ func TestHandRate(t *testing.T) {
 					t.Fatalf("Add(event %d) = %s %q, want accepted", i, code, msg)
 				}
 			}
-			got, want := handGot(BuildLines(agg.Lines)), handSorted(tc.want)
+			got, want := handGot(BuildLines(agg.LineMap())), handSorted(tc.want)
 			if !slices.Equal(got, want) {
 				t.Errorf("BuildLines(Add(events)) =\n  %v\nwant\n  %v", got, want)
 			}
@@ -260,7 +260,7 @@ func TestHandRateRejects(t *testing.T) {
 			if code, msg := r.Add(&good, agg); code != "" {
 				t.Fatalf("Add(good) = %s %q", code, msg)
 			}
-			before := handGot(BuildLines(agg.Lines))
+			before := handGot(BuildLines(agg.LineMap()))
 			code, msg := r.Add(&tc.event, agg)
 			if code != tc.want {
 				t.Fatalf("Add(%s) = %q %q, want %q", tc.name, code, msg, tc.want)
@@ -268,7 +268,7 @@ func TestHandRateRejects(t *testing.T) {
 			if msg == "" {
 				t.Errorf("Add(%s) message empty, want a human-readable reason", tc.name)
 			}
-			if got := handGot(BuildLines(agg.Lines)); !slices.Equal(got, before) {
+			if got := handGot(BuildLines(agg.LineMap())); !slices.Equal(got, before) {
 				t.Errorf("aggregate after reject = %v, want unchanged %v", got, before)
 			}
 		})

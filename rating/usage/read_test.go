@@ -172,7 +172,7 @@ func checkInvariants(t testing.TB, res *Result) {
 // lineMap renders an aggregate as "account kind product deployment meter @price" → quantity.
 func lineMap(a *rating.Aggregate) map[string]string {
 	out := make(map[string]string)
-	for k, q := range a.Lines {
+	for k, q := range a.LineMap() {
 		key := strings.Join(strings.Fields(fmt.Sprintf("%s %s %s %s %s @%s", k.Account, k.Kind, k.Product, k.Deployment,
 			k.Meter, k.UnitPrice)), " ")
 		out[key] = q.Decimal().String()

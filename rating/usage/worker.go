@@ -279,7 +279,7 @@ func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 		if code, msg := w.rater.Add(ev, w.scratch); code != "" {
 			w.raterRejects = append(w.raterRejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
 		} else {
-			clear(w.scratch.Lines)
+			w.scratch.Reset()
 		}
 		return
 	case seenDifferent:
