@@ -44,7 +44,7 @@ const s3TestMaxAttempts = 4
 
 // s3TestClient returns a real SDK client for a local S3-compatible server: static credentials, path
 // style, checksums only when required, and a retryer with a 1 ms backoff and no retry budget (NOTES).
-func s3TestClient(t *testing.T, endpoint string) *s3.Client {
+func s3TestClient(t testing.TB, endpoint string) *s3.Client {
 	t.Helper()
 	return s3.New(s3.Options{
 		Region:                     "us-east-1",
@@ -126,7 +126,7 @@ func s3TestTree(bigBytes int) (tree map[string][]byte, wantKeys []string) {
 // s3TestDates are the partitions the tree tests ask for; 2026-11-02 is empty.
 var s3TestDates = []string{"2026-11-01", "2026-10-01", "2026-10-31", "2026-11-02"}
 
-func s3TestPut(t *testing.T, ctx context.Context, client *s3.Client, bucket string, tree map[string][]byte) {
+func s3TestPut(t testing.TB, ctx context.Context, client *s3.Client, bucket string, tree map[string][]byte) {
 	t.Helper()
 	for key, data := range tree {
 		if _, err := client.PutObject(ctx, &s3.PutObjectInput{
