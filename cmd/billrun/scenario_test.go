@@ -31,7 +31,8 @@ type scenario struct {
 	Steps []map[string]yaml.Node `yaml:"steps"`
 }
 
-func replayScenario(t *testing.T, dir string) {
+// replayScenario replays dir/scenario.yaml and returns the --db it used.
+func replayScenario(t *testing.T, dir string) string {
 	data, err := os.ReadFile(filepath.Join(dir, "scenario.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +128,7 @@ func replayScenario(t *testing.T, dir string) {
 			}
 		}
 	}
+	return db
 }
 
 func must(t *testing.T, err error) {
@@ -249,4 +251,36 @@ func valueEqual(got, want any) bool {
 	}
 	gs := fmt.Sprint(got)
 	return gs == ws || (len(ws) == 10 && strings.HasPrefix(gs, ws))
+}
+
+// TestStandingHistory replays the two-month story and checks the standing history DESIGN §7 implies:
+// the September close (at 2026-10-01T02:00Z) evaluates every account for the first time (all active:
+// payment method, nothing past due, no October usage before 02:00); the October close (2026-11-01T02:00Z)
+// suspends s2 (INV-2026-000002, 4.00 unpaid, due 2026-10-16T02:00Z) and s3 (10.00 − 6.00 paid) with
+// past_due_invoice, while s1's tier rise 1 → 2 is no change of status or reasons; the sweep at
+// 2026-11-04 reinstates s2 and s3 after their Nov 3 payments. Eight events in all.
+func TestStandingHistory(t *testing.T) {
+	db := replayScenario(t, "testdata/examples/12_two_month_story")
+	out, err := runStdout("standing", "--history", "--format", "csv", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Split(line, ",")
+		got = append(got, strings.Join(f[:6], " "))
+	}
+	want := []string{
+		"2026-10-01T02:00:00Z acct_s1  active  ",
+		"2026-10-01T02:00:00Z acct_s2  active  ",
+		"2026-10-01T02:00:00Z acct_s3  active  ",
+		"2026-10-01T02:00:00Z acct_s4  active  ",
+		"2026-11-01T02:00:00Z acct_s2 active suspended  past_due_invoice",
+		"2026-11-01T02:00:00Z acct_s3 active suspended  past_due_invoice",
+		"2026-11-04T00:00:00Z acct_s2 suspended active past_due_invoice ",
+		"2026-11-04T00:00:00Z acct_s3 suspended active past_due_invoice ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("standing history:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 	var c config
 	fs := e.flags("standing", "standing [--format table|json|csv] [flags]", &c, flagSpec{db: true})
 	format := fs.String("format", "table", "table, json (billrun.standing/v1, what the API gateway reads) or csv")
+	history := fs.Bool("history", false, "print the history of standing changes (time, old → new, reasons, run) instead")
+	account := fs.String("account", "", "with --history: only this account")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
@@ -25,6 +28,22 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if *history {
+		events, err := st.StandingEvents(ctx)
+		if err != nil {
+			return err
+		}
+		if *account != "" {
+			kept := events[:0]
+			for _, ev := range events {
+				if ev.Account == *account {
+					kept = append(kept, ev)
+				}
+			}
+			events = kept
+		}
+		return printStandingHistory(e, *format, events)
+	}
 	rows, err := st.Standing(ctx)
 	if err != nil {
 		return err
@@ -58,4 +77,65 @@ func standingCells(s invoices.Standing) []string {
 	}
 	return []string{s.Account, string(s.Status), strings.Join(reasons, ","), strconv.Itoa(s.Tier), s.SpendLimit.String(),
 		s.UsageLimit.String(), s.MonthUsage.String(), s.CreditBalance.String(), s.EvaluatedAt.Format(time.RFC3339)}
+}
+
+type standingEventJSON struct {
+	Account    string   `json:"account"`
+	At         string   `json:"at"`
+	OldStatus  *string  `json:"old_status"`
+	NewStatus  string   `json:"new_status"`
+	OldReasons []string `json:"old_reasons"`
+	Reasons    []string `json:"reasons"`
+	RunID      string   `json:"run_id"`
+}
+
+func printStandingHistory(e *environment, format string, events []invoices.StandingEvent) error {
+	reasons := func(rs []invoices.Reason) []string {
+		out := []string{}
+		for _, r := range rs {
+			out = append(out, string(r))
+		}
+		return out
+	}
+	switch format {
+	case "json":
+		out := struct {
+			Schema string              `json:"schema"`
+			Events []standingEventJSON `json:"events"`
+		}{Schema: "billrun.standing-history/v1", Events: []standingEventJSON{}}
+		for _, ev := range events {
+			j := standingEventJSON{Account: ev.Account, At: ev.At.Format(time.RFC3339Nano), NewStatus: string(ev.NewStatus),
+				OldReasons: reasons(ev.OldReasons), Reasons: reasons(ev.Reasons), RunID: ev.RunID}
+			if ev.OldStatus != "" {
+				old := string(ev.OldStatus)
+				j.OldStatus = &old
+			}
+			out.Events = append(out.Events, j)
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	case "csv", "table":
+		header := []string{"at", "account", "old_status", "new_status", "old_reasons", "reasons", "run_id"}
+		cells := func(ev invoices.StandingEvent) []string {
+			return []string{ev.At.Format(time.RFC3339), ev.Account, string(ev.OldStatus), string(ev.NewStatus),
+				strings.Join(reasons(ev.OldReasons), ","), strings.Join(reasons(ev.Reasons), ","), ev.RunID}
+		}
+		if format == "csv" {
+			w := csv.NewWriter(e.stdout)
+			_ = w.Write(header)
+			for _, ev := range events {
+				_ = w.Write(cells(ev))
+			}
+			w.Flush()
+			return w.Error()
+		}
+		w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, strings.ToUpper(strings.Join(header, "\t")))
+		for _, ev := range events {
+			fmt.Fprintln(w, strings.Join(cells(ev), "\t"))
+		}
+		return w.Flush()
+	}
+	return usagef("--format %q: want table, json or csv", format)
 }
