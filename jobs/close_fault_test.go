@@ -20,6 +20,31 @@ import (
 	"billrun/rating/usage"
 )
 
+// The October 2026 close of the bundled fixtures, at the contract's month-close time.
+var (
+	fixturePeriod = rating.Period{Year: 2026, Month: time.October}
+	fixtureAt     = time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
+)
+
+// loadFixtures loads the bundled price book, usage tree and accounts file.
+func loadFixtures(t *testing.T) (*rating.PriceBook, string, usage.Source, *invoices.Import) {
+	t.Helper()
+	root, _ := filepath.Abs("..")
+	pb, hash, err := prices.Load(filepath.Join(root, "fixtures/prices.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := usage.NewLocal(filepath.Join(root, "fixtures/usage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := accountsfile.Load(filepath.Join(root, "fixtures/accounts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pb, hash, src, imp
+}
+
 // localUsage reads the fixtures through rating/usage, as cmd/billrun wires it.
 type localUsage struct {
 	src usage.Source
@@ -100,22 +125,8 @@ func (f *faultyStore) SaveStanding(ctx context.Context, rows []invoices.Standing
 // then closes again, and checks the ledger equals that of an uninterrupted close: same documents with
 // the same numbers and amounts, a gapless series, and credits consumed once.
 func TestCloseRecoversFromFaults(t *testing.T) {
-	root, _ := filepath.Abs("..")
-	pb, hash, err := prices.Load(filepath.Join(root, "fixtures/prices.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := usage.NewLocal(filepath.Join(root, "fixtures/usage"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	imp, err := accountsfile.Load(filepath.Join(root, "fixtures/accounts.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := rating.Period{Year: 2026, Month: time.October}
-	at := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pb, hash, src, imp := loadFixtures(t)
+	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.NewTextHandler(io.Discard, nil))
 	newJobs := func(t *testing.T, st jobs.Store, exp jobs.Exporter) *jobs.Jobs {
 		return &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: exp, PriceBook: pb,
 			PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}

@@ -8,16 +8,12 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"billrun/invoices"
-	"billrun/invoices/accountsfile"
 	"billrun/invoices/store"
 	"billrun/invoices/store/storetest"
 	"billrun/jobs"
 	"billrun/rating"
-	"billrun/rating/prices"
-	"billrun/rating/usage"
 )
 
 // blockingUsage signals when a read starts and waits for release before reading.
@@ -40,22 +36,8 @@ func (b blockingUsage) Read(ctx context.Context, w rating.Window, accounts map[s
 // database: while the first holds the period, the second fails with invoices.ErrLocked (exit code 5);
 // in the end every account has exactly one invoice.
 func TestConcurrentClose(t *testing.T) {
-	root, _ := filepath.Abs("..")
-	pb, hash, err := prices.Load(filepath.Join(root, "fixtures/prices.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := usage.NewLocal(filepath.Join(root, "fixtures/usage"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	imp, err := accountsfile.Load(filepath.Join(root, "fixtures/accounts.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := rating.Period{Year: 2026, Month: time.October}
-	at := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pb, hash, src, imp := loadFixtures(t)
+	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.NewTextHandler(io.Discard, nil))
 	dsns := map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "billrun.db") },
 		"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },

@@ -20,28 +20,16 @@ func runClose(ctx context.Context, e *environment, args []string) error {
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
-	at, err := c.atTime()
+	at, p, err := c.atAndPeriod(*period)
 	if err != nil {
 		return err
 	}
-	p, err := parsePeriod(*period, at)
-	if err != nil {
-		return err
-	}
-	if err := c.resolveDefaults(true, true); err != nil {
-		return err
-	}
-	log := e.logger(&c)
 	started := time.Now()
-	st, err := openStore(ctx, &c, log)
+	j, done, err := e.openJobs(ctx, &c)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	j, err := e.wire(ctx, &c, log, st)
-	if err != nil {
-		return err
-	}
+	defer done()
 	if c.accounts != "" {
 		if err := importFile(ctx, j, c.accounts); err != nil {
 			return err

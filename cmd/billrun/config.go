@@ -220,6 +220,35 @@ func openStore(ctx context.Context, c *config, log *slog.Logger) (*store.Store, 
 	return st, nil
 }
 
+// openJobs applies the fixture defaults, then opens the store and wires the jobs of a command that
+// reads usage. The returned func closes the store.
+func (e *environment) openJobs(ctx context.Context, c *config) (*jobs.Jobs, func(), error) {
+	if err := c.resolveDefaults(true, true); err != nil {
+		return nil, nil, err
+	}
+	log := e.logger(c)
+	st, err := openStore(ctx, c, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	j, err := e.wire(ctx, c, log, st)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return j, func() { st.Close() }, nil
+}
+
+// atAndPeriod returns --at (or now) and the period flag resolved against it.
+func (c *config) atAndPeriod(period string) (time.Time, rating.Period, error) {
+	at, err := c.atTime()
+	if err != nil {
+		return at, rating.Period{}, err
+	}
+	p, err := parsePeriod(period, at)
+	return at, p, err
+}
+
 // wire builds the jobs for a command that reads usage.
 func (e *environment) wire(ctx context.Context, c *config, log *slog.Logger, st jobs.Store) (*jobs.Jobs, error) {
 	pb, hash, err := prices.Load(c.prices)

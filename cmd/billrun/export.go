@@ -18,11 +18,7 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
-	at, err := c.atTime()
-	if err != nil {
-		return err
-	}
-	p, err := parsePeriod(*period, at)
+	at, p, err := c.atAndPeriod(*period)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"text/tabwriter"
 
 	"billrun/invoices"
@@ -18,17 +20,20 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 		flagSpec{db: true, usage: true, prices: true, accounts: true, at: true, rejects: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rate: YYYY-MM, prev or current")
 	format := fs.String("format", "table", "output: table or json (the billrun.period/v1 shape with drafts and counts)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for benchmarks)")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this file (for benchmarks)")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
-	if *format != "table" && *format != "json" {
-		return usagef("--format %q: want table or json", *format)
-	}
-	at, err := c.atTime()
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
 	if err != nil {
 		return err
 	}
-	p, err := parsePeriod(*period, at)
+	defer stopProfiles()
+	if *format != "table" && *format != "json" {
+		return usagef("--format %q: want table or json", *format)
+	}
+	at, p, err := c.atAndPeriod(*period)
 	if err != nil {
 		return err
 	}
@@ -70,6 +75,33 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	return err
+}
+
+// startProfiles starts a CPU profile when cpu is set; the returned func stops it and writes a heap
+// profile when mem is set. Errors writing the heap profile are ignored: it is a diagnostic.
+func startProfiles(cpu, mem string) (stop func(), err error) {
+	var f *os.File
+	if cpu != "" {
+		if f, err = os.Create(cpu); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
+	return func() {
+		if f != nil {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+		if mem != "" {
+			if m, err := os.Create(mem); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(m, 0)
+				m.Close()
+			}
+		}
+	}, nil
 }
 
 func printDrafts(e *environment, rep *invoices.Report) {

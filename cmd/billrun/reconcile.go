@@ -24,27 +24,15 @@ func runReconcile(ctx context.Context, e *environment, args []string) error {
 	if *format != "text" && *format != "json" {
 		return usagef("--format %q: want text or json", *format)
 	}
-	at, err := c.atTime()
+	at, p, err := c.atAndPeriod(*period)
 	if err != nil {
 		return err
 	}
-	p, err := parsePeriod(*period, at)
+	j, done, err := e.openJobs(ctx, &c)
 	if err != nil {
 		return err
 	}
-	if err := c.resolveDefaults(true, true); err != nil {
-		return err
-	}
-	log := e.logger(&c)
-	st, err := openStore(ctx, &c, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	j, err := e.wire(ctx, &c, log, st)
-	if err != nil {
-		return err
-	}
+	defer done()
 	rec, err := j.Reconcile(ctx, p, at)
 	if err != nil {
 		return err

@@ -29,27 +29,15 @@ func runRerun(ctx context.Context, e *environment, args []string) error {
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
-	at, err := c.atTime()
+	at, p, err := c.atAndPeriod(*period)
 	if err != nil {
 		return err
 	}
-	p, err := parsePeriod(*period, at)
+	j, done, err := e.openJobs(ctx, &c)
 	if err != nil {
 		return err
 	}
-	if err := c.resolveDefaults(true, true); err != nil {
-		return err
-	}
-	log := e.logger(&c)
-	st, err := openStore(ctx, &c, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	j, err := e.wire(ctx, &c, log, st)
-	if err != nil {
-		return err
-	}
+	defer done()
 	started := time.Now()
 	sum, err := j.Rerun(ctx, p, jobs.RerunOptions{At: at, Accounts: accounts, DryRun: *dry, MaxRejects: c.maxRejects, Wait: c.wait})
 	if sum != nil {

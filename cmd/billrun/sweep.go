@@ -18,19 +18,11 @@ func runSweep(ctx context.Context, e *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.resolveDefaults(true, true); err != nil {
-		return err
-	}
-	log := e.logger(&c)
-	st, err := openStore(ctx, &c, log)
+	j, done, err := e.openJobs(ctx, &c)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	j, err := e.wire(ctx, &c, log, st)
-	if err != nil {
-		return err
-	}
+	defer done()
 	sum, err := j.Sweep(ctx, at, c.wait)
 	if err != nil {
 		return err

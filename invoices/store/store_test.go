@@ -3,14 +3,9 @@ package store_test
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,6 +17,7 @@ import (
 
 	"billrun/invoices"
 	"billrun/invoices/store"
+	"billrun/invoices/store/storetest"
 	"billrun/jobs"
 	"billrun/rating"
 )
@@ -40,52 +36,10 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func openSQLite(t *testing.T) *store.Store {
-	t.Helper()
-	s, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "billrun.db"), testLogger(t))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func openSQLite(t *testing.T) *store.Store { return storetest.OpenSQLite(t) }
 
 // openPostgres opens a store in a schema of its own, dropped when the test ends.
-func openPostgres(t *testing.T) *store.Store {
-	t.Helper()
-	dsn := os.Getenv("BILLRUN_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("BILLRUN_TEST_POSTGRES not set: skipping PostgreSQL")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatalf("open admin connection to %s: %v", store.Redacted(dsn), err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	n, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	schema := fmt.Sprintf("billrun_test_%x", n)
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("BILLRUN_TEST_POSTGRES is not a URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	s, err := store.Open(t.Context(), u.String(), testLogger(t))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func openPostgres(t *testing.T) *store.Store { return storetest.OpenPostgres(t) }
 
 // TestStore runs the store contract on every backend.
 func TestStore(t *testing.T) {
