@@ -81,3 +81,35 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 	}
 	return rec, nil
 }
+
+// ErrDifferences is returned when a reconciliation finds differences (exit code 4).
+var ErrDifferences = errors.New("reconcile found differences")
+
+// ScheduledReconcile returns the scheduler's reconcile job: each firing reconciles the month before its
+// scheduled time at its start time, under the period's run lock (so it never reads a period a close or
+// rerun is changing), and fails with an error wrapping ErrDifferences when anything disagrees, so the
+// scheduler's metrics and /healthz show it.
+func (j *Jobs) ScheduledReconcile(spec string, timeout time.Duration) ScheduledJob {
+	return ScheduledJob{Name: "reconcile", Spec: spec, Timeout: timeout,
+		Run: func(ctx context.Context, f Firing) (*invoices.Run, error) {
+			p := PreviousPeriod(f.ScheduledAt)
+			release, err := j.lock(ctx, "period:"+p.String(), false)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
+			rec, err := j.Reconcile(ctx, p, f.StartedAt)
+			if err != nil {
+				return nil, err
+			}
+			j.Logger.Info("reconcile finished", "period", p.String(), "clean", rec.Clean(), "objects", len(rec.Objects),
+				"usage", len(rec.Usage), "ledger", len(rec.Ledger), "open", len(rec.Open), "overdue", len(rec.Overdue),
+				"overpaid", len(rec.Overpaid))
+			if !rec.Clean() {
+				return nil, fmt.Errorf("reconcile %s: %d object, %d usage and %d ledger differences: %w", p,
+					len(rec.Objects), len(rec.Usage), len(rec.Ledger), ErrDifferences)
+			}
+			return nil, nil
+		},
+	}
+}

@@ -110,8 +110,27 @@ type groupKey struct {
 }
 
 type meterGroup struct {
-	q [numMeters]Quantity
+	q       [numMeters]Quantity
+	key     groupKey
+	fast    bool   // indexed in fast under fk rather than in groups
+	fk      symKey // the group's key in fast
+	pending bool   // created by a GPU piece not yet known to be accepted; not indexed yet
 }
+
+// symKey identifies a group by the Syms of a rater's symbol table and the price version: the key of the
+// hot path, hashed as 24 bytes instead of four strings.
+type symKey struct {
+	kind                        uint8
+	version                     int32
+	account, product, base, aux Sym
+}
+
+// The kinds of a symKey.
+const (
+	symServerless uint8 = iota + 1
+	symGPU
+	symFineTuning
+)
 
 // Aggregate is the mergeable result of rating usage: quantities summed per line key. It is the value
 // a shard would serialize and a final step merge (DESIGN §12). Events accumulate per product group on
@@ -119,6 +138,10 @@ type meterGroup struct {
 type Aggregate struct {
 	lines  map[LineKey]Quantity
 	groups map[groupKey]*meterGroup
+	// fast indexes groups by the symbols of fastOwner (Rater.AddInterned); a group is in groups or in
+	// fast, never both, and fold sums both into lines.
+	fast      map[symKey]*meterGroup
+	fastOwner *Rater
 	// overflow is set when a fold found a sum too large; reads report it through Merge.
 	overflow bool
 }
@@ -132,14 +155,58 @@ func NewAggregate() *Aggregate {
 func (a *Aggregate) Reset() {
 	clear(a.lines)
 	clear(a.groups)
+	clear(a.fast)
 	a.overflow = false
+}
+
+// resetFast starts a new symbol index for rater r; groups already indexed keep their sums and are
+// folded as usual.
+func (a *Aggregate) resetFast(r *Rater) {
+	if len(a.fast) > 0 {
+		a.fold()
+	}
+	if a.fast == nil {
+		a.fast = make(map[symKey]*meterGroup)
+	}
+	a.fastOwner = r
+}
+
+// groupFor returns the accumulator of k, creating it: in fast under fk when fast is set, else in groups.
+func (a *Aggregate) groupFor(k groupKey, fast bool, fk symKey) *meterGroup {
+	if !fast {
+		return a.group(k)
+	}
+	g := &meterGroup{key: k, fast: true, fk: fk}
+	a.fast[fk] = g
+	return g
+}
+
+// pendingGroup returns the accumulator of k like groupFor, but a new one is not indexed until
+// commitGroup: the caller may still reject the event.
+func (a *Aggregate) pendingGroup(k groupKey, fast bool, fk symKey) *meterGroup {
+	if !fast {
+		if g := a.groups[k]; g != nil {
+			return g
+		}
+	}
+	return &meterGroup{key: k, fast: fast, fk: fk, pending: true}
+}
+
+// commitGroup indexes a pending group.
+func (a *Aggregate) commitGroup(g *meterGroup) {
+	g.pending = false
+	if g.fast {
+		a.fast[g.fk] = g
+	} else {
+		a.groups[g.key] = g
+	}
 }
 
 // group returns the accumulator of k, creating it.
 func (a *Aggregate) group(k groupKey) *meterGroup {
 	g := a.groups[k]
 	if g == nil {
-		g = &meterGroup{}
+		g = &meterGroup{key: k}
 		a.groups[k] = g
 	}
 	return g
@@ -147,20 +214,29 @@ func (a *Aggregate) group(k groupKey) *meterGroup {
 
 // fold moves the hot-path groups into line keys.
 func (a *Aggregate) fold() {
-	for k, g := range a.groups {
-		for m := range numMeters {
-			q := g.q[m]
-			if q.Units == 0 && q.Nanos == 0 {
-				continue
-			}
-			lk := LineKey{Account: k.account, Kind: k.kind, Product: k.product, BaseModel: k.base,
-				Deployment: k.deployment, Meter: meterByIndex[m], UnitPrice: k.prices.unit[m]}
-			if !a.Add(lk, q) {
-				a.overflow = true
-			}
-		}
+	for _, g := range a.groups {
+		a.foldGroup(g)
 	}
 	clear(a.groups)
+	for _, g := range a.fast {
+		a.foldGroup(g)
+	}
+	clear(a.fast)
+}
+
+func (a *Aggregate) foldGroup(g *meterGroup) {
+	k := &g.key
+	for m := range numMeters {
+		q := g.q[m]
+		if q.Units == 0 && q.Nanos == 0 {
+			continue
+		}
+		lk := LineKey{Account: k.account, Kind: k.kind, Product: k.product, BaseModel: k.base,
+			Deployment: k.deployment, Meter: meterByIndex[m], UnitPrice: k.prices.unit[m]}
+		if !a.Add(lk, q) {
+			a.overflow = true
+		}
+	}
 }
 
 // LineMap returns the quantities per line key.

@@ -22,6 +22,7 @@ type Rater struct {
 	window   Window
 	accounts map[string]bool
 	cache    map[rateCacheKey]rateCacheVal
+	syms     *Symbols
 }
 
 type rateCacheKey struct {
@@ -55,20 +56,44 @@ func (r *Rater) Takes(ev *Event) bool {
 // Add rates ev into agg. It returns a reject code and message when the account is unknown, a price is
 // missing, or a quantity overflows; agg is then unchanged.
 func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
-	if r.accounts != nil && !r.accounts[ev.Account] {
-		return RejectUnknownAccount, fmt.Sprintf("account %s does not exist", ev.Account)
+	return r.add(ev, nil, agg)
+}
+
+// AddInterned is Add for an event whose strings were interned in r.Symbols(): syms holds their Syms
+// (see EventSyms). It rates exactly as Add does, but finds the event's group with one integer-keyed
+// lookup instead of hashing its strings, so it is the hot path of a read. syms must be the Syms of
+// ev's own strings; events decoded any other way go through Add.
+func (r *Rater) AddInterned(ev *Event, syms EventSyms, agg *Aggregate) (RejectCode, string) {
+	return r.add(ev, &syms, agg)
+}
+
+// add rates ev into agg; with syms, groups are looked up by symbols first.
+func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, string) {
+	if syms != nil && agg.fastOwner != r {
+		agg.resetFast(r)
 	}
 	switch ev.Type {
 	case KindServerless:
 		v := r.pb.VersionAt(ev.TS)
-		if v < 0 {
-			return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", ev.TS.Format(time.RFC3339))
+		var g *meterGroup
+		var fk symKey
+		if syms != nil && v >= 0 {
+			fk = symKey{kind: symServerless, version: int32(v), account: syms.Account, product: syms.Product, base: syms.Base}
+			g = agg.fast[fk]
 		}
-		c := r.serverless(v, ev.Model, ev.BaseModel)
-		if c.err != nil {
-			return RejectNoPrice, c.err.Error()
+		if g == nil {
+			if code, msg := r.checkAccount(ev.Account); code != "" {
+				return code, msg
+			}
+			if v < 0 {
+				return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", ev.TS.Format(time.RFC3339))
+			}
+			c := r.serverless(v, ev.Model, ev.BaseModel)
+			if c.err != nil {
+				return RejectNoPrice, c.err.Error()
+			}
+			g = agg.groupFor(groupKey{account: ev.Account, product: ev.Model, base: ev.BaseModel, kind: KindServerless, prices: c.prices}, syms != nil, fk)
 		}
-		g := agg.group(groupKey{account: ev.Account, product: ev.Model, base: ev.BaseModel, kind: KindServerless, prices: c.prices})
 		base := miInput
 		if ev.Batch {
 			base = miBatchInput
@@ -83,45 +108,107 @@ func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 		g.q = next
 	case KindFineTuning:
 		v := r.pb.VersionAt(ev.TS)
-		if v < 0 {
-			return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", ev.TS.Format(time.RFC3339))
+		var g *meterGroup
+		var fk symKey
+		if syms != nil && v >= 0 {
+			fk = symKey{kind: symFineTuning, version: int32(v), account: syms.Account, product: syms.Product, base: syms.Base, aux: syms.Aux}
+			g = agg.fast[fk]
 		}
-		c := r.fineTuning(v, ev.BaseModel, ev.Method)
-		if c.err != nil {
-			return RejectNoPrice, c.err.Error()
+		if g == nil {
+			if code, msg := r.checkAccount(ev.Account); code != "" {
+				return code, msg
+			}
+			if v < 0 {
+				return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", ev.TS.Format(time.RFC3339))
+			}
+			c := r.fineTuning(v, ev.BaseModel, ev.Method)
+			if c.err != nil {
+				return RejectNoPrice, c.err.Error()
+			}
+			if _, ok := trainingTokens(ev); !ok {
+				return RejectInvalidValue, "training_tokens × epochs is too large"
+			}
+			g = agg.groupFor(groupKey{account: ev.Account, product: ev.Job, base: ev.BaseModel, kind: KindFineTuning, prices: c.prices}, syms != nil, fk)
 		}
-		tokens := ev.TrainingTokens * ev.Epochs
-		if ev.Epochs != 0 && tokens/ev.Epochs != ev.TrainingTokens {
+		tokens, ok := trainingTokens(ev)
+		if !ok {
 			return RejectInvalidValue, "training_tokens × epochs is too large"
 		}
-		g := agg.group(groupKey{account: ev.Account, product: ev.Job, base: ev.BaseModel, kind: KindFineTuning, prices: c.prices})
 		next := g.q
 		if !addMeter(&next, miTrainingTokens, Quantity{Units: tokens}) {
 			return RejectInvalidValue, "quantity total overflows"
 		}
 		g.q = next
 	case KindGPU:
-		type piece struct {
-			prices *priceSet
-			q      Quantity
+		if code, msg := r.addGPU(ev, syms, agg); code != "" {
+			return code, msg
 		}
-		var pieces [4]piece
-		n := 0
-		from, to := ev.Start, ev.End
-		if from.Before(r.window.From) {
-			from = r.window.From
+	default:
+		if code, msg := r.checkAccount(ev.Account); code != "" {
+			return code, msg
 		}
-		if to.After(r.window.To) {
-			to = r.window.To
-		}
-		for from.Before(to) {
-			v := r.pb.VersionAt(from)
-			if v < 0 {
-				return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", from.Format(time.RFC3339))
-			}
-			end := to
+		return RejectUnknownType, fmt.Sprintf("unknown type %q", ev.Type)
+	}
+	return "", ""
+}
+
+// trainingTokens returns training_tokens × epochs, and false when it overflows.
+func trainingTokens(ev *Event) (int64, bool) {
+	tokens := ev.TrainingTokens * ev.Epochs
+	if ev.Epochs != 0 && tokens/ev.Epochs != ev.TrainingTokens {
+		return 0, false
+	}
+	return tokens, true
+}
+
+// checkAccount returns unknown_account for an account the rater does not know.
+func (r *Rater) checkAccount(account string) (RejectCode, string) {
+	if r.accounts != nil && !r.accounts[account] {
+		return RejectUnknownAccount, fmt.Sprintf("account %s does not exist", account)
+	}
+	return "", ""
+}
+
+// addGPU rates a GPU event: its interval clipped to the window and split at price version boundaries,
+// each piece on the line of its version's price.
+func (r *Rater) addGPU(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, string) {
+	type piece struct {
+		g *meterGroup
+		q Quantity
+	}
+	var pieces [4]piece
+	n := 0
+	from, to := ev.Start, ev.End
+	if from.Before(r.window.From) {
+		from = r.window.From
+	}
+	if to.After(r.window.To) {
+		to = r.window.To
+	}
+	checked := false
+	for from.Before(to) {
+		v := r.pb.VersionAt(from)
+		end := to
+		if v >= 0 {
 			if ve := r.pb.VersionEnd(v); !ve.IsZero() && ve.Before(end) {
 				end = ve
+			}
+		}
+		var g *meterGroup
+		var fk symKey
+		if syms != nil && v >= 0 {
+			fk = symKey{kind: symGPU, version: int32(v), account: syms.Account, product: syms.Product, aux: syms.Aux}
+			g = agg.fast[fk]
+		}
+		if g == nil {
+			if !checked {
+				if code, msg := r.checkAccount(ev.Account); code != "" {
+					return code, msg
+				}
+				checked = true
+			}
+			if v < 0 {
+				return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", from.Format(time.RFC3339))
 			}
 			c := r.gpu(v, ev.GPUType)
 			if c.err != nil {
@@ -134,23 +221,42 @@ func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 			if n == len(pieces) {
 				return RejectInvalidValue, "interval spans too many price versions"
 			}
-			pieces[n] = piece{c.prices, q}
+			// A new group is indexed only once every piece is known to be accepted, so a rejected
+			// event leaves no trace.
+			pieces[n] = piece{q: q, g: agg.pendingGroup(groupKey{account: ev.Account, product: ev.GPUType,
+				deployment: ev.Deployment, kind: KindGPU, prices: c.prices}, syms != nil, fk)}
 			n++
 			from = end
+			continue
 		}
-		// Check every piece before changing anything, so a rejected event leaves no trace.
-		for i := 0; i < n; i++ {
-			g := agg.group(groupKey{account: ev.Account, product: ev.GPUType, deployment: ev.Deployment, kind: KindGPU, prices: pieces[i].prices})
-			if _, ok := g.q[miGPUSeconds].add(pieces[i].q); !ok {
-				return RejectInvalidValue, "quantity total overflows"
-			}
+		q, ok := gpuQuantity(ev.GPUCount, int64(end.Sub(from)))
+		if !ok {
+			return RejectInvalidValue, "gpu_count × interval is too large"
 		}
-		for i := 0; i < n; i++ {
-			g := agg.group(groupKey{account: ev.Account, product: ev.GPUType, deployment: ev.Deployment, kind: KindGPU, prices: pieces[i].prices})
-			g.q[miGPUSeconds], _ = g.q[miGPUSeconds].add(pieces[i].q)
+		if n == len(pieces) {
+			return RejectInvalidValue, "interval spans too many price versions"
 		}
-	default:
-		return RejectUnknownType, fmt.Sprintf("unknown type %q", ev.Type)
+		pieces[n] = piece{g: g, q: q}
+		n++
+		from = end
+	}
+	if n == 0 && !checked {
+		if code, msg := r.checkAccount(ev.Account); code != "" {
+			return code, msg
+		}
+	}
+	// Check every piece before changing anything, so a rejected event leaves no trace.
+	for i := 0; i < n; i++ {
+		if _, ok := pieces[i].g.q[miGPUSeconds].add(pieces[i].q); !ok {
+			return RejectInvalidValue, "quantity total overflows"
+		}
+	}
+	for i := 0; i < n; i++ {
+		g := pieces[i].g
+		if g.pending {
+			agg.commitGroup(g)
+		}
+		g.q[miGPUSeconds], _ = g.q[miGPUSeconds].add(pieces[i].q)
 	}
 	return "", ""
 }
@@ -206,6 +312,61 @@ func (r *Rater) fineTuning(v int, base, method string) rateCacheVal {
 	c.prices.unit[miTrainingTokens] = p.String()
 	r.cache[key] = c
 	return c
+}
+
+// Sym is a small integer standing for a string interned in a Rater's Symbols; 0 is the empty string.
+type Sym uint32
+
+// Symbols interns the strings of events (accounts, models, GPU types, deployments, jobs, methods) for one
+// Rater: equal bytes always give the same string and Sym, so a read keeps one copy of each and the
+// rater's hot path keys its groups by integers. It grows with the distinct strings seen, which the
+// aggregate's lines hold anyway. Not safe for concurrent use.
+type Symbols struct {
+	ids  map[string]Sym
+	strs []string
+}
+
+// NewSymbols returns an empty symbol table.
+func NewSymbols() *Symbols {
+	return &Symbols{ids: map[string]Sym{"": 0}, strs: []string{""}}
+}
+
+// Intern returns the string equal to b and its Sym, adding it on first sight.
+func (s *Symbols) Intern(b []byte) (string, Sym) {
+	if id, ok := s.ids[string(b)]; ok {
+		return s.strs[id], id
+	}
+	str := string(b)
+	id := Sym(len(s.strs))
+	s.ids[str] = id
+	s.strs = append(s.strs, str)
+	return str, id
+}
+
+// String returns the string of id ("" for an id the table never returned).
+func (s *Symbols) String(id Sym) string {
+	if int(id) < len(s.strs) {
+		return s.strs[id]
+	}
+	return ""
+}
+
+// Len returns the number of strings interned, the empty string included.
+func (s *Symbols) Len() int { return len(s.strs) }
+
+// EventSyms are the Syms of an event's strings, by role: Product is the model (serverless), the GPU
+// type (gpu) or the job (fine_tuning); Base the base model (serverless, fine_tuning); Aux the deployment
+// (gpu) or the method (fine_tuning). Roles an event's type does not have are 0.
+type EventSyms struct {
+	Account, Product, Base, Aux Sym
+}
+
+// Symbols returns the rater's symbol table, the one AddInterned expects events to be interned in.
+func (r *Rater) Symbols() *Symbols {
+	if r.syms == nil {
+		r.syms = NewSymbols()
+	}
+	return r.syms
 }
 
 // IsNoPrice reports whether err is a missing-price error.

@@ -46,9 +46,6 @@ func usagef(format string, args ...any) error { return &usageError{msg: fmt.Spri
 // errHelp is returned after help was printed on request.
 var errHelp = errors.New("help requested")
 
-// errDifferences is returned by reconcile when anything disagrees (exit 4).
-var errDifferences = errors.New("reconcile found differences")
-
 func exitCode(err error) int {
 	var ue *usageError
 	switch {
@@ -58,7 +55,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, jobs.ErrTooManyRejects):
 		return exitRejects
-	case errors.Is(err, errDifferences):
+	case errors.Is(err, jobs.ErrDifferences):
 		return exitReconcile
 	case errors.Is(err, invoices.ErrLocked):
 		return exitLocked
@@ -77,6 +74,7 @@ Commands:
   reconcile        compare a period's documents with raw usage and the ledger; exit 4 on differences
   export           write a period's invoices.json, CSV or XLSX workbook from the database
   sweep            rate month-to-date usage and update every account's standing
+  schedule         run close, sweep and reconcile on their cron schedules (UTC); /healthz, /metrics
   standing         print the stored standing of every account (table, json, csv)
   accounts import  upsert accounts, contracts, credit grants and payments from a YAML/JSON file
   migrate          apply database migrations and exit
@@ -104,6 +102,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runReconcile(ctx, env, rest)
 	case "export":
 		return runExport(ctx, env, rest)
+	case "schedule":
+		return runSchedule(ctx, env, rest)
 	case "sweep":
 		return runSweep(ctx, env, rest)
 	case "standing":

@@ -57,7 +57,7 @@ func runReconcile(ctx context.Context, e *environment, args []string) error {
 	}
 	if !rec.Clean() {
 		return fmt.Errorf("reconcile %s: %d object, %d usage and %d ledger differences: %w", p,
-			len(rec.Objects), len(rec.Usage), len(rec.Ledger), errDifferences)
+			len(rec.Objects), len(rec.Usage), len(rec.Ledger), jobs.ErrDifferences)
 	}
 	return nil
 }

@@ -37,39 +37,35 @@ func Decode(line []byte) (rating.Event, rating.RejectCode, string) {
 type decoded struct {
 	ev rating.Event
 	id []byte
+	// syms are the Syms of ev's strings when interned is set: the fast path decoded the line with a
+	// symbol table.
+	syms     rating.EventSyms
+	interned bool
 }
 
-// decoder decodes lines. Its intern table shares the strings that repeat from event to event
-// (accounts, models, deployments), so the aggregate's keys are not copied per event.
+// decoder decodes lines. With a symbol table (a rater's), the fast path interns the strings that repeat
+// from event to event (accounts, models, deployments) and records their Syms, so the aggregate's keys
+// are not copied per event and the rater keys its groups by integers.
 type decoder struct {
-	intern map[string]string
+	syms *rating.Symbols
 }
-
-// maxInternedStrings bounds a decoder's intern table; past it, strings are copied as usual.
-const maxInternedStrings = 1 << 16
 
 // decode decodes line into out: the fast path first, the encoding/json fallback for anything else.
 func (d *decoder) decode(line []byte, out *decoded) (rating.RejectCode, string) {
 	if d.decodeFast(line, out) {
+		out.interned = d.syms != nil
 		return "", ""
 	}
 	*out = decoded{}
 	return d.decodeJSON(line, out)
 }
 
-// str returns b as a string, shared with earlier equal strings when the intern table has room.
-func (d *decoder) str(b []byte) string {
-	if s, ok := d.intern[string(b)]; ok {
-		return s
+// str returns b as a string and its Sym: interned in the symbol table when there is one.
+func (d *decoder) str(b []byte) (string, rating.Sym) {
+	if d.syms == nil {
+		return string(b), 0
 	}
-	s := string(b)
-	if d.intern == nil {
-		return s
-	}
-	if len(d.intern) < maxInternedStrings {
-		d.intern[s] = s
-	}
-	return s
+	return d.syms.Intern(b)
 }
 
 // The fields of DESIGN §3, by index.
@@ -236,6 +232,8 @@ func (d *decoder) decodeFast(s []byte, out *decoded) bool {
 func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 	ev := &out.ev
 	*ev = rating.Event{}
+	sy := &out.syms
+	*sy = rating.EventSyms{}
 	var ok bool
 	if out.id, ok = fastReqString(s, f[fID]); !ok {
 		return false
@@ -247,7 +245,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 	if !ok {
 		return false
 	}
-	ev.Account = d.str(acct)
+	ev.Account, sy.Account = d.str(acct)
 	typ, ok := fastReqString(s, f[fType])
 	if !ok {
 		return false
@@ -259,8 +257,8 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Model = d.str(model)
-		if ev.BaseModel, ok = d.fastOptString(s, f[fBaseModel]); !ok {
+		ev.Model, sy.Product = d.str(model)
+		if ev.BaseModel, sy.Base, ok = d.fastOptString(s, f[fBaseModel]); !ok {
 			return false
 		}
 		if ev.InputTokens, ok = fastInt(s, f[fInputTokens], 0, 0); !ok {
@@ -288,12 +286,12 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Deployment = d.str(dep)
+		ev.Deployment, sy.Aux = d.str(dep)
 		gt, ok := fastReqString(s, f[fGPUType])
 		if !ok {
 			return false
 		}
-		ev.GPUType = d.str(gt)
+		ev.GPUType, sy.Product = d.str(gt)
 		if f[fGPUCount].kind != vInt {
 			return false
 		}
@@ -315,12 +313,12 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Job = d.str(job)
+		ev.Job, sy.Product = d.str(job)
 		base, ok := fastReqString(s, f[fBaseModel])
 		if !ok {
 			return false
 		}
-		ev.BaseModel = d.str(base)
+		ev.BaseModel, sy.Base = d.str(base)
 		if f[fTrainingTokens].kind != vInt {
 			return false
 		}
@@ -330,16 +328,17 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if ev.Epochs, ok = fastInt(s, f[fEpochs], 1, 1); !ok {
 			return false
 		}
-		ev.Method = "lora_sft"
+		method := []byte("lora_sft")
 		switch sp := f[fMethod]; sp.kind {
 		case vAbsent, vNull:
 		case vString:
-			if ev.Method = methodName(s[sp.off:sp.end]); ev.Method == "" {
+			if method = s[sp.off:sp.end]; methodName(method) == "" {
 				return false
 			}
 		default:
 			return false
 		}
+		ev.Method, sy.Aux = d.str(method)
 	default:
 		return false
 	}
@@ -373,22 +372,23 @@ func fastReqString(s []byte, sp span) ([]byte, bool) {
 	return b, true
 }
 
-// fastOptString returns an optional string field ("" when absent, null or empty).
-func (d *decoder) fastOptString(s []byte, sp span) (string, bool) {
+// fastOptString returns an optional string field ("" when absent, null or empty) and its Sym.
+func (d *decoder) fastOptString(s []byte, sp span) (string, rating.Sym, bool) {
 	switch sp.kind {
 	case vAbsent, vNull:
-		return "", true
+		return "", 0, true
 	case vString:
 		if sp.end == sp.off {
-			return "", true
+			return "", 0, true
 		}
 		b, ok := fastReqString(s, sp)
 		if !ok {
-			return "", false
+			return "", 0, false
 		}
-		return d.str(b), true
+		str, sym := d.str(b)
+		return str, sym, true
 	}
-	return "", false
+	return "", 0, false
 }
 
 // fastTime returns a required time field in the common form.

@@ -269,7 +269,7 @@ func TestDecodeFastPath(t *testing.T) {
 
 // TestDecodeAllocs checks the read loop's decoding allocates nothing once strings are interned.
 func TestDecodeAllocs(t *testing.T) {
-	d := decoder{intern: make(map[string]string)}
+	d := decoder{syms: rating.NewSymbols()}
 	var out decoded
 	lines := [][]byte{[]byte(sv(`"input_tokens":100`, `"output_tokens":50`)), []byte(gpu()), []byte(ft())}
 	for _, l := range lines {
@@ -355,10 +355,34 @@ func FuzzDecodeFields(f *testing.F) {
 	})
 }
 
+// checkSyms fails when the Syms the fast path recorded do not name the event's own strings.
+func checkSyms(t *testing.T, line []byte, syms *rating.Symbols, d *decoded) {
+	t.Helper()
+	ev, sy := &d.ev, d.syms
+	var product, base, aux string
+	switch ev.Type {
+	case rating.KindServerless:
+		product, base = ev.Model, ev.BaseModel
+	case rating.KindGPU:
+		product, aux = ev.GPUType, ev.Deployment
+	case rating.KindFineTuning:
+		product, base, aux = ev.Job, ev.BaseModel, ev.Method
+	}
+	for _, c := range []struct {
+		role string
+		sym  rating.Sym
+		want string
+	}{{"account", sy.Account, ev.Account}, {"product", sy.Product, product}, {"base", sy.Base, base}, {"aux", sy.Aux, aux}} {
+		if got := syms.String(c.sym); got != c.want {
+			t.Fatalf("line %q: %s Sym %d names %q, want %q", line, c.role, c.sym, got, c.want)
+		}
+	}
+}
+
 // checkDecodeAgrees fails when the fast path accepts line and the fallback does not produce the same
 // event, or when the fallback rejects without a message.
 func checkDecodeAgrees(t *testing.T, line []byte) {
-	fastDec := decoder{intern: make(map[string]string)}
+	fastDec := decoder{syms: rating.NewSymbols()}
 	var fast, ref decoded
 	fastOK := fastDec.decodeFast(line, &fast)
 	var refDec decoder
@@ -376,6 +400,7 @@ func checkDecodeAgrees(t *testing.T, line []byte) {
 	if !sameEvent(fast.ev, ref.ev) {
 		t.Fatalf("line %q:\nfast     %+v\nfallback %+v", line, fast.ev, ref.ev)
 	}
+	checkSyms(t, line, fastDec.syms, &fast)
 	// The scope rules' lenient look must agree with the event on valid lines.
 	lf, lr := lookAt(line, "", &fast.ev), lookAt(line, rating.RejectInvalidValue, &ref.ev)
 	if !sameLook(lf, lr) {
@@ -439,7 +464,7 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	b.Run("fast", func(b *testing.B) {
-		d := decoder{intern: make(map[string]string)}
+		d := decoder{syms: rating.NewSymbols()}
 		var out decoded
 		run(b, func(l []byte) { d.decode(l, &out) })
 	})

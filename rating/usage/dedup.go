@@ -11,24 +11,56 @@ import (
 	"billrun/rating"
 )
 
-// Dedup (DESIGN §3): an event id is kept as a 128-bit hash — the first 16 bytes of its SHA-256, stable
-// across processes (so a future shard split by id hash agrees with it) and with collision odds far below
-// 1e-20 at a billion events — together with a 64-bit hash of the event's content, which tells an exact
-// copy from a conflicting one. A content-hash collision could only make two different copies look equal,
-// with odds of 2^-64 per pair of copies of one id; an id-hash collision, which could drop a real event,
-// is what the 128 bits rule out.
+// Dedup (DESIGN §3): an event id is kept exactly when it is at most 15 bytes long (the id itself, with
+// its length), and otherwise as a 127-bit hash — the first 16 bytes of its SHA-256 with one bit used as
+// the tag that tells the two forms apart — stable across processes (so a future shard split by id
+// agrees with it) and with collision odds below 1e-20 at a billion events. Next to it is a 64-bit hash
+// of the event's content, which tells an exact copy from a conflicting one. A content-hash collision
+// could only make two different copies look equal, with odds of 2^-64 per pair of copies of one id; an
+// id-hash collision, which could drop a real event, is what the 127 bits rule out. Short ids — the
+// common case, e.g. "ev-" and ten hex digits — cost no hashing at all.
 
-// idKey is the 128-bit hash of an event id. The all-zero value marks an empty table slot, so a hash
-// that is all zero is stored as 1 (odds 2^-127 of merging it with another id).
+// idKey is an event id: the id's bytes and length when it is short (shortIDTag set in hi), otherwise
+// its 127-bit hash (shortIDTag clear). The all-zero value marks an empty table slot, so a hash that is
+// all zero is stored as 1 (odds 2^-127 of merging it with another id).
 type idKey struct{ hi, lo uint64 }
 
+// shortIDTag marks an idKey holding the id itself: the top bit of its last byte, whose low bits hold
+// the length.
+const shortIDTag = 1 << 63
+
+// maxShortID is the longest id kept as itself.
+const maxShortID = 15
+
 func idHash(id []byte) idKey {
+	if len(id) <= maxShortID {
+		var b [16]byte
+		copy(b[:], id)
+		b[15] = byte(len(id))
+		return idKey{lo: binary.LittleEndian.Uint64(b[0:8]), hi: binary.LittleEndian.Uint64(b[8:16]) | shortIDTag}
+	}
 	sum := sha256.Sum256(id)
-	k := idKey{binary.LittleEndian.Uint64(sum[0:8]), binary.LittleEndian.Uint64(sum[8:16])}
+	k := idKey{lo: binary.LittleEndian.Uint64(sum[0:8]), hi: binary.LittleEndian.Uint64(sum[8:16]) &^ shortIDTag}
 	if k == (idKey{}) {
 		k.lo = 1
 	}
 	return k
+}
+
+// spread mixes both halves of a key into a well-distributed 64-bit hash for picking its shard and
+// slot: short keys are raw id bytes, far from uniform.
+func (k idKey) spread() uint64 {
+	return fmix64(k.lo ^ fmix64(k.hi))
+}
+
+// fmix64 is MurmurHash3's 64-bit finalizer: a bijection that mixes every input bit into every output bit.
+func fmix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 // contentHasher hashes the canonical content of an event: every field DESIGN §3 defines, after parsing
@@ -103,7 +135,12 @@ const (
 
 // dedupSet is the set of ids a read has taken, each with its content hash: 64 shards, each an
 // open-addressing table (linear probing) of fixed 24-byte slots behind its own mutex. Shards are picked
-// by the top bits of the id hash, slots by the low half, so the two are independent.
+// by the top bits of the key's spread hash, slots by the bits below, so the two are independent.
+//
+// The tables live outside the Go heap (see slotsAlloc): they are most of a read's memory, hold no
+// pointers, and are freed the moment a shard outgrows one, so they neither inflate the garbage
+// collector's heap goal nor wait for a collection to be returned. free must be called when the set is
+// no longer used.
 type dedupSet struct {
 	shards [dedupShards]dedupShard
 }
@@ -120,30 +157,38 @@ type dedupSlot struct {
 	content uint64
 }
 
+// dedupSlotBytes is the size of a dedupSlot.
+const dedupSlotBytes = 24
+
 // insert records that a copy of id k with the given content hash was taken, and reports what was
 // known of k before.
 func (s *dedupSet) insert(k idKey, content uint64) seenResult {
-	sh := &s.shards[k.hi>>(64-dedupShardBits)]
+	h := k.spread()
+	sh := &s.shards[h>>(64-dedupShardBits)]
+	h <<= dedupShardBits
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if (sh.n+1)*dedupMaxLoadDen > len(sh.slots)*dedupMaxLoadNum {
 		sh.grow()
 	}
-	i := slotIndex(k, len(sh.slots))
+	slots := sh.slots
+	i := slotIndex(h, len(slots))
 	for {
-		slot := &sh.slots[i]
+		slot := &slots[i]
 		switch slot.key {
 		case idKey{}:
 			slot.key, slot.content = k, content
 			sh.n++
+			sh.mu.Unlock()
 			return seenNew
 		case k:
-			if slot.content == content {
+			same := slot.content == content
+			sh.mu.Unlock()
+			if same {
 				return seenSame
 			}
 			return seenDifferent
 		}
-		if i++; i == len(sh.slots) {
+		if i++; i == len(slots) {
 			i = 0
 		}
 	}
@@ -155,12 +200,12 @@ func (sh *dedupShard) grow() {
 		n = dedupMinSlots
 	}
 	old := sh.slots
-	sh.slots = make([]dedupSlot, n)
+	sh.slots = slotsAlloc(n)
 	for _, slot := range old {
 		if slot.key == (idKey{}) {
 			continue
 		}
-		i := slotIndex(slot.key, n)
+		i := slotIndex(slot.key.spread()<<dedupShardBits, n)
 		for sh.slots[i].key != (idKey{}) {
 			if i++; i == n {
 				i = 0
@@ -168,12 +213,24 @@ func (sh *dedupShard) grow() {
 		}
 		sh.slots[i] = slot
 	}
+	slotsFree(old)
 }
 
-// slotIndex maps k uniformly onto [0, n) without a division (Lemire's multiply-shift).
-func slotIndex(k idKey, n int) int {
-	hi, _ := bits.Mul64(k.lo, uint64(n))
+// slotIndex maps the high bits of h uniformly onto [0, n) without a division (Lemire's multiply-shift).
+func slotIndex(h uint64, n int) int {
+	hi, _ := bits.Mul64(h, uint64(n))
 	return int(hi)
+}
+
+// free releases the tables; the set is empty afterwards.
+func (s *dedupSet) free() {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		slotsFree(sh.slots)
+		sh.slots, sh.n = nil, 0
+		sh.mu.Unlock()
+	}
 }
 
 // len returns the number of distinct ids in the set.
@@ -189,7 +246,7 @@ func (s *dedupSet) len() int {
 func (s *dedupSet) bytes() int64 {
 	var n int64
 	for i := range s.shards {
-		n += int64(len(s.shards[i].slots)) * 24
+		n += int64(len(s.shards[i].slots)) * dedupSlotBytes
 	}
 	return n
 }

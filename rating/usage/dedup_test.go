@@ -8,6 +8,7 @@ import (
 
 func TestDedupSet(t *testing.T) {
 	var s dedupSet
+	defer s.free()
 	const n = 200_000
 	for i := range n {
 		if got := s.insert(idHash([]byte(fmt.Sprint("id-", i))), uint64(i)); got != seenNew {
@@ -28,8 +29,29 @@ func TestDedupSet(t *testing.T) {
 	}
 }
 
+func TestIDHash(t *testing.T) {
+	long := "0123456789abcdef"
+	for _, c := range []struct{ a, b string }{
+		{"", "\x00"}, {"a", "a\x00"}, {"ev-1", "ev-10"}, {long[:15], long}, {long, long + "x"},
+		{"abcdefghijklmno", "abcdefghijklmnp"},
+	} {
+		if idHash([]byte(c.a)) == idHash([]byte(c.b)) {
+			t.Errorf("idHash(%q) = idHash(%q), want different keys", c.a, c.b)
+		}
+	}
+	for _, id := range []string{"", "x", long[:15], long, long + long} {
+		if k := idHash([]byte(id)); k == (idKey{}) || k != idHash([]byte(id)) {
+			t.Errorf("idHash(%q) = %v: zero or unstable", id, k)
+		}
+		if short := idHash([]byte(id)).hi&shortIDTag != 0; short != (len(id) <= maxShortID) {
+			t.Errorf("idHash(%q) short = %t, want %t", id, short, len(id) <= maxShortID)
+		}
+	}
+}
+
 func TestDedupSetConcurrent(t *testing.T) {
 	var s dedupSet
+	defer s.free()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	news := 0
@@ -61,6 +83,7 @@ func TestDedupSetMemory(t *testing.T) {
 		t.Skip("inserts 2M ids")
 	}
 	var s dedupSet
+	defer s.free()
 	worst := 0.0
 	for i := 1; i <= 2_000_000; i++ {
 		s.insert(idHash(fmt.Appendf(nil, "ev-%09d", i)), 0)
@@ -79,6 +102,7 @@ func TestDedupSetMemory(t *testing.T) {
 // BenchmarkDedupInsert inserts fresh ids (hash included) into a set that grows to b.N ids.
 func BenchmarkDedupInsert(b *testing.B) {
 	var s dedupSet
+	defer s.free()
 	var buf []byte
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

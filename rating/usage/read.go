@@ -279,6 +279,7 @@ func (r *reader) pass(ctx context.Context, n int, conflicts map[idKey]struct{}) 
 		ps.found = make(map[idKey]struct{})
 	}
 	defer ps.closeWorkers()
+	defer ps.dedup.free()
 
 	// Largest objects first, so the pass does not end waiting on one big object.
 	order := make([]int, len(r.objs))
@@ -363,7 +364,7 @@ func (ps *passState) addConflict(k idKey) {
 
 // result merges the workers of the final pass into a Result.
 func (r *reader) result(p *passResult) (*Result, error) {
-	out := &Result{Aggregate: rating.NewAggregate(), Manifest: make([]rating.Object, len(r.objs))}
+	out := &Result{Manifest: make([]rating.Object, len(r.objs))}
 	c := &out.Counts
 	c.Objects = int64(len(r.objs))
 	for i, o := range r.objs {
@@ -383,9 +384,21 @@ func (r *reader) result(p *passResult) (*Result, error) {
 		rejects = append(rejects, w.rejects...)
 		raterRejects = append(raterRejects, w.raterRejects...)
 		copies = append(copies, w.copies...)
+		// The first worker's aggregate becomes the result, so its lines are not copied once more.
+		if out.Aggregate == nil {
+			out.Aggregate = w.agg
+			continue
+		}
 		if !out.Aggregate.Merge(w.agg) {
 			return nil, errors.New("usage: a quantity total overflows 64 bits")
 		}
+	}
+	if out.Aggregate == nil {
+		out.Aggregate = rating.NewAggregate()
+	}
+	// Merging nothing folds the aggregate and reports an overflow it found on the way.
+	if !out.Aggregate.Merge(rating.NewAggregate()) {
+		return nil, errors.New("usage: a quantity total overflows 64 bits")
 	}
 	rejects = append(rejects, firstPerID(raterRejects)...)
 	rejects = append(rejects, r.conflictRejects(copies)...)

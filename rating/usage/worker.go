@@ -56,12 +56,13 @@ type worker struct {
 
 func newWorker(ps *passState) (*worker, error) {
 	r := ps.r
+	rater := rating.NewRater(r.opts.PriceBook, r.opts.Window, r.opts.Accounts)
 	return &worker{
 		ps:      ps,
-		rater:   rating.NewRater(r.opts.PriceBook, r.opts.Window, r.opts.Accounts),
+		rater:   rater,
 		agg:     rating.NewAggregate(),
 		scratch: rating.NewAggregate(),
-		dec:     decoder{intern: make(map[string]string)},
+		dec:     decoder{syms: rater.Symbols()},
 		hasher:  contentHasher{seed: r.seed},
 		br:      bufio.NewReaderSize(nil, readBufferBytes),
 	}, nil
@@ -276,7 +277,7 @@ func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 	switch ps.dedup.insert(k, w.hasher.sum(ev)) {
 	case seenSame:
 		w.duplicates++
-		if code, msg := w.rater.Add(ev, w.scratch); code != "" {
+		if code, msg := w.rate(w.scratch); code != "" {
 			w.raterRejects = append(w.raterRejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
 		} else {
 			w.scratch.Reset()
@@ -291,11 +292,19 @@ func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 		}
 		return
 	}
-	if code, msg := w.rater.Add(ev, w.agg); code != "" {
+	if code, msg := w.rate(w.agg); code != "" {
 		w.raterRejects = append(w.raterRejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
 		return
 	}
 	w.accepted++
+}
+
+// rate rates the decoded event into agg: by its symbols when the fast path interned them.
+func (w *worker) rate(agg *rating.Aggregate) (rating.RejectCode, string) {
+	if w.d.interned {
+		return w.rater.AddInterned(&w.d.ev, w.d.syms, agg)
+	}
+	return w.rater.Add(&w.d.ev, agg)
 }
 
 // look is the lenient view of a line the scope rules need before validation.

@@ -1,0 +1,604 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"billrun/invoices"
+	"billrun/invoices/store"
+	"billrun/jobs"
+	"billrun/rating"
+	"billrun/rating/prices"
+)
+
+var _ jobs.ScheduleStore = (*store.Store)(nil)
+
+func tm(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// clock is the injected clock. It answers in a zone west of UTC, so a schedule evaluated in local
+// time instead of UTC would fire at the wrong hours.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+var westZone = time.FixedZone("UTC-7", -7*3600)
+
+func newClock(s string) *clock { return &clock{t: tm(s)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t.In(westZone)
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func openStore(t *testing.T, path string) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), "sqlite:"+path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func tempDB(t *testing.T) string { return filepath.Join(t.TempDir(), "billrun.db") }
+
+// results collects every firing's result, through OnFinish.
+type results struct {
+	mu  sync.Mutex
+	all []jobs.FiringResult
+}
+
+func (r *results) add(res jobs.FiringResult) {
+	r.mu.Lock()
+	r.all = append(r.all, res)
+	r.mu.Unlock()
+}
+
+// of returns the results of job with the given status, in order.
+func (r *results) of(job string, status jobs.FiringStatus) []jobs.FiringResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []jobs.FiringResult
+	for _, res := range r.all {
+		if res.Job == job && res.Status == status {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+func scheduledTimes(rs []jobs.FiringResult) []time.Time {
+	var out []time.Time
+	for _, r := range rs {
+		out = append(out, r.ScheduledAt)
+	}
+	return out
+}
+
+type schedOpts struct {
+	clock    *clock
+	store    jobs.ScheduleStore
+	holder   string
+	shutdown time.Duration
+	logger   *slog.Logger
+}
+
+func newScheduler(t *testing.T, o schedOpts, js ...jobs.ScheduledJob) (*jobs.Scheduler, *results) {
+	t.Helper()
+	res := &results{}
+	log := o.logger
+	if log == nil {
+		log = testLogger(t)
+	}
+	s, err := jobs.NewScheduler(jobs.SchedulerConfig{Jobs: js, Store: o.store, Logger: log, Now: o.clock.Now,
+		ShutdownTimeout: o.shutdown, Holder: o.holder, OnFinish: res.add})
+	if err != nil {
+		t.Fatalf("NewScheduler: %v", err)
+	}
+	return s, res
+}
+
+func start(t *testing.T, s *jobs.Scheduler) {
+	t.Helper()
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+}
+
+func tick(t *testing.T, s *jobs.Scheduler) {
+	t.Helper()
+	if err := s.Tick(); err != nil {
+		t.Fatalf("Tick: %v", err)
+	}
+}
+
+// okJob is a job that succeeds and records nothing: results come from OnFinish.
+func okJob(name, spec string) jobs.ScheduledJob {
+	return jobs.ScheduledJob{Name: name, Spec: spec, Timeout: time.Hour,
+		Run: func(context.Context, jobs.Firing) (*invoices.Run, error) { return nil, nil }}
+}
+
+func TestLastFiring(t *testing.T) {
+	tests := []struct {
+		spec, now, want string
+	}{
+		{jobs.DefaultCloseSpec, "2026-11-01T02:00:00Z", "2026-11-01T02:00:00Z"},
+		{jobs.DefaultCloseSpec, "2026-11-01T01:59:59Z", "2026-10-01T02:00:00Z"},
+		{jobs.DefaultCloseSpec, "2026-11-27T04:41:28Z", "2026-11-01T02:00:00Z"},
+		{jobs.DefaultCloseSpec, "2027-01-01T01:00:00Z", "2026-12-01T02:00:00Z"},
+		{jobs.DefaultSweepSpec, "2026-11-27T04:41:28Z", "2026-11-27T04:00:00Z"},
+		{jobs.DefaultReconcileSpec, "2026-11-27T05:59:00Z", "2026-11-26T06:00:00Z"},
+		{"0 0 1 1 *", "2026-11-27T04:41:28Z", "2026-01-01T00:00:00Z"},
+		{"* * * * *", "2026-11-27T04:41:28Z", "2026-11-27T04:41:00Z"},
+		{"0 2 29 2 *", "2026-11-27T04:41:28Z", "2024-02-29T02:00:00Z"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.spec+" at "+tc.now, func(t *testing.T) {
+			sched, err := jobs.ParseSpec(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := jobs.LastFiring(sched, tm(tc.now).In(westZone))
+			if !ok || !got.Equal(tm(tc.want)) || got.Location() != time.UTC {
+				t.Errorf("LastFiring(%q, %s) = %s, %v; want %s UTC", tc.spec, tc.now, got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseSpec(t *testing.T) {
+	for _, spec := range []string{"", "0 2 1 *", "61 * * * *", "TZ=Europe/Paris 0 2 1 * *", "CRON_TZ=UTC 0 * * * *", "@every 1h30m junk", "@every 1h"} {
+		if _, err := jobs.ParseSpec(spec); err == nil {
+			t.Errorf("ParseSpec(%q) = nil error, want an error", spec)
+		}
+	}
+	for _, spec := range []string{jobs.DefaultCloseSpec, jobs.DefaultSweepSpec, jobs.DefaultReconcileSpec, "@hourly", "@monthly", "*/15 * * * *"} {
+		if _, err := jobs.ParseSpec(spec); err != nil {
+			t.Errorf("ParseSpec(%q) = %v", spec, err)
+		}
+	}
+}
+
+func TestNewSchedulerValidates(t *testing.T) {
+	st := openStore(t, tempDB(t))
+	clk := newClock("2026-11-01T00:00:00Z")
+	ok := okJob("sweep", jobs.DefaultSweepSpec)
+	tests := []struct {
+		name string
+		jobs []jobs.ScheduledJob
+		want string
+	}{
+		{"bad spec", []jobs.ScheduledJob{okJob("close", "0 2 32 * *")}, "close"},
+		{"time zone", []jobs.ScheduledJob{okJob("close", "TZ=Europe/Paris 0 2 1 * *")}, "UTC"},
+		{"duplicate", []jobs.ScheduledJob{ok, ok}, "unique"},
+		{"no name", []jobs.ScheduledJob{okJob("", jobs.DefaultSweepSpec)}, "name"},
+		{"no timeout", []jobs.ScheduledJob{{Name: "sweep", Spec: jobs.DefaultSweepSpec, Run: ok.Run}}, "timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := jobs.NewScheduler(jobs.SchedulerConfig{Jobs: tc.jobs, Store: st, Logger: testLogger(t), Now: clk.Now})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewScheduler = %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSchedulerFiresAtUTCTimes drives the scheduler minute by minute through November 2026 with an
+// injected clock: close at 02:00 UTC on the 1st, sweep every hour, reconcile at 06:00 UTC every day.
+func TestSchedulerFiresAtUTCTimes(t *testing.T) {
+	clk := newClock("2026-10-31T23:30:00Z")
+	s, res := newScheduler(t, schedOpts{clock: clk, store: openStore(t, tempDB(t))},
+		okJob("close", jobs.DefaultCloseSpec), okJob("sweep", jobs.DefaultSweepSpec), okJob("reconcile", jobs.DefaultReconcileSpec))
+	start(t, s)
+	end := tm("2026-12-01T00:00:00Z")
+	for now := tm("2026-10-31T23:31:00Z"); !now.After(end); now = now.Add(time.Minute) {
+		clk.Set(now)
+		tick(t, s)
+	}
+
+	var wantSweep, wantReconcile []time.Time
+	for h := tm("2026-11-01T00:00:00Z"); !h.After(end); h = h.Add(time.Hour) {
+		wantSweep = append(wantSweep, h)
+		if h.Hour() == 6 {
+			wantReconcile = append(wantReconcile, h)
+		}
+	}
+	for _, tc := range []struct {
+		job  string
+		want []time.Time
+	}{
+		{"close", []time.Time{tm("2026-11-01T02:00:00Z")}},
+		{"sweep", wantSweep},
+		{"reconcile", wantReconcile},
+	} {
+		got := res.of(tc.job, jobs.FiringSucceeded)
+		if !slices.EqualFunc(scheduledTimes(got), tc.want, time.Time.Equal) {
+			t.Errorf("%s fired at %v,\nwant %v", tc.job, scheduledTimes(got), tc.want)
+			continue
+		}
+		for _, r := range got {
+			if r.ScheduledAt.Location() != time.UTC || !r.StartedAt.Equal(r.ScheduledAt) || r.CatchUp {
+				t.Errorf("%s firing %+v: want UTC, started on time, no catch-up", tc.job, r.Firing)
+			}
+		}
+	}
+	if n := len(res.all); n != 1+len(wantSweep)+len(wantReconcile) {
+		t.Errorf("%d firings in all, want %d", n, 1+len(wantSweep)+len(wantReconcile))
+	}
+	states := s.Jobs()
+	if len(states) != 3 || !states[0].Next.Equal(tm("2026-12-01T02:00:00Z")) || !states[1].Next.Equal(tm("2026-12-01T01:00:00Z")) ||
+		states[1].Last == nil || !states[1].Last.ScheduledAt.Equal(end) || !states[1].LastSuccess.Equal(end) {
+		t.Errorf("Jobs() = %+v", states)
+	}
+}
+
+// TestSchedulerCoalescesMissedFirings: a scheduler that was paused runs the latest due firing only.
+func TestSchedulerCoalescesMissedFirings(t *testing.T) {
+	clk := newClock("2026-11-10T10:15:00Z")
+	s, res := newScheduler(t, schedOpts{clock: clk, store: openStore(t, tempDB(t))}, okJob("sweep", jobs.DefaultSweepSpec))
+	start(t, s)
+	clk.Set(tm("2026-11-10T15:20:00Z"))
+	tick(t, s)
+	tick(t, s)
+	if got := scheduledTimes(res.of("sweep", jobs.FiringSucceeded)); len(got) != 1 || !got[0].Equal(tm("2026-11-10T15:00:00Z")) {
+		t.Errorf("after a 5-hour pause the sweep fired at %v, want once at 15:00", got)
+	}
+}
+
+// TestSchedulerDisabledJobs: an empty spec or a nil Run leaves the job unregistered, and says so.
+func TestSchedulerDisabledJobs(t *testing.T) {
+	var logs bytes.Buffer
+	clk := newClock("2026-11-01T00:30:00Z")
+	s, res := newScheduler(t, schedOpts{clock: clk, store: openStore(t, tempDB(t)), logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		okJob("close", ""), jobs.ScheduledJob{Name: "reconcile", Spec: jobs.DefaultReconcileSpec, Timeout: time.Hour},
+		okJob("sweep", jobs.DefaultSweepSpec))
+	start(t, s)
+	clk.Set(tm("2026-11-02T07:00:00Z"))
+	tick(t, s)
+	if len(res.of("close", jobs.FiringSucceeded))+len(res.of("reconcile", jobs.FiringSucceeded)) != 0 || len(res.of("sweep", jobs.FiringSucceeded)) != 1 {
+		t.Errorf("results %+v: want one sweep and nothing else", res.all)
+	}
+	for _, want := range []string{`job=close reason="no schedule (empty spec)"`, `job=reconcile reason="not available in this build"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+	for _, st := range s.Jobs() {
+		if st.Enabled != (st.Name == "sweep") || (!st.Enabled && !st.Next.IsZero()) {
+			t.Errorf("Jobs(): %+v", st)
+		}
+	}
+}
+
+// TestSchedulerRecoversPanic: a panicking job is recovered and recorded as panicked, the scheduler
+// goes on, and the job runs again at its next firing (the skip-if-running guard was not left taken).
+func TestSchedulerRecoversPanic(t *testing.T) {
+	st := openStore(t, tempDB(t))
+	clk := newClock("2026-11-10T10:15:00Z")
+	calls := 0
+	job := jobs.ScheduledJob{Name: "sweep", Spec: jobs.DefaultSweepSpec, Timeout: time.Hour,
+		Run: func(context.Context, jobs.Firing) (*invoices.Run, error) {
+			calls++
+			if calls == 1 {
+				var m map[string]int
+				m["boom"]++ // a nil map write: a runtime panic
+			}
+			return nil, nil
+		}}
+	s, res := newScheduler(t, schedOpts{clock: clk, store: st, holder: "h1"}, job, okJob("close", jobs.DefaultCloseSpec))
+	start(t, s)
+	clk.Set(tm("2026-11-10T11:00:00Z"))
+	tick(t, s)
+	panicked := res.of("sweep", jobs.FiringPanicked)
+	if len(panicked) != 1 || panicked[0].Err == nil || !strings.Contains(panicked[0].Err.Error(), "nil map") {
+		t.Fatalf("results %+v: want one panicked sweep naming the panic", res.all)
+	}
+	if last := s.Jobs()[0].Last; last == nil || last.Status != jobs.FiringPanicked {
+		t.Errorf("Jobs()[0].Last = %+v, want the panicked firing", last)
+	}
+	// The claim was closed as failed: a retry could take it, a plain claim cannot.
+	if got, err := st.ClaimScheduled(t.Context(), "sweep", tm("2026-11-10T11:00:00Z"), "h2", clk.Now(), clk.Now()); err != nil || got {
+		t.Errorf("ClaimScheduled of the panicked firing = %v, %v; want false", got, err)
+	}
+	if got, err := st.ReclaimScheduled(t.Context(), "sweep", tm("2026-11-10T11:00:00Z"), "h2", clk.Now(), clk.Now()); err != nil || !got {
+		t.Errorf("ReclaimScheduled of the panicked firing = %v, %v; want true", got, err)
+	}
+	clk.Set(tm("2026-11-10T12:00:00Z"))
+	tick(t, s)
+	if ok := res.of("sweep", jobs.FiringSucceeded); len(ok) != 1 || !ok[0].ScheduledAt.Equal(tm("2026-11-10T12:00:00Z")) {
+		t.Errorf("after the panic: %+v, want the 12:00 sweep to succeed", res.all)
+	}
+}
+
+// TestSchedulerLockedAndTimeout: a job that finds its lock held is skipped, not failed; one that
+// overruns its timeout sees its context end and fails.
+func TestSchedulerLockedAndTimeout(t *testing.T) {
+	st := openStore(t, tempDB(t))
+	release, err := st.Lock(t.Context(), "sweep", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	clk := newClock("2026-11-10T10:15:00Z")
+	locked := jobs.ScheduledJob{Name: "sweep", Spec: jobs.DefaultSweepSpec, Timeout: time.Hour,
+		Run: func(ctx context.Context, _ jobs.Firing) (*invoices.Run, error) {
+			r, err := st.Lock(ctx, "sweep", false)
+			if err != nil {
+				return nil, err
+			}
+			r()
+			return nil, nil
+		}}
+	slow := jobs.ScheduledJob{Name: "reconcile", Spec: jobs.DefaultSweepSpec, Timeout: time.Millisecond,
+		Run: func(ctx context.Context, _ jobs.Firing) (*invoices.Run, error) {
+			<-ctx.Done()
+			return nil, fmt.Errorf("reconcile: %w", context.Cause(ctx))
+		}}
+	s, res := newScheduler(t, schedOpts{clock: clk, store: st}, locked, slow)
+	start(t, s)
+	clk.Set(tm("2026-11-10T11:00:00Z"))
+	tick(t, s)
+	if got := res.of("sweep", jobs.FiringLocked); len(got) != 1 || !errors.Is(got[0].Err, invoices.ErrLocked) {
+		t.Errorf("results %+v: want the sweep skipped_locked", res.all)
+	}
+	if got := res.of("reconcile", jobs.FiringFailed); len(got) != 1 || !strings.Contains(got[0].Err.Error(), "timeout 1ms passed") {
+		t.Errorf("results %+v: want the reconcile failed by its timeout", res.all)
+	}
+}
+
+// TestTwoSchedulersShareDatabase: two schedulers on one SQLite file, ticking together through a day,
+// run each firing once; the other one sees it claimed.
+func TestTwoSchedulersShareDatabase(t *testing.T) {
+	path := tempDB(t)
+	clk := newClock("2026-11-01T00:30:00Z")
+	var mu sync.Mutex
+	ran := map[string]int{}
+	count := func(name, spec string) jobs.ScheduledJob {
+		j := okJob(name, spec)
+		j.Run = func(_ context.Context, f jobs.Firing) (*invoices.Run, error) {
+			mu.Lock()
+			ran[f.Job+" "+f.ScheduledAt.Format(time.RFC3339)]++
+			mu.Unlock()
+			return nil, nil
+		}
+		return j
+	}
+	var scheds []*jobs.Scheduler
+	var all []*results
+	for i := range 2 {
+		s, res := newScheduler(t, schedOpts{clock: clk, store: openStore(t, path), holder: fmt.Sprint("replica-", i)},
+			count("close", jobs.DefaultCloseSpec), count("sweep", jobs.DefaultSweepSpec), count("reconcile", jobs.DefaultReconcileSpec))
+		start(t, s)
+		scheds, all = append(scheds, s), append(all, res)
+	}
+	for now := tm("2026-11-01T00:31:00Z"); now.Before(tm("2026-11-02T00:30:00Z")); now = now.Add(time.Minute) {
+		clk.Set(now)
+		var wg sync.WaitGroup
+		for _, s := range scheds {
+			wg.Go(func() { tick(t, s) })
+		}
+		wg.Wait()
+	}
+	want := 1 + 24 + 1 // close at 02:00, sweeps 01:00…00:00, reconcile at 06:00
+	if len(ran) != want {
+		t.Errorf("%d distinct firings ran, want %d: %v", len(ran), want, ran)
+	}
+	for k, n := range ran {
+		if n != 1 {
+			t.Errorf("%s ran %d times, want once", k, n)
+		}
+	}
+	claimed := len(all[0].of("sweep", jobs.FiringClaimed)) + len(all[1].of("sweep", jobs.FiringClaimed))
+	if claimed != 24 {
+		t.Errorf("%d sweep firings were seen claimed by the other replica, want 24", claimed)
+	}
+}
+
+// --- the scheduled close against a real store -------------------------------------------------------
+
+// emptyUsage is a usage source with no events; failFirst makes its first read fail.
+type emptyUsage struct {
+	mu        sync.Mutex
+	failFirst bool
+	reads     int
+}
+
+func (u *emptyUsage) Read(context.Context, rating.Window, map[string]bool) (*jobs.UsageResult, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.reads++
+	if u.failFirst && u.reads == 1 {
+		return nil, errors.New("usage: s3 unavailable")
+	}
+	return &jobs.UsageResult{Aggregate: rating.NewAggregate()}, nil
+}
+
+type nopExporter struct{}
+
+func (nopExporter) WriteJSON(io.Writer, *invoices.Report) error            { return nil }
+func (nopExporter) WriteXLSX(io.Writer, *invoices.Report) error            { return nil }
+func (nopExporter) WriteInvoicesCSV(io.Writer, *invoices.Report) error     { return nil }
+func (nopExporter) WriteRejectsCSV(io.Writer, []rating.Reject) error       { return nil }
+func (nopExporter) WriteStandingJSON(io.Writer, []invoices.Standing) error { return nil }
+
+func newJobs(t *testing.T, st jobs.Store, u jobs.UsageReader) *jobs.Jobs {
+	t.Helper()
+	pb, hash, err := prices.Load("../fixtures/prices.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jobs.Jobs{Store: st, Usage: u, Exporter: nopExporter{}, PriceBook: pb, PriceBookHash: hash,
+		OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+}
+
+// TestCatchUpOnce: a scheduler started after the 02:00 close was missed runs it at once; started again
+// (a restart), it does not; two started together run it once.
+func TestCatchUpOnce(t *testing.T) {
+	clk := newClock("2026-11-03T09:00:00Z")
+	oct := rating.Period{Year: 2026, Month: time.October}
+	t.Run("restart", func(t *testing.T) {
+		path := tempDB(t)
+		closes := 0
+		for i := range 3 {
+			st := openStore(t, path)
+			j := newJobs(t, st, &emptyUsage{})
+			s, res := newScheduler(t, schedOpts{clock: clk, store: st, holder: fmt.Sprint("start-", i)},
+				j.ScheduledClose(jobs.DefaultCloseSpec, time.Hour, 0))
+			start(t, s)
+			tick(t, s)
+			tick(t, s)
+			got := res.of("close", jobs.FiringSucceeded)
+			for _, r := range got {
+				if !r.CatchUp || !r.ScheduledAt.Equal(tm("2026-11-01T02:00:00Z")) || r.Run == nil || r.Run.Period != oct ||
+					!r.Run.At.Equal(tm("2026-11-03T09:00:00Z")) {
+					t.Errorf("start %d: catch-up %+v, want the close of 2026-10 at the start time", i, r)
+				}
+			}
+			closes += len(got)
+			if len(res.all) != len(got) {
+				t.Errorf("start %d: results %+v", i, res.all)
+			}
+		}
+		if closes != 1 {
+			t.Errorf("%d closes over three starts, want 1", closes)
+		}
+		if _, err := openStore(t, path).LatestRun(t.Context(), oct); err != nil {
+			t.Errorf("LatestRun(2026-10) = %v, want the caught-up close", err)
+		}
+	})
+	t.Run("two at once", func(t *testing.T) {
+		path := tempDB(t)
+		var scheds []*jobs.Scheduler
+		var all []*results
+		for i := range 2 {
+			st := openStore(t, path)
+			s, res := newScheduler(t, schedOpts{clock: clk, store: st, holder: fmt.Sprint("replica-", i)},
+				newJobs(t, st, &emptyUsage{}).ScheduledClose(jobs.DefaultCloseSpec, time.Hour, 0))
+			start(t, s) // both find the close missed
+			scheds, all = append(scheds, s), append(all, res)
+		}
+		var wg sync.WaitGroup
+		for _, s := range scheds {
+			wg.Go(func() { tick(t, s) })
+		}
+		wg.Wait()
+		ok := len(all[0].of("close", jobs.FiringSucceeded)) + len(all[1].of("close", jobs.FiringSucceeded))
+		skipped := len(all[0].of("close", jobs.FiringClaimed)) + len(all[1].of("close", jobs.FiringClaimed))
+		if ok != 1 || skipped != 1 {
+			t.Errorf("two schedulers catching up: %d closes, %d skipped; want 1 and 1", ok, skipped)
+		}
+	})
+	t.Run("failed catch-up is retried on the next start", func(t *testing.T) {
+		path := tempDB(t)
+		usage := &emptyUsage{failFirst: true}
+		var statuses []jobs.FiringStatus
+		for i := range 3 {
+			st := openStore(t, path)
+			s, res := newScheduler(t, schedOpts{clock: clk, store: st, holder: fmt.Sprint("start-", i)},
+				newJobs(t, st, usage).ScheduledClose(jobs.DefaultCloseSpec, time.Hour, 0))
+			start(t, s)
+			tick(t, s)
+			for _, r := range res.all {
+				statuses = append(statuses, r.Status)
+			}
+		}
+		if want := []jobs.FiringStatus{jobs.FiringFailed, jobs.FiringSucceeded}; !slices.Equal(statuses, want) {
+			t.Errorf("three starts after a failing first close: %v, want %v", statuses, want)
+		}
+	})
+}
+
+// TestRunDrainsOnShutdown: when Run's context ends (SIGTERM), the running job finishes undisturbed
+// within the shutdown timeout and Run returns nil.
+func TestRunDrainsOnShutdown(t *testing.T) {
+	clk := newClock("2026-11-03T09:00:00Z")
+	started, release := make(chan struct{}), make(chan struct{})
+	var ctxErr error
+	job := jobs.ScheduledJob{Name: "close", Spec: jobs.DefaultCloseSpec, Timeout: time.Hour,
+		Missed: func(context.Context, time.Time) (bool, error) { return true, nil },
+		Run: func(ctx context.Context, _ jobs.Firing) (*invoices.Run, error) {
+			close(started)
+			<-release
+			ctxErr = ctx.Err()
+			return nil, ctxErr
+		}}
+	s, res := newScheduler(t, schedOpts{clock: clk, store: openStore(t, tempDB(t)), shutdown: time.Hour}, job)
+	ctx, sigterm := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-started
+	sigterm()
+	<-s.Stopping()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v while the job was running", err)
+	default:
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("Run after a clean drain = %v, want nil", err)
+	}
+	if ctxErr != nil || len(res.of("close", jobs.FiringSucceeded)) != 1 {
+		t.Errorf("job context error %v, results %+v: want the job to finish undisturbed", ctxErr, res.all)
+	}
+}
+
+// TestRunCancelsAfterShutdownTimeout: a job still running when the shutdown timeout passes has its
+// context cancelled; Run reports it, and the firing's claim is left retryable.
+func TestRunCancelsAfterShutdownTimeout(t *testing.T) {
+	st := openStore(t, tempDB(t))
+	clk := newClock("2026-11-03T09:00:00Z")
+	started := make(chan struct{})
+	job := jobs.ScheduledJob{Name: "close", Spec: jobs.DefaultCloseSpec, Timeout: time.Hour,
+		Missed: func(context.Context, time.Time) (bool, error) { return true, nil },
+		Run: func(ctx context.Context, _ jobs.Firing) (*invoices.Run, error) {
+			close(started)
+			<-ctx.Done()
+			return nil, fmt.Errorf("close: stopped at a safe point: %w", context.Cause(ctx))
+		}}
+	s, res := newScheduler(t, schedOpts{clock: clk, store: st, shutdown: 0}, job)
+	ctx, sigterm := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-started
+	sigterm()
+	if err := <-done; !errors.Is(err, jobs.ErrShutdownTimeout) || !strings.Contains(err.Error(), "close") {
+		t.Errorf("Run = %v, want ErrShutdownTimeout naming close", err)
+	}
+	failed := res.of("close", jobs.FiringFailed)
+	if len(failed) != 1 || !errors.Is(failed[0].Err, jobs.ErrShutdownTimeout) {
+		t.Errorf("results %+v: want the close failed by the shutdown", res.all)
+	}
+	if got, err := st.ReclaimScheduled(t.Context(), "close", tm("2026-11-01T02:00:00Z"), "next", clk.Now(), clk.Now()); err != nil || !got {
+		t.Errorf("ReclaimScheduled after the cancelled close = %v, %v; want true", got, err)
+	}
+}

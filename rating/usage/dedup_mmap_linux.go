@@ -1,0 +1,5 @@
+package usage
+
+import "syscall"
+
+func madviseHuge(mem []byte) error { return syscall.Madvise(mem, syscall.MADV_HUGEPAGE) }

@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package usage
+
+func madviseHuge([]byte) error { return nil }
