@@ -69,7 +69,11 @@ func TestConcurrentClose(t *testing.T) {
 				_, err := j1.Close(ctx, p, jobs.CloseOptions{At: at})
 				done <- err
 			}()
-			<-started // the first close holds the period's lock and is reading usage
+			select { // the first close holds the period's lock and is reading usage
+			case <-started:
+			case err := <-done:
+				t.Fatalf("first close ended before reading usage: %v", err)
+			}
 			_, err := j2.Close(ctx, p, jobs.CloseOptions{At: at})
 			if !errors.Is(err, invoices.ErrLocked) {
 				t.Errorf("second close: err = %v, want ErrLocked", err)

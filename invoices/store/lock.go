@@ -48,18 +48,26 @@ func (s *Store) pollWait(ctx context.Context, holder string) error {
 	}
 }
 
-func advisoryKey(key string) int64 {
+// advisoryKey is the 64-bit advisory lock id of key in schema. Advisory locks are per database, so the
+// schema is part of the id: billrun ledgers in two schemas of one database (tests, or staging beside
+// production) never block each other.
+func advisoryKey(schema, key string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("billrun:" + key))
+	h.Write([]byte("billrun:" + schema + ":" + key))
 	return int64(h.Sum64())
 }
 
 func (s *Store) lockAdvisory(ctx context.Context, key string, wait bool) (func(), error) {
-	id := advisoryKey(key)
 	conn, err := s.db.Connx(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var schema string
+	if err := conn.QueryRowxContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	id := advisoryKey(schema, key)
 	for {
 		var ok bool
 		if err := conn.QueryRowxContext(ctx, `SELECT pg_try_advisory_lock($1)`, id).Scan(&ok); err != nil {
