@@ -214,6 +214,10 @@ func (a *Aggregate) group(k groupKey) *meterGroup {
 
 // fold moves the hot-path groups into line keys.
 func (a *Aggregate) fold() {
+	if n := len(a.groups) + len(a.fast); len(a.lines) == 0 && n > 0 {
+		// Most groups fill one to three meters: size the map once rather than grow it step by step.
+		a.lines = make(map[LineKey]Quantity, 2*n)
+	}
 	for _, g := range a.groups {
 		a.foldGroup(g)
 	}

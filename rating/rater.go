@@ -22,7 +22,6 @@ type Rater struct {
 	window   Window
 	accounts map[string]bool
 	cache    map[rateCacheKey]rateCacheVal
-	syms     *Symbols
 }
 
 type rateCacheKey struct {
@@ -59,10 +58,11 @@ func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 	return r.add(ev, nil, agg)
 }
 
-// AddInterned is Add for an event whose strings were interned in r.Symbols(): syms holds their Syms
-// (see EventSyms). It rates exactly as Add does, but finds the event's group with one integer-keyed
-// lookup instead of hashing its strings, so it is the hot path of a read. syms must be the Syms of
-// ev's own strings; events decoded any other way go through Add.
+// AddInterned is Add for an event whose strings were interned: syms holds their Syms (see EventSyms).
+// It rates exactly as Add does, but finds the event's group with one integer-keyed lookup instead of
+// hashing its strings, so it is the hot path of a read. Within each role, the Syms given to one
+// aggregate by one rater must stand for one string each and equal strings must get equal Syms — one
+// Symbols per role (or one for all roles) does that; events decoded any other way go through Add.
 func (r *Rater) AddInterned(ev *Event, syms EventSyms, agg *Aggregate) (RejectCode, string) {
 	return r.add(ev, &syms, agg)
 }
@@ -359,14 +359,6 @@ func (s *Symbols) Len() int { return len(s.strs) }
 // (gpu) or the method (fine_tuning). Roles an event's type does not have are 0.
 type EventSyms struct {
 	Account, Product, Base, Aux Sym
-}
-
-// Symbols returns the rater's symbol table, the one AddInterned expects events to be interned in.
-func (r *Rater) Symbols() *Symbols {
-	if r.syms == nil {
-		r.syms = NewSymbols()
-	}
-	return r.syms
 }
 
 // IsNoPrice reports whether err is a missing-price error.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -184,30 +185,40 @@ func (s *Store) lockDocument(ctx context.Context, tx *sqlx.Tx, number string) (d
 	return r, notFound(err)
 }
 
+// linesPerInsert is how many lines one INSERT statement carries (13 parameters each, well below
+// SQLite's and PostgreSQL's parameter limits): a document's lines cost one round trip per batch, not
+// one per line.
+const linesPerInsert = 200
+
+const lineInsertColumns = `INSERT INTO document_lines (document_id, position, kind, product, base_model, deployment,
+	meter, description, quantity, unit, unit_price, unrounded, amount_cents) VALUES `
+
 func (s *Store) insertLines(ctx context.Context, tx *sqlx.Tx, docID int64, lines []rating.Line) error {
-	if len(lines) == 0 {
-		return nil
-	}
-	stmt, err := tx.PreparexContext(ctx, s.q(`INSERT INTO document_lines (document_id, position, kind, product,
-		base_model, deployment, meter, description, quantity, unit, unit_price, unrounded, amount_cents)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for i, l := range lines {
-		qty, price := sql.NullString{String: l.Quantity.String(), Valid: true}, sql.NullString{String: l.UnitPrice.String(), Valid: true}
-		if l.Kind == rating.KindDiscount {
-			// A discount line has no quantity or unit price: NULL, read back as zero.
-			qty.Valid = !l.Quantity.IsZero()
-			price.Valid = !l.UnitPrice.IsZero()
+	args := make([]any, 0, 13*min(len(lines), linesPerInsert))
+	for start := 0; start < len(lines); start += linesPerInsert {
+		chunk := lines[start:min(start+linesPerInsert, len(lines))]
+		args = args[:0]
+		for i, l := range chunk {
+			qty, price := sql.NullString{String: l.Quantity.String(), Valid: true}, sql.NullString{String: l.UnitPrice.String(), Valid: true}
+			if l.Kind == rating.KindDiscount {
+				// A discount line has no quantity or unit price: NULL, read back as zero.
+				qty.Valid = !l.Quantity.IsZero()
+				price.Valid = !l.UnitPrice.IsZero()
+			}
+			args = append(args, docID, start+i, string(l.Kind), l.Product, l.BaseModel, l.Deployment,
+				string(l.Meter), l.Description, qty, l.Unit, price, l.Unrounded.String(), int64(l.Amount))
 		}
-		if _, err := stmt.ExecContext(ctx, docID, i, string(l.Kind), l.Product, l.BaseModel, l.Deployment,
-			string(l.Meter), l.Description, qty, l.Unit, price, l.Unrounded.String(), int64(l.Amount)); err != nil {
-			return fmt.Errorf("line %d: %w", i+1, err)
+		if _, err := tx.ExecContext(ctx, s.q(lineInsertColumns+valuesList(len(chunk), 13)), args...); err != nil {
+			return fmt.Errorf("lines %d–%d: %w", start+1, start+len(chunk), err)
 		}
 	}
 	return nil
+}
+
+// valuesList returns "(?, …), (?, …)" for rows rows of cols placeholders each.
+func valuesList(rows, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 
 func (s *Store) insertConsumptions(ctx context.Context, tx *sqlx.Tx, docID int64, doc *invoices.Document) error {

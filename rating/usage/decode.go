@@ -43,11 +43,23 @@ type decoded struct {
 	interned bool
 }
 
-// decoder decodes lines. With a symbol table (a rater's), the fast path interns the strings that repeat
-// from event to event (accounts, models, deployments) and records their Syms, so the aggregate's keys
-// are not copied per event and the rater keys its groups by integers.
+// decoder decodes lines. With symbol tables, the fast path interns the strings that repeat from event
+// to event (accounts, models, deployments) and records their Syms, so the aggregate's keys are not
+// copied per event and the rater keys its groups by integers (Rater.AddInterned). There is one table
+// per role: the accounts and models every event looks up stay small and in cache, however many
+// one-off jobs or deployments the others collect.
 type decoder struct {
-	syms *rating.Symbols
+	syms *decoderSyms
+}
+
+// decoderSyms are a decoder's symbol tables, one per role of rating.EventSyms.
+type decoderSyms struct {
+	account, product, base, aux rating.Symbols
+}
+
+func newDecoderSyms() *decoderSyms {
+	return &decoderSyms{account: *rating.NewSymbols(), product: *rating.NewSymbols(), base: *rating.NewSymbols(),
+		aux: *rating.NewSymbols()}
 }
 
 // decode decodes line into out: the fast path first, the encoding/json fallback for anything else.
@@ -60,12 +72,41 @@ func (d *decoder) decode(line []byte, out *decoded) (rating.RejectCode, string) 
 	return d.decodeJSON(line, out)
 }
 
-// str returns b as a string and its Sym: interned in the symbol table when there is one.
-func (d *decoder) str(b []byte) (string, rating.Sym) {
+// str returns b as a string and its Sym: interned in the symbol table t when the decoder has tables.
+func (d *decoder) str(t *rating.Symbols, b []byte) (string, rating.Sym) {
 	if d.syms == nil {
 		return string(b), 0
 	}
-	return d.syms.Intern(b)
+	return t.Intern(b)
+}
+
+// The symbol tables of the roles; nil without tables (str then copies).
+func (d *decoder) accounts() *rating.Symbols {
+	if d.syms == nil {
+		return nil
+	}
+	return &d.syms.account
+}
+
+func (d *decoder) products() *rating.Symbols {
+	if d.syms == nil {
+		return nil
+	}
+	return &d.syms.product
+}
+
+func (d *decoder) bases() *rating.Symbols {
+	if d.syms == nil {
+		return nil
+	}
+	return &d.syms.base
+}
+
+func (d *decoder) auxes() *rating.Symbols {
+	if d.syms == nil {
+		return nil
+	}
+	return &d.syms.aux
 }
 
 // The fields of DESIGN §3, by index.
@@ -245,7 +286,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 	if !ok {
 		return false
 	}
-	ev.Account, sy.Account = d.str(acct)
+	ev.Account, sy.Account = d.str(d.accounts(), acct)
 	typ, ok := fastReqString(s, f[fType])
 	if !ok {
 		return false
@@ -257,8 +298,8 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Model, sy.Product = d.str(model)
-		if ev.BaseModel, sy.Base, ok = d.fastOptString(s, f[fBaseModel]); !ok {
+		ev.Model, sy.Product = d.str(d.products(), model)
+		if ev.BaseModel, sy.Base, ok = d.fastOptString(d.bases(), s, f[fBaseModel]); !ok {
 			return false
 		}
 		if ev.InputTokens, ok = fastInt(s, f[fInputTokens], 0, 0); !ok {
@@ -286,12 +327,12 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Deployment, sy.Aux = d.str(dep)
+		ev.Deployment, sy.Aux = d.str(d.auxes(), dep)
 		gt, ok := fastReqString(s, f[fGPUType])
 		if !ok {
 			return false
 		}
-		ev.GPUType, sy.Product = d.str(gt)
+		ev.GPUType, sy.Product = d.str(d.products(), gt)
 		if f[fGPUCount].kind != vInt {
 			return false
 		}
@@ -313,12 +354,12 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Job, sy.Product = d.str(job)
+		ev.Job, sy.Product = d.str(d.products(), job)
 		base, ok := fastReqString(s, f[fBaseModel])
 		if !ok {
 			return false
 		}
-		ev.BaseModel, sy.Base = d.str(base)
+		ev.BaseModel, sy.Base = d.str(d.bases(), base)
 		if f[fTrainingTokens].kind != vInt {
 			return false
 		}
@@ -338,7 +379,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		default:
 			return false
 		}
-		ev.Method, sy.Aux = d.str(method)
+		ev.Method, sy.Aux = d.str(d.auxes(), method)
 	default:
 		return false
 	}
@@ -373,7 +414,7 @@ func fastReqString(s []byte, sp span) ([]byte, bool) {
 }
 
 // fastOptString returns an optional string field ("" when absent, null or empty) and its Sym.
-func (d *decoder) fastOptString(s []byte, sp span) (string, rating.Sym, bool) {
+func (d *decoder) fastOptString(t *rating.Symbols, s []byte, sp span) (string, rating.Sym, bool) {
 	switch sp.kind {
 	case vAbsent, vNull:
 		return "", 0, true
@@ -385,7 +426,7 @@ func (d *decoder) fastOptString(s []byte, sp span) (string, rating.Sym, bool) {
 		if !ok {
 			return "", 0, false
 		}
-		str, sym := d.str(b)
+		str, sym := d.str(t, b)
 		return str, sym, true
 	}
 	return "", 0, false

@@ -269,7 +269,7 @@ func TestDecodeFastPath(t *testing.T) {
 
 // TestDecodeAllocs checks the read loop's decoding allocates nothing once strings are interned.
 func TestDecodeAllocs(t *testing.T) {
-	d := decoder{syms: rating.NewSymbols()}
+	d := decoder{syms: newDecoderSyms()}
 	var out decoded
 	lines := [][]byte{[]byte(sv(`"input_tokens":100`, `"output_tokens":50`)), []byte(gpu()), []byte(ft())}
 	for _, l := range lines {
@@ -356,7 +356,7 @@ func FuzzDecodeFields(f *testing.F) {
 }
 
 // checkSyms fails when the Syms the fast path recorded do not name the event's own strings.
-func checkSyms(t *testing.T, line []byte, syms *rating.Symbols, d *decoded) {
+func checkSyms(t *testing.T, line []byte, syms *decoderSyms, d *decoded) {
 	t.Helper()
 	ev, sy := &d.ev, d.syms
 	var product, base, aux string
@@ -369,11 +369,13 @@ func checkSyms(t *testing.T, line []byte, syms *rating.Symbols, d *decoded) {
 		product, base, aux = ev.Job, ev.BaseModel, ev.Method
 	}
 	for _, c := range []struct {
-		role string
-		sym  rating.Sym
-		want string
-	}{{"account", sy.Account, ev.Account}, {"product", sy.Product, product}, {"base", sy.Base, base}, {"aux", sy.Aux, aux}} {
-		if got := syms.String(c.sym); got != c.want {
+		role  string
+		table *rating.Symbols
+		sym   rating.Sym
+		want  string
+	}{{"account", &syms.account, sy.Account, ev.Account}, {"product", &syms.product, sy.Product, product},
+		{"base", &syms.base, sy.Base, base}, {"aux", &syms.aux, sy.Aux, aux}} {
+		if got := c.table.String(c.sym); got != c.want {
 			t.Fatalf("line %q: %s Sym %d names %q, want %q", line, c.role, c.sym, got, c.want)
 		}
 	}
@@ -382,7 +384,7 @@ func checkSyms(t *testing.T, line []byte, syms *rating.Symbols, d *decoded) {
 // checkDecodeAgrees fails when the fast path accepts line and the fallback does not produce the same
 // event, or when the fallback rejects without a message.
 func checkDecodeAgrees(t *testing.T, line []byte) {
-	fastDec := decoder{syms: rating.NewSymbols()}
+	fastDec := decoder{syms: newDecoderSyms()}
 	var fast, ref decoded
 	fastOK := fastDec.decodeFast(line, &fast)
 	var refDec decoder
@@ -464,7 +466,7 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	b.Run("fast", func(b *testing.B) {
-		d := decoder{syms: rating.NewSymbols()}
+		d := decoder{syms: newDecoderSyms()}
 		var out decoded
 		run(b, func(l []byte) { d.decode(l, &out) })
 	})

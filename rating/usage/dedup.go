@@ -124,23 +124,31 @@ const (
 )
 
 const (
-	dedupShardBits = 6
+	dedupShardBits = 4
 	dedupShards    = 1 << dedupShardBits
 	// dedupMinSlots is a shard's first table size.
 	dedupMinSlots = 64
 	// A shard's table grows by half when it would be more than 4/5 full, so a table is between 8/15
 	// and 4/5 full: 24-byte slots cost 30–45 bytes per id.
 	dedupMaxLoadNum, dedupMaxLoadDen = 4, 5
+	// reserve sizes tables to be at most 3/4 full: 32 bytes per id.
+	dedupReserveLoadNum, dedupReserveLoadDen = 3, 4
+	// hugePageBytes is the size of a transparent huge page.
+	hugePageBytes = 2 << 20
+	// hugeGrowMinBytes is the table size from which a growing table is rounded to whole huge pages:
+	// rounding to the nearest one then changes the growth factor 1.5 by at most 1/16.
+	hugeGrowMinBytes = 16 << 20
 )
 
-// dedupSet is the set of ids a read has taken, each with its content hash: 64 shards, each an
+// dedupSet is the set of ids a read has taken, each with its content hash: 16 shards, each an
 // open-addressing table (linear probing) of fixed 24-byte slots behind its own mutex. Shards are picked
 // by the top bits of the key's spread hash, slots by the bits below, so the two are independent.
 //
 // The tables live outside the Go heap (see slotsAlloc): they are most of a read's memory, hold no
 // pointers, and are freed the moment a shard outgrows one, so they neither inflate the garbage
-// collector's heap goal nor wait for a collection to be returned. free must be called when the set is
-// no longer used.
+// collector's heap goal nor wait for a collection to be returned. Growing touches fresh memory, which
+// is slow on virtual machines, so a read that can estimate its size calls reserve once early on. free
+// must be called when the set is no longer used.
 type dedupSet struct {
 	shards [dedupShards]dedupShard
 }
@@ -148,8 +156,9 @@ type dedupSet struct {
 type dedupShard struct {
 	mu    sync.Mutex
 	slots []dedupSlot
+	mem   []byte // the mapping behind slots, nil on the heap
 	n     int
-	_     [24]byte // keeps neighbouring shards' mutexes off one cache line
+	_     [8]byte // keeps neighbouring shards' mutexes off one cache line
 }
 
 type dedupSlot struct {
@@ -168,7 +177,7 @@ func (s *dedupSet) insert(k idKey, content uint64) seenResult {
 	h <<= dedupShardBits
 	sh.mu.Lock()
 	if (sh.n+1)*dedupMaxLoadDen > len(sh.slots)*dedupMaxLoadNum {
-		sh.grow()
+		sh.resize(growSlots(len(sh.slots)))
 	}
 	slots := sh.slots
 	i := slotIndex(h, len(slots))
@@ -194,14 +203,43 @@ func (s *dedupSet) insert(k idKey, content uint64) seenResult {
 	}
 }
 
-func (sh *dedupShard) grow() {
-	n := len(sh.slots) + len(sh.slots)/2
+// growSlots returns the next table size after n slots: half as large again, at least dedupMinSlots,
+// and whole huge pages for large tables.
+func growSlots(n int) int {
+	n += n / 2
 	if n < dedupMinSlots {
-		n = dedupMinSlots
+		return dedupMinSlots
 	}
-	old := sh.slots
-	sh.slots = slotsAlloc(n)
-	for _, slot := range old {
+	if size := n * dedupSlotBytes; size >= hugeGrowMinBytes {
+		n = (size + hugePageBytes/2) / hugePageBytes * hugePageBytes / dedupSlotBytes
+	}
+	return n
+}
+
+// reserve makes room for about ids distinct ids in total, so the tables need not grow on the way:
+// each shard that is smaller gets a table for its share at most 3/4 full, in whole huge pages once
+// it spans one.
+func (s *dedupSet) reserve(ids int64) {
+	per := ids/dedupShards + 1
+	n := int(per * dedupReserveLoadDen / dedupReserveLoadNum)
+	if size := n * dedupSlotBytes; size >= hugePageBytes {
+		n = (size + hugePageBytes - 1) / hugePageBytes * hugePageBytes / dedupSlotBytes
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if n > len(sh.slots) {
+			sh.resize(n)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// resize moves the shard's ids into a new table of n slots.
+func (sh *dedupShard) resize(n int) {
+	oldSlots, oldMem := sh.slots, sh.mem
+	sh.slots, sh.mem = slotsAlloc(n)
+	for _, slot := range oldSlots {
 		if slot.key == (idKey{}) {
 			continue
 		}
@@ -213,7 +251,7 @@ func (sh *dedupShard) grow() {
 		}
 		sh.slots[i] = slot
 	}
-	slotsFree(old)
+	slotsFree(oldMem)
 }
 
 // slotIndex maps the high bits of h uniformly onto [0, n) without a division (Lemire's multiply-shift).
@@ -227,8 +265,8 @@ func (s *dedupSet) free() {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		slotsFree(sh.slots)
-		sh.slots, sh.n = nil, 0
+		slotsFree(sh.mem)
+		sh.slots, sh.mem, sh.n = nil, nil, 0
 		sh.mu.Unlock()
 	}
 }

@@ -3,7 +3,7 @@
 package usage
 
 // slotsAlloc returns n zeroed slots on the Go heap (platforms without anonymous mappings).
-func slotsAlloc(n int) []dedupSlot { return make([]dedupSlot, n) }
+func slotsAlloc(n int) ([]dedupSlot, []byte) { return make([]dedupSlot, n), nil }
 
-// slotsFree leaves s to the garbage collector.
-func slotsFree([]dedupSlot) {}
+// slotsFree leaves the slots to the garbage collector.
+func slotsFree([]byte) {}

@@ -7,29 +7,33 @@ import (
 	"unsafe"
 )
 
-// hugePageMinBytes is the table size from which slotsAlloc asks for transparent huge pages: the
-// tables are probed at random, so fewer TLB misses pay off once a table spans many pages.
-const hugePageMinBytes = 1 << 20
-
 // slotsAlloc returns n zeroed slots in an anonymous private mapping, outside the Go heap (the slots
-// hold no pointers). It falls back to the heap if the mapping fails.
-func slotsAlloc(n int) []dedupSlot {
+// hold no pointers), and the mapping to free. A table of whole huge pages is aligned to them and asks
+// for transparent huge pages: the tables are probed at random, and on a virtual machine both a TLB miss
+// and the first touch of a small page are costly. It falls back to the heap if the mapping fails.
+func slotsAlloc(n int) ([]dedupSlot, []byte) {
 	size := n * dedupSlotBytes
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	huge := size >= hugePageBytes && size%hugePageBytes == 0
+	reserve := size
+	if huge {
+		reserve += hugePageBytes // room to align; the unused part is never touched
+	}
+	mem, err := syscall.Mmap(-1, 0, reserve, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
-		return make([]dedupSlot, n)
+		return make([]dedupSlot, n), nil
 	}
-	if size >= hugePageMinBytes {
-		_ = madviseHuge(mem)
+	table := mem[:size]
+	if huge {
+		off := (hugePageBytes - int(uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%hugePageBytes)) % hugePageBytes
+		table = mem[off : off+size]
+		_ = madviseHuge(table)
 	}
-	return unsafe.Slice((*dedupSlot)(unsafe.Pointer(unsafe.SliceData(mem))), n)
+	return unsafe.Slice((*dedupSlot)(unsafe.Pointer(unsafe.SliceData(table))), n), mem
 }
 
-// slotsFree unmaps slots returned by slotsAlloc; slots from the heap fallback are left to the GC.
-func slotsFree(s []dedupSlot) {
-	if len(s) == 0 {
-		return
+// slotsFree unmaps a mapping returned by slotsAlloc (nil: heap memory, left to the GC).
+func slotsFree(mem []byte) {
+	if mem != nil {
+		_ = syscall.Munmap(mem)
 	}
-	mem := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*dedupSlotBytes)
-	_ = syscall.Munmap(mem) // EINVAL for heap memory: then the GC frees it
 }

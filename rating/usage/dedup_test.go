@@ -99,14 +99,28 @@ func TestDedupSetMemory(t *testing.T) {
 	}
 }
 
-// BenchmarkDedupInsert inserts fresh ids (hash included) into a set that grows to b.N ids.
+// BenchmarkDedupInsert inserts 2M fresh ids (hash included) into a set that grows to hold them, or
+// that reserve sized for them up front, as Read does once it can estimate the ids of a large read.
 func BenchmarkDedupInsert(b *testing.B) {
-	var s dedupSet
-	defer s.free()
-	var buf []byte
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		buf = fmt.Appendf(buf[:0], "ev-%09d", i)
-		s.insert(idHash(buf), 0)
+	const ids = 2_000_000
+	keys := make([]idKey, ids)
+	for i := range keys {
+		keys[i] = idHash(fmt.Appendf(nil, "ev-%09d", i))
+	}
+	for _, reserved := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reserved=%t", reserved), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var s dedupSet
+				if reserved {
+					s.reserve(ids)
+				}
+				for _, k := range keys {
+					s.insert(k, 0)
+				}
+				s.free()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*ids), "ns/id")
+		})
 	}
 }

@@ -325,7 +325,8 @@ type passState struct {
 	dedup *dedupSet
 	known map[idKey]struct{} // pass 2: the conflicting ids, read-only
 
-	changed atomic.Bool // pass 2 met a conflict pass 1 did not
+	changed  atomic.Bool // pass 2 met a conflict pass 1 did not
+	reserved atomic.Bool // the dedup set was sized from an estimate
 
 	mu      sync.Mutex
 	found   map[idKey]struct{} // pass 1: conflicting ids found so far

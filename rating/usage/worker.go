@@ -31,7 +31,20 @@ const (
 	zstdMaxWindowBytes = 128 << 20
 	// ctxCheckLines is how many lines pass between checks for cancellation and progress updates.
 	ctxCheckLines = 1024
+	// reserveSampleBytes is how many raw bytes of one object a worker reads before the read estimates
+	// its events from them and sizes the dedup set once (dedupSet.reserve); smaller reads just grow it.
+	reserveSampleBytes = 1 << 20
+	// minRawBytesPerID bounds the estimate: no object stores an event in fewer raw bytes, so a sample
+	// of very compressible lines cannot reserve more than the read could hold.
+	minRawBytesPerID = 16
 )
+
+// estimateIDs extrapolates the lines of a sample (lines in sampleBytes raw bytes of one object) to the
+// read's total raw bytes.
+func estimateIDs(lines, sampleBytes, totalBytes int64) int64 {
+	est := int64(float64(lines) / float64(sampleBytes) * float64(totalBytes))
+	return min(est, totalBytes/minRawBytesPerID)
+}
 
 // worker decodes and rates objects one at a time. Each has its own rater, aggregate and decompressors;
 // the dedup set and conflict set are shared.
@@ -62,7 +75,7 @@ func newWorker(ps *passState) (*worker, error) {
 		rater:   rater,
 		agg:     rating.NewAggregate(),
 		scratch: rating.NewAggregate(),
-		dec:     decoder{syms: rater.Symbols()},
+		dec:     decoder{syms: newDecoderSyms()},
 		hasher:  contentHasher{seed: r.seed},
 		br:      bufio.NewReaderSize(nil, readBufferBytes),
 	}, nil
@@ -164,6 +177,9 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 				pending = 0
 				if err := ctx.Err(); err != nil {
 					return err
+				}
+				if cr.n >= reserveSampleBytes && !w.ps.reserved.Load() && w.ps.reserved.CompareAndSwap(false, true) {
+					w.ps.dedup.reserve(estimateIDs(lineNo, cr.n, r.bytesTotal))
 				}
 			}
 		}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# bench/run.sh — issue 6's benchmark: billrun rate on a generated month of usage, against the gzip
+# decompression floor and DuckDB on the same files, plus close end to end (SQLite, and PostgreSQL when a
+# DSN is given) and the RSS growth from 5M to 20M events.
+#
+#   bash bench/run.sh                    # 5M events, 50 objects, 5,000 accounts; 3 runs of each
+#   BENCH_EVENTS_BIG=20000000 bash bench/run.sh   # the growth run's size (default 20M; 0 skips it)
+#   BENCH_REPEAT=5 BENCH_POSTGRES='postgres://…' bash bench/run.sh
+#
+# Environment: BENCH_EVENTS (5000000), BENCH_FILES (50), BENCH_ACCOUNTS (5000), BENCH_REPEAT (3),
+# BENCH_EVENTS_BIG (20000000, 0 = skip), BENCH_DUCKDB (1; 0 = skip), BENCH_CLOSE (1; 0 = skip),
+# BENCH_POSTGRES (a DSN whose database the bench may drop and recreate; else BILLRUN_TEST_POSTGRES's
+# server is used with a database billrun_bench), BENCH_DUCKDB_DIR (/tmp/billrun-duckdb).
+# Data is generated once with fixtures/gen and cached under ./bench-data/ (git-ignored). Timings on a
+# shared 2-core machine are noisy: each figure is the best of BENCH_REPEAT runs, with the median shown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+EVENTS=${BENCH_EVENTS:-5000000}
+FILES=${BENCH_FILES:-50}
+ACCOUNTS=${BENCH_ACCOUNTS:-5000}
+REPEAT=${BENCH_REPEAT:-3}
+EVENTS_BIG=${BENCH_EVENTS_BIG:-20000000}
+DUCKDB=${BENCH_DUCKDB:-1}
+CLOSE=${BENCH_CLOSE:-1}
+DUCKDB_DIR=${BENCH_DUCKDB_DIR:-/tmp/billrun-duckdb}
+PERIOD=2026-10
+AT=2026-11-01T02:00:00Z
+DATA=$ROOT/bench-data
+BIN=$DATA/bin
+WORK=$(mktemp -d /tmp/billrun-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$DATA" "$BIN"
+
+if [ ! -x /usr/bin/time ]; then
+	echo "installing GNU time (apt-get install time)" >&2
+	apt-get install -y time >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }
+fi
+
+echo "building billrun, fixtures/gen and bench/floor" >&2
+go build -o "$BIN/billrun" ./cmd/billrun
+go build -o "$BIN/gen" ./fixtures/gen
+go build -o "$BIN/floor" ./bench/floor
+
+# dataset EVENTS FILES: generates (once) the usage tree and the accounts file; prints the tree's path.
+dataset() {
+	local events=$1 files=$2 dir="$DATA/usage-$1-$2-$ACCOUNTS"
+	if [ ! -f "$dir/.complete" ]; then
+		echo "generating $events events in $files objects for $ACCOUNTS accounts under $dir" >&2
+		"$BIN/gen" -events "$events" -files "$files" -accounts "$ACCOUNTS" -period "$PERIOD" \
+			-accounts-out "$DATA/accounts-$ACCOUNTS.yaml" -out "$dir" >&2
+		touch "$dir/.complete"
+	fi
+	echo "$dir"
+}
+
+# timed NAME CMD...: runs CMD under /usr/bin/time -v; appends "wall_s max_rss_kb" to $WORK/NAME.
+timed() {
+	local name=$1
+	shift
+	/usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || {
+		echo "FAILED: $*" >&2
+		tail -20 "$WORK/$name.err" >&2
+		exit 1
+	}
+	local wall rss
+	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$WORK/time.txt")
+	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
+	echo "$wall $rss" >>"$WORK/$name"
+}
+
+# best NAME / median NAME / rss NAME: the best and median wall time and the largest peak RSS (KB).
+best() { sort -n "$WORK/$1" | head -1 | cut -d' ' -f1; }
+median() { sort -n "$WORK/$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rss() { sort -k2 -n "$WORK/$1" | tail -1 | cut -d' ' -f2; }
+
+# RATE: billrun rate as the bench runs it; --usage DIR follows.
+RATE=("$BIN/billrun" rate --period "$PERIOD" --at "$AT" --prices fixtures/prices.yaml
+	--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "sqlite:$WORK/unused.db" --progress never)
+
+USAGE=$(dataset "$EVENTS" "$FILES")
+COMPRESSED=$(du -sb --exclude=.complete "$USAGE" | cut -f1)
+
+for i in $(seq "$REPEAT"); do
+	echo "run $i/$REPEAT: billrun rate" >&2
+	timed rate "${RATE[@]}" --usage "$USAGE"
+	echo "run $i/$REPEAT: decompression floor" >&2
+	timed floor "$BIN/floor" -parallel 2 "$USAGE"
+done
+RAW=$(awk '/^raw_bytes/ {print $2}' "$WORK/floor.out")
+LINES=$(awk '/^lines/ {print $2}' "$WORK/floor.out")
+grep -q "^usage: .* $LINES lines" "$WORK/rate.out" || { echo "billrun rate did not read $LINES lines:" >&2; tail -3 "$WORK/rate.out" >&2; exit 1; }
+
+if [ "$DUCKDB" = 1 ]; then
+	if [ ! -d "$DUCKDB_DIR/node_modules/@duckdb/node-api" ]; then
+		echo "installing @duckdb/node-api into $DUCKDB_DIR (outside the repository)" >&2
+		mkdir -p "$DUCKDB_DIR"
+		(cd "$DUCKDB_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund @duckdb/node-api >/dev/null)
+	fi
+	for i in $(seq "$REPEAT"); do
+		echo "run $i/$REPEAT: DuckDB" >&2
+		NODE_PATH="$DUCKDB_DIR/node_modules" timed duckdb node bench/duckdb.cjs "$USAGE" 2
+	done
+fi
+
+PG_DSN=${BENCH_POSTGRES:-}
+if [ -z "$PG_DSN" ] && [ -n "${BILLRUN_TEST_POSTGRES:-}" ]; then
+	PG_DSN=$(echo "$BILLRUN_TEST_POSTGRES" | sed -E 's#/[^/?]+(\?|$)#/billrun_bench\1#')
+fi
+pg_reset() { # drops and recreates the bench database of $PG_DSN
+	local db admin
+	db=$(echo "$PG_DSN" | sed -E 's#.*/([^/?]+)(\?.*)?$#\1#')
+	admin=$(echo "$PG_DSN" | sed -E 's#/[^/?]+(\?|$)#/postgres\1#')
+	psql -q "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+}
+if [ "$CLOSE" = 1 ]; then
+	for i in $(seq "$REPEAT"); do
+		echo "run $i/$REPEAT: billrun close on SQLite" >&2
+		rm -rf "$WORK/close.db"* "$WORK/out"
+		timed close_sqlite "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
+			--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "sqlite:$WORK/close.db" --out "$WORK/out" --progress never
+		if [ -n "$PG_DSN" ]; then
+			echo "run $i/$REPEAT: billrun close on PostgreSQL" >&2
+			pg_reset
+			timed close_pg "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
+				--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "$PG_DSN" --out "$WORK/out" --progress never
+		fi
+	done
+fi
+
+if [ "$EVENTS_BIG" != 0 ]; then
+	BIG=$(dataset "$EVENTS_BIG" $((FILES * EVENTS_BIG / EVENTS)))
+	for i in $(seq "$(( REPEAT < 2 ? REPEAT : 2 ))"); do
+		echo "run $i: billrun rate on $EVENTS_BIG events" >&2
+		timed rate_big "${RATE[@]}" --usage "$BIG"
+	done
+fi
+
+# The table.
+R=$(best rate)
+F=$(best floor)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+row() { # name best median rss_kb events
+	local eps
+	eps=$(awk -v n="$5" -v s="$2" 'BEGIN {printf "%.2f M", n / s / 1e6}')
+	local vs_duck="-"
+	[ -n "${D:-}" ] && vs_duck=$(ratio "$2" "$D")
+	printf "| %s | %s | %s | %s | %s MB | %s | %s |\n" "$1" "$2" "$3" "$eps" "$(awk -v k="$4" 'BEGIN {printf "%.0f", k / 1024}')" \
+		"$vs_duck" "$(ratio "$2" "$F")"
+}
+D=""
+[ "$DUCKDB" = 1 ] && D=$(best duckdb)
+echo
+echo "billrun bench: $LINES events, $FILES objects, $ACCOUNTS accounts; $(awk -v b="$COMPRESSED" 'BEGIN {printf "%.1f", b/1e6}') MB gzip," \
+	"$(awk -v b="$RAW" 'BEGIN {printf "%.1f", b/1e6}') MB JSON; best of $REPEAT runs (median shown), $(nproc) CPUs"
+echo
+echo "| method | wall s (best) | median | events/s | peak RSS | × DuckDB | × floor |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+row "billrun rate (read, validate, dedup, rate, price)" "$R" "$(median rate)" "$(rss rate)" "$LINES"
+[ -n "$D" ] && row "DuckDB read_ndjson + DISTINCT ON (id) + GROUP BY, 2 threads" "$D" "$(median duckdb)" "$(rss duckdb)" "$LINES"
+row "gzip decompression alone, klauspost, 2 in parallel (floor)" "$F" "$(median floor)" "$(rss floor)" "$LINES"
+echo
+echo "billrun rate: $(awk -v c="$COMPRESSED" -v s="$R" 'BEGIN {printf "%.1f", c / s / 1e6}') MB/s compressed," \
+	"$(awk -v c="$RAW" -v s="$R" 'BEGIN {printf "%.1f", c / s / 1e6}') MB/s uncompressed; peak RSS $(( $(rss rate) / 1024 )) MB"
+if [ "$CLOSE" = 1 ]; then
+	echo "close on SQLite (import $ACCOUNTS accounts, read, issue, sweep, exports): best $(best close_sqlite) s," \
+		"median $(median close_sqlite) s, peak RSS $(( $(rss close_sqlite) / 1024 )) MB: $(ratio "$(best close_sqlite)" "$R") × rate"
+	if [ -n "$PG_DSN" ]; then
+		echo "close on PostgreSQL: best $(best close_pg) s, median $(median close_pg) s, peak RSS $(( $(rss close_pg) / 1024 )) MB:" \
+			"$(ratio "$(best close_pg)" "$R") × rate"
+	else
+		echo "close on PostgreSQL: skipped (set BENCH_POSTGRES or BILLRUN_TEST_POSTGRES)"
+	fi
+fi
+if [ "$EVENTS_BIG" != 0 ]; then
+	SMALL_RSS=$(rss rate)
+	BIG_RSS=$(rss rate_big)
+	echo "rate on $EVENTS_BIG events: best $(best rate_big) s, peak RSS $(( BIG_RSS / 1024 )) MB; growth from $EVENTS:" \
+		"$(awk -v a="$BIG_RSS" -v b="$SMALL_RSS" -v n="$((EVENTS_BIG - EVENTS))" 'BEGIN {printf "%.1f", (a - b) * 1024 / n}') bytes/event"
+fi
