@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
 
 	"billrun/invoices"
 	"billrun/rating"
@@ -141,7 +142,7 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	}
 	sum.Standing = rows
 
-	rep, err := j.Report(ctx, p, at)
+	rep, err := j.reportOf(ctx, p, at, append(existing, sum.Issued...))
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
@@ -161,20 +162,23 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 
 // writeExports writes DIR/P/invoices.json, billrun-P.xlsx and rejects.csv.
 func (j *Jobs) writeExports(dir string, p rating.Period, rep *invoices.Report) ([]string, error) {
-	var files []string
-	for _, f := range []struct {
+	exports := []struct {
 		name  string
 		write func(io.Writer) error
 	}{
 		{"invoices.json", func(w io.Writer) error { return j.Exporter.WriteJSON(w, rep) }},
 		{"billrun-" + p.String() + ".xlsx", func(w io.Writer) error { return j.Exporter.WriteXLSX(w, rep) }},
 		{"rejects.csv", func(w io.Writer) error { return j.Exporter.WriteRejectsCSV(w, rep.Rejects) }},
-	} {
-		path := filepath.Join(dir, f.name)
-		if err := WriteFileAtomic(path, f.write); err != nil {
-			return files, err
-		}
-		files = append(files, path)
+	}
+	// The files are independent: write them at once (each through its own temporary file and rename).
+	var g errgroup.Group
+	files := make([]string, len(exports))
+	for i, f := range exports {
+		files[i] = filepath.Join(dir, f.name)
+		g.Go(func() error { return WriteFileAtomic(files[i], f.write) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return files, nil
 }

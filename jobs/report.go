@@ -18,6 +18,12 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 	if err != nil {
 		return nil, fmt.Errorf("report %s: documents: %w", p, err)
 	}
+	return j.reportOf(ctx, p, at, docs)
+}
+
+// reportOf is Report for the period's documents docs, in issue order, when the caller already holds
+// them (a close has just issued them: no need to read every line back).
+func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs []invoices.Document) (*invoices.Report, error) {
 	payments, err := j.Store.Payments(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("report %s: payments: %w", p, err)

@@ -17,9 +17,16 @@ func runClose(ctx context.Context, e *environment, args []string) error {
 	fs := e.flags("close", "close --period YYYY-MM|prev|current [flags]", &c,
 		flagSpec{db: true, usage: true, prices: true, accounts: true, out: true, at: true, rejects: true, wait: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to close: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for benchmarks)")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this file (for benchmarks)")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	at, p, err := c.atAndPeriod(*period)
 	if err != nil {
 		return err
