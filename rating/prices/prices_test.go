@@ -7,7 +7,7 @@ import (
 )
 
 func TestParseExample(t *testing.T) {
-	pb, _, err := Load("../../../shared/examples/01_rounding/prices.yaml")
+	pb, _, err := Load("../../cmd/billrun/testdata/examples/01_rounding/prices.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
