@@ -60,6 +60,9 @@ func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("BILLRUN_TEST_POSTGRES")
 	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("BILLRUN_TEST_POSTGRES not set in CI: PostgreSQL tests must run there (.ci/run sets it)")
+		}
 		t.Skip("BILLRUN_TEST_POSTGRES not set: skipping PostgreSQL")
 	}
 	admin, err := sql.Open("pgx", dsn)
