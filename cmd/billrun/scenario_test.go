@@ -74,7 +74,87 @@ func replayScenario(t *testing.T, dir string) string {
 				if got := exitCode(err); got != c.ExpectExit {
 					t.Fatalf("%s: exit %d (%v), want %d\n%s", name, got, err, c.ExpectExit, out)
 				}
+				checkOutputs(t, name, filepath.Join(tmp, "out", c.Period), node)
 				lastAt = c.At
+			case "rerun":
+				var c struct {
+					Period     string   `yaml:"period"`
+					At         string   `yaml:"at"`
+					Accounts   []string `yaml:"accounts"`
+					DryRun     bool     `yaml:"dry_run"`
+					ExpectExit int      `yaml:"expect_exit"`
+				}
+				must(t, node.Decode(&c))
+				args := append([]string{"rerun", "--period", c.Period, "--at", c.At, "--out", filepath.Join(tmp, "out")}, withUsage...)
+				for _, a := range c.Accounts {
+					args = append(args, "--account", a)
+				}
+				if c.DryRun {
+					args = append(args, "--dry-run")
+				}
+				out, err := runCapture(args...)
+				if got := exitCode(err); got != c.ExpectExit {
+					t.Fatalf("%s: exit %d (%v), want %d\n%s", name, got, err, c.ExpectExit, out)
+				}
+				if !c.DryRun {
+					lastAt = c.At
+				}
+			case "reconcile":
+				var c struct {
+					Period     string `yaml:"period"`
+					At         string `yaml:"at"`
+					ExpectExit int    `yaml:"expect_exit"`
+				}
+				must(t, node.Decode(&c))
+				args := append([]string{"reconcile", "--period", c.Period, "--at", c.At, "--out", filepath.Join(tmp, "out")}, withUsage...)
+				out, err := runCapture(args...)
+				if got := exitCode(err); got != c.ExpectExit {
+					t.Fatalf("%s: exit %d (%v), want %d\n%s", name, got, err, c.ExpectExit, out)
+				}
+			case "rate":
+				var c struct {
+					Period     string    `yaml:"period"`
+					At         string    `yaml:"at"`
+					Accounts   string    `yaml:"accounts"`
+					MaxRejects *int      `yaml:"max_rejects"`
+					ExpectExit int       `yaml:"expect_exit"`
+					Expect     yaml.Node `yaml:"expect"`
+				}
+				must(t, node.Decode(&c))
+				args := append([]string{"rate", "--period", c.Period, "--at", c.At, "--format", "json"}, withUsage...)
+				if c.Accounts != "" {
+					args = append(args, "--accounts", filepath.Join(dir, c.Accounts))
+				}
+				if c.MaxRejects != nil {
+					args = append(args, "--max-rejects", fmt.Sprint(*c.MaxRejects))
+				}
+				out, err := runStdout(args...)
+				if got := exitCode(err); got != c.ExpectExit {
+					t.Fatalf("%s: exit %d (%v), want %d\n%s", name, got, err, c.ExpectExit, out)
+				}
+				if c.Expect.Kind != 0 {
+					var got map[string]any
+					if jerr := json.Unmarshal([]byte(out), &got); jerr != nil {
+						t.Fatalf("%s: output is not JSON: %v\n%s", name, jerr, out)
+					}
+					var want map[string]any
+					must(t, c.Expect.Decode(&want))
+					checkExport(t, name+" "+c.Period, got, want)
+					if wc, ok := want["counts"].(map[string]any); ok {
+						gc, _ := got["counts"].(map[string]any)
+						matchFields(t, name+" counts", gc, wc)
+					}
+				}
+			case "add_usage":
+				// copies the folder DIR (relative to the scenario) into the usage tree: late usage
+				if err := os.CopyFS(usageDir, os.DirFS(filepath.Join(dir, node.Value))); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			case "remove_usage":
+				// removes the object KEY (relative to the usage tree)
+				if err := os.Remove(filepath.Join(usageDir, node.Value)); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
 			case "import":
 				var c struct {
 					File string `yaml:"file"`
@@ -129,6 +209,72 @@ func replayScenario(t *testing.T, dir string) string {
 		}
 	}
 	return db
+}
+
+// checkOutputs checks a close's files in outDir: `rejects: N` (rows of rejects.csv), `reject_codes`
+// (the codes of those rows, in order) and `exports: [names]` (exactly the files written).
+func checkOutputs(t *testing.T, name, outDir string, node yaml.Node) {
+	t.Helper()
+	var c struct {
+		Rejects     *int     `yaml:"rejects"`
+		RejectCodes []string `yaml:"reject_codes"`
+		Exports     []string `yaml:"exports"`
+	}
+	must(t, node.Decode(&c))
+	if c.Rejects != nil || c.RejectCodes != nil {
+		data, err := os.ReadFile(filepath.Join(outDir, "rejects.csv"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else {
+			rows := strings.Split(strings.TrimSpace(string(data)), "\n")[1:]
+			if c.Rejects != nil && len(rows) != *c.Rejects {
+				t.Errorf("%s: %d rejects, want %d:\n%s", name, len(rows), *c.Rejects, data)
+			}
+			if c.RejectCodes != nil {
+				var codes []string
+				for _, r := range rows {
+					if f := splitCSV(r); len(f) >= 4 {
+						codes = append(codes, f[3])
+					}
+				}
+				if strings.Join(codes, ",") != strings.Join(c.RejectCodes, ",") {
+					t.Errorf("%s: reject codes %v, want %v:\n%s", name, codes, c.RejectCodes, data)
+				}
+			}
+		}
+	}
+	if c.Exports != nil {
+		var names []string
+		entries, _ := os.ReadDir(outDir)
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if strings.Join(names, ",") != strings.Join(c.Exports, ",") {
+			t.Errorf("%s: exports %v, want %v", name, names, c.Exports)
+		}
+	}
+}
+
+// splitCSV splits one CSV row, honouring double quotes.
+func splitCSV(row string) []string {
+	var f []string
+	var cur strings.Builder
+	inQ := false
+	for i := 0; i < len(row); i++ {
+		switch ch := row[i]; {
+		case ch == '"' && inQ && i+1 < len(row) && row[i+1] == '"':
+			cur.WriteByte('"')
+			i++
+		case ch == '"':
+			inQ = !inQ
+		case ch == ',' && !inQ:
+			f = append(f, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(ch)
+		}
+	}
+	return append(f, cur.String())
 }
 
 func must(t *testing.T, err error) {
@@ -241,6 +387,12 @@ func valueEqual(got, want any) bool {
 		return true
 	case nil:
 		return got == nil
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return false
+		}
+		return fieldsEqual(g, w)
 	}
 	ws := fmt.Sprint(want)
 	if tm, ok := want.(interface{ Format(string) string }); ok {
