@@ -3,6 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"billrun/invoices"
@@ -38,23 +41,58 @@ func (j *Jobs) Rate(ctx context.Context, p rating.Period, opts RateOptions) (*in
 	rep := &invoices.Report{Period: p, Currency: j.PriceBook.Currency, At: at, Drafts: true, Accounts: byID,
 		Rejects: res.Rejects, Run: &invoices.Run{Kind: "rate", Period: p, At: at, Status: invoices.RunSucceeded,
 			PriceBookHash: j.PriceBookHash, Manifest: res.Manifest, Counts: res.Counts}}
-	byAccount := res.Aggregate.ByAccount()
-	terms := invoices.Terms{PaymentTermsDays: j.PriceBook.Policy.PaymentTermsDays}
-	for _, id := range res.Aggregate.Accounts() {
-		acct := byID[id]
-		lines := j.rateAccount(acct, byAccount[id], p.Start())
-		doc, ok := invoices.DraftInvoice(id, p, lines, acct.Grants, at, terms)
-		if !ok {
-			continue
-		}
-		rep.Docs = append(rep.Docs, invoices.DocView{Document: doc, Status: invoices.StatusDraft})
-		rep.Run.Totals.Add(&doc)
+	for _, d := range j.draftInvoices(res.Aggregate, p, byID, at) {
+		rep.Docs = append(rep.Docs, invoices.DocView{Document: d, Status: invoices.StatusDraft})
+		rep.Run.Totals.Add(&rep.Docs[len(rep.Docs)-1].Document)
 	}
 	rep.Standing = []invoices.Standing{}
 	if int64(len(res.Rejects)) > opts.MaxRejects {
 		return rep, fmt.Errorf("rate %s: %d rejects, --max-rejects is %d: %w", p, len(res.Rejects), opts.MaxRejects, ErrTooManyRejects)
 	}
 	return rep, nil
+}
+
+// draftInvoices rates every account of agg and returns its draft invoices, in ascending account order,
+// for the accounts that get one: rateAccount and DraftInvoice per account, on all cores.
+func (j *Jobs) draftInvoices(agg *rating.Aggregate, p rating.Period, byID map[string]*invoices.Account, at time.Time) []invoices.Document {
+	ids := agg.Accounts()
+	docs := make([]invoices.Document, len(ids))
+	ok := make([]bool, len(ids))
+	terms := invoices.Terms{PaymentTermsDays: j.PriceBook.Policy.PaymentTermsDays}
+	// Chunks of accounts, handed out in order, keep the goroutines busy without a channel per account.
+	const chunk = 64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= len(ids) {
+					return
+				}
+				for i := lo; i < min(lo+chunk, len(ids)); i++ {
+					id := ids[i]
+					acct := byID[id]
+					lines := j.rateAccount(acct, agg.AccountLines(id), p.Start())
+					var grants []invoices.Grant
+					if acct != nil {
+						grants = acct.Grants
+					}
+					docs[i], ok[i] = invoices.DraftInvoice(id, p, lines, grants, at, terms)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	out := docs[:0]
+	for i := range docs {
+		if ok[i] {
+			out = append(out, docs[i])
+		}
+	}
+	return out
 }
 
 // AccountsFromImport turns an accounts file into accounts as a fresh database would hold them, for

@@ -1,9 +1,14 @@
 package rating
 
 import (
+	"hash/maphash"
+	"maps"
 	"math"
 	"math/bits"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/shopspring/decimal"
 )
@@ -49,6 +54,11 @@ type Quantity struct {
 
 // Decimal returns q as a decimal number.
 func (q Quantity) Decimal() decimal.Decimal {
+	const maxUnits = 9_000_000_000 // so that Units × 10⁹ + Nanos fits in an int64
+	if q.Units >= -maxUnits && q.Units <= maxUnits && q.Nanos > -nanosPerSecond && q.Nanos < nanosPerSecond {
+		// The value and exponent (-9) the sum below has, without its intermediate numbers.
+		return decimal.New(q.Units*nanosPerSecond+q.Nanos, -9)
+	}
 	return decimal.NewFromInt(q.Units).Add(decimal.New(q.Nanos, -9))
 }
 
@@ -130,17 +140,21 @@ const (
 	symServerless uint8 = iota + 1
 	symGPU
 	symFineTuning
+	symKinds // the number of kinds, 0 included
 )
 
 // Aggregate is the mergeable result of rating usage: quantities summed per line key. It is the value
 // a shard would serialize and a final step merge (DESIGN §12). Events accumulate per product group on
-// the hot path and are folded into line keys when the aggregate is read.
+// the hot path and are folded into line keys when the aggregate is read. Lines are kept per account,
+// which is how invoices consume them, so that merges can run per account in parallel (MergeAll).
 type Aggregate struct {
-	lines  map[LineKey]Quantity
+	accts  map[string]map[LineKey]Quantity // lines per account; no account has an empty map
 	groups map[groupKey]*meterGroup
 	// fast indexes groups by the symbols of fastOwner (Rater.AddInterned); a group is in groups or in
 	// fast, never both, and fold sums both into lines.
-	fast      map[symKey]*meterGroup
+	// One map per kind of symKey, so that the many one-off fine-tuning groups do not dilute the
+	// serverless groups that nearly every event looks up.
+	fast      [symKinds]map[symKey]*meterGroup
 	fastOwner *Rater
 	// overflow is set when a fold found a sum too large; reads report it through Merge.
 	overflow bool
@@ -148,28 +162,44 @@ type Aggregate struct {
 
 // NewAggregate returns an empty Aggregate.
 func NewAggregate() *Aggregate {
-	return &Aggregate{lines: make(map[LineKey]Quantity), groups: make(map[groupKey]*meterGroup)}
+	return &Aggregate{accts: make(map[string]map[LineKey]Quantity), groups: make(map[groupKey]*meterGroup)}
 }
 
 // Reset empties the aggregate, keeping its allocated maps.
 func (a *Aggregate) Reset() {
-	clear(a.lines)
+	clear(a.accts)
 	clear(a.groups)
-	clear(a.fast)
+	for _, m := range a.fast {
+		clear(m)
+	}
 	a.overflow = false
 }
 
 // resetFast starts a new symbol index for rater r; groups already indexed keep their sums and are
 // folded as usual.
 func (a *Aggregate) resetFast(r *Rater) {
-	if len(a.fast) > 0 {
+	if a.fastLen() > 0 {
 		a.fold()
 	}
-	if a.fast == nil {
-		a.fast = make(map[symKey]*meterGroup)
+	for i := range a.fast {
+		if a.fast[i] == nil {
+			a.fast[i] = make(map[symKey]*meterGroup)
+		}
 	}
 	a.fastOwner = r
 }
+
+// fastLen returns the number of groups indexed by symbols.
+func (a *Aggregate) fastLen() int {
+	n := 0
+	for _, m := range a.fast {
+		n += len(m)
+	}
+	return n
+}
+
+// fastGroup returns the group indexed under fk, or nil.
+func (a *Aggregate) fastGroup(fk symKey) *meterGroup { return a.fast[fk.kind][fk] }
 
 // groupFor returns the accumulator of k, creating it: in fast under fk when fast is set, else in groups.
 func (a *Aggregate) groupFor(k groupKey, fast bool, fk symKey) *meterGroup {
@@ -177,7 +207,7 @@ func (a *Aggregate) groupFor(k groupKey, fast bool, fk symKey) *meterGroup {
 		return a.group(k)
 	}
 	g := &meterGroup{key: k, fast: true, fk: fk}
-	a.fast[fk] = g
+	a.fast[fk.kind][fk] = g
 	return g
 }
 
@@ -196,7 +226,7 @@ func (a *Aggregate) pendingGroup(k groupKey, fast bool, fk symKey) *meterGroup {
 func (a *Aggregate) commitGroup(g *meterGroup) {
 	g.pending = false
 	if g.fast {
-		a.fast[g.fk] = g
+		a.fast[g.fk.kind][g.fk] = g
 	} else {
 		a.groups[g.key] = g
 	}
@@ -214,95 +244,307 @@ func (a *Aggregate) group(k groupKey) *meterGroup {
 
 // fold moves the hot-path groups into line keys.
 func (a *Aggregate) fold() {
-	if n := len(a.groups) + len(a.fast); len(a.lines) == 0 && n > 0 {
-		// Most groups fill one to three meters: size the map once rather than grow it step by step.
-		a.lines = make(map[LineKey]Quantity, 2*n)
-	}
 	for _, g := range a.groups {
 		a.foldGroup(g)
 	}
 	clear(a.groups)
-	for _, g := range a.fast {
-		a.foldGroup(g)
+	for _, m := range a.fast {
+		for _, g := range m {
+			a.foldGroup(g)
+		}
+		clear(m)
 	}
-	clear(a.fast)
 }
 
 func (a *Aggregate) foldGroup(g *meterGroup) {
-	k := &g.key
-	for m := range numMeters {
-		q := g.q[m]
-		if q.Units == 0 && q.Nanos == 0 {
-			continue
-		}
-		lk := LineKey{Account: k.account, Kind: k.kind, Product: k.product, BaseModel: k.base,
-			Deployment: k.deployment, Meter: meterByIndex[m], UnitPrice: k.prices.unit[m]}
-		if !a.Add(lk, q) {
-			a.overflow = true
-		}
+	if !foldInto(a.accts, g) {
+		a.overflow = true
 	}
 }
 
-// LineMap returns the quantities per line key.
+// foldInto adds the non-zero meters of g to the lines of accts; false when a sum overflowed (that line
+// is left unchanged, the others are added).
+func foldInto(accts map[string]map[LineKey]Quantity, g *meterGroup) bool {
+	k := &g.key
+	var m map[LineKey]Quantity
+	ok := true
+	for mi := range numMeters {
+		q := g.q[mi]
+		if q.Units == 0 && q.Nanos == 0 {
+			continue
+		}
+		if m == nil {
+			if m = accts[k.account]; m == nil {
+				m = make(map[LineKey]Quantity, 4)
+				accts[k.account] = m
+			}
+		}
+		lk := LineKey{Account: k.account, Kind: k.kind, Product: k.product, BaseModel: k.base,
+			Deployment: k.deployment, Meter: meterByIndex[mi], UnitPrice: k.prices.unit[mi]}
+		if !addLine(m, lk, q) {
+			ok = false
+		}
+	}
+	return ok
+}
+
+// addLine adds q to the line k of m; false, changing nothing, on overflow.
+func addLine(m map[LineKey]Quantity, k LineKey, q Quantity) bool {
+	s, ok := m[k].add(q)
+	if !ok {
+		return false
+	}
+	m[k] = s
+	return true
+}
+
+// LineMap returns the quantities per line key, in a map of its own.
 func (a *Aggregate) LineMap() map[LineKey]Quantity {
 	a.fold()
-	return a.lines
+	n := 0
+	for _, m := range a.accts {
+		n += len(m)
+	}
+	out := make(map[LineKey]Quantity, n)
+	for _, m := range a.accts {
+		for k, q := range m {
+			out[k] = q
+		}
+	}
+	return out
 }
 
 // Add adds q to the line k. It returns false, changing nothing, when the sum would overflow.
 func (a *Aggregate) Add(k LineKey, q Quantity) bool {
-	s, ok := a.lines[k].add(q)
+	m := a.accts[k.Account]
+	s, ok := m[k].add(q)
 	if !ok {
 		return false
 	}
-	a.lines[k] = s
+	if m == nil {
+		m = make(map[LineKey]Quantity, 4)
+		a.accts[k.Account] = m
+	}
+	m[k] = s
 	return true
 }
 
 // Merge adds every line of o into a. It returns false when a sum overflows.
 func (a *Aggregate) Merge(o *Aggregate) bool {
 	a.fold()
-	for k, q := range o.LineMap() {
-		if !a.Add(k, q) {
-			return false
+	o.fold()
+	for _, m := range o.accts {
+		for k, q := range m {
+			if !a.Add(k, q) {
+				return false
+			}
 		}
 	}
 	return !a.overflow && !o.overflow
 }
 
+// MergeAll returns a new aggregate holding the sum of aggs, which it only reads, merging on up to
+// workers goroutines (accounts are split between them). It returns false when a sum overflows, as a
+// chain of Merge calls would.
+func MergeAll(aggs []*Aggregate, workers int) (*Aggregate, bool) {
+	out := NewAggregate()
+	for _, a := range aggs {
+		if a.overflow {
+			return out, false
+		}
+	}
+	workers = max(1, min(workers, runtime.GOMAXPROCS(0)))
+	parts := 1
+	if workers > 1 {
+		parts = 4 * workers
+	}
+	seed := maphash.MakeSeed()
+	partOf := func(account string) int {
+		if parts == 1 {
+			return 0
+		}
+		return int(maphash.String(seed, account) % uint64(parts))
+	}
+	// Split every aggregate's groups and lines by part, one aggregate per goroutine.
+	type split struct {
+		groups [][]*meterGroup
+		lines  [][]map[LineKey]Quantity
+	}
+	splits := make([]split, len(aggs))
+	forEach(len(aggs), workers, func(i int) {
+		a := aggs[i]
+		sp := split{groups: make([][]*meterGroup, parts), lines: make([][]map[LineKey]Quantity, parts)}
+		for _, g := range a.groups {
+			p := partOf(g.key.account)
+			sp.groups[p] = append(sp.groups[p], g)
+		}
+		for _, m := range a.fast {
+			for _, g := range m {
+				p := partOf(g.key.account)
+				sp.groups[p] = append(sp.groups[p], g)
+			}
+		}
+		for acct, m := range a.accts {
+			p := partOf(acct)
+			sp.lines[p] = append(sp.lines[p], m)
+		}
+		splits[i] = sp
+	})
+	// Sum each part on its own.
+	results := make([]map[string]map[LineKey]Quantity, parts)
+	var overflow atomic.Bool
+	forEach(parts, workers, func(p int) {
+		// Size every account's map for the most lines one aggregate has for it: the same lines mostly
+		// come from every aggregate, so the sum would be far too much.
+		hint := make(map[string]int)
+		cnt := make(map[string]int)
+		for i := range splits {
+			clear(cnt)
+			for _, g := range splits[i].groups[p] {
+				for mi := range numMeters {
+					if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+						cnt[g.key.account]++
+					}
+				}
+			}
+			for _, m := range splits[i].lines[p] {
+				for k := range m {
+					cnt[k.Account] += len(m)
+					break
+				}
+			}
+			for acct, n := range cnt {
+				hint[acct] = max(hint[acct], n)
+			}
+		}
+		accts := make(map[string]map[LineKey]Quantity, len(hint))
+		for acct, n := range hint {
+			accts[acct] = make(map[LineKey]Quantity, n)
+		}
+		for i := range splits {
+			for _, g := range splits[i].groups[p] {
+				if !foldInto(accts, g) {
+					overflow.Store(true)
+					return
+				}
+			}
+			for _, m := range splits[i].lines[p] {
+				for k, q := range m {
+					dst := accts[k.Account]
+					if dst == nil {
+						dst = make(map[LineKey]Quantity, len(m))
+						accts[k.Account] = dst
+					}
+					if !addLine(dst, k, q) {
+						overflow.Store(true)
+						return
+					}
+				}
+			}
+		}
+		results[p] = accts
+	})
+	if overflow.Load() {
+		return out, false
+	}
+	for _, accts := range results {
+		maps.Copy(out.accts, accts)
+	}
+	return out, true
+}
+
+// forEach calls fn(0) … fn(n-1) on up to workers goroutines.
+func forEach(n, workers int, fn func(int)) {
+	if workers <= 1 || n <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // Accounts returns the accounts with usage, in ascending order.
 func (a *Aggregate) Accounts() []string {
-	seen := make(map[string]bool)
-	var ids []string
-	for k := range a.LineMap() {
-		if !seen[k.Account] {
-			seen[k.Account] = true
-			ids = append(ids, k.Account)
-		}
+	a.fold()
+	ids := make([]string, 0, len(a.accts))
+	for id := range a.accts {
+		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	return ids
 }
 
-// ByAccount splits the aggregate per account.
+// ByAccount splits the aggregate per account, in maps of their own.
 func (a *Aggregate) ByAccount() map[string]map[LineKey]Quantity {
-	out := make(map[string]map[LineKey]Quantity)
-	for k, q := range a.LineMap() {
-		m := out[k.Account]
-		if m == nil {
-			m = make(map[LineKey]Quantity)
-			out[k.Account] = m
-		}
-		m[k] = q
+	a.fold()
+	out := make(map[string]map[LineKey]Quantity, len(a.accts))
+	for id, m := range a.accts {
+		out[id] = maps.Clone(m)
 	}
 	return out
 }
 
+// AccountLines returns the lines of one account (nil when it has none) without copying them: the map
+// is the aggregate's own, to be read only, and only until the aggregate changes. It is what ByAccount
+// would hold for the account; unlike ByAccount, it may be called for different accounts concurrently
+// once Accounts (or any other read) has been called.
+func (a *Aggregate) AccountLines(account string) map[LineKey]Quantity {
+	if len(a.groups) > 0 || a.fastLen() > 0 {
+		a.fold()
+	}
+	return a.accts[account]
+}
+
 // MeterTotals returns the total quantity per meter, for run counts.
 func (a *Aggregate) MeterTotals() map[Meter]decimal.Decimal {
-	out := make(map[Meter]decimal.Decimal)
-	for k, q := range a.LineMap() {
-		out[k.Meter] = out[k.Meter].Add(q.Decimal())
+	a.fold()
+	// Sum exactly in integers — units and nanos apart — and fall back to decimals if that overflows;
+	// the result is the decimal sum of every line's Quantity.Decimal, exponent -9 included.
+	type sum struct{ units, nanos int64 }
+	sums := make(map[Meter]*sum)
+	exact := true
+	for _, m := range a.accts {
+		for k, q := range m {
+			s := sums[k.Meter]
+			if s == nil {
+				s = new(sum)
+				sums[k.Meter] = s
+			}
+			u, c1 := bits.Add64(uint64(s.units), uint64(q.Units), 0)
+			n, c2 := bits.Add64(uint64(s.nanos), uint64(q.Nanos), 0)
+			if q.Units < 0 || q.Nanos < 0 || c1 != 0 || c2 != 0 || int64(u) < 0 || int64(n) < 0 {
+				exact = false
+			}
+			s.units, s.nanos = int64(u), int64(n)
+		}
+	}
+	out := make(map[Meter]decimal.Decimal, len(sums))
+	if !exact {
+		for _, m := range a.accts {
+			for k, q := range m {
+				out[k.Meter] = out[k.Meter].Add(q.Decimal())
+			}
+		}
+		return out
+	}
+	for meter, s := range sums {
+		out[meter] = decimal.NewFromInt(s.units).Add(decimal.New(s.nanos, -9))
 	}
 	return out
 }

@@ -3,6 +3,8 @@ package rating
 import (
 	"fmt"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/shopspring/decimal"
 )
@@ -45,7 +47,7 @@ func BuildLines(lines map[LineKey]Quantity) []Line {
 		if qd.IsZero() {
 			continue
 		}
-		price := decimal.RequireFromString(k.UnitPrice)
+		price := parsePrice(k.UnitPrice)
 		l := Line{Kind: k.Kind, Product: k.Product, BaseModel: k.BaseModel, Deployment: k.Deployment,
 			Meter: k.Meter, Quantity: qd, UnitPrice: price}
 		var raw decimal.Decimal
@@ -119,19 +121,80 @@ func meterOrder(m Meter) int {
 func describe(k LineKey) string {
 	switch k.Kind {
 	case KindGPU:
-		return fmt.Sprintf("%s on deployment %s, GPU-seconds", k.Product, k.Deployment)
+		return k.Product + " on deployment " + k.Deployment + ", GPU-seconds"
 	case KindFineTuning:
-		return fmt.Sprintf("fine-tuning job %s on %s, training tokens", k.Product, k.BaseModel)
+		return "fine-tuning job " + k.Product + " on " + k.BaseModel + ", training tokens"
 	}
-	meter := map[Meter]string{
-		MeterInput: "input tokens", MeterCachedInput: "cached input tokens", MeterOutput: "output tokens",
-		MeterBatchInput: "batch input tokens", MeterBatchCachedInput: "batch cached input tokens",
-		MeterBatchOutput: "batch output tokens",
-	}[k.Meter]
+	key := descKey{product: k.Product, base: k.BaseModel, meter: k.Meter}
+	if d, ok := descCache.Load(key); ok {
+		return d.(string)
+	}
+	d := describeServerless(k)
+	if descCacheLen.Load() < descCacheMax {
+		if _, loaded := descCache.LoadOrStore(key, d); !loaded {
+			descCacheLen.Add(1)
+		}
+	}
+	return d
+}
+
+// descCache holds the descriptions of serverless lines, which repeat across accounts, by product,
+// base model and meter; descCacheMax bounds it.
+var (
+	descCache    sync.Map // descKey → string
+	descCacheLen atomic.Int64
+)
+
+const descCacheMax = 1 << 12
+
+type descKey struct {
+	product, base string
+	meter         Meter
+}
+
+func describeServerless(k LineKey) string {
+	var meter string
+	switch k.Meter {
+	case MeterInput:
+		meter = "input tokens"
+	case MeterCachedInput:
+		meter = "cached input tokens"
+	case MeterOutput:
+		meter = "output tokens"
+	case MeterBatchInput:
+		meter = "batch input tokens"
+	case MeterBatchCachedInput:
+		meter = "batch cached input tokens"
+	case MeterBatchOutput:
+		meter = "batch output tokens"
+	}
 	if k.BaseModel != "" && k.BaseModel != k.Product {
-		return fmt.Sprintf("%s (priced as %s), %s", k.Product, k.BaseModel, meter)
+		return k.Product + " (priced as " + k.BaseModel + "), " + meter
 	}
-	return fmt.Sprintf("%s, %s", k.Product, meter)
+	return k.Product + ", " + meter
+}
+
+// priceCache holds the unit prices BuildLines has parsed, by their string: a read has a handful of
+// distinct prices and hundreds of thousands of lines. Decimals are immutable, so sharing one is safe.
+var priceCache sync.Map // string → decimal.Decimal
+
+// priceCacheMax bounds the cache; prices beyond it are parsed every time.
+const priceCacheMax = 1 << 12
+
+var priceCacheLen atomic.Int64
+
+// parsePrice returns decimal.RequireFromString(s), cached.
+func parsePrice(s string) decimal.Decimal {
+	if d, ok := priceCache.Load(s); ok {
+		return d.(decimal.Decimal)
+	}
+	d := decimal.RequireFromString(s)
+	if priceCacheLen.Load() < priceCacheMax {
+		if _, loaded := priceCache.LoadOrStore(s, d); !loaded {
+			priceCacheLen.Add(1)
+		}
+	}
+	return d
 }
 
 // GPUSeconds returns the total GPU-seconds of the GPU lines.

@@ -79,7 +79,7 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 		var fk symKey
 		if syms != nil && v >= 0 {
 			fk = symKey{kind: symServerless, version: int32(v), account: syms.Account, product: syms.Product, base: syms.Base}
-			g = agg.fast[fk]
+			g = agg.fastGroup(fk)
 		}
 		if g == nil {
 			if code, msg := r.checkAccount(ev.Account); code != "" {
@@ -112,7 +112,7 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 		var fk symKey
 		if syms != nil && v >= 0 {
 			fk = symKey{kind: symFineTuning, version: int32(v), account: syms.Account, product: syms.Product, base: syms.Base, aux: syms.Aux}
-			g = agg.fast[fk]
+			g = agg.fastGroup(fk)
 		}
 		if g == nil {
 			if code, msg := r.checkAccount(ev.Account); code != "" {
@@ -198,7 +198,7 @@ func (r *Rater) addGPU(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, 
 		var fk symKey
 		if syms != nil && v >= 0 {
 			fk = symKey{kind: symGPU, version: int32(v), account: syms.Account, product: syms.Product, aux: syms.Aux}
-			g = agg.fast[fk]
+			g = agg.fastGroup(fk)
 		}
 		if g == nil {
 			if !checked {

@@ -1,7 +1,9 @@
 package usage
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"time"
 	"unicode/utf8"
 
@@ -498,9 +500,7 @@ var plainStringByte = func() (t [256]bool) {
 // closing quote, whether the string has escapes, and false for a malformed string.
 func scanString(s []byte, i int) (end int, escaped, ok bool) {
 	for {
-		for i < len(s) && plainStringByte[s[i]] {
-			i++
-		}
+		i = skipPlain(s, i)
 		if i >= len(s) {
 			return 0, false, false
 		}
@@ -532,6 +532,31 @@ func scanString(s []byte, i int) (end int, escaped, ok bool) {
 			return 0, false, false
 		}
 	}
+}
+
+// skipPlain returns the index of the first byte at or after i that a JSON string may not hold as is
+// (see plainStringByte), or len(s): eight bytes at a time while it can.
+func skipPlain(s []byte, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for i+8 <= len(s) {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q := x ^ ('"' * ones)
+		b := x ^ ('\\' * ones)
+		// A byte's high bit is set where it is zero in q or b, or below 0x20 in x; a borrow can set
+		// bits above a true hit, never below one, so the lowest bit set marks the first such byte.
+		m := ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	for i < len(s) && plainStringByte[s[i]] {
+		i++
+	}
+	return i
 }
 
 func isHex(c byte) bool {

@@ -203,6 +203,96 @@ func (s *dedupSet) insert(k idKey, content uint64) seenResult {
 	}
 }
 
+// dedupReq is one insert of a batch (insertBatch): the key and content hash in, the verdict out.
+type dedupReq struct {
+	key     idKey
+	content uint64
+	res     seenResult
+}
+
+// dedupBatch is the scratch space of insertBatch, kept by its caller.
+type dedupBatch struct {
+	hash  []uint64 // spread hash per request
+	order []int32  // request indexes grouped by shard, in request order within a shard
+	sink  uint64   // keeps the touching loads from being optimized away
+}
+
+// insertBatch inserts every request in turn, as insert would in the order given, and sets its
+// verdict: copies of one id within the batch get the verdicts sequential inserts give them. The
+// requests are grouped by shard, each shard locked once, and the slots a shard's requests start
+// probing at are read before any of them is inserted, so that their cache misses overlap rather than
+// follow one another.
+func (s *dedupSet) insertBatch(reqs []dedupReq, b *dedupBatch) {
+	n := len(reqs)
+	if cap(b.hash) < n {
+		b.hash = make([]uint64, n)
+		b.order = make([]int32, n)
+	}
+	hash, order := b.hash[:n], b.order[:n]
+	var counts [dedupShards + 1]int32
+	for i := range reqs {
+		h := reqs[i].key.spread()
+		hash[i] = h
+		counts[h>>(64-dedupShardBits)+1]++
+	}
+	for i := 1; i <= dedupShards; i++ {
+		counts[i] += counts[i-1]
+	}
+	starts := counts
+	for i := range reqs {
+		sh := hash[i] >> (64 - dedupShardBits)
+		order[counts[sh]] = int32(i)
+		counts[sh]++
+	}
+	for shi := range dedupShards {
+		group := order[starts[shi]:starts[shi+1]]
+		if len(group) == 0 {
+			continue
+		}
+		sh := &s.shards[shi]
+		sh.mu.Lock()
+		for (sh.n+len(group))*dedupMaxLoadDen > len(sh.slots)*dedupMaxLoadNum {
+			sh.resize(growSlots(len(sh.slots)))
+		}
+		slots := sh.slots
+		// Touch the first slot of every probe; the loads are independent, so they overlap.
+		var sink uint64
+		for _, ri := range group {
+			sink += slots[slotIndex(hash[ri]<<dedupShardBits, len(slots))].key.lo
+		}
+		b.sink += sink
+		for _, ri := range group {
+			r := &reqs[ri]
+			r.res = sh.insertLocked(r.key, r.content, hash[ri]<<dedupShardBits)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// insertLocked inserts k into the shard, which is locked and has room; h is its spread hash shifted
+// past the shard bits.
+func (sh *dedupShard) insertLocked(k idKey, content uint64, h uint64) seenResult {
+	slots := sh.slots
+	i := slotIndex(h, len(slots))
+	for {
+		slot := &slots[i]
+		switch slot.key {
+		case idKey{}:
+			slot.key, slot.content = k, content
+			sh.n++
+			return seenNew
+		case k:
+			if slot.content == content {
+				return seenSame
+			}
+			return seenDifferent
+		}
+		if i++; i == len(slots) {
+			i = 0
+		}
+	}
+}
+
 // growSlots returns the next table size after n slots: half as large again, at least dedupMinSlots,
 // and whole huge pages for large tables.
 func growSlots(n int) int {

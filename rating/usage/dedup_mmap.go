@@ -13,10 +13,14 @@ import (
 // and the first touch of a small page are costly. It falls back to the heap if the mapping fails.
 func slotsAlloc(n int) ([]dedupSlot, []byte) {
 	size := n * dedupSlotBytes
-	huge := size >= hugePageBytes && size%hugePageBytes == 0
+	// A table of a huge page or more is mapped in whole, aligned huge pages (2 MiB is no multiple of a
+	// slot, so the last one is partly unused).
+	huge := size >= hugePageBytes
+	span := size
 	reserve := size
 	if huge {
-		reserve += hugePageBytes // room to align; the unused part is never touched
+		span = (size + hugePageBytes - 1) / hugePageBytes * hugePageBytes
+		reserve = span + hugePageBytes // room to align; the unused part is never touched
 	}
 	mem, err := syscall.Mmap(-1, 0, reserve, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
@@ -25,8 +29,8 @@ func slotsAlloc(n int) ([]dedupSlot, []byte) {
 	table := mem[:size]
 	if huge {
 		off := (hugePageBytes - int(uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%hugePageBytes)) % hugePageBytes
+		_ = madviseHuge(mem[off : off+span])
 		table = mem[off : off+size]
-		_ = madviseHuge(table)
 	}
 	return unsafe.Slice((*dedupSlot)(unsafe.Pointer(unsafe.SliceData(table))), n), mem
 }

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 )
@@ -122,5 +123,38 @@ func BenchmarkDedupInsert(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*ids), "ns/id")
 		})
+	}
+}
+
+// TestDedupInsertBatch checks that batched inserts give the verdicts of inserting one at a time, copies
+// of an id within one batch included, across table growth.
+func TestDedupInsertBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var one, batched dedupSet
+	defer one.free()
+	defer batched.free()
+	var b dedupBatch
+	for round := range 200 {
+		reqs := make([]dedupReq, 1+rng.IntN(600))
+		for i := range reqs {
+			id := fmt.Sprintf("ev-%d", rng.IntN(20000))
+			if rng.IntN(4) == 0 {
+				id += "-with-a-long-suffix-hashed"
+			}
+			reqs[i] = dedupReq{key: idHash([]byte(id)), content: uint64(rng.IntN(3))}
+		}
+		want := make([]seenResult, len(reqs))
+		for i, r := range reqs {
+			want[i] = one.insert(r.key, r.content)
+		}
+		batched.insertBatch(reqs, &b)
+		for i, r := range reqs {
+			if r.res != want[i] {
+				t.Fatalf("round %d, request %d: batched verdict %d, one at a time %d", round, i, r.res, want[i])
+			}
+		}
+	}
+	if one.len() != batched.len() {
+		t.Fatalf("batched set holds %d ids, the other %d", batched.len(), one.len())
 	}
 }

@@ -377,6 +377,7 @@ func (r *reader) result(p *passResult) (*Result, error) {
 	}
 	var rejects, raterRejects []lineReject
 	var copies []conflictCopy
+	aggs := make([]*rating.Aggregate, 0, len(p.workers))
 	for _, w := range p.workers {
 		c.Lines += w.lines
 		c.EventsTaken += w.taken
@@ -385,22 +386,13 @@ func (r *reader) result(p *passResult) (*Result, error) {
 		rejects = append(rejects, w.rejects...)
 		raterRejects = append(raterRejects, w.raterRejects...)
 		copies = append(copies, w.copies...)
-		// The first worker's aggregate becomes the result, so its lines are not copied once more.
-		if out.Aggregate == nil {
-			out.Aggregate = w.agg
-			continue
-		}
-		if !out.Aggregate.Merge(w.agg) {
-			return nil, errors.New("usage: a quantity total overflows 64 bits")
-		}
+		aggs = append(aggs, w.agg)
 	}
-	if out.Aggregate == nil {
-		out.Aggregate = rating.NewAggregate()
-	}
-	// Merging nothing folds the aggregate and reports an overflow it found on the way.
-	if !out.Aggregate.Merge(rating.NewAggregate()) {
+	agg, ok := rating.MergeAll(aggs, r.opts.Workers)
+	if !ok {
 		return nil, errors.New("usage: a quantity total overflows 64 bits")
 	}
+	out.Aggregate = agg
 	rejects = append(rejects, firstPerID(raterRejects)...)
 	rejects = append(rejects, r.conflictRejects(copies)...)
 	slices.SortFunc(rejects, func(a, b lineReject) int {

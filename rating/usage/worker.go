@@ -24,6 +24,8 @@ import (
 const (
 	// readBufferBytes is the line reader's buffer; longer lines are assembled in a growing buffer.
 	readBufferBytes = 256 << 10
+	// rawBufferBytes is the buffer of a gzip object's raw bytes.
+	rawBufferBytes = 256 << 10
 	// maxLineBytes is the longest line accepted (without its newline); a longer one fails the read.
 	maxLineBytes = 16 << 20
 	// zstdMaxWindowBytes bounds the memory a zstd stream may ask for (its window); zstd's default level
@@ -46,6 +48,17 @@ func estimateIDs(lines, sampleBytes, totalBytes int64) int64 {
 	return min(est, totalBytes/minRawBytesPerID)
 }
 
+// dedupBatchSize is how many events a worker decodes before it asks the dedup set for their verdicts.
+const dedupBatchSize = 512
+
+// pendingEvent is a decoded event waiting for its dedup verdict.
+type pendingEvent struct {
+	d            decoded // d.id is stale: the id is arena[idOff:idEnd]
+	oi           int
+	line         int64
+	idOff, idEnd int32
+}
+
 // worker decodes and rates objects one at a time. Each has its own rater, aggregate and decompressors;
 // the dedup set and conflict set are shared.
 type worker struct {
@@ -54,12 +67,19 @@ type worker struct {
 	agg     *rating.Aggregate
 	scratch *rating.Aggregate // rates duplicates to learn their verdict without billing them
 	dec     decoder
-	d       decoded
 	hasher  contentHasher
-	br      *bufio.Reader
-	long    []byte // a line longer than the read buffer
-	gz      *gzip.Reader
-	zs      *zstd.Decoder
+	// The events waiting for their dedup verdict: batch[:nb], with reqs[:nb] their inserts and their
+	// ids in arena. Verdicts are asked for a batch at a time (dedupSet.insertBatch).
+	batch  []pendingEvent
+	reqs   []dedupReq
+	nb     int
+	arena  []byte
+	dbatch dedupBatch
+	br     *bufio.Reader
+	long   []byte        // a line longer than the read buffer
+	raw    *bufio.Reader // buffers a gzip object's raw bytes in large reads
+	gz     *gzip.Reader
+	zs     *zstd.Decoder
 
 	lines, taken, accepted, duplicates int64
 	rejects                            []lineReject
@@ -76,6 +96,8 @@ func newWorker(ps *passState) (*worker, error) {
 		agg:     rating.NewAggregate(),
 		scratch: rating.NewAggregate(),
 		dec:     decoder{syms: newDecoderSyms()},
+		batch:   make([]pendingEvent, dedupBatchSize),
+		reqs:    make([]dedupReq, dedupBatchSize),
 		hasher:  contentHasher{seed: r.seed},
 		br:      bufio.NewReaderSize(nil, readBufferBytes),
 	}, nil
@@ -125,13 +147,22 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 		cr.h = sha256.New()
 	}
 	var body io.Reader = cr
+	var rest io.Reader = cr // what is left of the object once the lines are read
 	compressed := true
 	switch {
 	case strings.HasSuffix(obj.Key, ".gz"):
-		if w.gz == nil {
-			w.gz, err = gzip.NewReader(cr)
+		// gzip would read through a 4 KiB buffer of its own; one of rawBufferBytes costs fewer calls.
+		if w.raw == nil {
+			w.raw = bufio.NewReaderSize(cr, rawBufferBytes)
 		} else {
-			err = w.gz.Reset(cr)
+			w.raw.Reset(cr)
+		}
+		defer w.raw.Reset(nil)
+		rest = w.raw
+		if w.gz == nil {
+			w.gz, err = gzip.NewReader(w.raw)
+		} else {
+			err = w.gz.Reset(w.raw)
 		}
 		if err != nil {
 			return fmt.Errorf("usage: read %s: %w", obj.Key, eofIsUnexpected(err))
@@ -188,9 +219,10 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 		}
 	}
 	r.events.Add(pending)
+	w.flush()
 	// Read whatever the decompressor left (a gzip trailer is already checked), so size and checksum
 	// cover the whole object.
-	if _, err := io.Copy(io.Discard, cr); err != nil {
+	if _, err := io.Copy(io.Discard, rest); err != nil {
 		return fmt.Errorf("usage: read %s: %w", obj.Key, err)
 	}
 	if compressed && cr.n == 0 {
@@ -263,11 +295,14 @@ func isBlank(line []byte) bool {
 	return true
 }
 
-// line handles one non-blank line of object oi: decode, scope, validation, dedup, rating.
+// line handles one non-blank line of object oi: decode, scope, validation, and dedup and rating once
+// the line's batch is full (flush).
 func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 	ps := w.ps
-	code, msg := w.dec.decode(line, &w.d)
-	ev := &w.d.ev
+	p := &w.batch[w.nb]
+	d := &p.d
+	code, msg := w.dec.decode(line, d)
+	ev := &d.ev
 	if sc.special && !ps.r.inScope(line, code, ev, sc) {
 		return
 	}
@@ -276,51 +311,79 @@ func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 	}
 	if code != "" {
 		w.taken++
-		w.rejects = append(w.rejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
+		w.rejects = append(w.rejects, lineReject{obj: oi, line: lineNo, id: string(d.id), code: code, msg: msg})
 		return
 	}
 	if !w.rater.Takes(ev) {
 		return
 	}
 	w.taken++
-	k := idHash(w.d.id)
+	k := idHash(d.id)
 	if ps.known != nil {
 		if _, bad := ps.known[k]; bad {
-			w.copies = append(w.copies, conflictCopy{key: k, obj: oi, line: lineNo, id: string(w.d.id)})
+			w.copies = append(w.copies, conflictCopy{key: k, obj: oi, line: lineNo, id: string(d.id)})
 			return
 		}
 	}
-	switch ps.dedup.insert(k, w.hasher.sum(ev)) {
-	case seenSame:
-		w.duplicates++
-		if code, msg := w.rate(w.scratch); code != "" {
-			w.raterRejects = append(w.raterRejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
-		} else {
-			w.scratch.Reset()
-		}
-		return
-	case seenDifferent:
-		if ps.found != nil {
-			ps.addConflict(k)
-		} else {
-			// Pass 2 knows every conflicting id of pass 1: the data changed in between.
-			ps.changed.Store(true)
-		}
+	p.oi, p.line = oi, lineNo
+	p.idOff = int32(len(w.arena))
+	w.arena = append(w.arena, d.id...)
+	p.idEnd = int32(len(w.arena))
+	w.reqs[w.nb] = dedupReq{key: k, content: w.hasher.sum(ev)}
+	w.nb++
+	if w.nb == len(w.batch) {
+		w.flush()
+	}
+}
+
+// flush asks the dedup set for the verdicts of the pending events and rates them in line order: a
+// first copy into the aggregate, an exact copy into scratch (to learn its rater verdict without
+// billing it), a conflicting copy nowhere.
+func (w *worker) flush() {
+	if w.nb == 0 {
 		return
 	}
-	if code, msg := w.rate(w.agg); code != "" {
-		w.raterRejects = append(w.raterRejects, lineReject{obj: oi, line: lineNo, id: string(w.d.id), code: code, msg: msg})
-		return
+	ps := w.ps
+	reqs := w.reqs[:w.nb]
+	ps.dedup.insertBatch(reqs, &w.dbatch)
+	for i := range reqs {
+		p := &w.batch[i]
+		switch reqs[i].res {
+		case seenSame:
+			w.duplicates++
+			if code, msg := w.rate(&p.d, w.scratch); code != "" {
+				w.raterRejects = append(w.raterRejects, lineReject{obj: p.oi, line: p.line,
+					id: string(w.arena[p.idOff:p.idEnd]), code: code, msg: msg})
+			} else {
+				w.scratch.Reset()
+			}
+			continue
+		case seenDifferent:
+			if ps.found != nil {
+				ps.addConflict(reqs[i].key)
+			} else {
+				// Pass 2 knows every conflicting id of pass 1: the data changed in between.
+				ps.changed.Store(true)
+			}
+			continue
+		}
+		if code, msg := w.rate(&p.d, w.agg); code != "" {
+			w.raterRejects = append(w.raterRejects, lineReject{obj: p.oi, line: p.line,
+				id: string(w.arena[p.idOff:p.idEnd]), code: code, msg: msg})
+			continue
+		}
+		w.accepted++
 	}
-	w.accepted++
+	w.nb = 0
+	w.arena = w.arena[:0]
 }
 
 // rate rates the decoded event into agg: by its symbols when the fast path interned them.
-func (w *worker) rate(agg *rating.Aggregate) (rating.RejectCode, string) {
-	if w.d.interned {
-		return w.rater.AddInterned(&w.d.ev, w.d.syms, agg)
+func (w *worker) rate(d *decoded, agg *rating.Aggregate) (rating.RejectCode, string) {
+	if d.interned {
+		return w.rater.AddInterned(&d.ev, d.syms, agg)
 	}
-	return w.rater.Add(&w.d.ev, agg)
+	return w.rater.Add(&d.ev, agg)
 }
 
 // look is the lenient view of a line the scope rules need before validation.
