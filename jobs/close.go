@@ -108,20 +108,14 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 			has[d.Account] = true
 		}
 	}
-	byAccount := res.Aggregate.ByAccount()
-	terms := invoices.Terms{PaymentTermsDays: j.PriceBook.Policy.PaymentTermsDays}
-	for _, id := range res.Aggregate.Accounts() { // ascending ids: reproducible numbering
+	// Drafts are built on all cores (each account's lines and credits are its own), then issued one
+	// account at a time in ascending id order, so numbering is reproducible.
+	for _, doc := range j.draftInvoices(res.Aggregate, p, byID, at) {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, id, err)
+			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
 		}
-		if has[id] {
+		if has[doc.Account] {
 			sum.Existing++
-			continue
-		}
-		acct := byID[id]
-		lines := j.rateAccount(acct, byAccount[id], p.Start())
-		doc, ok := invoices.DraftInvoice(id, p, lines, acct.Grants, at, terms)
-		if !ok {
 			continue
 		}
 		doc.RunID = run.ID
@@ -130,7 +124,7 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 				sum.Existing++
 				continue
 			}
-			return fmt.Errorf("close %s: issue %s: %w", p, id, err)
+			return fmt.Errorf("close %s: issue %s: %w", p, doc.Account, err)
 		}
 		run.Totals.Add(&doc)
 		sum.Issued = append(sum.Issued, doc)

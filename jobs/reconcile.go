@@ -47,8 +47,8 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 		docsBy[d.Account] = append(docsBy[d.Account], d)
 	}
 	rated := map[string][]rating.Line{}
-	for id, lines := range res.Aggregate.ByAccount() {
-		rated[id] = j.rateAccount(byID[id], lines, p.Start())
+	for _, id := range res.Aggregate.Accounts() {
+		rated[id] = j.rateAccount(byID[id], res.Aggregate.AccountLines(id), p.Start())
 	}
 	rec.Usage = invoices.DiffUsage(docsBy, rated)
 

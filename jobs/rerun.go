@@ -120,12 +120,9 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 	for _, pay := range payments {
 		payBy[pay.Account] = append(payBy[pay.Account], pay)
 	}
-	byAccount := res.Aggregate.ByAccount()
 	scope := opts.Accounts
 	if len(scope) == 0 {
-		for id := range byAccount {
-			scope = append(scope, id)
-		}
+		scope = append(scope, res.Aggregate.Accounts()...)
 		for id := range docsBy {
 			scope = append(scope, id)
 		}
@@ -138,7 +135,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 			return fmt.Errorf("rerun %s: stopped before %s: %w", p, id, err)
 		}
 		acct := byID[id]
-		lines := j.rateAccount(acct, byAccount[id], p.Start())
+		lines := j.rateAccount(acct, res.Aggregate.AccountLines(id), p.Start())
 		c := invoices.PlanCorrection(id, p, docsBy[id], lines, acct.Grants, payBy[id], at, terms)
 		sum.Corrections = append(sum.Corrections, c)
 		if run == nil {

@@ -63,7 +63,7 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run) ([
 		return nil, nil, fmt.Errorf("sweep: accounts: %w", err)
 	}
 	byID, known := knownAccounts(accts)
-	usage := map[string]map[rating.LineKey]rating.Quantity{}
+	var usage *rating.Aggregate
 	if at.After(month.Start()) {
 		res, err := j.Usage.Read(ctx, rating.Window{From: month.Start(), To: at}, known)
 		if err != nil {
@@ -73,7 +73,7 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run) ([
 		if err := j.Store.SaveRejects(ctx, run.ID, res.Rejects); err != nil {
 			return nil, nil, fmt.Errorf("sweep: save rejects: %w", err)
 		}
-		usage = res.Aggregate.ByAccount()
+		usage = res.Aggregate
 	}
 	payments, err := j.Store.Payments(ctx)
 	if err != nil {
@@ -113,7 +113,11 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run) ([
 	var events []invoices.StandingEvent
 	for i := range accts {
 		a := &accts[i]
-		u := rating.Sum(j.rateAccount(byID[a.ID], usage[a.ID], month.Start()))
+		var lines map[rating.LineKey]rating.Quantity
+		if usage != nil {
+			lines = usage.AccountLines(a.ID)
+		}
+		u := rating.Sum(j.rateAccount(byID[a.ID], lines, month.Start()))
 		s := invoices.EvaluateStanding(invoices.StandingInput{Account: a, At: at, Policy: j.PriceBook.Policy,
 			Payments: payBy[a.ID], Documents: docsBy[a.ID], MonthUsage: u, MonthInvoiced: invoiced[a.ID]})
 		s.RunID = run.ID
