@@ -154,7 +154,11 @@ type Aggregate struct {
 	// fast, never both, and fold sums both into lines.
 	// One map per kind of symKey, so that the many one-off fine-tuning groups do not dilute the
 	// serverless groups that nearly every event looks up.
+	// Serverless and GPU groups — few, and looked up by nearly every event — are in hot instead, an
+	// open-addressing table whose slots hold the key and the group, so a lookup costs one cache miss
+	// where a Go map's control word and slot often cost two.
 	fast      [symKinds]map[symKey]*meterGroup
+	hot       hotIndex
 	fastOwner *Rater
 	// overflow is set when a fold found a sum too large; reads report it through Merge.
 	overflow bool
@@ -172,6 +176,7 @@ func (a *Aggregate) Reset() {
 	for _, m := range a.fast {
 		clear(m)
 	}
+	a.hot.clear()
 	a.overflow = false
 }
 
@@ -191,7 +196,7 @@ func (a *Aggregate) resetFast(r *Rater) {
 
 // fastLen returns the number of groups indexed by symbols.
 func (a *Aggregate) fastLen() int {
-	n := 0
+	n := a.hot.n
 	for _, m := range a.fast {
 		n += len(m)
 	}
@@ -199,7 +204,122 @@ func (a *Aggregate) fastLen() int {
 }
 
 // fastGroup returns the group indexed under fk, or nil.
-func (a *Aggregate) fastGroup(fk symKey) *meterGroup { return a.fast[fk.kind][fk] }
+func (a *Aggregate) fastGroup(fk symKey) *meterGroup {
+	if fk.kind == symFineTuning {
+		return a.fast[fk.kind][fk]
+	}
+	return a.hot.get(fk)
+}
+
+// setFast indexes g under fk.
+func (a *Aggregate) setFast(fk symKey, g *meterGroup) {
+	if fk.kind == symFineTuning {
+		a.fast[fk.kind][fk] = g
+		return
+	}
+	a.hot.put(fk, g)
+}
+
+// hotIndex maps symKeys to groups: linear probing in a power-of-two table at most 3/4 full.
+type hotIndex struct {
+	slots []hotSlot
+	n     int
+}
+
+type hotSlot struct {
+	k symKey
+	g *meterGroup // nil: empty
+}
+
+// hash mixes every field of k.
+func (k symKey) hash() uint64 {
+	x := uint64(k.account) | uint64(k.product)<<32
+	y := uint64(k.base) | uint64(k.aux)<<32
+	z := uint64(k.kind) | uint64(uint32(k.version))<<8
+	return hotMix(x ^ hotMix(y^hotMix(z)))
+}
+
+// hotMix is MurmurHash3's 64-bit finalizer.
+func hotMix(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+func (t *hotIndex) get(k symKey) *meterGroup {
+	if t.n == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := k.hash() & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.g == nil {
+			return nil
+		}
+		if s.k == k {
+			return s.g
+		}
+	}
+}
+
+// put indexes g under k, replacing the group k had.
+func (t *hotIndex) put(k symKey, g *meterGroup) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.grow()
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := k.hash() & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.g == nil {
+			s.k, s.g = k, g
+			t.n++
+			return
+		}
+		if s.k == k {
+			s.g = g
+			return
+		}
+	}
+}
+
+func (t *hotIndex) grow() {
+	old := t.slots
+	t.slots = make([]hotSlot, max(64, 2*len(old)))
+	mask := uint64(len(t.slots) - 1)
+	for _, s := range old {
+		if s.g == nil {
+			continue
+		}
+		i := s.k.hash() & mask
+		for t.slots[i].g != nil {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = s
+	}
+}
+
+// each calls fn for every group.
+func (t *hotIndex) each(fn func(*meterGroup)) {
+	if t.n == 0 {
+		return
+	}
+	for i := range t.slots {
+		if g := t.slots[i].g; g != nil {
+			fn(g)
+		}
+	}
+}
+
+// clear empties the index, keeping its table.
+func (t *hotIndex) clear() {
+	if t.n > 0 {
+		clear(t.slots)
+		t.n = 0
+	}
+}
 
 // groupFor returns the accumulator of k, creating it: in fast under fk when fast is set, else in groups.
 func (a *Aggregate) groupFor(k groupKey, fast bool, fk symKey) *meterGroup {
@@ -207,7 +327,7 @@ func (a *Aggregate) groupFor(k groupKey, fast bool, fk symKey) *meterGroup {
 		return a.group(k)
 	}
 	g := &meterGroup{key: k, fast: true, fk: fk}
-	a.fast[fk.kind][fk] = g
+	a.setFast(fk, g)
 	return g
 }
 
@@ -226,7 +346,7 @@ func (a *Aggregate) pendingGroup(k groupKey, fast bool, fk symKey) *meterGroup {
 func (a *Aggregate) commitGroup(g *meterGroup) {
 	g.pending = false
 	if g.fast {
-		a.fast[g.fk.kind][g.fk] = g
+		a.setFast(g.fk, g)
 	} else {
 		a.groups[g.key] = g
 	}
@@ -254,6 +374,8 @@ func (a *Aggregate) fold() {
 		}
 		clear(m)
 	}
+	a.hot.each(a.foldGroup)
+	a.hot.clear()
 }
 
 func (a *Aggregate) foldGroup(g *meterGroup) {
@@ -384,6 +506,10 @@ func MergeAll(aggs []*Aggregate, workers int) (*Aggregate, bool) {
 				sp.groups[p] = append(sp.groups[p], g)
 			}
 		}
+		a.hot.each(func(g *meterGroup) {
+			p := partOf(g.key.account)
+			sp.groups[p] = append(sp.groups[p], g)
+		})
 		for acct, m := range a.accts {
 			p := partOf(acct)
 			sp.lines[p] = append(sp.lines[p], m)

@@ -128,11 +128,12 @@ const (
 	dedupShards    = 1 << dedupShardBits
 	// dedupMinSlots is a shard's first table size.
 	dedupMinSlots = 64
-	// A shard's table grows by half when it would be more than 4/5 full, so a table is between 8/15
-	// and 4/5 full: 24-byte slots cost 30–45 bytes per id.
-	dedupMaxLoadNum, dedupMaxLoadDen = 4, 5
-	// reserve sizes tables to be at most 3/4 full: 32 bytes per id.
-	dedupReserveLoadNum, dedupReserveLoadDen = 3, 4
+	// A shard's table grows by half when it would be more than 6/7 full, so a table is between 4/7
+	// and 6/7 full: 24-byte slots cost 28–42 bytes per id.
+	dedupMaxLoadNum, dedupMaxLoadDen = 6, 7
+	// reserve sizes tables to be at most 4/5 full: 30 bytes per id, with room for an estimate 7% low
+	// before a table grows.
+	dedupReserveLoadNum, dedupReserveLoadDen = 4, 5
 	// hugePageBytes is the size of a transparent huge page.
 	hugePageBytes = 2 << 20
 	// hugeGrowMinBytes is the table size from which a growing table is rounded to whole huge pages:

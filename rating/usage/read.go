@@ -315,6 +315,8 @@ func (r *reader) pass(ctx context.Context, n int, conflicts map[idKey]struct{}) 
 	}
 	p.workers = ps.workers
 	p.conflicts = ps.found
+	r.opts.Logger.Debug("usage: pass done", slog.Int("pass", n), slog.Int("ids", ps.dedup.len()),
+		slog.Int64("dedup_bytes", ps.dedup.bytes()))
 	return p, nil
 }
 

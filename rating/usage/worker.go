@@ -44,8 +44,36 @@ const (
 // estimateIDs extrapolates the lines of a sample (lines in sampleBytes raw bytes of one object) to the
 // read's total raw bytes.
 func estimateIDs(lines, sampleBytes, totalBytes int64) int64 {
-	est := int64(float64(lines) / float64(sampleBytes) * float64(totalBytes))
+	return estimateIDsF(float64(lines), sampleBytes, totalBytes)
+}
+
+func estimateIDsF(lines float64, sampleBytes, totalBytes int64) int64 {
+	if sampleBytes <= 0 {
+		return totalBytes / minRawBytesPerID
+	}
+	est := int64(lines / float64(sampleBytes) * float64(totalBytes))
 	return min(est, totalBytes/minRawBytesPerID)
+}
+
+// estimateIDs estimates the read's events from the object being read: lines (lineBytes bytes with
+// their newlines) read so far out of rawRead raw bytes. The readers ahead of the lines hold bytes not
+// yet turned into lines — raw bytes in the gzip input buffer, decompressed bytes in the line reader —
+// and counting those as read would underestimate the events per raw byte by up to a quarter, so that
+// the dedup tables, sized from the estimate, outgrow it and grow by half near the end of the read.
+func (w *worker) estimateIDs(lines, lineBytes, rawRead int64, compressed bool, totalBytes int64) int64 {
+	l := float64(lines)
+	if !compressed {
+		rawRead -= int64(w.br.Buffered())
+	} else {
+		if w.raw != nil {
+			rawRead -= int64(w.raw.Buffered())
+		}
+		if lineBytes > 0 {
+			// The decompressed bytes buffered ahead, as lines of the sample's mean length.
+			l += l * float64(w.br.Buffered()) / float64(lineBytes)
+		}
+	}
+	return estimateIDsF(l, rawRead, totalBytes)
 }
 
 // dedupBatchSize is how many events a worker decodes before it asks the dedup set for their verdicts.
@@ -187,7 +215,7 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 	defer w.br.Reset(nil)
 
 	sc := &r.scopes[oi]
-	var lineNo, pending int64
+	var lineNo, pending, lineBytes int64
 	for {
 		line, err := w.readLine()
 		if err != nil && err != io.EOF {
@@ -198,6 +226,7 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 		}
 		if len(line) > 0 || err == nil {
 			lineNo++
+			lineBytes += int64(len(line)) + 1
 			if !isBlank(line) {
 				w.lines++
 				pending++
@@ -210,7 +239,7 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 					return err
 				}
 				if cr.n >= reserveSampleBytes && !w.ps.reserved.Load() && w.ps.reserved.CompareAndSwap(false, true) {
-					w.ps.dedup.reserve(estimateIDs(lineNo, cr.n, r.bytesTotal))
+					w.ps.dedup.reserve(w.estimateIDs(lineNo, lineBytes, cr.n, compressed, r.bytesTotal))
 				}
 			}
 		}
