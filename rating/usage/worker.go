@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"math/bits"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,18 +42,33 @@ const (
 	minRawBytesPerID = 16
 )
 
+// lineScale is the fixed-point scale of line counts in the estimate: a buffered fraction of a line is
+// kept as 1/1024ths, without floating point.
+const lineScale = 1024
+
 // estimateIDs extrapolates the lines of a sample (lines in sampleBytes raw bytes of one object) to the
 // read's total raw bytes.
 func estimateIDs(lines, sampleBytes, totalBytes int64) int64 {
-	return estimateIDsF(float64(lines), sampleBytes, totalBytes)
+	return estimateScaled(lines*lineScale, sampleBytes, totalBytes)
 }
 
-func estimateIDsF(lines float64, sampleBytes, totalBytes int64) int64 {
-	if sampleBytes <= 0 {
-		return totalBytes / minRawBytesPerID
+// estimateScaled is estimateIDs for scaled lines (lines × lineScale): scaled × total ÷ (sample ×
+// lineScale) in 128-bit integer arithmetic, capped at totalBytes / minRawBytesPerID.
+func estimateScaled(scaled, sampleBytes, totalBytes int64) int64 {
+	limit := totalBytes / minRawBytesPerID
+	if sampleBytes <= 0 || scaled < 0 || totalBytes <= 0 {
+		return limit
 	}
-	est := int64(lines / float64(sampleBytes) * float64(totalBytes))
-	return min(est, totalBytes/minRawBytesPerID)
+	hi, lo := bits.Mul64(uint64(scaled), uint64(totalBytes))
+	div := uint64(sampleBytes) * lineScale
+	if hi >= div {
+		return limit
+	}
+	q, _ := bits.Div64(hi, lo, div)
+	if q > uint64(limit) {
+		return limit
+	}
+	return int64(q)
 }
 
 // estimateIDs estimates the read's events from the object being read: lines (lineBytes bytes with
@@ -61,7 +77,7 @@ func estimateIDsF(lines float64, sampleBytes, totalBytes int64) int64 {
 // and counting those as read would underestimate the events per raw byte by up to a quarter, so that
 // the dedup tables, sized from the estimate, outgrow it and grow by half near the end of the read.
 func (w *worker) estimateIDs(lines, lineBytes, rawRead int64, compressed bool, totalBytes int64) int64 {
-	l := float64(lines)
+	scaled := lines * lineScale
 	if !compressed {
 		rawRead -= int64(w.br.Buffered())
 	} else {
@@ -70,10 +86,10 @@ func (w *worker) estimateIDs(lines, lineBytes, rawRead int64, compressed bool, t
 		}
 		if lineBytes > 0 {
 			// The decompressed bytes buffered ahead, as lines of the sample's mean length.
-			l += l * float64(w.br.Buffered()) / float64(lineBytes)
+			scaled += scaled * int64(w.br.Buffered()) / lineBytes
 		}
 	}
-	return estimateIDsF(l, rawRead, totalBytes)
+	return estimateScaled(scaled, rawRead, totalBytes)
 }
 
 // dedupBatchSize is how many events a worker decodes before it asks the dedup set for their verdicts.
