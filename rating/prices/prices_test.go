@@ -1,6 +1,7 @@
 package prices
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -32,5 +33,12 @@ func TestParseRejectsUnknownKey(t *testing.T) {
 	_, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: 2026-01-01T00:00:00Z\n    gpu_hours: {A100-80GB: \"1\"}\n"))
 	if err == nil {
 		t.Fatal("Parse accepted a misspelled key gpu_hours")
+	}
+}
+
+func TestParseNamesTheLineOfABadDecimal(t *testing.T) {
+	_, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: 2026-01-01T00:00:00Z\n    gpu_hour: {A100-80GB: \"2,90\"}\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 4: A100-80GB: \"2,90\" is not a decimal number") {
+		t.Fatalf("Parse = %v, want the line and field of the bad price", err)
 	}
 }
