@@ -60,33 +60,38 @@ func splitReasons(s string) []invoices.Reason {
 // transaction.
 func (s *Store) SaveStanding(ctx context.Context, rows []invoices.Standing, events []invoices.StandingEvent) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		for _, st := range rows {
-			r := standingRow{AccountID: st.Account, Status: string(st.Status), Reasons: joinReasons(st.Reasons),
-				Tier: st.Tier, SpendLimit: int64(st.SpendLimit), UsageLimit: int64(st.UsageLimit),
-				MonthUsage: int64(st.MonthUsage), CreditBalance: int64(st.CreditBalance),
-				HistoricalSpend: int64(st.HistoricalSpend), EvaluatedAt: fmtTime(st.EvaluatedAt), RunID: st.RunID}
-			if _, err := tx.NamedExecContext(ctx, `INSERT INTO account_standing (account_id, status, reasons, tier,
+		// Multi-row statements: a sweep of thousands of accounts costs a few round trips, not one per row.
+		for start := 0; start < len(rows); start += standingRowsPerInsert {
+			chunk := rows[start:min(start+standingRowsPerInsert, len(rows))]
+			args := make([]any, 0, 11*len(chunk))
+			for _, st := range chunk {
+				args = append(args, st.Account, string(st.Status), joinReasons(st.Reasons), st.Tier, int64(st.SpendLimit),
+					int64(st.UsageLimit), int64(st.MonthUsage), int64(st.CreditBalance), int64(st.HistoricalSpend),
+					fmtTime(st.EvaluatedAt), st.RunID)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO account_standing (account_id, status, reasons, tier,
 					spend_limit_cents, usage_limit_cents, month_usage_cents, credit_balance_cents, historical_spend_cents,
 					evaluated_at, run_id)
-				VALUES (:account_id, :status, :reasons, :tier, :spend_limit_cents, :usage_limit_cents, :month_usage_cents,
-					:credit_balance_cents, :historical_spend_cents, :evaluated_at, :run_id)
+				VALUES `+valuesList(len(chunk), 11)+`
 				ON CONFLICT (account_id) DO UPDATE SET status = excluded.status, reasons = excluded.reasons,
 					tier = excluded.tier, spend_limit_cents = excluded.spend_limit_cents,
 					usage_limit_cents = excluded.usage_limit_cents, month_usage_cents = excluded.month_usage_cents,
 					credit_balance_cents = excluded.credit_balance_cents,
 					historical_spend_cents = excluded.historical_spend_cents, evaluated_at = excluded.evaluated_at,
-					run_id = excluded.run_id`, r); err != nil {
-				return fmt.Errorf("account %s: %w", st.Account, err)
+					run_id = excluded.run_id`), args...); err != nil {
+				return fmt.Errorf("accounts %s–%s: %w", chunk[0].Account, chunk[len(chunk)-1].Account, err)
 			}
 		}
-		for _, e := range events {
-			r := standingEventRow{AccountID: e.Account, At: fmtTime(e.At), OldStatus: string(e.OldStatus),
-				NewStatus: string(e.NewStatus), OldReasons: joinReasons(e.OldReasons), Reasons: joinReasons(e.Reasons),
-				RunID: e.RunID}
-			if _, err := tx.NamedExecContext(ctx, `INSERT INTO standing_events (account_id, at, old_status, new_status,
-					old_reasons, reasons, run_id)
-				VALUES (:account_id, :at, :old_status, :new_status, :old_reasons, :reasons, :run_id)`, r); err != nil {
-				return fmt.Errorf("event of account %s: %w", e.Account, err)
+		for start := 0; start < len(events); start += standingRowsPerInsert {
+			chunk := events[start:min(start+standingRowsPerInsert, len(events))]
+			args := make([]any, 0, 7*len(chunk))
+			for _, e := range chunk {
+				args = append(args, e.Account, fmtTime(e.At), string(e.OldStatus), string(e.NewStatus),
+					joinReasons(e.OldReasons), joinReasons(e.Reasons), e.RunID)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO standing_events (account_id, at, old_status, new_status,
+					old_reasons, reasons, run_id) VALUES `+valuesList(len(chunk), 7)), args...); err != nil {
+				return fmt.Errorf("events of accounts %s–%s: %w", chunk[0].Account, chunk[len(chunk)-1].Account, err)
 			}
 		}
 		return nil
@@ -96,6 +101,10 @@ func (s *Store) SaveStanding(ctx context.Context, rows []invoices.Standing, even
 	}
 	return nil
 }
+
+// standingRowsPerInsert is how many standing rows or events one INSERT carries (11 parameters each at
+// most, well below both databases' parameter limits).
+const standingRowsPerInsert = 500
 
 // Standing returns the stored standing rows, ordered by account.
 func (s *Store) Standing(ctx context.Context) ([]invoices.Standing, error) {
