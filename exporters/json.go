@@ -1,6 +1,8 @@
 package exporters
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,12 +22,12 @@ const (
 // (reject codes, meters), and encoding/json writes those sorted.
 
 type periodJSON struct {
-	Schema   string         `json:"schema"`
-	Period   string         `json:"period"`
-	Currency string         `json:"currency"`
-	Invoices []documentJSON `json:"invoices"`
-	Standing []standingJSON `json:"standing"`
-	Counts   *countsJSON    `json:"counts,omitempty"` // drafts (billrun rate) only
+	Schema   string          `json:"schema"`
+	Period   string          `json:"period"`
+	Currency string          `json:"currency"`
+	Invoices json.RawMessage `json:"invoices"` // streamed: see WriteJSON
+	Standing []standingJSON  `json:"standing"`
+	Counts   *countsJSON     `json:"counts,omitempty"` // drafts (billrun rate) only
 }
 
 type documentJSON struct {
@@ -96,15 +98,14 @@ type countsJSON struct {
 // and a "counts" object from r.Run.Counts (zero when r.Run is nil) follows the standing rows.
 // It returns an error only when writing to w fails.
 func WriteJSON(w io.Writer, r *invoices.Report) error {
+	// The invoices are streamed one at a time into the document's frame, so a period of hundreds of
+	// thousands of lines is never held as one encoded value; the bytes are those of encoding it whole.
 	doc := periodJSON{
 		Schema:   PeriodSchema,
 		Period:   r.Period.String(),
 		Currency: r.Currency,
-		Invoices: make([]documentJSON, 0, len(r.Docs)),
+		Invoices: json.RawMessage(invoicesPlaceholder),
 		Standing: standingRowsJSON(r.Standing),
-	}
-	for i := range r.Docs {
-		doc.Invoices = append(doc.Invoices, documentToJSON(&r.Docs[i], r.Drafts))
 	}
 	if r.Drafts {
 		var c rating.Counts
@@ -113,11 +114,45 @@ func WriteJSON(w io.Writer, r *invoices.Report) error {
 		}
 		doc.Counts = countsToJSON(c)
 	}
-	if err := encodeJSON(w, doc); err != nil {
+	var frame bytes.Buffer
+	if err := encodeJSON(&frame, doc); err != nil {
+		return fmt.Errorf("export json: period %s: %w", r.Period, err)
+	}
+	head, tail, ok := bytes.Cut(frame.Bytes(), []byte(invoicesPlaceholder))
+	if !ok {
+		return fmt.Errorf("export json: period %s: invoices placeholder missing", r.Period)
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	bw.Write(head)
+	if len(r.Docs) == 0 {
+		bw.WriteString("[]")
+	} else {
+		bw.WriteString("[\n    ")
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent("    ", "  ") // the array's elements sit two levels deep
+		enc.SetEscapeHTML(false)
+		for i := range r.Docs {
+			if i > 0 {
+				bw.WriteString(",\n    ")
+			}
+			buf.Reset()
+			if err := enc.Encode(documentToJSON(&r.Docs[i], r.Drafts)); err != nil {
+				return fmt.Errorf("export json: period %s: %s: %w", r.Period, r.Docs[i].Number, err)
+			}
+			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		}
+		bw.WriteString("\n  ]")
+	}
+	bw.Write(tail)
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("export json: period %s: %w", r.Period, err)
 	}
 	return nil
 }
+
+// invoicesPlaceholder stands for the invoices array in the encoded frame of a period document.
+const invoicesPlaceholder = `"\u0000invoices\u0000"`
 
 // WriteStandingJSON writes rows as a billrun.standing/v1 document (DESIGN §11), each row shaped as in
 // the period export, in the given order. It returns an error only when writing to w fails.
