@@ -17,12 +17,11 @@ func runClose(ctx context.Context, e *environment, args []string) error {
 	fs := e.flags("close", "close --period YYYY-MM|prev|current [flags]", &c,
 		flagSpec{db: true, usage: true, prices: true, accounts: true, out: true, at: true, rejects: true, wait: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to close: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for benchmarks)")
-	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this file (for benchmarks)")
+	prof := profileFlags(fs)
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
-	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	stopProfiles, err := prof.start()
 	if err != nil {
 		return err
 	}

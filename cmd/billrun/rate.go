@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -20,12 +21,11 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 		flagSpec{db: true, usage: true, prices: true, accounts: true, at: true, rejects: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rate: YYYY-MM, prev or current")
 	format := fs.String("format", "table", "output: table or json (the billrun.period/v1 shape with drafts and counts)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for benchmarks)")
-	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this file (for benchmarks)")
+	prof := profileFlags(fs)
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
-	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	stopProfiles, err := prof.start()
 	if err != nil {
 		return err
 	}
@@ -76,6 +76,18 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 	}
 	return err
 }
+
+// profiles are the --cpuprofile and --memprofile flags of the commands that read usage.
+type profiles struct{ cpu, mem *string }
+
+func profileFlags(fs *flag.FlagSet) profiles {
+	return profiles{
+		cpu: fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for benchmarks)"),
+		mem: fs.String("memprofile", "", "write a heap profile at the end of the run to this file (for benchmarks)"),
+	}
+}
+
+func (p profiles) start() (func(), error) { return startProfiles(*p.cpu, *p.mem) }
 
 // startProfiles starts a CPU profile when cpu is set; the returned func stops it and writes a heap
 // profile when mem is set. Errors writing the heap profile are ignored: it is a diagnostic.
