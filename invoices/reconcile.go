@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
 
 	"billrun/rating"
 )
@@ -195,6 +194,3 @@ func DiffUsage(docsBy map[string][]Document, rated map[string][]rating.Line) []U
 	}
 	return out
 }
-
-// quantityString formats a quantity for reports.
-func quantityString(d decimal.Decimal) string { return rating.FormatQuantity(d) }

@@ -130,7 +130,7 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 		sum.Issued = append(sum.Issued, doc)
 	}
 
-	rows, err := j.sweep(ctx, at, false)
+	rows, err := j.sweep(ctx, at)
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}

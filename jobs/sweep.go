@@ -31,7 +31,7 @@ func (j *Jobs) Sweep(ctx context.Context, at time.Time, wait bool) (*SweepSummar
 
 // sweep is the standing pass of a close: it runs as a sweep run of its own (its rejects belong to the
 // month of `at`, not to the period being closed).
-func (j *Jobs) sweep(ctx context.Context, at time.Time, _ bool) ([]invoices.Standing, error) {
+func (j *Jobs) sweep(ctx context.Context, at time.Time) ([]invoices.Standing, error) {
 	_, _, rows, err := j.sweepRun(ctx, at)
 	return rows, err
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -338,13 +337,3 @@ func IsFineTuningMethod(m string) bool {
 
 // ErrNoPrice is returned when usage has no price in the version in effect (reject code no_price).
 var ErrNoPrice = errors.New("no price")
-
-// Describe returns a one-line human description of the price book, for logs.
-func (pb *PriceBook) Describe() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %d versions", pb.Currency, len(pb.Versions))
-	for _, v := range pb.Versions {
-		fmt.Fprintf(&b, " [%s]", v.EffectiveFrom.Format("2006-01-02"))
-	}
-	return b.String()
-}
