@@ -71,7 +71,9 @@ func WriteXLSX(w io.Writer, r *invoices.Report) error {
 			return fmt.Errorf("export xlsx: period %s: sheet %s: %w", r.Period, s.name, err)
 		}
 	}
-	f.SetActiveSheet(0)
+	// The first sheet (Summary) is the active one already. SetActiveSheet would parse every streamed
+	// sheet back into memory to clear its tabSelected flag: that is what made a large workbook's memory
+	// grow with its lines.
 	if err := f.Write(w); err != nil {
 		return fmt.Errorf("export xlsx: period %s: write: %w", r.Period, err)
 	}
