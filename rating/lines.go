@@ -2,7 +2,10 @@ package rating
 
 import (
 	"fmt"
-	"sort"
+	"math"
+	"math/big"
+	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -47,20 +50,28 @@ func BuildLines(lines map[LineKey]Quantity) []Line {
 		if qd.IsZero() {
 			continue
 		}
-		price := parsePrice(k.UnitPrice)
+		pv := parsePriceVal(k.UnitPrice)
+		price := pv.d
 		l := Line{Kind: k.Kind, Product: k.Product, BaseModel: k.BaseModel, Deployment: k.Deployment,
 			Meter: k.Meter, Quantity: qd, UnitPrice: price}
 		var raw decimal.Decimal
+		var fast bool
 		switch k.Kind {
 		case KindGPU:
 			l.Unit = "GPU-hour"
-			raw = qd.Mul(price).DivRound(decimal.NewFromInt(secondsPerGPUHour), unroundedPlaces)
+			if raw, l.Amount, fast = gpuAmountFast(q, pv); !fast {
+				raw = qd.Mul(price).DivRound(decimal.NewFromInt(secondsPerGPUHour), unroundedPlaces)
+			}
 		default:
 			l.Unit = "1M tokens"
-			raw = qd.Mul(price).Shift(-6)
+			if raw, l.Amount, fast = tokenAmountFast(q, pv); !fast {
+				raw = qd.Mul(price).Shift(-6)
+			}
 		}
 		l.Unrounded = raw
-		l.Amount = RoundCents(raw)
+		if !fast {
+			l.Amount = RoundCents(raw)
+		}
 		l.Description = describe(k)
 		out = append(out, l)
 	}
@@ -68,13 +79,164 @@ func BuildLines(lines map[LineKey]Quantity) []Line {
 	return out
 }
 
+// The fast paths of BuildLines compute in 128-bit integers what the decimal path computes in big
+// integers, for a quantity and a price whose coefficients fit: the same Unrounded value and exponent,
+// and the same amount, rounded half away from zero (all values are positive). Anything else — a zero
+// or negative price, a price with more than 15 decimals or a positive exponent, an intermediate that
+// does not fit in 128 bits, an amount beyond an int64 — takes the decimal path.
+
+// quantity128 returns q's value in nanos (q.Units × 10⁹ + q.Nanos), the coefficient of q.Decimal().
+func quantity128(q Quantity) (hi, lo uint64, ok bool) {
+	if q.Units < 0 || q.Nanos < 0 || q.Nanos >= nanosPerSecond {
+		return 0, 0, false
+	}
+	hi, lo = bits.Mul64(uint64(q.Units), nanosPerSecond)
+	var c uint64
+	lo, c = bits.Add64(lo, uint64(q.Nanos), 0)
+	hi += c
+	return hi, lo, true
+}
+
+// mul128 returns (hi, lo) × m and false when it does not fit in 128 bits.
+func mul128(hi, lo, m uint64) (uint64, uint64, bool) {
+	h1, l1 := bits.Mul64(lo, m)
+	h2, l2 := bits.Mul64(hi, m)
+	if h2 != 0 {
+		return 0, 0, false
+	}
+	h, c := bits.Add64(h1, l2, 0)
+	if c != 0 {
+		return 0, 0, false
+	}
+	return h, l1, true
+}
+
+// div128 returns (hi, lo) ÷ d, truncated, and the remainder.
+func div128(hi, lo, d uint64) (uint64, uint64, uint64) {
+	qh, r := hi/d, hi%d
+	ql, r := bits.Div64(r, lo, d)
+	return qh, ql, r
+}
+
+// pow10u64 holds 10^0 … 10^19.
+var pow10u64 = func() (p [20]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// divPow10 returns (hi, lo) ÷ 10^n, truncated: floor(floor(x ÷ a) ÷ b) = floor(x ÷ ab).
+func divPow10(hi, lo uint64, n int) (uint64, uint64) {
+	for n > 0 {
+		s := min(n, 19)
+		hi, lo, _ = div128(hi, lo, pow10u64[s])
+		n -= s
+	}
+	return hi, lo
+}
+
+// roundCents128 is RoundCents of the decimal (hi, lo) × 10^exp, for exp ≤ -3: truncate to three
+// places, add 5, truncate to two (Decimal.Round). False when the cents do not fit in an int64.
+func roundCents128(hi, lo uint64, exp int32) (Cents, bool) {
+	th, tl := divPow10(hi, lo, int(-exp-3))
+	if th != 0 || tl > math.MaxInt64-5 {
+		return 0, false
+	}
+	return Cents((tl + 5) / 10), true
+}
+
+// decimal128 returns the decimal (hi, lo) × 10^exp.
+func decimal128(hi, lo uint64, exp int32) decimal.Decimal {
+	if hi == 0 && lo <= math.MaxInt64 {
+		return decimal.New(int64(lo), exp)
+	}
+	v := new(big.Int).SetUint64(hi)
+	v.Lsh(v, 64)
+	v.Or(v, new(big.Int).SetUint64(lo))
+	return decimal.NewFromBigInt(v, exp)
+}
+
+// tokenAmountFast is qd.Mul(price).Shift(-6) and its RoundCents: the coefficient q × price with the
+// exponent -9 + price exponent - 6.
+func tokenAmountFast(q Quantity, p priceVal) (decimal.Decimal, Cents, bool) {
+	if !p.fast {
+		return decimal.Decimal{}, 0, false
+	}
+	qh, ql, ok := quantity128(q)
+	if !ok {
+		return decimal.Decimal{}, 0, false
+	}
+	vh, vl, ok := mul128(qh, ql, p.coef)
+	if !ok || vh == 0 && vl == 0 {
+		return decimal.Decimal{}, 0, false
+	}
+	exp := p.exp - 15
+	c, ok := roundCents128(vh, vl, exp)
+	if !ok {
+		return decimal.Decimal{}, 0, false
+	}
+	return decimal128(vh, vl, exp), c, true
+}
+
+// gpuAmountFast is qd.Mul(price).DivRound(3600, unroundedPlaces) and its RoundCents: the product's
+// coefficient scaled to 10^-unroundedPlaces (times 10^(15 + price exponent)), divided by 3600 and
+// rounded half up on the remainder, with the exponent -unroundedPlaces.
+func gpuAmountFast(q Quantity, p priceVal) (decimal.Decimal, Cents, bool) {
+	if !p.fast {
+		return decimal.Decimal{}, 0, false
+	}
+	qh, ql, ok := quantity128(q)
+	if !ok {
+		return decimal.Decimal{}, 0, false
+	}
+	vh, vl, ok := mul128(qh, ql, p.coef)
+	if !ok || vh == 0 && vl == 0 {
+		return decimal.Decimal{}, 0, false
+	}
+	// The product's exponent is -9 + p.exp; QuoRem scales it by 10^(unroundedPlaces - 9 + p.exp).
+	e := unroundedPlaces - 9 + int(p.exp)
+	if e < 0 || e > 19 {
+		return decimal.Decimal{}, 0, false
+	}
+	if vh, vl, ok = mul128(vh, vl, pow10u64[e]); !ok {
+		return decimal.Decimal{}, 0, false
+	}
+	qh, ql, r := div128(vh, vl, secondsPerGPUHour)
+	if 2*r >= secondsPerGPUHour {
+		var c uint64
+		ql, c = bits.Add64(ql, 1, 0)
+		qh += c
+		if qh < c {
+			return decimal.Decimal{}, 0, false
+		}
+	}
+	c, ok := roundCents128(qh, ql, -unroundedPlaces)
+	if !ok {
+		return decimal.Decimal{}, 0, false
+	}
+	return decimal128(qh, ql, -unroundedPlaces), c, true
+}
+
 // SortLines orders lines as they appear on an invoice; discount lines go last.
 func SortLines(ls []Line) {
-	sort.SliceStable(ls, func(i, j int) bool { return LineLess(ls[i], ls[j]) })
+	// A generic stable sort: sort.SliceStable swaps these large structs through reflection.
+	slices.SortStableFunc(ls, func(a, b Line) int {
+		switch {
+		case lineLess(&a, &b):
+			return -1
+		case lineLess(&b, &a):
+			return 1
+		}
+		return 0
+	})
 }
 
 // LineLess reports whether a comes before b on an invoice.
-func LineLess(a, b Line) bool {
+func LineLess(a, b Line) bool { return lineLess(&a, &b) }
+
+func lineLess(a, b *Line) bool {
 	if (a.Kind == KindDiscount) != (b.Kind == KindDiscount) {
 		return b.Kind == KindDiscount
 	}
@@ -176,25 +338,39 @@ func describeServerless(k LineKey) string {
 
 // priceCache holds the unit prices BuildLines has parsed, by their string: a read has a handful of
 // distinct prices and hundreds of thousands of lines. Decimals are immutable, so sharing one is safe.
-var priceCache sync.Map // string → decimal.Decimal
+var priceCache sync.Map // string → priceVal
 
 // priceCacheMax bounds the cache; prices beyond it are parsed every time.
 const priceCacheMax = 1 << 12
 
 var priceCacheLen atomic.Int64
 
-// parsePrice returns decimal.RequireFromString(s), cached.
-func parsePrice(s string) decimal.Decimal {
-	if d, ok := priceCache.Load(s); ok {
-		return d.(decimal.Decimal)
+// priceVal is a parsed unit price: the decimal, and for the fast paths of BuildLines its coefficient
+// and exponent when the price is positive, its coefficient fits in a uint64 and its exponent is in
+// [-15, 0].
+type priceVal struct {
+	d    decimal.Decimal
+	coef uint64
+	exp  int32
+	fast bool
+}
+
+// parsePriceVal returns decimal.RequireFromString(s) with its fast form, cached.
+func parsePriceVal(s string) priceVal {
+	if v, ok := priceCache.Load(s); ok {
+		return v.(priceVal)
 	}
 	d := decimal.RequireFromString(s)
+	v := priceVal{d: d}
+	if c := d.Coefficient(); d.Sign() > 0 && c.IsUint64() && d.Exponent() <= 0 && d.Exponent() >= -15 {
+		v.coef, v.exp, v.fast = c.Uint64(), d.Exponent(), true
+	}
 	if priceCacheLen.Load() < priceCacheMax {
-		if _, loaded := priceCache.LoadOrStore(s, d); !loaded {
+		if _, loaded := priceCache.LoadOrStore(s, v); !loaded {
 			priceCacheLen.Add(1)
 		}
 	}
-	return d
+	return v
 }
 
 // GPUSeconds returns the total GPU-seconds of the GPU lines.

@@ -3,6 +3,7 @@ package rating
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"time"
 )
 
@@ -321,26 +322,82 @@ type Sym uint32
 // Rater: equal bytes always give the same string and Sym, so a read keeps one copy of each and the
 // rater's hot path keys its groups by integers. It grows with the distinct strings seen, which the
 // aggregate's lines hold anyway. Not safe for concurrent use.
+//
+// The table is open-addressed with linear probing, keyed on the raw bytes: a lookup hashes them once and
+// compares strings only on a matching 32-bit tag, with no conversion to a string key.
 type Symbols struct {
-	ids  map[string]Sym
-	strs []string
+	seed  maphash.Seed
+	slots []symSlot // len is a power of two (or 0 before the first string); id 0 marks an empty slot
+	strs  []string
 }
+
+// symSlot is one slot of Symbols: the string (so a probe reads no other memory than the slot and the
+// bytes it compares), the high half of its hash, and its Sym.
+type symSlot struct {
+	str string
+	tag uint32
+	id  Sym
+}
+
+// symMinSlots is a table's first size.
+const symMinSlots = 64
 
 // NewSymbols returns an empty symbol table.
 func NewSymbols() *Symbols {
-	return &Symbols{ids: map[string]Sym{"": 0}, strs: []string{""}}
+	return &Symbols{seed: maphash.MakeSeed(), slots: make([]symSlot, symMinSlots), strs: []string{""}}
 }
 
 // Intern returns the string equal to b and its Sym, adding it on first sight.
 func (s *Symbols) Intern(b []byte) (string, Sym) {
-	if id, ok := s.ids[string(b)]; ok {
-		return s.strs[id], id
+	if len(b) == 0 {
+		return "", 0
+	}
+	if len(s.slots) == 0 {
+		s.seed = maphash.MakeSeed()
+		s.slots = make([]symSlot, symMinSlots)
+		if len(s.strs) == 0 {
+			s.strs = []string{""}
+		}
+	}
+	h := maphash.Bytes(s.seed, b)
+	tag := uint32(h >> 32)
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := s.slots[i]
+		if sl.id == 0 {
+			break
+		}
+		if sl.tag == tag && sl.str == string(b) {
+			return sl.str, sl.id
+		}
 	}
 	str := string(b)
 	id := Sym(len(s.strs))
-	s.ids[str] = id
 	s.strs = append(s.strs, str)
+	if len(s.strs)*4 > len(s.slots)*3 {
+		s.grow()
+	} else {
+		s.place(h, str, id)
+	}
 	return str, id
+}
+
+// place puts str and its id, of hash h, in the first empty slot of its probe sequence.
+func (s *Symbols) place(h uint64, str string, id Sym) {
+	mask := uint64(len(s.slots) - 1)
+	i := h & mask
+	for s.slots[i].id != 0 {
+		i = (i + 1) & mask
+	}
+	s.slots[i] = symSlot{str: str, tag: uint32(h >> 32), id: id}
+}
+
+// grow doubles the slots and places every string again (the newest included).
+func (s *Symbols) grow() {
+	s.slots = make([]symSlot, 2*len(s.slots))
+	for id := 1; id < len(s.strs); id++ {
+		s.place(maphash.String(s.seed, s.strs[id]), s.strs[id], Sym(id))
+	}
 }
 
 // String returns the string of id ("" for an id the table never returned).
