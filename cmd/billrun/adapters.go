@@ -77,7 +77,11 @@ func (e *environment) progressFunc(c *config) func(usage.Progress) {
 			rate = p.Events * 1000 / ms
 		}
 		bar.Describe(fmt.Sprintf("usage: objects %d/%d, events %d (%d/s)", p.ObjectsDone, p.ObjectsTotal, p.Events, rate))
-		_ = bar.Set64(p.BytesDone)
+		done := p.BytesDone
+		if p.Done || p.ObjectsDone == p.ObjectsTotal {
+			done = p.BytesTotal // every object read: the bar ends full whatever the last sample saw
+		}
+		_ = bar.Set64(done)
 		if p.Done {
 			_ = bar.Finish()
 			bar = nil
