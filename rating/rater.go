@@ -1,7 +1,6 @@
 package rating
 
 import (
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"time"
@@ -83,11 +82,8 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 			g = agg.fastGroup(fk)
 		}
 		if g == nil {
-			if code, msg := r.checkAccount(ev.Account); code != "" {
+			if code, msg := r.admit(ev, v); code != "" {
 				return code, msg
-			}
-			if v < 0 {
-				return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", ev.TS.Format(time.RFC3339))
 			}
 			c := r.serverless(v, ev.Model, ev.BaseModel)
 			if c.err != nil {
@@ -116,11 +112,8 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 			g = agg.fastGroup(fk)
 		}
 		if g == nil {
-			if code, msg := r.checkAccount(ev.Account); code != "" {
+			if code, msg := r.admit(ev, v); code != "" {
 				return code, msg
-			}
-			if v < 0 {
-				return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", ev.TS.Format(time.RFC3339))
 			}
 			c := r.fineTuning(v, ev.BaseModel, ev.Method)
 			if c.err != nil {
@@ -163,6 +156,18 @@ func trainingTokens(ev *Event) (int64, bool) {
 }
 
 // checkAccount returns unknown_account for an account the rater does not know.
+// admit is what the slow path checks before resolving a price for a serverless or fine-tuning event:
+// a known account and a price version in effect at ts (version index v).
+func (r *Rater) admit(ev *Event, v int) (RejectCode, string) {
+	if code, msg := r.checkAccount(ev.Account); code != "" {
+		return code, msg
+	}
+	if v < 0 {
+		return RejectNoPrice, fmt.Sprintf("no price book version in effect at %s", ev.TS.Format(time.RFC3339))
+	}
+	return "", ""
+}
+
 func (r *Rater) checkAccount(account string) (RejectCode, string) {
 	if r.accounts != nil && !r.accounts[account] {
 		return RejectUnknownAccount, fmt.Sprintf("account %s does not exist", account)
@@ -417,6 +422,3 @@ func (s *Symbols) Len() int { return len(s.strs) }
 type EventSyms struct {
 	Account, Product, Base, Aux Sym
 }
-
-// IsNoPrice reports whether err is a missing-price error.
-func IsNoPrice(err error) bool { return errors.Is(err, ErrNoPrice) }
