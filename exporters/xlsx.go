@@ -74,7 +74,7 @@ func WriteXLSX(w io.Writer, r *invoices.Report) error {
 	// The first sheet (Summary) is the active one already. SetActiveSheet would parse every streamed
 	// sheet back into memory to clear its tabSelected flag: that is what made a large workbook's memory
 	// grow with its lines.
-	if err := f.Write(w); err != nil {
+	if err := writeWorkbook(f, w, x.rows()); err != nil {
 		return fmt.Errorf("export xlsx: period %s: write: %w", r.Period, err)
 	}
 	return nil
@@ -157,6 +157,15 @@ func isCurrencyCode(s string) bool {
 type sheetWriter struct {
 	sw  *excelize.StreamWriter
 	row int
+}
+
+// rows bounds the rows of the workbook's largest sheet: every line, document, reject and standing row.
+func (x *xlsxWriter) rows() int {
+	n := len(x.r.Docs) + len(x.r.Rejects) + len(x.r.Standing)
+	for i := range x.r.Docs {
+		n += len(x.r.Docs[i].Lines)
+	}
+	return n
 }
 
 // open starts a sheet: autofilter over the table of header plus tableRows rows (set before streaming, so
