@@ -22,6 +22,7 @@ type Rater struct {
 	window   Window
 	accounts map[string]bool
 	cache    map[rateCacheKey]rateCacheVal
+	sink     int64 // keeps Lookup's look-ahead load from being optimized away
 }
 
 type rateCacheKey struct {
@@ -67,6 +68,36 @@ func (r *Rater) AddInterned(ev *Event, syms EventSyms, agg *Aggregate) (RejectCo
 	return r.add(ev, &syms, agg)
 }
 
+// Hint is what Lookup found for an event: the group AddHinted adds it to, when there was one.
+type Hint struct{ g *meterGroup }
+
+// Lookup finds the group an interned serverless event would be added to in agg, if there is one,
+// changing nothing. A read looks up a whole batch of events before rating them with AddHinted: the
+// lookups of a batch are independent, so their cache misses overlap, and each add then goes straight to
+// its group. The hint stays valid while agg only gains events from r (groups never move).
+func (r *Rater) Lookup(ev *Event, syms EventSyms, agg *Aggregate) Hint {
+	if ev.Type != KindServerless || agg.fastOwner != r {
+		return Hint{}
+	}
+	v := r.pb.VersionAt(ev.TS)
+	if v < 0 {
+		return Hint{}
+	}
+	g := agg.hot.get(symKey{kind: symServerless, version: int32(v), account: syms.Account, product: syms.Product, base: syms.Base})
+	if g != nil {
+		r.sink += g.q[miInput].Units // the load the add needs, started now
+	}
+	return Hint{g: g}
+}
+
+// AddHinted is AddInterned with the hint Lookup returned for ev: it rates exactly as AddInterned does.
+func (r *Rater) AddHinted(ev *Event, syms EventSyms, agg *Aggregate, h Hint) (RejectCode, string) {
+	if h.g != nil && agg.fastOwner == r {
+		return r.addServerless(ev, h.g)
+	}
+	return r.add(ev, &syms, agg)
+}
+
 // add rates ev into agg; with syms, groups are looked up by symbols first.
 func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, string) {
 	if syms != nil && agg.fastOwner != r {
@@ -91,18 +122,7 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 			}
 			g = agg.groupFor(groupKey{account: ev.Account, product: ev.Model, base: ev.BaseModel, kind: KindServerless, prices: c.prices}, syms != nil, fk)
 		}
-		base := miInput
-		if ev.Batch {
-			base = miBatchInput
-		}
-		next := g.q
-		ok1 := addMeter(&next, base, Quantity{Units: ev.InputTokens - ev.CachedInputTokens})
-		ok2 := addMeter(&next, base+1, Quantity{Units: ev.CachedInputTokens})
-		ok3 := addMeter(&next, base+2, Quantity{Units: ev.OutputTokens})
-		if !ok1 || !ok2 || !ok3 {
-			return RejectInvalidValue, "quantity total overflows"
-		}
-		g.q = next
+		return r.addServerless(ev, g)
 	case KindFineTuning:
 		v := r.pb.VersionAt(ev.TS)
 		var g *meterGroup
@@ -128,11 +148,9 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 		if !ok {
 			return RejectInvalidValue, "training_tokens × epochs is too large"
 		}
-		next := g.q
-		if !addMeter(&next, miTrainingTokens, Quantity{Units: tokens}) {
+		if !addMeter(&g.q, miTrainingTokens, Quantity{Units: tokens}) {
 			return RejectInvalidValue, "quantity total overflows"
 		}
-		g.q = next
 	case KindGPU:
 		if code, msg := r.addGPU(ev, syms, agg); code != "" {
 			return code, msg
@@ -143,6 +161,24 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 		}
 		return RejectUnknownType, fmt.Sprintf("unknown type %q", ev.Type)
 	}
+	return "", ""
+}
+
+// addServerless adds a serverless event's tokens to its group g.
+func (r *Rater) addServerless(ev *Event, g *meterGroup) (RejectCode, string) {
+	base := miInput
+	if ev.Batch {
+		base = miBatchInput
+	}
+	// All three sums are checked before any is stored, so a rejected event leaves no trace.
+	q := g.q[base : base+3 : base+3]
+	in, ok1 := q[0].add(Quantity{Units: ev.InputTokens - ev.CachedInputTokens})
+	cached, ok2 := q[1].add(Quantity{Units: ev.CachedInputTokens})
+	out, ok3 := q[2].add(Quantity{Units: ev.OutputTokens})
+	if !ok1 || !ok2 || !ok3 {
+		return RejectInvalidValue, "quantity total overflows"
+	}
+	q[0], q[1], q[2] = in, cached, out
 	return "", ""
 }
 

@@ -105,6 +105,43 @@ func TestAddInternedMatchesAdd(t *testing.T) {
 	}
 }
 
+// TestAddHintedMatchesAdd checks the read's batched path — Lookup for a batch of events, then
+// AddHinted for each in order — rates exactly as Add: the same rejects event by event and the same
+// lines. Batches contain first events of new groups and repeated keys, so hints are both found and
+// missing, and groups created within a batch are found by the events after them.
+func TestAddHintedMatchesAdd(t *testing.T) {
+	pb := handPriceBook(t)
+	evs, syms := raterBenchEvents(50_000, 500)
+	window := Window{From: time.Date(2026, 8, 31, 23, 30, 0, 0, time.UTC), To: time.Date(2026, 10, 20, 0, 0, 0, 0, time.UTC)}
+	slow, fast := NewRater(pb, window, raterBenchAccounts(500)), NewRater(pb, window, raterBenchAccounts(500))
+	aggSlow, aggFast := NewAggregate(), NewAggregate()
+	const batch = 512
+	hints := make([]Hint, batch)
+	found := 0
+	for lo := 0; lo < len(evs); lo += batch {
+		hi := min(lo+batch, len(evs))
+		for i := lo; i < hi; i++ {
+			hints[i-lo] = fast.Lookup(&evs[i], syms[i], aggFast)
+			if hints[i-lo].g != nil {
+				found++
+			}
+		}
+		for i := lo; i < hi; i++ {
+			c1, m1 := slow.Add(&evs[i], aggSlow)
+			c2, m2 := fast.AddHinted(&evs[i], syms[i], aggFast, hints[i-lo])
+			if c1 != c2 || m1 != m2 {
+				t.Fatalf("event %d %+v: Add = %s %q, AddHinted = %s %q", i, evs[i], c1, m1, c2, m2)
+			}
+		}
+	}
+	if found == 0 || found == len(evs) {
+		t.Fatalf("Lookup found a group for %d of %d events; want some but not all", found, len(evs))
+	}
+	if a, b := aggSlow.LineMap(), aggFast.LineMap(); !maps.Equal(a, b) {
+		t.Fatalf("AddHinted built %d lines, Add %d; they differ", len(b), len(a))
+	}
+}
+
 // BenchmarkRaterAdd rates 1M events over 5,000 accounts into one fresh aggregate per op, by strings
 // (Add) and by interned symbols (AddInterned, the read's hot path). Metrics: ns/event and allocs/event
 // (new groups and lines included).

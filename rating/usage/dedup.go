@@ -308,8 +308,10 @@ func growSlots(n int) int {
 }
 
 // reserve makes room for about ids distinct ids in total, so the tables need not grow on the way:
-// each shard that is smaller gets a table for its share at most 3/4 full, in whole huge pages once
-// it spans one.
+// each shard that is smaller gets a table for its share at most 4/5 full, in whole huge pages once
+// it spans one. The new tables are mapped and touched before the shard is locked — the kernel zeroes
+// every page on its first touch, tens of megabytes in all — so the workers inserting meanwhile wait
+// only for the move of the few ids already in a shard.
 func (s *dedupSet) reserve(ids int64) {
 	per := ids/dedupShards + 1
 	n := int(per * dedupReserveLoadDen / dedupReserveLoadNum)
@@ -319,17 +321,42 @@ func (s *dedupSet) reserve(ids int64) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
+		small := n > len(sh.slots)
+		sh.mu.Unlock()
+		if !small {
+			continue
+		}
+		slots, mem := slotsAlloc(n)
+		prefault(slots)
+		sh.mu.Lock()
 		if n > len(sh.slots) {
-			sh.resize(n)
+			sh.moveTo(slots, mem)
+		} else {
+			slotsFree(mem)
 		}
 		sh.mu.Unlock()
 	}
 }
 
+// prefault touches every page of slots once.
+func prefault(slots []dedupSlot) {
+	const slotsPerPage = 4096 / dedupSlotBytes
+	for i := 0; i < len(slots); i += slotsPerPage {
+		slots[i].content = 0
+	}
+}
+
 // resize moves the shard's ids into a new table of n slots.
 func (sh *dedupShard) resize(n int) {
+	sh.moveTo(slotsAlloc(n))
+}
+
+// moveTo moves the shard's ids into slots, an empty table backed by mem (as slotsAlloc returns them),
+// and frees the old table.
+func (sh *dedupShard) moveTo(slots []dedupSlot, mem []byte) {
 	oldSlots, oldMem := sh.slots, sh.mem
-	sh.slots, sh.mem = slotsAlloc(n)
+	sh.slots, sh.mem = slots, mem
+	n := len(slots)
 	for _, slot := range oldSlots {
 		if slot.key == (idKey{}) {
 			continue

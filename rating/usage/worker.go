@@ -101,6 +101,7 @@ type pendingEvent struct {
 	oi           int
 	line         int64
 	idOff, idEnd int32
+	hint         rating.Hint // the group Lookup found for a first copy
 }
 
 // worker decodes and rates objects one at a time. Each has its own rater, aggregate and decompressors;
@@ -391,6 +392,12 @@ func (w *worker) flush() {
 	ps := w.ps
 	reqs := w.reqs[:w.nb]
 	ps.dedup.insertBatch(reqs, &w.dbatch)
+	// Look up the groups of the first copies before rating any, so the lookups' cache misses overlap.
+	for i := range reqs {
+		if p := &w.batch[i]; reqs[i].res == seenNew && p.d.interned {
+			p.hint = w.rater.Lookup(&p.d.ev, p.d.syms, w.agg)
+		}
+	}
 	for i := range reqs {
 		p := &w.batch[i]
 		switch reqs[i].res {
@@ -412,7 +419,7 @@ func (w *worker) flush() {
 			}
 			continue
 		}
-		if code, msg := w.rate(&p.d, w.agg); code != "" {
+		if code, msg := w.rateHinted(p); code != "" {
 			w.raterRejects = append(w.raterRejects, lineReject{obj: p.oi, line: p.line,
 				id: string(w.arena[p.idOff:p.idEnd]), code: code, msg: msg})
 			continue
@@ -429,6 +436,16 @@ func (w *worker) rate(d *decoded, agg *rating.Aggregate) (rating.RejectCode, str
 		return w.rater.AddInterned(&d.ev, d.syms, agg)
 	}
 	return w.rater.Add(&d.ev, agg)
+}
+
+// rateHinted rates a first copy into the aggregate, with the group its lookup found.
+func (w *worker) rateHinted(p *pendingEvent) (rating.RejectCode, string) {
+	if p.d.interned {
+		h := p.hint
+		p.hint = rating.Hint{}
+		return w.rater.AddHinted(&p.d.ev, p.d.syms, w.agg, h)
+	}
+	return w.rater.Add(&p.d.ev, w.agg)
 }
 
 // look is the lenient view of a line the scope rules need before validation.
