@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -117,8 +118,12 @@ func startProfiles(cpu, mem string) (stop func(), err error) {
 }
 
 func printDrafts(e *environment, rep *invoices.Report) {
-	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(e.stdout, "billrun rate %s — drafts, nothing written\n\n", rep.Period)
+	// tabwriter writes every cell and every run of padding on its own: through a buffer, not one
+	// write system call each.
+	out := bufio.NewWriter(e.stdout)
+	defer out.Flush()
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(out, "billrun rate %s — drafts, nothing written\n\n", rep.Period)
 	fmt.Fprintln(w, "account\tlines\tsubtotal\tdiscount\tcredits\tamount due\t")
 	for _, d := range rep.Docs {
 		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t\n", d.Account, len(d.Lines), d.Subtotal, d.Discount, d.CreditsApplied, d.AmountDue)
@@ -127,18 +132,18 @@ func printDrafts(e *environment, rep *invoices.Report) {
 	fmt.Fprintf(w, "TOTAL (%d drafts)\t\t%s\t%s\t%s\t%s\t\n", t.Documents, t.Subtotal, t.Discount, t.CreditsApplied, t.AmountDue)
 	w.Flush()
 	cn := rep.Run.Counts
-	fmt.Fprintf(e.stdout, "\nusage: %d objects, %s, %d lines, %d events taken, %d accepted, %d duplicates, %d rejects\n",
+	fmt.Fprintf(out, "\nusage: %d objects, %s, %d lines, %d events taken, %d accepted, %d duplicates, %d rejects\n",
 		cn.Objects, humanBytes(cn.Bytes), cn.Lines, cn.EventsTaken, cn.Accepted, cn.Duplicates, len(rep.Rejects))
 	for _, code := range rating.RejectCodes {
 		if n := cn.RejectsByCode[code]; n > 0 {
-			fmt.Fprintf(e.stdout, "  rejects %-22s %d\n", code, n)
+			fmt.Fprintf(out, "  rejects %-22s %d\n", code, n)
 		}
 	}
 	for i, r := range rep.Rejects {
 		if i == 20 {
-			fmt.Fprintf(e.stdout, "  … %d more (billrun close writes them all to rejects.csv)\n", len(rep.Rejects)-20)
+			fmt.Fprintf(out, "  … %d more (billrun close writes them all to rejects.csv)\n", len(rep.Rejects)-20)
 			break
 		}
-		fmt.Fprintf(e.stdout, "  %s:%d %s %s: %s\n", r.Object, r.Line, r.EventID, r.Code, r.Message)
+		fmt.Fprintf(out, "  %s:%d %s %s: %s\n", r.Object, r.Line, r.EventID, r.Code, r.Message)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -60,12 +61,16 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 		w.Flush()
 		return w.Error()
 	case "table":
-		w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		out := bufio.NewWriter(e.stdout)
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "ACCOUNT\tSTATUS\tREASONS\tTIER\tSPEND LIMIT\tUSAGE LIMIT\tMONTH USAGE\tCREDIT\tEVALUATED AT")
 		for _, s := range rows {
 			fmt.Fprintln(w, strings.Join(standingCells(s), "\t"))
 		}
-		return w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return out.Flush()
 	}
 	return usagef("--format %q: want table, json or csv", *format)
 }
@@ -130,12 +135,16 @@ func printStandingHistory(e *environment, format string, events []invoices.Stand
 			w.Flush()
 			return w.Error()
 		}
-		w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		out := bufio.NewWriter(e.stdout)
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, strings.ToUpper(strings.Join(header, "\t")))
 		for _, ev := range events {
 			fmt.Fprintln(w, strings.Join(cells(ev), "\t"))
 		}
-		return w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return out.Flush()
 	}
 	return usagef("--format %q: want table, json or csv", format)
 }
