@@ -61,9 +61,10 @@ func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 
 // AddInterned is Add for an event whose strings were interned: syms holds their Syms (see EventSyms).
 // It rates exactly as Add does, but finds the event's group with one integer-keyed lookup instead of
-// hashing its strings, so it is the hot path of a read. Within each role, the Syms given to one
-// aggregate by one rater must stand for one string each and equal strings must get equal Syms — one
-// Symbols per role (or one for all roles) does that; events decoded any other way go through Add.
+// hashing its strings, so it is the hot path of a read. Within each role and event type, the Syms
+// given to one aggregate by one rater must stand for one string each and equal strings must get equal
+// Syms — one Symbols per role and type (or one for all) does that; Syms of different types may
+// coincide, since groups are keyed by type too. Events decoded any other way go through Add.
 func (r *Rater) AddInterned(ev *Event, syms EventSyms, agg *Aggregate) (RejectCode, string) {
 	return r.add(ev, &syms, agg)
 }

@@ -48,20 +48,29 @@ type decoded struct {
 // decoder decodes lines. With symbol tables, the fast path interns the strings that repeat from event
 // to event (accounts, models, deployments) and records their Syms, so the aggregate's keys are not
 // copied per event and the rater keys its groups by integers (Rater.AddInterned). There is one table
-// per role: the accounts and models every event looks up stay small and in cache, however many
-// one-off jobs or deployments the others collect.
+// per role and event type: the accounts and models nearly every event looks up stay small and in
+// cache, however many one-off fine-tuning jobs or deployments the others collect (a month can have a
+// job per fine-tuning event: 100,000 of them in a table the models shared made every model lookup a
+// cache miss).
 type decoder struct {
 	syms *decoderSyms
 }
 
-// decoderSyms are a decoder's symbol tables, one per role of rating.EventSyms.
+// decoderSyms are a decoder's symbol tables, by role and event type. Syms of different event types
+// may coincide: the rater keys groups by type as well (see rating.Rater.AddInterned).
 type decoderSyms struct {
-	account, product, base, aux rating.Symbols
+	account             rating.Symbols // every type
+	model, base         rating.Symbols // serverless model and base model; fine-tuning base model
+	gpuType, deployment rating.Symbols // gpu
+	job, method         rating.Symbols // fine_tuning
 }
 
 func newDecoderSyms() *decoderSyms {
-	return &decoderSyms{account: *rating.NewSymbols(), product: *rating.NewSymbols(), base: *rating.NewSymbols(),
-		aux: *rating.NewSymbols()}
+	d := &decoderSyms{}
+	for _, t := range []*rating.Symbols{&d.account, &d.model, &d.base, &d.gpuType, &d.deployment, &d.job, &d.method} {
+		*t = *rating.NewSymbols()
+	}
+	return d
 }
 
 // decode decodes line into out: the fast path first, the encoding/json fallback for anything else.
@@ -82,34 +91,21 @@ func (d *decoder) str(t *rating.Symbols, b []byte) (string, rating.Sym) {
 	return t.Intern(b)
 }
 
-// The symbol tables of the roles; nil without tables (str then copies).
-func (d *decoder) accounts() *rating.Symbols {
+// table returns the symbol table t picks, or nil without tables (str then copies).
+func (d *decoder) table(t func(*decoderSyms) *rating.Symbols) *rating.Symbols {
 	if d.syms == nil {
 		return nil
 	}
-	return &d.syms.account
+	return t(d.syms)
 }
 
-func (d *decoder) products() *rating.Symbols {
-	if d.syms == nil {
-		return nil
-	}
-	return &d.syms.product
-}
-
-func (d *decoder) bases() *rating.Symbols {
-	if d.syms == nil {
-		return nil
-	}
-	return &d.syms.base
-}
-
-func (d *decoder) auxes() *rating.Symbols {
-	if d.syms == nil {
-		return nil
-	}
-	return &d.syms.aux
-}
+func accountSyms(d *decoderSyms) *rating.Symbols    { return &d.account }
+func modelSyms(d *decoderSyms) *rating.Symbols      { return &d.model }
+func baseSyms(d *decoderSyms) *rating.Symbols       { return &d.base }
+func gpuTypeSyms(d *decoderSyms) *rating.Symbols    { return &d.gpuType }
+func deploymentSyms(d *decoderSyms) *rating.Symbols { return &d.deployment }
+func jobSyms(d *decoderSyms) *rating.Symbols        { return &d.job }
+func methodSyms(d *decoderSyms) *rating.Symbols     { return &d.method }
 
 // The fields of DESIGN §3, by index.
 const (
@@ -288,7 +284,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 	if !ok {
 		return false
 	}
-	ev.Account, sy.Account = d.str(d.accounts(), acct)
+	ev.Account, sy.Account = d.str(d.table(accountSyms), acct)
 	typ, ok := fastReqString(s, f[fType])
 	if !ok {
 		return false
@@ -300,8 +296,8 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Model, sy.Product = d.str(d.products(), model)
-		if ev.BaseModel, sy.Base, ok = d.fastOptString(d.bases(), s, f[fBaseModel]); !ok {
+		ev.Model, sy.Product = d.str(d.table(modelSyms), model)
+		if ev.BaseModel, sy.Base, ok = d.fastOptString(d.table(baseSyms), s, f[fBaseModel]); !ok {
 			return false
 		}
 		if ev.InputTokens, ok = fastInt(s, f[fInputTokens], 0, 0); !ok {
@@ -329,12 +325,12 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Deployment, sy.Aux = d.str(d.auxes(), dep)
+		ev.Deployment, sy.Aux = d.str(d.table(deploymentSyms), dep)
 		gt, ok := fastReqString(s, f[fGPUType])
 		if !ok {
 			return false
 		}
-		ev.GPUType, sy.Product = d.str(d.products(), gt)
+		ev.GPUType, sy.Product = d.str(d.table(gpuTypeSyms), gt)
 		if f[fGPUCount].kind != vInt {
 			return false
 		}
@@ -356,12 +352,12 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Job, sy.Product = d.str(d.products(), job)
+		ev.Job, sy.Product = d.str(d.table(jobSyms), job)
 		base, ok := fastReqString(s, f[fBaseModel])
 		if !ok {
 			return false
 		}
-		ev.BaseModel, sy.Base = d.str(d.bases(), base)
+		ev.BaseModel, sy.Base = d.str(d.table(baseSyms), base)
 		if f[fTrainingTokens].kind != vInt {
 			return false
 		}
@@ -381,7 +377,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		default:
 			return false
 		}
-		ev.Method, sy.Aux = d.str(d.auxes(), method)
+		ev.Method, sy.Aux = d.str(d.table(methodSyms), method)
 	default:
 		return false
 	}

@@ -360,21 +360,31 @@ func checkSyms(t *testing.T, line []byte, syms *decoderSyms, d *decoded) {
 	t.Helper()
 	ev, sy := &d.ev, d.syms
 	var product, base, aux string
+	var productT, baseT, auxT *rating.Symbols
 	switch ev.Type {
 	case rating.KindServerless:
 		product, base = ev.Model, ev.BaseModel
+		productT, baseT = &syms.model, &syms.base
 	case rating.KindGPU:
 		product, aux = ev.GPUType, ev.Deployment
+		productT, auxT = &syms.gpuType, &syms.deployment
 	case rating.KindFineTuning:
 		product, base, aux = ev.Job, ev.BaseModel, ev.Method
+		productT, baseT, auxT = &syms.job, &syms.base, &syms.method
+	}
+	empty := rating.NewSymbols() // a role the type does not have: Sym 0, the empty string
+	for _, t := range []**rating.Symbols{&productT, &baseT, &auxT} {
+		if *t == nil {
+			*t = empty
+		}
 	}
 	for _, c := range []struct {
 		role  string
 		table *rating.Symbols
 		sym   rating.Sym
 		want  string
-	}{{"account", &syms.account, sy.Account, ev.Account}, {"product", &syms.product, sy.Product, product},
-		{"base", &syms.base, sy.Base, base}, {"aux", &syms.aux, sy.Aux, aux}} {
+	}{{"account", &syms.account, sy.Account, ev.Account}, {"product", productT, sy.Product, product},
+		{"base", baseT, sy.Base, base}, {"aux", auxT, sy.Aux, aux}} {
 		if got := c.table.String(c.sym); got != c.want {
 			t.Fatalf("line %q: %s Sym %d names %q, want %q", line, c.role, c.sym, got, c.want)
 		}
