@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -162,6 +163,26 @@ type Aggregate struct {
 	fastOwner *Rater
 	// overflow is set when a fold found a sum too large; reads report it through Merge.
 	overflow bool
+	// lazy, set by MergeAll, holds the merged aggregates' groups and lines per account, not yet folded
+	// into accts: AccountLinesInto folds one account at a time, on the caller's goroutines and into the
+	// caller's map, and anything else that reads lines folds them all first (materialize).
+	lazy *lazyLines
+}
+
+// lazyLines is what MergeAll leaves to fold: per account, the groups and line maps of every aggregate
+// merged, read only; accounts lists those that have lines, in ascending order; totals are the sums
+// per meter of every line, computed without overflow (which is what makes folding later safe: no line
+// can exceed its meter's total).
+type lazyLines struct {
+	srcs     map[string]*lineSources
+	accounts []string
+	totals   map[Meter]Quantity
+}
+
+// lineSources are one account's groups and line maps, from every aggregate merged.
+type lineSources struct {
+	groups []*meterGroup
+	lines  []map[LineKey]Quantity
 }
 
 // NewAggregate returns an empty Aggregate.
@@ -171,6 +192,7 @@ func NewAggregate() *Aggregate {
 
 // Reset empties the aggregate, keeping its allocated maps.
 func (a *Aggregate) Reset() {
+	a.lazy = nil
 	clear(a.accts)
 	clear(a.groups)
 	for _, m := range a.fast {
@@ -364,6 +386,7 @@ func (a *Aggregate) group(k groupKey) *meterGroup {
 
 // fold moves the hot-path groups into line keys.
 func (a *Aggregate) fold() {
+	a.materialize()
 	for _, g := range a.groups {
 		a.foldGroup(g)
 	}
@@ -387,19 +410,35 @@ func (a *Aggregate) foldGroup(g *meterGroup) {
 // foldInto adds the non-zero meters of g to the lines of accts; false when a sum overflowed (that line
 // is left unchanged, the others are added).
 func foldInto(accts map[string]map[LineKey]Quantity, g *meterGroup) bool {
+	m := accts[g.key.account]
+	if m == nil {
+		if !g.hasQuantity() {
+			return true
+		}
+		m = make(map[LineKey]Quantity, 4)
+		accts[g.key.account] = m
+	}
+	return foldGroupLines(m, g)
+}
+
+// hasQuantity reports whether any meter of g is non-zero.
+func (g *meterGroup) hasQuantity() bool {
+	for mi := range numMeters {
+		if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// foldGroupLines adds the non-zero meters of g to m, its account's lines; false as foldInto.
+func foldGroupLines(m map[LineKey]Quantity, g *meterGroup) bool {
 	k := &g.key
-	var m map[LineKey]Quantity
 	ok := true
 	for mi := range numMeters {
 		q := g.q[mi]
 		if q.Units == 0 && q.Nanos == 0 {
 			continue
-		}
-		if m == nil {
-			if m = accts[k.account]; m == nil {
-				m = make(map[LineKey]Quantity, 4)
-				accts[k.account] = m
-			}
 		}
 		lk := LineKey{Account: k.account, Kind: k.kind, Product: k.product, BaseModel: k.base,
 			Deployment: k.deployment, Meter: meterByIndex[mi], UnitPrice: k.prices.unit[mi]}
@@ -465,10 +504,143 @@ func (a *Aggregate) Merge(o *Aggregate) bool {
 	return !a.overflow && !o.overflow
 }
 
-// MergeAll returns a new aggregate holding the sum of aggs, which it only reads, merging on up to
-// workers goroutines (accounts are split between them). It returns false when a sum overflows, as a
-// chain of Merge calls would.
+// MergeAll returns a new aggregate holding the sum of aggs, which it reads and must then be left
+// unchanged while the result is used. It returns false when a sum overflows, as a chain of Merge calls
+// would.
+//
+// The lines are not summed here: the result keeps every aggregate's groups and lines per account and
+// folds an account's when they are asked for — AccountLinesInto, on the caller's goroutines and into a
+// map the caller reuses — or all of them, on up to workers goroutines, before any other read of lines.
+// A month close reads each account's lines once, to draft its invoice; summing them all up front into a
+// fresh map per account cost more than the drafting itself.
 func MergeAll(aggs []*Aggregate, workers int) (*Aggregate, bool) {
+	for _, a := range aggs {
+		if a.overflow {
+			return NewAggregate(), false
+		}
+		if a.lazy != nil {
+			return mergeEager(aggs, workers)
+		}
+	}
+	totals := make(map[Meter]Quantity)
+	add := func(m Meter, q Quantity) bool {
+		s, ok := totals[m].add(q)
+		totals[m] = s
+		return ok
+	}
+	srcs := make(map[string]*lineSources)
+	src := func(account string) *lineSources {
+		ls := srcs[account]
+		if ls == nil {
+			ls = new(lineSources)
+			srcs[account] = ls
+		}
+		return ls
+	}
+	for _, a := range aggs {
+		ok := true
+		a.eachGroup(func(g *meterGroup) {
+			ls := src(g.key.account)
+			ls.groups = append(ls.groups, g)
+			for mi := range numMeters {
+				if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+					ok = add(meterByIndex[mi], q) && ok
+				}
+			}
+		})
+		for acct, m := range a.accts {
+			ls := src(acct)
+			ls.lines = append(ls.lines, m)
+			for k, q := range m {
+				ok = add(k.Meter, q) && ok
+			}
+		}
+		if !ok {
+			// Some meter's total does not fit: fold everything now, which finds the line that overflows.
+			return mergeEager(aggs, workers)
+		}
+	}
+	out := NewAggregate()
+	lz := &lazyLines{srcs: srcs, totals: totals}
+	for acct, ls := range srcs {
+		if ls.hasLines() {
+			lz.accounts = append(lz.accounts, acct)
+		}
+	}
+	sort.Strings(lz.accounts)
+	out.lazy = lz
+	return out, true
+}
+
+// eachGroup calls fn for every group of a, wherever it is indexed.
+func (a *Aggregate) eachGroup(fn func(*meterGroup)) {
+	for _, g := range a.groups {
+		fn(g)
+	}
+	for _, m := range a.fast {
+		for _, g := range m {
+			fn(g)
+		}
+	}
+	a.hot.each(fn)
+}
+
+// hasLines reports whether folding the sources gives at least one line: a group with a non-zero
+// meter, or any line of a line map (Add keeps even a zero line).
+func (ls *lineSources) hasLines() bool {
+	for _, m := range ls.lines {
+		if len(m) > 0 {
+			return true
+		}
+	}
+	for _, g := range ls.groups {
+		if g.hasQuantity() {
+			return true
+		}
+	}
+	return false
+}
+
+// foldSources sums an account's sources into dst. It cannot overflow: MergeAll checked every meter's
+// total, and no line exceeds its meter's total.
+func foldSources(dst map[LineKey]Quantity, ls *lineSources) {
+	if ls == nil {
+		return
+	}
+	for _, g := range ls.groups {
+		foldGroupLines(dst, g)
+	}
+	for _, m := range ls.lines {
+		for k, q := range m {
+			addLine(dst, k, q)
+		}
+	}
+}
+
+// materialize folds every account of a lazy aggregate into accts, on all cores.
+func (a *Aggregate) materialize() {
+	lz := a.lazy
+	if lz == nil {
+		return
+	}
+	a.lazy = nil
+	lines := make([]map[LineKey]Quantity, len(lz.accounts))
+	forEach(len(lz.accounts), runtime.GOMAXPROCS(0), func(i int) {
+		m := make(map[LineKey]Quantity)
+		foldSources(m, lz.srcs[lz.accounts[i]])
+		lines[i] = m
+	})
+	for i, acct := range lz.accounts {
+		a.accts[acct] = lines[i]
+	}
+}
+
+// mergeEager is MergeAll summing every line at once, on up to workers goroutines (accounts are split
+// between them): for aggregates already merged, and to find the line whose sum overflows.
+func mergeEager(aggs []*Aggregate, workers int) (*Aggregate, bool) {
+	for _, a := range aggs {
+		a.materialize()
+	}
 	out := NewAggregate()
 	for _, a := range aggs {
 		if a.overflow {
@@ -607,6 +779,9 @@ func forEach(n, workers int, fn func(int)) {
 
 // Accounts returns the accounts with usage, in ascending order.
 func (a *Aggregate) Accounts() []string {
+	if a.lazy != nil && len(a.groups) == 0 && a.fastLen() == 0 && len(a.accts) == 0 {
+		return slices.Clone(a.lazy.accounts)
+	}
 	a.fold()
 	ids := make([]string, 0, len(a.accts))
 	for id := range a.accts {
@@ -631,7 +806,31 @@ func (a *Aggregate) ByAccount() map[string]map[LineKey]Quantity {
 // would hold for the account; unlike ByAccount, it may be called for different accounts concurrently
 // once Accounts (or any other read) has been called.
 func (a *Aggregate) AccountLines(account string) map[LineKey]Quantity {
-	if len(a.groups) > 0 || a.fastLen() > 0 {
+	return a.AccountLinesInto(account, nil)
+}
+
+// AccountLinesInto is AccountLines for a caller that reads each account's lines once and may lend a
+// map to fold them into: when the aggregate comes from MergeAll and has not been folded, it clears
+// dst (a new map when nil), sums the account's lines into it and returns it (nil when the account has
+// none), changing nothing in the aggregate. Otherwise it returns the aggregate's own map, as
+// AccountLines does. Either way the result is read only, until the aggregate changes or dst is
+// reused; calls for different accounts with different maps may run concurrently once Accounts (or any
+// other read) has been called.
+func (a *Aggregate) AccountLinesInto(account string, dst map[LineKey]Quantity) map[LineKey]Quantity {
+	if lz := a.lazy; lz != nil && len(a.groups) == 0 && a.fastLen() == 0 && len(a.accts) == 0 {
+		ls := lz.srcs[account]
+		if ls == nil || !ls.hasLines() {
+			return nil
+		}
+		if dst == nil {
+			dst = make(map[LineKey]Quantity)
+		} else {
+			clear(dst)
+		}
+		foldSources(dst, ls)
+		return dst
+	}
+	if len(a.groups) > 0 || a.fastLen() > 0 || a.lazy != nil {
 		a.fold()
 	}
 	return a.accts[account]
@@ -639,6 +838,13 @@ func (a *Aggregate) AccountLines(account string) map[LineKey]Quantity {
 
 // MeterTotals returns the total quantity per meter, for run counts.
 func (a *Aggregate) MeterTotals() map[Meter]decimal.Decimal {
+	if lz := a.lazy; lz != nil && len(a.groups) == 0 && a.fastLen() == 0 && len(a.accts) == 0 {
+		out := make(map[Meter]decimal.Decimal, len(lz.totals))
+		for m, q := range lz.totals {
+			out[m] = q.Decimal()
+		}
+		return out
+	}
 	a.fold()
 	// Sum exactly in integers — units and nanos apart — and fall back to decimals if that overflows;
 	// the result is the decimal sum of every line's Quantity.Decimal, exponent -9 included.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"testing"
+	"time"
 )
 
 // TestMergeAll checks that MergeAll sums like a chain of Merge calls, leaves its inputs alone, and
@@ -47,5 +48,115 @@ func TestMergeAll(t *testing.T) {
 	y.Add(k, Quantity{Units: 1})
 	if _, ok := MergeAll([]*Aggregate{x, y}, 2); ok {
 		t.Error("MergeAll missed an overflow")
+	}
+}
+
+// TestMergeAllLazy checks the lines MergeAll leaves unfolded — read one account at a time through
+// AccountLinesInto with a reused map, or all at once — equal those of a chain of Merge calls over
+// aggregates the rater built (groups, not lines), with the same accounts and meter totals.
+func TestMergeAllLazy(t *testing.T) {
+	pb := handPriceBook(t)
+	evs, syms := raterBenchEvents(30_000, 300)
+	window := Window{From: time.Date(2026, 8, 31, 23, 30, 0, 0, time.UTC), To: time.Date(2026, 10, 20, 0, 0, 0, 0, time.UTC)}
+	build := func() []*Aggregate {
+		aggs := make([]*Aggregate, 3)
+		raters := make([]*Rater, 3)
+		for i := range aggs {
+			aggs[i], raters[i] = NewAggregate(), NewRater(pb, window, raterBenchAccounts(300))
+		}
+		for i := range evs {
+			raters[i%3].AddInterned(&evs[i], syms[i], aggs[i%3])
+		}
+		return aggs
+	}
+	want := NewAggregate()
+	for _, a := range build() {
+		if !want.Merge(a) {
+			t.Fatal("Merge overflowed")
+		}
+	}
+	got, ok := MergeAll(build(), 2)
+	if !ok {
+		t.Fatal("MergeAll overflowed")
+	}
+	if g, w := fmt.Sprint(got.Accounts()), fmt.Sprint(want.Accounts()); g != w {
+		t.Fatalf("accounts %s, want %s", g, w)
+	}
+	if g, w := fmt.Sprint(got.MeterTotals()), fmt.Sprint(want.MeterTotals()); g != w {
+		t.Errorf("meter totals %s, want %s", g, w)
+	}
+	scratch := map[LineKey]Quantity{}
+	for _, acct := range want.Accounts() {
+		if g, w := got.AccountLinesInto(acct, scratch), want.AccountLines(acct); !maps.Equal(g, w) {
+			t.Fatalf("account %s: %d lines, want %d; they differ", acct, len(g), len(w))
+		}
+	}
+	if got.AccountLinesInto("acct_99999", scratch) != nil {
+		t.Error("an account without usage has lines")
+	}
+	if !maps.Equal(got.LineMap(), want.LineMap()) {
+		t.Error("folded all at once, the lines differ from Merge's")
+	}
+}
+
+// TestMergeAllMeterTotalOverflow checks that lines whose sum per meter overflows, while no line does,
+// still merge: MergeAll then folds every line at once.
+func TestMergeAllMeterTotalOverflow(t *testing.T) {
+	half := Quantity{Units: math.MaxInt64/2 + 1}
+	x, y := NewAggregate(), NewAggregate()
+	x.Add(LineKey{Account: "a", Meter: MeterInput}, half)
+	y.Add(LineKey{Account: "b", Meter: MeterInput}, half)
+	got, ok := MergeAll([]*Aggregate{x, y}, 2)
+	if !ok {
+		t.Fatal("MergeAll reported an overflow no line has")
+	}
+	if g := got.AccountLines("b")[LineKey{Account: "b", Meter: MeterInput}]; g != half {
+		t.Errorf("account b: %v, want %v", g, half)
+	}
+}
+
+// BenchmarkMergeAndBuild merges the aggregates of two workers that rated 1M events of 5,000 accounts
+// and builds every account's invoice lines on two goroutines, the way a close drafts after a read:
+// the step between the read and issuing. lazy is MergeAll (lines folded per account as they are
+// built, into a reused map), eager sums every line up front (mergeEager, what MergeAll did before).
+// Metric: ns/account.
+func BenchmarkMergeAndBuild(b *testing.B) {
+	pb := handPriceBook(b)
+	const n, accounts = 1_000_000, 5000
+	evs, syms := raterBenchEvents(n, accounts)
+	known := raterBenchAccounts(accounts)
+	aggs := []*Aggregate{NewAggregate(), NewAggregate()}
+	raters := []*Rater{NewRater(pb, handOct(), known), NewRater(pb, handOct(), known)}
+	for i := range evs {
+		raters[i%2].AddInterned(&evs[i], syms[i], aggs[i%2])
+	}
+	for _, lazy := range []bool{true, false} {
+		b.Run(fmt.Sprintf("lazy=%t", lazy), func(b *testing.B) {
+			lines := 0
+			for b.Loop() {
+				merge := MergeAll
+				if !lazy {
+					merge = mergeEager
+				}
+				merged, ok := merge(aggs, 2)
+				if !ok {
+					b.Fatal("overflow")
+				}
+				ids := merged.Accounts()
+				counts := make([]int, len(ids))
+				forEach(2, 2, func(w int) {
+					scratch := make(map[LineKey]Quantity, 64)
+					for i := w; i < len(ids); i += 2 {
+						counts[i] = len(BuildLines(merged.AccountLinesInto(ids[i], scratch)))
+					}
+				})
+				lines = 0
+				for _, c := range counts {
+					lines += c
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*accounts), "ns/account")
+			b.ReportMetric(float64(lines), "lines")
+		})
 	}
 }

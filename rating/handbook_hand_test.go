@@ -111,7 +111,7 @@ func handVersion(from, h100, h200, b200 string) Version {
 }
 
 // handPriceBook returns the validated sample book. Version index 0 = 2026-01-01, 1 = 2026-09-01.
-func handPriceBook(t *testing.T) *PriceBook {
+func handPriceBook(t testing.TB) *PriceBook {
 	t.Helper()
 	pb := &PriceBook{
 		Currency: "USD",
