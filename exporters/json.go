@@ -98,8 +98,86 @@ type countsJSON struct {
 // and a "counts" object from r.Run.Counts (zero when r.Run is nil) follows the standing rows.
 // It returns an error only when writing to w fails.
 func WriteJSON(w io.Writer, r *invoices.Report) error {
-	// The invoices are streamed one at a time into the document's frame, so a period of hundreds of
-	// thousands of lines is never held as one encoded value; the bytes are those of encoding it whole.
+	st, err := StartJSON(w, r.Period, r.Currency, r.Drafts)
+	if err != nil {
+		return err
+	}
+	if err := st.Add(r.Docs); err != nil {
+		return err
+	}
+	return st.Finish(r)
+}
+
+// JSONStream writes a billrun.period/v1 document while a close issues its documents: the invoices
+// are encoded as they are added, one at a time (a period of hundreds of thousands of lines is never
+// held as one encoded value), and Finish writes the standing rows that follow them. The bytes are
+// those of encoding the final report whole, as WriteJSON does.
+type JSONStream struct {
+	period rating.Period
+	drafts bool
+	bw     *bufio.Writer
+	enc    *json.Encoder
+	buf    bytes.Buffer
+	marks  []docMark
+}
+
+// StartJSON writes the head of the period document, up to its invoices.
+func StartJSON(w io.Writer, p rating.Period, currency string, drafts bool) (*JSONStream, error) {
+	head, _, err := jsonFrame(&invoices.Report{Period: p, Currency: currency, Drafts: drafts})
+	if err != nil {
+		return nil, err
+	}
+	st := &JSONStream{period: p, drafts: drafts, bw: bufio.NewWriterSize(w, 256<<10)}
+	st.enc = json.NewEncoder(&st.buf)
+	st.enc.SetIndent("    ", "  ") // the array's elements sit two levels deep
+	st.enc.SetEscapeHTML(false)
+	st.bw.Write(head)
+	return st, nil
+}
+
+// Add encodes the next documents.
+func (st *JSONStream) Add(docs []invoices.DocView) error {
+	for i := range docs {
+		if len(st.marks) == 0 {
+			st.bw.WriteString("[\n    ")
+		} else {
+			st.bw.WriteString(",\n    ")
+		}
+		st.buf.Reset()
+		if err := st.enc.Encode(documentToJSON(&docs[i], st.drafts)); err != nil {
+			return fmt.Errorf("export json: period %s: %s: %w", st.period, docs[i].Number, err)
+		}
+		st.bw.Write(bytes.TrimSuffix(st.buf.Bytes(), []byte("\n")))
+		st.marks = append(st.marks, markOf(&docs[i]))
+	}
+	return nil
+}
+
+// Finish checks that r's documents are those added (ErrReportChanged otherwise), writes the rest of
+// the document from r and flushes it.
+func (st *JSONStream) Finish(r *invoices.Report) error {
+	if err := checkMarks(st.marks, r.Docs); err != nil {
+		return fmt.Errorf("export json: period %s: %w", r.Period, err)
+	}
+	_, tail, err := jsonFrame(r)
+	if err != nil {
+		return err
+	}
+	if len(st.marks) == 0 {
+		st.bw.WriteString("[]")
+	} else {
+		st.bw.WriteString("\n  ]")
+	}
+	st.bw.Write(tail)
+	if err := st.bw.Flush(); err != nil {
+		return fmt.Errorf("export json: period %s: %w", r.Period, err)
+	}
+	return nil
+}
+
+// jsonFrame encodes r's period document with a placeholder for its invoices and returns what comes
+// before and after it.
+func jsonFrame(r *invoices.Report) (head, tail []byte, err error) {
 	doc := periodJSON{
 		Schema:   PeriodSchema,
 		Period:   r.Period.String(),
@@ -116,39 +194,13 @@ func WriteJSON(w io.Writer, r *invoices.Report) error {
 	}
 	var frame bytes.Buffer
 	if err := encodeJSON(&frame, doc); err != nil {
-		return fmt.Errorf("export json: period %s: %w", r.Period, err)
+		return nil, nil, fmt.Errorf("export json: period %s: %w", r.Period, err)
 	}
 	head, tail, ok := bytes.Cut(frame.Bytes(), []byte(invoicesPlaceholder))
 	if !ok {
-		return fmt.Errorf("export json: period %s: invoices placeholder missing", r.Period)
+		return nil, nil, fmt.Errorf("export json: period %s: invoices placeholder missing", r.Period)
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
-	bw.Write(head)
-	if len(r.Docs) == 0 {
-		bw.WriteString("[]")
-	} else {
-		bw.WriteString("[\n    ")
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetIndent("    ", "  ") // the array's elements sit two levels deep
-		enc.SetEscapeHTML(false)
-		for i := range r.Docs {
-			if i > 0 {
-				bw.WriteString(",\n    ")
-			}
-			buf.Reset()
-			if err := enc.Encode(documentToJSON(&r.Docs[i], r.Drafts)); err != nil {
-				return fmt.Errorf("export json: period %s: %s: %w", r.Period, r.Docs[i].Number, err)
-			}
-			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-		}
-		bw.WriteString("\n  ]")
-	}
-	bw.Write(tail)
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("export json: period %s: %w", r.Period, err)
-	}
-	return nil
+	return head, tail, nil
 }
 
 // invoicesPlaceholder stands for the invoices array in the encoded frame of a period document.

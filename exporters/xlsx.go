@@ -1,6 +1,7 @@
 package exporters
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -49,19 +50,127 @@ const (
 // escaped against formula injection as in WriteRejectsCSV. It returns an error when building the
 // workbook or writing to w fails.
 func WriteXLSX(w io.Writer, r *invoices.Report) error {
+	st, err := StartXLSX(w, r.Period, r.Currency, r.Drafts, len(r.Docs), lineCount(r.Docs))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Add(r.Docs); err != nil {
+		return err
+	}
+	return st.Finish(r)
+}
+
+// lineCount returns the number of lines of docs.
+func lineCount(docs []invoices.DocView) int {
+	n := 0
+	for i := range docs {
+		n += len(docs[i].Lines)
+	}
+	return n
+}
+
+// ErrReportChanged is returned by the streams' Finish when the report's documents are not the ones
+// added: the caller wrote the exports ahead of a report that then came out differently, and must
+// write them again from the report.
+var ErrReportChanged = errors.New("the report's documents differ from those streamed")
+
+// docMark is what a stream keeps of each document it wrote, to check the final report against.
+type docMark struct {
+	number, account, status string
+	kind                    invoices.DocKind
+	paid, due, subtotal     rating.Cents
+	voided                  bool
+	lines, consumptions     int
+}
+
+func markOf(d *invoices.DocView) docMark {
+	return docMark{number: d.Number, account: d.Account, status: string(d.Status), kind: d.Kind,
+		paid: d.AmountPaid, due: d.AmountDue, subtotal: d.Subtotal, voided: d.VoidedAt != nil,
+		lines: len(d.Lines), consumptions: len(d.Consumptions)}
+}
+
+// checkMarks returns ErrReportChanged unless docs are the documents marks were taken of, in order.
+func checkMarks(marks []docMark, docs []invoices.DocView) error {
+	if len(marks) != len(docs) {
+		return fmt.Errorf("%w: %d streamed, %d in the report", ErrReportChanged, len(marks), len(docs))
+	}
+	for i := range docs {
+		if markOf(&docs[i]) != marks[i] {
+			return fmt.Errorf("%w: document %d (%s %s)", ErrReportChanged, i+1, docs[i].Account, docs[i].Number)
+		}
+	}
+	return nil
+}
+
+// XLSXStream writes the finance workbook while a close issues its documents: the Invoices and Lines
+// sheets take the documents as they are issued (Add), and Finish writes the other sheets from the final
+// report — the Summary and Standing need the standing the close computes last — and saves the
+// workbook to w. The result is the workbook WriteXLSX writes for that report.
+type XLSXStream struct {
+	f               *excelize.File
+	x               *xlsxWriter
+	w               io.Writer
+	invoices, lines *sheetWriter
+	docs, lineRows  int // the counts given to StartXLSX
+	marks           []docMark
+}
+
+// StartXLSX starts the workbook of a period whose report will hold docs documents with lines lines in
+// all (the tables' autofilters are set before their rows stream).
+func StartXLSX(w io.Writer, p rating.Period, currency string, drafts bool, docs, lines int) (*XLSXStream, error) {
 	f := excelize.NewFile()
-	defer f.Close() // removes the stream writers' temporary files; the written bytes are in w by then
+	r := &invoices.Report{Period: p, Currency: currency, Drafts: drafts}
 	x, err := newXLSXWriter(f, r, Sheets)
 	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("export xlsx: period %s: %w", p, err)
+	}
+	st := &XLSXStream{f: f, x: x, w: w, docs: docs, lineRows: lines}
+	if st.invoices, err = x.openInvoices(docs); err == nil {
+		st.lines, err = x.openLines(lines)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("export xlsx: period %s: %w", p, err)
+	}
+	return st, nil
+}
+
+// Add writes the next documents' rows to the Invoices and Lines sheets.
+func (st *XLSXStream) Add(docs []invoices.DocView) error {
+	for i := range docs {
+		d := &docs[i]
+		if err := st.x.invoiceRow(st.invoices, d); err != nil {
+			return fmt.Errorf("export xlsx: period %s: sheet %s: %w", st.x.r.Period, SheetInvoices, err)
+		}
+		if err := st.x.lineRows(st.lines, d); err != nil {
+			return fmt.Errorf("export xlsx: period %s: sheet %s: %w", st.x.r.Period, SheetLines, err)
+		}
+		st.marks = append(st.marks, markOf(d))
+	}
+	return nil
+}
+
+// Finish checks that r's documents are those added (ErrReportChanged otherwise), writes the other
+// sheets from r and saves the workbook to w.
+func (st *XLSXStream) Finish(r *invoices.Report) error {
+	if err := checkMarks(st.marks, r.Docs); err != nil {
 		return fmt.Errorf("export xlsx: period %s: %w", r.Period, err)
 	}
+	if len(r.Docs) != st.docs || lineCount(r.Docs) != st.lineRows {
+		return fmt.Errorf("export xlsx: period %s: %w: started for %d documents and %d lines", r.Period,
+			ErrReportChanged, st.docs, st.lineRows)
+	}
+	x := st.x
+	x.r = r
 	for _, s := range []struct {
 		name  string
 		write func() error
 	}{
+		{SheetInvoices, st.invoices.flush},
+		{SheetLines, st.lines.flush},
 		{SheetSummary, x.summary},
-		{SheetInvoices, x.invoices},
-		{SheetLines, x.lines},
 		{SheetCredits, x.credits},
 		{SheetStanding, x.standing},
 		{SheetRejects, x.rejects},
@@ -74,11 +183,14 @@ func WriteXLSX(w io.Writer, r *invoices.Report) error {
 	// The first sheet (Summary) is the active one already. SetActiveSheet would parse every streamed
 	// sheet back into memory to clear its tabSelected flag: that is what made a large workbook's memory
 	// grow with its lines.
-	if err := writeWorkbook(f, w, x.rows()); err != nil {
+	if err := writeWorkbook(st.f, st.w, x.rows()); err != nil {
 		return fmt.Errorf("export xlsx: period %s: write: %w", r.Period, err)
 	}
 	return nil
 }
+
+// Close releases the stream's temporary files; the workbook is in w once Finish returned.
+func (st *XLSXStream) Close() { st.f.Close() }
 
 // xlsxWriter holds the workbook being written, its styles and the report.
 type xlsxWriter struct {
@@ -384,52 +496,42 @@ func (x *xlsxWriter) summary() error {
 	return s.flush()
 }
 
-func (x *xlsxWriter) invoices() error {
+// openInvoices starts the Invoices sheet for docs documents.
+func (x *xlsxWriter) openInvoices(docs int) (*sheetWriter, error) {
 	header := []string{"Number", "Account", "Kind", "Status", "Replaces", "Corrects", "Issued at (UTC)",
 		"Due at (UTC)", "Voided at (UTC)", "Subtotal", "Discount", "Credits applied", "Amount due", "Amount paid"}
-	s, err := x.open(SheetInvoices, []int{18, 16, 14, 10, 18, 18, 20, 20, 20, 14, 14, 16, 14, 14},
-		header, len(x.r.Docs))
-	if err != nil {
-		return err
-	}
-	for i := range x.r.Docs {
-		d := &x.r.Docs[i]
-		if err := s.add(text(x.docNumber(d)), text(d.Account), text(string(d.Kind)), text(x.docStatus(d)),
-			text(d.Replaces), text(d.Corrects), x.date(d.IssuedAt), x.optDate(d.DueAt), x.optDate(d.VoidedAt),
-			x.money(d.Subtotal), x.money(d.Discount), x.money(d.CreditsApplied), x.money(d.AmountDue),
-			x.money(d.AmountPaid)); err != nil {
+	return x.open(SheetInvoices, []int{18, 16, 14, 10, 18, 18, 20, 20, 20, 14, 14, 16, 14, 14}, header, docs)
+}
+
+func (x *xlsxWriter) invoiceRow(s *sheetWriter, d *invoices.DocView) error {
+	return s.add(text(x.docNumber(d)), text(d.Account), text(string(d.Kind)), text(x.docStatus(d)),
+		text(d.Replaces), text(d.Corrects), x.date(d.IssuedAt), x.optDate(d.DueAt), x.optDate(d.VoidedAt),
+		x.money(d.Subtotal), x.money(d.Discount), x.money(d.CreditsApplied), x.money(d.AmountDue),
+		x.money(d.AmountPaid))
+}
+
+// openLines starts the Lines sheet for lines lines.
+func (x *xlsxWriter) openLines(lines int) (*sheetWriter, error) {
+	header := []string{"Number", "Account", "Status", "Kind", "Product", "Base model", "Deployment", "Meter",
+		"Description", "Quantity", "Unit", "Unit price", "Amount"}
+	return x.open(SheetLines, []int{18, 16, 10, 12, 40, 40, 18, 26, 60, 16, 12, 14, 14}, header, lines)
+}
+
+// lineRows writes the lines of d.
+func (x *xlsxWriter) lineRows(s *sheetWriter, d *invoices.DocView) error {
+	number, status := text(x.docNumber(d)), text(x.docStatus(d))
+	for _, l := range d.Lines {
+		var quantity, unit, price any
+		if l.Kind != rating.KindDiscount {
+			quantity, unit, price = x.quantity(l.Quantity), text(l.Unit), x.unitPrice(l.UnitPrice)
+		}
+		if err := s.add(number, text(d.Account), status, text(string(l.Kind)),
+			text(l.Product), text(l.BaseModel), text(l.Deployment), text(string(l.Meter)),
+			text(l.Description), quantity, unit, price, x.money(l.Amount)); err != nil {
 			return err
 		}
 	}
-	return s.flush()
-}
-
-func (x *xlsxWriter) lines() error {
-	n := 0
-	for i := range x.r.Docs {
-		n += len(x.r.Docs[i].Lines)
-	}
-	header := []string{"Number", "Account", "Status", "Kind", "Product", "Base model", "Deployment", "Meter",
-		"Description", "Quantity", "Unit", "Unit price", "Amount"}
-	s, err := x.open(SheetLines, []int{18, 16, 10, 12, 40, 40, 18, 26, 60, 16, 12, 14, 14}, header, n)
-	if err != nil {
-		return err
-	}
-	for i := range x.r.Docs {
-		d := &x.r.Docs[i]
-		for _, l := range d.Lines {
-			var quantity, unit, price any
-			if l.Kind != rating.KindDiscount {
-				quantity, unit, price = x.quantity(l.Quantity), text(l.Unit), x.unitPrice(l.UnitPrice)
-			}
-			if err := s.add(text(x.docNumber(d)), text(d.Account), text(x.docStatus(d)), text(string(l.Kind)),
-				text(l.Product), text(l.BaseModel), text(l.Deployment), text(string(l.Meter)),
-				text(l.Description), quantity, unit, price, x.money(l.Amount)); err != nil {
-				return err
-			}
-		}
-	}
-	return s.flush()
+	return nil
 }
 
 // credits writes two tables: what each document consumed of which grant (void documents' consumption
