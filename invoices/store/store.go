@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,6 +52,9 @@ type Store struct {
 
 	// lease timing of SQLite run locks; fields so tests can shorten them.
 	leaseTTL, leaseRenew, lockPoll time.Duration
+
+	// insertSQL's texts, by insertKey: a close sends thousands of multi-row INSERTs of a few shapes.
+	insertTexts sync.Map
 }
 
 // Open connects to the database named by dsn and applies any pending migrations. dsn is
@@ -168,6 +172,29 @@ func redactErr(err error, dsn string) string {
 
 // q rebinds a query written with ? placeholders for the database.
 func (s *Store) q(query string) string { return s.db.Rebind(query) }
+
+// valuesList returns "(?, …), (?, …)" for rows rows of cols placeholders each.
+func valuesList(rows, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+}
+
+type insertKey struct {
+	head, tail string
+	rows, cols int
+}
+
+// insertSQL returns head + valuesList(rows, cols) + tail rebound for the database, built once per
+// shape: a full 200-line INSERT is 10 KB of text.
+func (s *Store) insertSQL(head string, rows, cols int, tail string) string {
+	k := insertKey{head, tail, rows, cols}
+	if q, ok := s.insertTexts.Load(k); ok {
+		return q.(string)
+	}
+	q := s.q(head + valuesList(rows, cols) + tail)
+	s.insertTexts.Store(k, q)
+	return q
+}
 
 // write runs fn in a read-write transaction (BEGIN IMMEDIATE on SQLite) and commits it.
 func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {

@@ -59,11 +59,24 @@ func TestStore(t *testing.T) {
 		{"Rejects", testRejects},
 		{"Standing", testStanding},
 		{"Lock", testLock},
+		{"IssueBatchNumbering", testIssueBatchNumbering},
+		{"IssueBatchAllOrNothing", testIssueBatchAllOrNothing},
+		{"IssueBatchReplacement", testIssueBatchReplacement},
+	}
+	// Cases that compare two fresh stores of the same database.
+	pairs := []struct {
+		name string
+		fn   func(t *testing.T, a, b *store.Store)
+	}{
+		{"IssueBatchMatchesIssue", testIssueBatchMatchesIssue},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.open(t)) })
+			}
+			for _, tc := range pairs {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.open(t), b.open(t)) })
 			}
 		})
 	}

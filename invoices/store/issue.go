@@ -1,0 +1,552 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/jmoiron/sqlx"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// Statement sizes of a batch: how many rows one multi-row INSERT carries. Each stays well below
+// SQLite's 32,766 and PostgreSQL's 65,535 parameters: documents 14 each, lines 13, consumptions 4,
+// credit note grants 7.
+const (
+	docsPerInsert         = 500
+	linesPerInsert        = 200
+	consumptionsPerInsert = 500
+	grantsPerInsert       = 500
+	// idsPerSelect is how many grant or document ids one IN (…) list carries.
+	idsPerSelect = 500
+)
+
+// IssueError is the error IssueBatch returns when one document of the batch cannot be issued. Index
+// is its position in the batch; Err says why and wraps what Issue's error for that document would
+// (invoices.ErrAlreadyIssued, invoices.ErrNotFound), so errors.Is sees through it.
+type IssueError struct {
+	Index int
+	Err   error
+}
+
+func (e *IssueError) Error() string { return fmt.Sprintf("store: batch[%d]: %v", e.Index, e.Err) }
+
+func (e *IssueError) Unwrap() error { return e.Err }
+
+// docErr blames the batch's document i for err.
+func docErr(docs []*invoices.Document, i int, err error) error {
+	d := docs[i]
+	return &IssueError{Index: i, Err: fmt.Errorf("issue %s for %s %s: %w", d.Kind, d.Account, d.Period, err)}
+}
+
+// Issue inserts doc in one transaction (committed asynchronously on PostgreSQL, as IssueBatch's): it
+// voids doc.Replaces (voided_at = doc.IssuedAt) when set, takes the next number of the series (INV or
+// CN, year of doc.IssuedAt in UTC) from its counter row, stores the document with its lines and
+// consumptions and, for a credit note, creates its credit_note grant (id and source = the credit
+// note's number, amount = −subtotal, granted at issue, never expiring). On success it sets doc.ID and
+// doc.Number.
+//
+// Nothing is written when it fails. It returns an error wrapping invoices.ErrAlreadyIssued when the
+// account already has an effective original invoice for the period (the database's unique index
+// decides) or doc.Replaces is already void, one wrapping invoices.ErrNotFound when doc.Replaces does
+// not exist, and an error when a consumption names another account's grant or would overdraw it.
+func (s *Store) Issue(ctx context.Context, doc *invoices.Document) error {
+	err := s.issue(ctx, []*invoices.Document{doc})
+	var ie *IssueError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie):
+		return fmt.Errorf("store: %w", ie.Err)
+	default:
+		return fmt.Errorf("store: issue %s for %s %s: %w", doc.Kind, doc.Account, doc.Period, err)
+	}
+}
+
+// IssueBatch issues docs in one transaction, in slice order, each exactly as Issue would one after
+// the other: the numbers of a series follow the slice order without gaps, ids increase in it, and
+// each document is validated, voids what it replaces, consumes its grants and (a credit note)
+// creates its grant. On success it sets every doc's ID and Number.
+//
+// It is all or nothing: when any document fails, nothing of the batch is written and no doc's ID or
+// Number is set. A document that Issue would refuse makes it return an *IssueError naming that
+// document's index and wrapping Issue's reason — invoices.ErrAlreadyIssued when the account already
+// has an effective original invoice for the period (or the batch holds two) or what it replaces is
+// void, invoices.ErrNotFound when what it replaces or a grant it consumes does not exist. When
+// several documents would fail, the error names one of them. Numbers are assigned inside the batch,
+// so a document cannot replace or consume the grant of another document of the same batch.
+//
+// On PostgreSQL the transaction commits asynchronously: a server crash may lose the latest batches
+// whole, never part of one, and the run's next synchronous commit makes them durable.
+func (s *Store) IssueBatch(ctx context.Context, docs []*invoices.Document) error {
+	err := s.issue(ctx, docs)
+	var ie *IssueError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie):
+		return err
+	default:
+		return fmt.Errorf("store: issue batch of %d documents: %w", len(docs), err)
+	}
+}
+
+// issued is what the database assigned to one document of a batch.
+type issued struct {
+	id     int64
+	number string
+}
+
+// issue is Issue and IssueBatch: it returns an *IssueError for a document's own fault and a plain
+// error for the batch's.
+func (s *Store) issue(ctx context.Context, docs []*invoices.Document) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	seen := make(map[*invoices.Document]int, len(docs))
+	for i, doc := range docs {
+		if j, ok := seen[doc]; ok {
+			return docErr(docs, i, fmt.Errorf("the same document as batch[%d]", j))
+		}
+		seen[doc] = i
+		if err := validateIssue(doc); err != nil {
+			return docErr(docs, i, err)
+		}
+	}
+	var out []issued
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		out, err = s.issueTx(ctx, tx, docs)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// Only once committed: a failed batch leaves every draft as it was, ready to be issued again.
+	for i, doc := range docs {
+		doc.ID, doc.Number = out[i].id, out[i].number
+	}
+	return nil
+}
+
+func (s *Store) issueTx(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document) ([]issued, error) {
+	if s.dialect == dialectPostgres {
+		// A close issues thousands of documents, a batch per transaction; waiting for the WAL flush of
+		// every one would dominate it. An asynchronous commit can only lose a suffix of the latest
+		// transactions in a server crash (never half of one, never out of order), which a rerun of
+		// the idempotent close reissues with the same numbers; and the run's next synchronous commit
+		// (saving standing, before any export is written) flushes them all.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+			return nil, err
+		}
+	}
+	// Replacements void their originals first, in batch order. The partial unique index then sees
+	// the slots they free, and a batch that would still hold two effective invoices for one account
+	// and period fails below, as issuing its documents one by one would.
+	voided := map[int]int64{} // batch index → id of the invoice it voided
+	for i, doc := range docs {
+		if doc.Replaces == "" {
+			continue
+		}
+		id, err := s.voidReplaced(ctx, tx, doc)
+		if err != nil {
+			return nil, docErr(docs, i, err)
+		}
+		voided[i] = id
+	}
+	numbers, err := s.takeNumbers(ctx, tx, docs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.insertDocuments(ctx, tx, docs, numbers)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.insertLines(ctx, tx, docs, out); err != nil {
+		return nil, err
+	}
+	if err := s.insertConsumptions(ctx, tx, docs, out, voided); err != nil {
+		return nil, err
+	}
+	if err := s.insertCreditNoteGrants(ctx, tx, docs, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// series returns the numbering prefix and year of a document.
+func series(doc *invoices.Document) seriesKey {
+	if doc.Kind == invoices.KindCreditNote {
+		return seriesKey{"CN", doc.IssuedAt.UTC().Year()}
+	}
+	return seriesKey{"INV", doc.IssuedAt.UTC().Year()}
+}
+
+// seriesKey names a counter row.
+type seriesKey struct {
+	prefix string
+	year   int
+}
+
+func validateIssue(doc *invoices.Document) error {
+	switch {
+	case doc.Number != "":
+		return fmt.Errorf("document already has number %s", doc.Number)
+	case doc.Account == "":
+		return errors.New("document without account")
+	case doc.Period.IsZero():
+		return errors.New("document without period")
+	case doc.IssuedAt.IsZero():
+		return errors.New("document without issue time")
+	case doc.Kind != invoices.KindInvoice && doc.Kind != invoices.KindSupplementary && doc.Kind != invoices.KindCreditNote:
+		return fmt.Errorf("unknown document kind %q", doc.Kind)
+	case doc.Replaces != "" && doc.Kind != invoices.KindInvoice:
+		return fmt.Errorf("a %s cannot replace %s", doc.Kind, doc.Replaces)
+	case doc.Kind == invoices.KindCreditNote && doc.Subtotal >= 0:
+		return fmt.Errorf("credit note subtotal %s is not negative", doc.Subtotal)
+	}
+	var consumed rating.Cents
+	for _, c := range doc.Consumptions {
+		if c.Amount <= 0 {
+			return fmt.Errorf("consumption of grant %s is %s", c.GrantID, c.Amount)
+		}
+		consumed += c.Amount
+	}
+	if consumed != doc.CreditsApplied {
+		return fmt.Errorf("consumptions sum to %s, credits applied are %s", consumed, doc.CreditsApplied)
+	}
+	return nil
+}
+
+// voidReplaced voids the original invoice a replacement stands for, at the replacement's issue time,
+// and returns the original's id.
+func (s *Store) voidReplaced(ctx context.Context, tx *sqlx.Tx, doc *invoices.Document) (int64, error) {
+	old, err := s.lockDocument(ctx, tx, doc.Replaces)
+	if err != nil {
+		return 0, fmt.Errorf("replaces %s: %w", doc.Replaces, err)
+	}
+	switch {
+	case old.AccountID != doc.Account || old.Period != doc.Period.String():
+		return 0, fmt.Errorf("replaces %s of %s %s: another account or period", old.Number, old.AccountID, old.Period)
+	case old.Kind != string(invoices.KindInvoice):
+		return 0, fmt.Errorf("replaces %s: a %s, not an invoice", old.Number, old.Kind)
+	case old.VoidedAt.Valid:
+		return 0, fmt.Errorf("replaces %s: void since %s: %w", old.Number, old.VoidedAt.String, invoices.ErrAlreadyIssued)
+	}
+	_, err = tx.ExecContext(ctx, s.q(`UPDATE documents SET voided_at = ? WHERE id = ?`), fmtTime(doc.IssuedAt), old.ID)
+	return old.ID, err
+}
+
+// takeNumbers advances each series' counter once by the number of documents of the batch in it and
+// returns the documents' numbers: a series' numbers in slice order, last−n+1 … last. Counters are
+// taken in (prefix, year) order so that concurrent batches lock them in the same order.
+func (s *Store) takeNumbers(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document) ([]string, error) {
+	count := map[seriesKey]int64{}
+	for _, doc := range docs {
+		count[series(doc)]++
+	}
+	keys := slices.SortedFunc(maps.Keys(count), func(a, b seriesKey) int {
+		return cmp.Or(cmp.Compare(a.prefix, b.prefix), cmp.Compare(a.year, b.year))
+	})
+	next := make(map[seriesKey]int64, len(keys))
+	for _, k := range keys {
+		var last int64
+		if err := tx.GetContext(ctx, &last, s.q(`INSERT INTO counters (prefix, year, last_number) VALUES (?, ?, ?)
+			ON CONFLICT (prefix, year) DO UPDATE SET last_number = counters.last_number + excluded.last_number
+			RETURNING last_number`), k.prefix, k.year, count[k]); err != nil {
+			return nil, fmt.Errorf("counter %s-%04d: %w", k.prefix, k.year, err)
+		}
+		next[k] = last - count[k] + 1
+	}
+	numbers := make([]string, len(docs))
+	for i, doc := range docs {
+		k := series(doc)
+		numbers[i] = fmt.Sprintf("%s-%04d-%06d", k.prefix, k.year, next[k])
+		next[k]++
+	}
+	return numbers, nil
+}
+
+const docInsertHead = `INSERT INTO documents (number, account_id, period, kind, replaces, corrects, issued_at, due_at,
+	voided_at, run_id, subtotal_cents, discount_cents, credits_applied_cents, amount_due_cents) VALUES `
+
+// insertDocuments stores the batch's documents with multi-row INSERTs and returns their ids and
+// numbers in slice order. A row the effective-invoice index (or the number's) refuses is skipped
+// rather than failing the statement, so the document it belongs to can be named; RETURNING rows come
+// in no promised order, so ids are matched by number.
+func (s *Store) insertDocuments(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document, numbers []string) ([]issued, error) {
+	ids := make(map[string]int64, len(docs))
+	args := make([]any, 0, 14*min(len(docs), docsPerInsert))
+	for start := 0; start < len(docs); start += docsPerInsert {
+		chunk := docs[start:min(start+docsPerInsert, len(docs))]
+		args = args[:0]
+		for i, doc := range chunk {
+			args = append(args, numbers[start+i], doc.Account, doc.Period.String(), string(doc.Kind), doc.Replaces,
+				doc.Corrects, fmtTime(doc.IssuedAt), fmtTimePtr(doc.DueAt), nil, doc.RunID,
+				int64(doc.Subtotal), int64(doc.Discount), int64(doc.CreditsApplied), int64(doc.AmountDue))
+		}
+		query := s.insertSQL(docInsertHead, len(chunk), 14, ` ON CONFLICT DO NOTHING RETURNING id, number`)
+		if err := scanIDs(ctx, tx, query, args, ids); err != nil {
+			return nil, fmt.Errorf("documents %d–%d: %w", start+1, start+len(chunk), err)
+		}
+	}
+	out := make([]issued, len(docs))
+	for i := range docs {
+		id, ok := ids[numbers[i]]
+		if !ok {
+			return nil, docErr(docs, i, fmt.Errorf("effective invoice exists: %w", invoices.ErrAlreadyIssued))
+		}
+		// Documents, DocumentNumbers and reconcile read issue order from ids; both databases number
+		// the rows of one INSERT in VALUES order, and this keeps that an invariant, not a hope.
+		if i > 0 && id <= out[i-1].id {
+			return nil, fmt.Errorf("document %s got id %d, not after %s's %d", numbers[i], id, out[i-1].number, out[i-1].id)
+		}
+		out[i] = issued{id: id, number: numbers[i]}
+	}
+	return out, nil
+}
+
+func scanIDs(ctx context.Context, tx *sqlx.Tx, query string, args []any, ids map[string]int64) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var number string
+		if err := rows.Scan(&id, &number); err != nil {
+			return err
+		}
+		ids[number] = id
+	}
+	return rows.Err()
+}
+
+const lineInsertHead = `INSERT INTO document_lines (document_id, position, kind, product, base_model, deployment,
+	meter, description, quantity, unit, unit_price, unrounded, amount_cents) VALUES `
+
+// insertLines stores the lines of every document of the batch, packed into INSERTs of
+// linesPerInsert rows whatever document they belong to.
+func (s *Store) insertLines(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document, out []issued) error {
+	ins := s.newInserter(tx, "lines", lineInsertHead, 13, linesPerInsert)
+	defer ins.close()
+	for i, doc := range docs {
+		for k, l := range doc.Lines {
+			qty, price := sql.NullString{String: l.Quantity.String(), Valid: true}, sql.NullString{String: l.UnitPrice.String(), Valid: true}
+			if l.Kind == rating.KindDiscount {
+				// A discount line has no quantity or unit price: NULL, read back as zero.
+				qty.Valid = !l.Quantity.IsZero()
+				price.Valid = !l.UnitPrice.IsZero()
+			}
+			if err := ins.row(ctx, out[i].id, k, string(l.Kind), l.Product, l.BaseModel, l.Deployment,
+				string(l.Meter), l.Description, qty, l.Unit, price, l.Unrounded.String(), int64(l.Amount)); err != nil {
+				return err
+			}
+		}
+	}
+	return ins.flush(ctx)
+}
+
+// insertConsumptions checks and stores the batch's consumptions. Each consumption is checked as
+// Issue checks it, in batch order: the grant exists and belongs to the document's account, and what
+// effective documents have consumed of it — counting the batch's earlier documents and releasing
+// what the invoices replaced so far had consumed — does not exceed its amount.
+func (s *Store) insertConsumptions(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document, out []issued, voided map[int]int64) error {
+	var grantIDs []string
+	for _, doc := range docs {
+		for _, c := range doc.Consumptions {
+			grantIDs = append(grantIDs, c.GrantID)
+		}
+	}
+	if len(grantIDs) == 0 {
+		return nil
+	}
+	slices.Sort(grantIDs)
+	grantIDs = slices.Compact(grantIDs)
+	grants := make(map[string]grantRow, len(grantIDs))
+	used := make(map[string]rating.Cents, len(grantIDs))
+	for start := 0; start < len(grantIDs); start += idsPerSelect {
+		chunk := grantIDs[start:min(start+idsPerSelect, len(grantIDs))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		// Locked in id order, so concurrent issuers consuming the same grants wait rather than deadlock.
+		var rows []grantRow
+		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT id, account_id, kind, amount_cents, granted_at, expires_at,
+				source, 0 AS consumed_cents FROM grants WHERE id IN `+valuesList(1, len(chunk))+` ORDER BY id`+s.forUpdate()),
+			args...); err != nil {
+			return fmt.Errorf("grants: %w", err)
+		}
+		for _, g := range rows {
+			grants[g.ID] = g
+		}
+		// What effective documents consume now, the originals voided above no longer counted.
+		var sums []struct {
+			GrantID string `db:"grant_id"`
+			Cents   int64  `db:"cents"`
+		}
+		if err := tx.SelectContext(ctx, &sums, s.q(`SELECT c.grant_id, CAST(SUM(c.amount_cents) AS BIGINT) AS cents
+				FROM consumptions c JOIN documents d ON d.id = c.document_id
+				WHERE c.grant_id IN `+valuesList(1, len(chunk))+` AND d.voided_at IS NULL GROUP BY c.grant_id`),
+			args...); err != nil {
+			return fmt.Errorf("grants consumed: %w", err)
+		}
+		for _, r := range sums {
+			used[r.GrantID] = rating.Cents(r.Cents)
+		}
+	}
+	// released[id] is what the voided invoice id had consumed, per grant. Added back here, it is
+	// released again when the batch reaches the replacement that voided it.
+	released := map[int64]map[string]rating.Cents{}
+	if len(voided) > 0 {
+		var err error
+		if released, err = s.consumptionsOf(ctx, tx, slices.Collect(maps.Values(voided))); err != nil {
+			return err
+		}
+		for _, byGrant := range released {
+			for g, c := range byGrant {
+				used[g] += c
+			}
+		}
+	}
+	ins := s.newInserter(tx, "consumptions", `INSERT INTO consumptions (document_id, position, grant_id, amount_cents) VALUES `,
+		4, consumptionsPerInsert)
+	defer ins.close()
+	for i, doc := range docs {
+		if id, ok := voided[i]; ok {
+			for g, c := range released[id] {
+				used[g] -= c
+			}
+		}
+		for k, c := range doc.Consumptions {
+			g, ok := grants[c.GrantID]
+			switch {
+			case !ok:
+				return docErr(docs, i, fmt.Errorf("grant %s: %w", c.GrantID, invoices.ErrNotFound))
+			case g.AccountID != doc.Account:
+				return docErr(docs, i, fmt.Errorf("grant %s belongs to account %s", c.GrantID, g.AccountID))
+			}
+			used[c.GrantID] += c.Amount
+			if used[c.GrantID] > rating.Cents(g.Amount) {
+				return docErr(docs, i, fmt.Errorf("grant %s overdrawn: %s consumed of %s", c.GrantID, used[c.GrantID],
+					rating.Cents(g.Amount)))
+			}
+			if err := ins.row(ctx, out[i].id, k, c.GrantID, int64(c.Amount)); err != nil {
+				return err
+			}
+		}
+	}
+	return ins.flush(ctx)
+}
+
+// consumptionsOf returns what each of the documents ids consumed, per grant.
+func (s *Store) consumptionsOf(ctx context.Context, tx *sqlx.Tx, ids []int64) (map[int64]map[string]rating.Cents, error) {
+	out := make(map[int64]map[string]rating.Cents, len(ids))
+	for start := 0; start < len(ids); start += idsPerSelect {
+		chunk := ids[start:min(start+idsPerSelect, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		var rows []consumptionRow
+		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT document_id, position, grant_id, amount_cents
+			FROM consumptions WHERE document_id IN `+valuesList(1, len(chunk))), args...); err != nil {
+			return nil, fmt.Errorf("consumptions of replaced invoices: %w", err)
+		}
+		for _, r := range rows {
+			if out[r.DocumentID] == nil {
+				out[r.DocumentID] = map[string]rating.Cents{}
+			}
+			out[r.DocumentID][r.GrantID] += rating.Cents(r.Amount)
+		}
+	}
+	return out, nil
+}
+
+// insertCreditNoteGrants creates the credit_note grant of each credit note of the batch.
+func (s *Store) insertCreditNoteGrants(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document, out []issued) error {
+	ins := s.newInserter(tx, "credit note grants", `INSERT INTO grants (id, account_id, kind, amount_cents, granted_at,
+		expires_at, source) VALUES `, 7, grantsPerInsert)
+	defer ins.close()
+	for i, doc := range docs {
+		if doc.Kind != invoices.KindCreditNote {
+			continue
+		}
+		if err := ins.row(ctx, out[i].number, doc.Account, string(invoices.GrantCreditNote), int64(-doc.Subtotal),
+			fmtTime(doc.IssuedAt), nil, out[i].number); err != nil {
+			return err
+		}
+	}
+	return ins.flush(ctx)
+}
+
+// inserter sends rows to one table in multi-row INSERTs of up to perInsert rows. The statement of a
+// full INSERT is prepared on the first one and reused for the next, so SQLite parses it once per
+// transaction instead of once per statement (a 200-line INSERT has 2,600 parameters): 300,000 lines
+// in batches of 100 invoices take 2.0 s instead of 2.5 s.
+type inserter struct {
+	s         *Store
+	tx        *sqlx.Tx
+	what      string // for errors: "lines", "consumptions", …
+	head      string // "INSERT INTO t (a, b) VALUES "
+	cols      int
+	perInsert int
+	full      *sql.Stmt
+	args      []any
+	rows      int // rows in args
+	sent      int // rows inserted before them
+}
+
+func (s *Store) newInserter(tx *sqlx.Tx, what, head string, cols, perInsert int) *inserter {
+	return &inserter{s: s, tx: tx, what: what, head: head, cols: cols, perInsert: perInsert}
+}
+
+// row adds one row of cols values, sending an INSERT when perInsert rows are waiting.
+func (ins *inserter) row(ctx context.Context, values ...any) error {
+	ins.args = append(ins.args, values...)
+	ins.rows++
+	if ins.rows < ins.perInsert {
+		return nil
+	}
+	return ins.flush(ctx)
+}
+
+// flush sends the rows waiting, if any.
+func (ins *inserter) flush(ctx context.Context) error {
+	if ins.rows == 0 {
+		return nil
+	}
+	var err error
+	switch {
+	case ins.rows < ins.perInsert:
+		_, err = ins.tx.ExecContext(ctx, ins.s.insertSQL(ins.head, ins.rows, ins.cols, ""), ins.args...)
+	case ins.full == nil:
+		ins.full, err = ins.tx.PrepareContext(ctx, ins.s.insertSQL(ins.head, ins.rows, ins.cols, ""))
+		if err == nil {
+			_, err = ins.full.ExecContext(ctx, ins.args...)
+		}
+	default:
+		_, err = ins.full.ExecContext(ctx, ins.args...)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %d–%d: %w", ins.what, ins.sent+1, ins.sent+ins.rows, err)
+	}
+	ins.sent += ins.rows
+	ins.rows, ins.args = 0, ins.args[:0]
+	return nil
+}
+
+// close releases the prepared statement; the transaction's end would too, but not before then.
+func (ins *inserter) close() {
+	if ins.full != nil {
+		ins.full.Close()
+	}
+}
