@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -108,27 +109,43 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 			has[d.Account] = true
 		}
 	}
-	// Drafts are built on all cores (each account's lines and credits are its own), then issued one
-	// account at a time in ascending id order, so numbering is reproducible.
-	for _, doc := range j.draftInvoices(res.Aggregate, p, byID, at) {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
-		}
+	// Drafts are built on all cores (each account's lines and credits are its own), then issued in
+	// ascending account order, closeBatchAccounts accounts per transaction, so numbering is
+	// reproducible: the same usage and accounts give every account the same number whatever the batch
+	// size.
+	log := j.Logger.With("run_id", run.ID, "period", p.String())
+	started := time.Now()
+	drafts := j.draftInvoices(res.Aggregate, p, byID, at)
+	drafted := time.Since(started)
+	size := j.closeBatch
+	if size <= 0 {
+		size = closeBatchAccounts
+	}
+	batch := make([]*invoices.Document, 0, min(size, len(drafts)))
+	batches := 0
+	for i := range drafts {
+		doc := &drafts[i]
 		if has[doc.Account] {
 			sum.Existing++
 			continue
 		}
 		doc.RunID = run.ID
-		if err := j.Store.Issue(ctx, &doc); err != nil {
-			if errors.Is(err, invoices.ErrAlreadyIssued) {
-				sum.Existing++
-				continue
+		batch = append(batch, doc)
+		if len(batch) == size {
+			if err := j.issueBatch(ctx, log, p, batch, run, sum); err != nil {
+				return err
 			}
-			return fmt.Errorf("close %s: issue %s: %w", p, doc.Account, err)
+			batch, batches = batch[:0], batches+1
 		}
-		run.Totals.Add(&doc)
-		sum.Issued = append(sum.Issued, doc)
 	}
+	if len(batch) > 0 {
+		if err := j.issueBatch(ctx, log, p, batch, run, sum); err != nil {
+			return err
+		}
+		batches++
+	}
+	log.Debug("close: invoices issued", "issued", len(sum.Issued), "already_issued", sum.Existing, "batches", batches,
+		"batch_accounts", size, "draft_elapsed", drafted, "issue_elapsed", time.Since(started)-drafted)
 
 	rows, err := j.sweep(ctx, at)
 	if err != nil {
@@ -150,6 +167,56 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	sum.Files = append(sum.Files, files...)
 	if err != nil {
 		return fmt.Errorf("close %s: exports: %w", p, err)
+	}
+	return nil
+}
+
+// closeBatchAccounts is how many accounts' invoices a close issues per transaction. On the benchmark
+// month (5,000 accounts, 304,198 lines, 2 shared cores) batches of 50, 100 and 250 issue within the
+// noise of one another (SQLite 2.3–2.8 s, PostgreSQL 4.9–6.8 s), about half the time a transaction
+// per invoice takes: the per-document statements and round trips are gone at 50 already, and
+// inserting the lines is what remains. 100 keeps a transaction to a few thousand lines, holding
+// SQLite's write lock some 50 ms at a time.
+const closeBatchAccounts = 100
+
+// issueBatch issues one batch of a close's invoices in one transaction. A batch is all or nothing,
+// so a crash or failure at any point leaves each account of it either invoiced with its number or
+// untouched, never half-written: the next close issues exactly the accounts still without an
+// invoice, in the same order and with the next numbers, which keeps DESIGN §8's promise — one
+// effective invoice per account, gapless numbers, credits consumed once.
+func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period, batch []*invoices.Document, run *invoices.Run, sum *CloseSummary) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
+	}
+	err := j.Store.IssueBatch(ctx, batch)
+	if err == nil {
+		for _, doc := range batch {
+			run.Totals.Add(doc)
+			sum.Issued = append(sum.Issued, *doc)
+		}
+		return nil
+	}
+	if !errors.Is(err, invoices.ErrAlreadyIssued) {
+		return fmt.Errorf("close %s: issue %s–%s: %w", p, batch[0].Account, batch[len(batch)-1].Account, err)
+	}
+	// Another writer invoiced an account of the batch since the documents were read, which the period
+	// lock should prevent. Nothing of the batch was written: issue it one invoice at a time, counting
+	// the accounts invoiced meanwhile as already invoiced.
+	log.Warn("close: an account of the batch was invoiced meanwhile; issuing the batch one invoice at a time",
+		"first_account", batch[0].Account, "last_account", batch[len(batch)-1].Account, "error", err)
+	for _, doc := range batch {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
+		}
+		if err := j.Store.Issue(ctx, doc); err != nil {
+			if errors.Is(err, invoices.ErrAlreadyIssued) {
+				sum.Existing++
+				continue
+			}
+			return fmt.Errorf("close %s: issue %s: %w", p, doc.Account, err)
+		}
+		run.Totals.Add(doc)
+		sum.Issued = append(sum.Issued, *doc)
 	}
 	return nil
 }

@@ -83,13 +83,15 @@ func (fileExporter) WriteStandingJSON(w io.Writer, rows []invoices.Standing) err
 	return exporters.WriteStandingJSON(w, rows)
 }
 
-// faultyStore fails one step of a close: the documents lookup right after rating, the Nth Issue (before
-// or after it commits), or saving standing in the sweep.
+// faultyStore fails one step of a close: the documents lookup right after rating, the issue of the
+// Nth document (before or after it commits), or saving standing in the sweep. Documents are counted
+// across Issue and IssueBatch; a batch is one transaction, so failing its Nth document writes none of
+// the batch, and "the Nth commits" commits the whole batch that holds it.
 type faultyStore struct {
 	jobs.Store
 	failDocuments bool
-	failIssue     int  // fail the Nth Issue (1-based); 0: never
-	afterCommit   bool // the Nth Issue commits, then the run dies
+	failIssue     int  // fail the Nth document issued (1-based); 0: never
+	afterCommit   bool // the Nth document (its batch) commits, then the run dies
 	failStanding  bool
 	issues        int
 }
@@ -114,6 +116,20 @@ func (f *faultyStore) Issue(ctx context.Context, doc *invoices.Document) error {
 	return f.Store.Issue(ctx, doc)
 }
 
+func (f *faultyStore) IssueBatch(ctx context.Context, docs []*invoices.Document) error {
+	first := f.issues + 1
+	f.issues += len(docs)
+	if f.failIssue < first || f.failIssue > f.issues {
+		return f.Store.IssueBatch(ctx, docs)
+	}
+	if f.afterCommit {
+		if err := f.Store.IssueBatch(ctx, docs); err != nil {
+			return err
+		}
+	}
+	return errInjected
+}
+
 func (f *faultyStore) SaveStanding(ctx context.Context, rows []invoices.Standing, events []invoices.StandingEvent) error {
 	if f.failStanding {
 		return errInjected
@@ -127,21 +143,30 @@ func (f *faultyStore) SaveStanding(ctx context.Context, rows []invoices.Standing
 func TestCloseRecoversFromFaults(t *testing.T) {
 	pb, hash, src, imp := loadFixtures(t)
 	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.NewTextHandler(io.Discard, nil))
-	newJobs := func(t *testing.T, st jobs.Store, exp jobs.Exporter) *jobs.Jobs {
-		return &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: exp, PriceBook: pb,
+	newJobs := func(t *testing.T, st jobs.Store, exp jobs.Exporter, batch int) *jobs.Jobs {
+		j := &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: exp, PriceBook: pb,
 			PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+		jobs.SetCloseBatch(j, batch)
+		return j
 	}
+	// The 17 invoices of the fixtures fit one batch of the default size; batches of 4 let a fault fall
+	// between two batches, or in the middle of one, with earlier batches committed.
 	faults := []struct {
-		name string
-		st   func(jobs.Store) *faultyStore
-		exp  fileExporter
+		name  string
+		st    func(jobs.Store) *faultyStore
+		exp   fileExporter
+		batch int // 0: the default
+		kept  int // documents the interrupted close leaves
 	}{
-		{"after rating", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failDocuments: true} }, fileExporter{}},
-		{"first issue", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 1} }, fileExporter{}},
-		{"mid-way through issuing", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 7} }, fileExporter{}},
-		{"after an issue commits", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 9, afterCommit: true} }, fileExporter{}},
-		{"during the standing sweep", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failStanding: true} }, fileExporter{}},
-		{"before exports end", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s} }, fileExporter{failXLSX: true}},
+		{"after rating", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failDocuments: true} }, fileExporter{}, 0, 0},
+		{"first issue", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 1} }, fileExporter{}, 0, 0},
+		{"mid-way through issuing", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 7} }, fileExporter{}, 0, 0},
+		{"after an issue commits", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 9, afterCommit: true} }, fileExporter{}, 0, 17},
+		{"mid-way through the second of batches of 4", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 7} }, fileExporter{}, 4, 4},
+		{"first of the third batch of 4", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 9} }, fileExporter{}, 4, 8},
+		{"after the third batch of 4 commits", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failIssue: 9, afterCommit: true} }, fileExporter{}, 4, 12},
+		{"during the standing sweep", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s, failStanding: true} }, fileExporter{}, 0, 17},
+		{"before exports end", func(s jobs.Store) *faultyStore { return &faultyStore{Store: s} }, fileExporter{failXLSX: true}, 0, 17},
 	}
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
@@ -150,7 +175,7 @@ func TestCloseRecoversFromFaults(t *testing.T) {
 			if _, err := ref.ImportAccounts(ctx, imp); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := newJobs(t, ref, fileExporter{}).Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+			if _, err := newJobs(t, ref, fileExporter{}, 0).Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
 				t.Fatalf("uninterrupted close: %v", err)
 			}
 			want := ledger(t, ref, p)
@@ -160,16 +185,91 @@ func TestCloseRecoversFromFaults(t *testing.T) {
 					if _, err := st.ImportAccounts(ctx, imp); err != nil {
 						t.Fatal(err)
 					}
-					if _, err := newJobs(t, f.st(st), f.exp).Close(ctx, p, jobs.CloseOptions{At: at}); !errors.Is(err, errInjected) {
+					if _, err := newJobs(t, f.st(st), f.exp, f.batch).Close(ctx, p, jobs.CloseOptions{At: at}); !errors.Is(err, errInjected) {
 						t.Fatalf("interrupted close: err = %v, want the injected fault", err)
 					}
-					if _, err := newJobs(t, st, fileExporter{}).Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+					if docs, err := st.Documents(ctx, p); err != nil || len(docs) != f.kept {
+						t.Errorf("interrupted close left %d documents (%v), want %d", len(docs), err, f.kept)
+					}
+					if _, err := newJobs(t, st, fileExporter{}, f.batch).Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
 						t.Fatalf("close after the fault: %v", err)
 					}
 					if got := ledger(t, st, p); got != want {
 						t.Errorf("ledger after fault + close differs from an uninterrupted close:\n got: %s\nwant: %s", got, want)
 					}
 				})
+			}
+		})
+	}
+}
+
+// interloper stands for a writer the period lock should keep out: right before the close's first
+// batch it issues, by itself, the invoice of the batch's third account.
+type interloper struct {
+	jobs.Store
+	account string // the account it invoiced
+}
+
+func (s *interloper) IssueBatch(ctx context.Context, docs []*invoices.Document) error {
+	if s.account == "" && len(docs) > 2 {
+		d := *docs[2]
+		if err := s.Store.Issue(ctx, &d); err != nil {
+			return err
+		}
+		s.account = d.Account
+	}
+	return s.Store.IssueBatch(ctx, docs)
+}
+
+// TestCloseIssuesOneByOneWhenABatchIsRefused: when another writer invoices an account of a batch
+// after the close read the period's documents, the database refuses the whole batch and the close
+// issues it one invoice at a time: that account counts as already invoiced, every other account gets
+// its invoice, and the numbers stay gapless.
+func TestCloseIssuesOneByOneWhenABatchIsRefused(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := b.Open(t)
+			if _, err := st.ImportAccounts(ctx, imp); err != nil {
+				t.Fatal(err)
+			}
+			w := &interloper{Store: st}
+			j := &jobs.Jobs{Store: w, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+				PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+			sum, err := j.Close(ctx, p, jobs.CloseOptions{At: at})
+			if err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if w.account == "" {
+				t.Fatal("the interloper issued nothing")
+			}
+			if sum.Existing != 1 || len(sum.Issued) != 16 {
+				t.Errorf("close issued %d, found %d already invoiced; want 16 and 1", len(sum.Issued), sum.Existing)
+			}
+			docs, err := st.Documents(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			per := map[string]int{}
+			for _, d := range docs {
+				per[d.Account]++
+			}
+			if len(docs) != 17 || len(per) != 17 {
+				t.Errorf("%d documents for %d accounts, want one for each of 17", len(docs), len(per))
+			}
+			if len(docs) > 0 && (docs[0].Account != w.account || docs[0].Number != "INV-2026-000001") {
+				t.Errorf("first document %s of %s, want INV-2026-000001 of %s (the interloper's)", docs[0].Number, docs[0].Account, w.account)
+			}
+			numbers, err := st.DocumentNumbers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range numbers {
+				if want := fmt.Sprintf("INV-2026-%06d", i+1); n != want {
+					t.Errorf("number %d = %s, want %s", i+1, n, want)
+				}
 			}
 		})
 	}

@@ -52,6 +52,8 @@ type Jobs struct {
 	OutDir        string
 	Logger        *slog.Logger
 	Clock         func() time.Time
+
+	closeBatch int // invoices per issuing transaction of a close; 0: closeBatchAccounts
 }
 
 // ErrTooManyRejects is returned when a run's rejects exceed --max-rejects (exit code 3).

@@ -34,6 +34,12 @@ type Store interface {
 	// returns an error wrapping invoices.ErrAlreadyIssued when the account already has an effective
 	// invoice for the period (and doc is an invoice that replaces nothing), leaving nothing written.
 	Issue(ctx context.Context, doc *invoices.Document) error
+	// IssueBatch issues docs in one transaction, in slice order, each exactly as Issue would one after
+	// the other (so each series' numbers follow the slice order without gaps), and sets every doc's ID
+	// and Number. It is all or nothing: when one document fails, nothing is written and no doc's ID or
+	// Number is set; the error names the document and wraps Issue's reason for it, e.g.
+	// invoices.ErrAlreadyIssued when its account already has an effective invoice for the period.
+	IssueBatch(ctx context.Context, docs []*invoices.Document) error
 	// DocumentNumbers returns the number of every document ever issued, void ones included.
 	DocumentNumbers(ctx context.Context) ([]string, error)
 	// Void marks an effective document void at voidedAt without a replacement, returning its credits.
