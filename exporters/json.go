@@ -175,6 +175,10 @@ func (st *JSONStream) Finish(r *invoices.Report) error {
 	return nil
 }
 
+// Close does nothing: a JSONStream holds nothing beyond memory. It is there so that both streams
+// can be handled alike.
+func (st *JSONStream) Close() {}
+
 // jsonFrame encodes r's period document with a placeholder for its invoices and returns what comes
 // before and after it.
 func jsonFrame(r *invoices.Report) (head, tail []byte, err error) {

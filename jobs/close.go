@@ -121,8 +121,29 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	if size <= 0 {
 		size = closeBatchAccounts
 	}
+	// invoices.json and the workbook are written while the invoices are issued, on the cores the
+	// database work leaves idle: the documents the period already has first, then each batch once
+	// committed — the order of the report they are checked against at the end.
+	ex, err := j.streamCloseExports(ctx, dir, p, at, existing, drafts, has)
+	if err != nil {
+		return fmt.Errorf("close %s: exports: %w", p, err)
+	}
+	if ex != nil {
+		defer ex.abort()
+	}
 	batch := make([]*invoices.Document, 0, min(size, len(drafts)))
 	batches := 0
+	issue := func() error {
+		from := len(sum.Issued)
+		if err := j.issueBatch(ctx, log, p, batch, run, sum); err != nil {
+			return err
+		}
+		if ex != nil {
+			ex.add(ex.views(sum.Issued[from:]))
+		}
+		batch, batches = batch[:0], batches+1
+		return nil
+	}
 	for i := range drafts {
 		doc := &drafts[i]
 		if has[doc.Account] {
@@ -132,17 +153,15 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 		doc.RunID = run.ID
 		batch = append(batch, doc)
 		if len(batch) == size {
-			if err := j.issueBatch(ctx, log, p, batch, run, sum); err != nil {
+			if err := issue(); err != nil {
 				return err
 			}
-			batch, batches = batch[:0], batches+1
 		}
 	}
 	if len(batch) > 0 {
-		if err := j.issueBatch(ctx, log, p, batch, run, sum); err != nil {
+		if err := issue(); err != nil {
 			return err
 		}
-		batches++
 	}
 	log.Debug("close: invoices issued", "issued", len(sum.Issued), "already_issued", sum.Existing, "batches", batches,
 		"batch_accounts", size, "draft_elapsed", drafted, "issue_elapsed", time.Since(started)-drafted)
@@ -163,12 +182,60 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	shown.FinishedAt, shown.Status = &end, invoices.RunSucceeded
 	rep.Run = &shown
 	rep.Rejects = res.Rejects
+	if ex != nil {
+		files, err := ex.finish(rep)
+		switch {
+		case err == nil:
+			if err := WriteFileAtomic(rejectsPath, func(w io.Writer) error { return j.Exporter.WriteRejectsCSV(w, rep.Rejects) }); err != nil {
+				return fmt.Errorf("close %s: exports: %w", p, err)
+			}
+			sum.Files = append(sum.Files, files[0], files[1], rejectsPath)
+			return nil
+		case errors.Is(err, ErrReportChanged):
+			// The report came out differently from the documents streamed (a payment recorded during the
+			// close changed a status, say): write every export again from the report.
+			log.Warn("close: the report changed while its exports were written; writing them again", "error", err)
+		default:
+			return fmt.Errorf("close %s: exports: %w", p, err)
+		}
+	}
 	files, err := j.writeExports(dir, p, rep)
 	sum.Files = append(sum.Files, files...)
 	if err != nil {
 		return fmt.Errorf("close %s: exports: %w", p, err)
 	}
 	return nil
+}
+
+// streamCloseExports starts the exports of a close that will issue drafts to the accounts has does not
+// hold, after the period's existing documents, which it hands them first; nil when the exporter
+// cannot stream.
+func (j *Jobs) streamCloseExports(ctx context.Context, dir string, p rating.Period, at time.Time,
+	existing, drafts []invoices.Document, has map[string]bool) (*closeExports, error) {
+	if _, ok := j.Exporter.(StreamingExporter); !ok {
+		return nil, nil
+	}
+	payments, err := j.Store.Payments(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("payments: %w", err)
+	}
+	docs, lines := len(existing), 0
+	for i := range existing {
+		lines += len(existing[i].Lines)
+	}
+	for i := range drafts {
+		if !has[drafts[i].Account] {
+			docs++
+			lines += len(drafts[i].Lines)
+		}
+	}
+	ex, err := j.startCloseExports(dir, p, j.currency(), docs, lines)
+	if err != nil || ex == nil {
+		return nil, err
+	}
+	ex.payments, ex.at = payments, at
+	ex.add(ex.views(existing))
+	return ex, nil
 }
 
 // closeBatchAccounts is how many accounts' invoices a close issues per transaction. On the benchmark

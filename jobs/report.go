@@ -37,11 +37,7 @@ func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs
 		return nil, fmt.Errorf("report %s: accounts: %w", p, err)
 	}
 	byID, _ := knownAccounts(accts)
-	currency := "USD"
-	if j.PriceBook != nil {
-		currency = j.PriceBook.Currency
-	}
-	rep := &invoices.Report{Period: p, Currency: currency, At: at, Standing: standing, Accounts: byID}
+	rep := &invoices.Report{Period: p, Currency: j.currency(), At: at, Standing: standing, Accounts: byID}
 	for _, d := range docs {
 		paid := d.PaidBy(payments, at)
 		rep.Docs = append(rep.Docs, invoices.DocView{Document: d, AmountPaid: paid, Status: d.StatusAt(paid)})
@@ -58,4 +54,12 @@ func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs
 		}
 	}
 	return rep, nil
+}
+
+// currency is the price book's currency, USD without one.
+func (j *Jobs) currency() string {
+	if j.PriceBook != nil {
+		return j.PriceBook.Currency
+	}
+	return "USD"
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,4 +102,42 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%d.%d %ciB", n/div, (n%div)*10/div, "KMGTPE"[exp])
+}
+
+var _ jobs.StreamingExporter = exporter{}
+
+func (exporter) StartJSON(w io.Writer, p rating.Period, currency string) (jobs.PeriodStream, error) {
+	st, err := exporters.StartJSON(w, p, currency, false)
+	if err != nil {
+		return nil, err
+	}
+	return periodStream{st}, nil
+}
+
+func (exporter) StartXLSX(w io.Writer, p rating.Period, currency string, docs, lines int) (jobs.PeriodStream, error) {
+	st, err := exporters.StartXLSX(w, p, currency, false, docs, lines)
+	if err != nil {
+		return nil, err
+	}
+	return periodStream{st}, nil
+}
+
+// periodStream adapts an exporters stream to jobs.PeriodStream, translating the report check's error.
+type periodStream struct {
+	s interface {
+		Add([]invoices.DocView) error
+		Finish(*invoices.Report) error
+		Close()
+	}
+}
+
+func (p periodStream) Add(docs []invoices.DocView) error { return p.s.Add(docs) }
+func (p periodStream) Close()                            { p.s.Close() }
+
+func (p periodStream) Finish(r *invoices.Report) error {
+	err := p.s.Finish(r)
+	if errors.Is(err, exporters.ErrReportChanged) {
+		return fmt.Errorf("%w: %w", jobs.ErrReportChanged, err)
+	}
+	return err
 }

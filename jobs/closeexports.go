@@ -1,0 +1,194 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"billrun/invoices"
+	"billrun/rating"
+)
+
+// PeriodStream writes one export of a period while its documents are issued: Add takes documents in
+// report order, Finish writes the rest from the final report — or fails wrapping ErrReportChanged
+// when the report's documents are not those added — and Close releases what the stream holds.
+type PeriodStream interface {
+	Add(docs []invoices.DocView) error
+	Finish(r *invoices.Report) error
+	Close()
+}
+
+// ErrReportChanged is what a PeriodStream's Finish wraps when the final report's documents differ
+// from those streamed; the exports are then written again from the report.
+var ErrReportChanged = errors.New("report changed")
+
+// StreamingExporter is an Exporter that can write invoices.json and the workbook while a close issues
+// (the exporters package's StartJSON and StartXLSX). A close with one renders the documents on a core
+// the database work leaves idle; with a plain Exporter it writes them after issuing.
+type StreamingExporter interface {
+	StartJSON(w io.Writer, p rating.Period, currency string) (PeriodStream, error)
+	// StartXLSX needs the report's document and line counts up front (the tables' autofilters).
+	StartXLSX(w io.Writer, p rating.Period, currency string, docs, lines int) (PeriodStream, error)
+}
+
+// closeExports are a close's invoices.json and workbook being written as its documents are issued:
+// each on a goroutine of its own, fed batches of documents, into a temporary file beside its final
+// path that is renamed only when the export is complete.
+type closeExports struct {
+	parts []*exportPart
+	// payments and at give the documents' statuses as the report will (see views).
+	payments []invoices.Payment
+	at       time.Time
+}
+
+// views returns docs as the report at c.at shows them: paid amounts and statuses from c.payments,
+// as reportOf computes them.
+func (c *closeExports) views(docs []invoices.Document) []invoices.DocView {
+	out := make([]invoices.DocView, len(docs))
+	for i, d := range docs {
+		paid := d.PaidBy(c.payments, c.at)
+		out[i] = invoices.DocView{Document: d, AmountPaid: paid, Status: d.StatusAt(paid)}
+	}
+	return out
+}
+
+type exportPart struct {
+	path   string
+	tmp    *os.File
+	stream PeriodStream
+	work   chan []invoices.DocView
+	done   chan struct{}
+	err    error // set by the goroutine before done closes
+}
+
+// startCloseExports opens the streamed exports of period p in dir for a report of docs documents with
+// lines lines in all; nil (and no error) when the exporter cannot stream.
+func (j *Jobs) startCloseExports(dir string, p rating.Period, currency string, docs, lines int) (*closeExports, error) {
+	se, ok := j.Exporter.(StreamingExporter)
+	if !ok {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	c := &closeExports{}
+	for _, part := range []struct {
+		name  string
+		start func(io.Writer) (PeriodStream, error)
+	}{
+		{"invoices.json", func(w io.Writer) (PeriodStream, error) { return se.StartJSON(w, p, currency) }},
+		{"billrun-" + p.String() + ".xlsx", func(w io.Writer) (PeriodStream, error) {
+			return se.StartXLSX(w, p, currency, docs, lines)
+		}},
+	} {
+		path := filepath.Join(dir, part.name)
+		tmp, err := os.CreateTemp(dir, "."+part.name+".tmp-*")
+		if err != nil {
+			c.abort()
+			return nil, err
+		}
+		ep := &exportPart{path: path, tmp: tmp, work: make(chan []invoices.DocView, 64), done: make(chan struct{})}
+		c.parts = append(c.parts, ep)
+		if ep.stream, err = part.start(tmp); err != nil {
+			ep.work = nil
+			close(ep.done) // no goroutine to wait for
+			c.abort()
+			return nil, fmt.Errorf("export %s: %w", path, err)
+		}
+		go ep.run(ep.work)
+	}
+	return c, nil
+}
+
+// run adds the batches it is sent on work until work closes; after an error it drains the rest.
+func (ep *exportPart) run(work <-chan []invoices.DocView) {
+	defer close(ep.done)
+	for docs := range work {
+		if ep.err == nil {
+			ep.err = ep.stream.Add(docs)
+		}
+	}
+}
+
+// add hands the next documents, in report order, to every export. The documents must not change
+// afterwards.
+func (c *closeExports) add(docs []invoices.DocView) {
+	if len(docs) == 0 {
+		return
+	}
+	for _, ep := range c.parts {
+		ep.work <- docs
+	}
+}
+
+// wait stops feeding the exports and waits until every batch sent is written.
+func (c *closeExports) wait() error {
+	var errs []error
+	for _, ep := range c.parts {
+		if ep.work != nil {
+			close(ep.work)
+			ep.work = nil
+		}
+		<-ep.done
+		if ep.err != nil {
+			errs = append(errs, fmt.Errorf("export %s: %w", ep.path, ep.err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// finish completes every export from the final report, at once, and renames them into place. It
+// returns an error wrapping ErrReportChanged, writing nothing, when the report's documents are not
+// those streamed. Either way the exports are closed.
+func (c *closeExports) finish(rep *invoices.Report) ([]string, error) {
+	defer c.abort()
+	if err := c.wait(); err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.parts))
+	for i, ep := range c.parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ep.stream.Finish(rep); err != nil {
+				errs[i] = fmt.Errorf("export %s: %w", ep.path, err)
+				return
+			}
+			errs[i] = ep.tmp.Close()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	files := make([]string, len(c.parts))
+	for i, ep := range c.parts {
+		if err := os.Rename(ep.tmp.Name(), ep.path); err != nil {
+			return nil, err
+		}
+		files[i] = ep.path
+	}
+	return files, nil
+}
+
+// abort stops the exports and removes their temporary files; after finish it only releases the
+// streams. It may be called more than once.
+func (c *closeExports) abort() {
+	_ = c.wait()
+	for _, ep := range c.parts {
+		if ep.stream != nil {
+			ep.stream.Close()
+			ep.stream = nil
+		}
+		if ep.tmp != nil {
+			ep.tmp.Close()
+			os.Remove(ep.tmp.Name()) // gone already once renamed
+			ep.tmp = nil
+		}
+	}
+}

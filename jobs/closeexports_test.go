@@ -1,0 +1,180 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"billrun/exporters"
+	"billrun/invoices"
+	"billrun/invoices/store/storetest"
+	"billrun/jobs"
+	"billrun/rating"
+)
+
+// streamingExporter is fileExporter that also streams, as cmd/billrun's exporter does; changed makes
+// every stream's Finish report that the final report differs from what was streamed.
+type streamingExporter struct {
+	fileExporter
+	changed  bool
+	finished *atomic.Int32 // streams finished without error
+}
+
+func (e streamingExporter) StartJSON(w io.Writer, p rating.Period, currency string) (jobs.PeriodStream, error) {
+	st, err := exporters.StartJSON(w, p, currency, false)
+	if err != nil {
+		return nil, err
+	}
+	return testStream{st, e.changed, e.finished}, nil
+}
+
+func (e streamingExporter) StartXLSX(w io.Writer, p rating.Period, currency string, docs, lines int) (jobs.PeriodStream, error) {
+	st, err := exporters.StartXLSX(w, p, currency, false, docs, lines)
+	if err != nil {
+		return nil, err
+	}
+	return testStream{st, e.changed, e.finished}, nil
+}
+
+type testStream struct {
+	s interface {
+		Add([]invoices.DocView) error
+		Finish(*invoices.Report) error
+		Close()
+	}
+	changed  bool
+	finished *atomic.Int32
+}
+
+func (s testStream) Add(docs []invoices.DocView) error { return s.s.Add(docs) }
+func (s testStream) Close()                            { s.s.Close() }
+func (s testStream) Finish(r *invoices.Report) error {
+	if s.changed {
+		return fmt.Errorf("test: %w", jobs.ErrReportChanged)
+	}
+	err := s.s.Finish(r)
+	if err == nil {
+		s.finished.Add(1)
+	}
+	return err
+}
+
+// TestCloseStreamsExports checks a close that writes invoices.json and the workbook while it issues
+// writes exactly what one writing them after issuing does — also when the period already has documents
+// from an interrupted close, which are streamed first — and that when the final report is not what was
+// streamed, the exports are written again from it; no temporary file is left behind either way.
+func TestCloseStreamsExports(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			// close runs a close on st with exp into a fresh directory, after an interrupted close that
+			// issued the first 4 invoices when interrupt is set; it returns the directory.
+			close := func(t *testing.T, exp jobs.Exporter, interrupt bool) string {
+				st := b.Open(t)
+				if _, err := st.ImportAccounts(ctx, imp); err != nil {
+					t.Fatal(err)
+				}
+				newJobs := func(st jobs.Store) *jobs.Jobs {
+					j := &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: exp, PriceBook: pb,
+						PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+					jobs.SetCloseBatch(j, 4)
+					return j
+				}
+				if interrupt {
+					f := &faultyStore{Store: st, failIssue: 4, afterCommit: true}
+					if _, err := newJobs(f).Close(ctx, p, jobs.CloseOptions{At: at}); err == nil {
+						t.Fatal("interrupted close succeeded")
+					}
+				}
+				j := newJobs(st)
+				if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+					t.Fatal(err)
+				}
+				return filepath.Join(j.OutDir, p.String())
+			}
+			for _, interrupt := range []bool{false, true} {
+				t.Run(fmt.Sprintf("interrupted=%t", interrupt), func(t *testing.T) {
+					want := close(t, fileExporter{}, interrupt)
+					for _, changed := range []bool{false, true} {
+						var finished atomic.Int32
+						got := close(t, streamingExporter{changed: changed, finished: &finished}, interrupt)
+						name := fmt.Sprintf("streamed, report changed %t", changed)
+						sameExports(t, name, got, want, p)
+						if n, want := finished.Load(), map[bool]int32{false: 2, true: 0}[changed]; n != want {
+							t.Errorf("%s: %d streams finished, want %d", name, n, want)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// sameExports fails unless dirs got and want hold the same three exports and nothing else: the same
+// JSON and CSV bytes, the same workbook cells.
+func sameExports(t *testing.T, name, got, want string, p rating.Period) {
+	t.Helper()
+	entries, err := os.ReadDir(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 3 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("%s: files %v, want invoices.json, the workbook and rejects.csv only", name, names)
+	}
+	for _, f := range []string{"invoices.json", "rejects.csv"} {
+		g, err1 := os.ReadFile(filepath.Join(got, f))
+		w, err2 := os.ReadFile(filepath.Join(want, f))
+		if err1 != nil || err2 != nil || !bytes.Equal(g, w) {
+			t.Errorf("%s: %s differs from the one written after issuing (%v, %v)", name, f, err1, err2)
+		}
+	}
+	xlsx := "billrun-" + p.String() + ".xlsx"
+	g, w := dumpWithoutRun(t, filepath.Join(got, xlsx)), dumpWithoutRun(t, filepath.Join(want, xlsx))
+	if !bytes.Equal(g, w) {
+		t.Errorf("%s: the workbook's cells differ from the one written after issuing", name)
+	}
+}
+
+// dumpWithoutRun dumps a workbook's cells without its Run sheet, which holds the run's own id and
+// clock times.
+func dumpWithoutRun(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := exporters.DumpXLSXFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Sheets []map[string]any `json:"sheets"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	sheets := d.Sheets[:0]
+	for _, s := range d.Sheets {
+		if s["name"] != exporters.SheetRun {
+			sheets = append(sheets, s)
+		}
+	}
+	if len(sheets) != len(exporters.Sheets)-1 {
+		t.Fatalf("%s: %d sheets besides Run, want %d", path, len(sheets), len(exporters.Sheets)-1)
+	}
+	d.Sheets = sheets
+	out, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
