@@ -41,7 +41,10 @@ func (j *Jobs) Rate(ctx context.Context, p rating.Period, opts RateOptions) (*in
 	rep := &invoices.Report{Period: p, Currency: j.PriceBook.Currency, At: at, Drafts: true, Accounts: byID,
 		Rejects: res.Rejects, Run: &invoices.Run{Kind: "rate", Period: p, At: at, Status: invoices.RunSucceeded,
 			PriceBookHash: j.PriceBookHash, Manifest: res.Manifest, Counts: res.Counts}}
-	for _, d := range j.draftInvoices(res.Aggregate, p, byID, at) {
+	started := time.Now()
+	docs := j.draftInvoices(res.Aggregate, p, byID, at)
+	j.Logger.Debug("rate: drafted", "documents", len(docs), "elapsed", time.Since(started))
+	for _, d := range docs {
 		rep.Docs = append(rep.Docs, invoices.DocView{Document: d, Status: invoices.StatusDraft})
 		rep.Run.Totals.Add(&rep.Docs[len(rep.Docs)-1].Document)
 	}
