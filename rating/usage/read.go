@@ -230,6 +230,7 @@ type reader struct {
 // scope says which partition rules of DESIGN §11 apply to an object's lines.
 type scope struct {
 	date    time.Time // the partition date, midnight UTC
+	dayEnd  time.Time // midnight UTC after date
 	dt      string    // the partition date as in the key
 	special bool      // one of the rules below applies, so lines need a look before validation
 	// dayAfter: the partition is on or after the window end's date and the window ends at midnight,
@@ -247,7 +248,7 @@ func (r *reader) scopeOf(d time.Time, dt string) scope {
 	w := r.opts.Window
 	toDate := dateOf(w.To)
 	toMidnight := w.To.Equal(toDate)
-	s := scope{date: d, dt: dt}
+	s := scope{date: d, dayEnd: d.AddDate(0, 0, 1), dt: dt}
 	s.dayAfter = toMidnight && !d.Before(toDate)
 	s.endDay = !toMidnight && d.Equal(toDate)
 	s.startDay = d.Equal(dateOf(w.From))

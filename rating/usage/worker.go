@@ -506,7 +506,9 @@ func (r *reader) inScope(line []byte, code rating.RejectCode, ev *rating.Event, 
 
 // validate applies the checks that need the partition and the options (DESIGN §11).
 func (r *reader) validate(ev *rating.Event, sc *scope) (rating.RejectCode, string) {
-	if !dateOf(ev.TS).Equal(sc.date) {
+	// The UTC day of the partition is [date, dayEnd): two comparisons rather than dateOf's calendar
+	// arithmetic, on every event.
+	if ev.TS.Before(sc.date) || !ev.TS.Before(sc.dayEnd) {
 		return rating.RejectWrongPartition, fmt.Sprintf("ts %s is on %s (UTC), but the event is in partition dt=%s",
 			ev.TS.Format(time.RFC3339Nano), ev.TS.Format(time.DateOnly), sc.dt)
 	}
