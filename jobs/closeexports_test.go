@@ -83,9 +83,10 @@ func TestCloseStreamsExports(t *testing.T) {
 				if _, err := st.ImportAccounts(ctx, imp); err != nil {
 					t.Fatal(err)
 				}
+				out := t.TempDir() // shared: the interrupted close must leave no temporary file behind
 				newJobs := func(st jobs.Store) *jobs.Jobs {
 					j := &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: exp, PriceBook: pb,
-						PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+						PriceBookHash: hash, OutDir: out, Logger: log}
 					jobs.SetCloseBatch(j, 4)
 					return j
 				}
