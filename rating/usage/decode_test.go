@@ -394,7 +394,20 @@ func checkSyms(t *testing.T, line []byte, syms *decoderSyms, d *decoded) {
 // checkDecodeAgrees fails when the fast path accepts line and the fallback does not produce the same
 // event, or when the fallback rejects without a message.
 func checkDecodeAgrees(t *testing.T, line []byte) {
-	fastDec := decoder{syms: newDecoderSyms()}
+	// The fast path predicts each line's keys from those of the lines before (decoder.pred): decode the
+	// line with no prediction, after a line of another layout, and after itself.
+	for _, before := range [][]byte{nil, []byte(gpu(`"meta":{"a":1}`)), line} {
+		fastDec := decoder{syms: newDecoderSyms()}
+		if before != nil {
+			var out decoded
+			fastDec.decodeFast(before, &out)
+		}
+		checkDecodeAgreesAfter(t, &fastDec, line)
+	}
+}
+
+// checkDecodeAgreesAfter is checkDecodeAgrees with the decoder fastDec, in whatever state it is.
+func checkDecodeAgreesAfter(t *testing.T, fastDec *decoder, line []byte) {
 	var fast, ref decoded
 	fastOK := fastDec.decodeFast(line, &fast)
 	var refDec decoder
