@@ -116,6 +116,9 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	log := j.Logger.With("run_id", run.ID, "period", p.String())
 	started := time.Now()
 	drafts := j.draftInvoices(res.Aggregate, p, byID, at)
+	// The drafts hold everything the rest of the close needs of the usage: let the collector have the
+	// workers' groups and symbol tables rather than mark them on every cycle of the issuing and exports.
+	res.Aggregate = nil
 	drafted := time.Since(started)
 	size := j.closeBatch
 	if size <= 0 {
