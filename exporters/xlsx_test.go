@@ -3,7 +3,10 @@ package exporters
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,4 +310,34 @@ func TestXLSXDrafts(t *testing.T) {
 			t.Errorf("draft row number, status = %q, %q, want empty, draft", row[0], row[3])
 		}
 	}
+}
+
+// TestMoneyValueMatchesNumberValue checks moneyValue's shortcut against numberValue of the amount's
+// decimal — the same Go value, of the same type — over edge amounts and a million random ones.
+func TestMoneyValueMatchesNumberValue(t *testing.T) {
+	check := func(c rating.Cents) {
+		got, want := moneyValue(c), numberValue(c.Decimal())
+		if fmt.Sprintf("%T %v", got, got) != fmt.Sprintf("%T %v", want, want) {
+			t.Fatalf("moneyValue(%d) = %T %v, numberValue = %T %v", c, got, got, want, want)
+		}
+	}
+	for _, c := range []rating.Cents{0, 1, -1, 5, 10, 99, 100, 101, -101, 123456, 1 << 53, -(1 << 53),
+		999_999_999_999_999, -999_999_999_999_999, 1_000_000_000_000_000, 1_000_000_000_000_001,
+		math.MaxInt64, math.MinInt64 + 1} {
+		check(c)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 1_000_000 {
+		// Amounts of every magnitude: a random number of digits, then a random value of that size.
+		digits := 1 + rng.IntN(18)
+		check(rating.Cents(rng.Int64N(pow10(digits)) * int64(1-2*rng.IntN(2))))
+	}
+}
+
+func pow10(n int) int64 {
+	p := int64(1)
+	for range n {
+		p *= 10
+	}
+	return p
 }

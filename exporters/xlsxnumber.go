@@ -17,8 +17,23 @@ import (
 // excelize applies when it writes a number).
 const maxCellDigits = 15
 
-// moneyValue returns the cell value for an amount of cents: see numberValue.
-func moneyValue(c rating.Cents) any { return numberValue(c.Decimal()) }
+// moneyValue returns the cell value for an amount of cents: what numberValue returns for c.Decimal(),
+// without building and reparsing the decimal's text (a workbook has several amounts per line).
+// Amounts of at most 15 significant digits — up to ±9,999,999,999,999.99 — are numbers: whole ones as
+// int64, others as float64(c) / 100. That division is exact to the last bit in the sense that matters:
+// float64(c) is exact below 2^53 and IEEE division rounds correctly, so the result is the double
+// nearest to the exact amount — the same double strconv.ParseFloat returns for the amount's decimal
+// text, which any decimal of at most 15 significant digits reproduces when formatted back.
+func moneyValue(c rating.Cents) any {
+	const maxExact = 999_999_999_999_999 // 15 digits of cents
+	if c < -maxExact || c > maxExact {
+		return numberValue(c.Decimal())
+	}
+	if c%100 == 0 {
+		return int64(c / 100)
+	}
+	return float64(c) / 100
+}
 
 // numberValue returns the value to hand excelize so that a cell holds exactly d as a number.
 //
