@@ -70,8 +70,6 @@ func (j *Jobs) draftInvoices(agg *rating.Aggregate, p rating.Period, byID map[st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Each account's lines are folded into this map, reused: rateAccount only reads them.
-			scratch := make(map[rating.LineKey]rating.Quantity, 64)
 			for {
 				lo := int(next.Add(chunk)) - chunk
 				if lo >= len(ids) {
@@ -80,7 +78,7 @@ func (j *Jobs) draftInvoices(agg *rating.Aggregate, p rating.Period, byID map[st
 				for i := lo; i < min(lo+chunk, len(ids)); i++ {
 					id := ids[i]
 					acct := byID[id]
-					lines := j.rateAccount(acct, agg.AccountLinesInto(id, scratch), p.Start())
+					lines := j.rateAccount(acct, agg.AccountLinesInto(id, nil), p.Start())
 					var grants []invoices.Grant
 					if acct != nil {
 						grants = acct.Grants

@@ -601,6 +601,23 @@ func (ls *lineSources) hasLines() bool {
 	return false
 }
 
+// lineHint returns how many lines the sources fold into at most: every non-zero meter of every group,
+// every line of every map (fewer when aggregates share lines).
+func (ls *lineSources) lineHint() int {
+	n := 0
+	for _, g := range ls.groups {
+		for mi := range numMeters {
+			if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+				n++
+			}
+		}
+	}
+	for _, m := range ls.lines {
+		n += len(m)
+	}
+	return n
+}
+
 // foldSources sums an account's sources into dst. It cannot overflow: MergeAll checked every meter's
 // total, and no line exceeds its meter's total.
 func foldSources(dst map[LineKey]Quantity, ls *lineSources) {
@@ -823,7 +840,7 @@ func (a *Aggregate) AccountLinesInto(account string, dst map[LineKey]Quantity) m
 			return nil
 		}
 		if dst == nil {
-			dst = make(map[LineKey]Quantity)
+			dst = make(map[LineKey]Quantity, ls.lineHint())
 		} else {
 			clear(dst)
 		}
