@@ -496,7 +496,14 @@ func fastInt(s []byte, sp span, min, def int64) (int64, bool) {
 	return int64(n), true
 }
 
+// isASCII reports whether b is all ASCII, eight bytes at a time while it can.
 func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= utf8.RuneSelf {
 			return false
