@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"math/bits"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -226,18 +227,16 @@ func SortLines(ls []Line) {
 	}
 	// Lines are large structs: a stable sort of their indexes moves 4 bytes where sorting the lines
 	// would copy every compared and swapped line; one pass then puts the lines in order.
+	// The comparison is compareLines, lineLess's three-way form, with each line's meter rank computed
+	// once rather than on every comparison.
 	idx := make([]int32, len(ls))
+	meters := make([]int8, len(ls))
 	for i := range idx {
 		idx[i] = int32(i)
+		meters[i] = int8(meterOrder(ls[i].Meter))
 	}
 	slices.SortStableFunc(idx, func(i, j int32) int {
-		switch {
-		case lineLess(&ls[i], &ls[j]):
-			return -1
-		case lineLess(&ls[j], &ls[i]):
-			return 1
-		}
-		return 0
+		return compareLines(&ls[i], &ls[j], meters[i], meters[j])
 	})
 	sorted := make([]Line, len(ls))
 	for to, from := range idx {
@@ -269,6 +268,33 @@ func lineLess(a, b *Line) bool {
 		return meterOrder(a.Meter) < meterOrder(b.Meter)
 	}
 	return a.UnitPrice.LessThan(b.UnitPrice)
+}
+
+// compareLines is lineLess as a three-way comparison: negative when a comes first, positive when b
+// does, 0 when neither (ma and mb are their meters' meterOrder).
+func compareLines(a, b *Line, ma, mb int8) int {
+	if ad, bd := a.Kind == KindDiscount, b.Kind == KindDiscount; ad != bd {
+		if bd {
+			return -1
+		}
+		return 1
+	}
+	if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Deployment, b.Deployment); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Product, b.Product); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.BaseModel, b.BaseModel); c != 0 {
+		return c
+	}
+	if a.Meter != b.Meter {
+		return int(ma) - int(mb)
+	}
+	return a.UnitPrice.Cmp(b.UnitPrice)
 }
 
 func meterOrder(m Meter) int {

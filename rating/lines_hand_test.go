@@ -3,6 +3,8 @@ package rating
 import (
 	"slices"
 	"testing"
+
+	"github.com/shopspring/decimal"
 )
 
 func handKey(kind Kind, product, deployment string, meter Meter, unitPrice string) LineKey {
@@ -271,5 +273,41 @@ func TestHandSortLinesDiscountLast(t *testing.T) {
 	}
 	if !slices.ContainsFunc(ls[:2], func(l Line) bool { return l.Kind == KindGPU }) {
 		t.Errorf("SortLines lost a line: %+v", ls)
+	}
+}
+
+// TestCompareLinesAgreesWithLineLess checks SortLines' three-way comparison against lineLess on every
+// ordered pair of a set of lines that differ in each sort field in turn — kind, discount, deployment,
+// product, base model, meter (an unknown one included) and unit price — and that are equal.
+func TestCompareLinesAgreesWithLineLess(t *testing.T) {
+	var ls []Line
+	for _, kind := range []Kind{KindServerless, KindGPU, KindFineTuning, KindDiscount} {
+		for _, dep := range []string{"", "dep-a", "dep-b"} {
+			for _, product := range []string{"m-1", "m-2"} {
+				for _, base := range []string{"", "b"} {
+					for _, meter := range []Meter{MeterInput, MeterOutput, MeterGPUSeconds, "unknown_meter", "other_unknown"} {
+						for _, price := range []string{"0.2", "0.20", "1.5"} {
+							ls = append(ls, Line{Kind: kind, Deployment: dep, Product: product, BaseModel: base,
+								Meter: meter, UnitPrice: decimal.RequireFromString(price)})
+						}
+					}
+				}
+			}
+		}
+	}
+	for i := range ls {
+		for j := range ls {
+			a, b := &ls[i], &ls[j]
+			c := compareLines(a, b, int8(meterOrder(a.Meter)), int8(meterOrder(b.Meter)))
+			want := 0
+			if lineLess(a, b) {
+				want = -1
+			} else if lineLess(b, a) {
+				want = 1
+			}
+			if (c < 0) != (want < 0) || (c > 0) != (want > 0) {
+				t.Fatalf("compareLines(%+v, %+v) = %d, lineLess says %d", *a, *b, c, want)
+			}
+		}
 	}
 }
