@@ -383,11 +383,11 @@ func (x *xlsxWriter) quantity(d decimal.Decimal) any {
 	if !d.IsInteger() {
 		style = x.st.fraction
 	}
-	return excelize.Cell{StyleID: style, Value: numberValue(d)}
+	return excelize.Cell{StyleID: style, Value: decimalValue(d)}
 }
 
 func (x *xlsxWriter) unitPrice(d decimal.Decimal) any {
-	return excelize.Cell{StyleID: x.st.unitPrice, Value: numberValue(d)}
+	return excelize.Cell{StyleID: x.st.unitPrice, Value: decimalValue(d)}
 }
 
 // number and status of a document as exported: drafts have no number.

@@ -341,3 +341,32 @@ func pow10(n int) int64 {
 	}
 	return p
 }
+
+// TestDecimalValueMatchesNumberValue checks decimalValue's shortcut against numberValue — the same Go
+// value, of the same type — for quantities as the rater builds them (exponent -9), unit prices, whole
+// numbers with trailing zeros, values of 15 to 19 significant digits, negative ones, and a million
+// random coefficients and exponents.
+func TestDecimalValueMatchesNumberValue(t *testing.T) {
+	check := func(d decimal.Decimal) {
+		got, want := decimalValue(d), numberValue(d)
+		if fmt.Sprintf("%T %v", got, got) != fmt.Sprintf("%T %v", want, want) {
+			t.Fatalf("decimalValue(%s) = %T %v, numberValue = %T %v", d, got, got, want, want)
+		}
+	}
+	for _, s := range []string{"0", "1", "-1", "0.2", "0.20", "1.5", "3.456", "100", "1e3", "1200000", "0.000000001",
+		"123456789012345", "1234567890123456", "123456789012345.6", "12345678901234.56", "999999999999999",
+		"1e15", "1e17", "1e18", "1e19", "9223372036854775807", "92233720368547758070", "0.1e-25",
+		"1234567.000000000", "-0.000123", "123456789.123456789"} {
+		check(decimal.RequireFromString(s))
+	}
+	for _, q := range []rating.Quantity{{Units: 1_200_000}, {Units: 12, Nanos: 500_000_000}, {Units: 0, Nanos: 1},
+		{Units: 9_000_000_000}, {Units: 9_000_000_001}, {Units: 123, Nanos: 456_789_012}} {
+		check(q.Decimal())
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 1_000_000 {
+		digits := 1 + rng.IntN(18)
+		coef := rng.Int64N(pow10(digits)) * int64(1-2*rng.IntN(2))
+		check(decimal.New(coef, int32(rng.IntN(30)-24)))
+	}
+}

@@ -59,6 +59,61 @@ func numberValue(d decimal.Decimal) any {
 	return n
 }
 
+// decimalValue is numberValue(d) computed from d's coefficient and exponent when the coefficient fits
+// in an int64, without formatting d and parsing the text back (quantities and unit prices on every
+// line). With trailing zeros stripped, a coefficient c of at most 15 digits and an exponent -k is a
+// number of at most 15 significant digits: a whole one (k <= 0) is the int64 c × 10^-k when that has
+// at most 15 digits, and any other is float64(c) / 10^k — c below 2^53 and 10^k (k <= 22) are exact doubles
+// and IEEE division rounds correctly, so that is the double nearest to d, the one ParseFloat returns
+// for d's text. Everything else takes numberValue.
+func decimalValue(d decimal.Decimal) any {
+	if d.NumDigits() > 18 {
+		return numberValue(d)
+	}
+	c, exp := d.CoefficientInt64(), int(d.Exponent())
+	if c == 0 {
+		return int64(0)
+	}
+	for c%10 == 0 {
+		c /= 10
+		exp++
+	}
+	digits := decimalDigits(c)
+	switch {
+	case digits > maxCellDigits:
+		return numberValue(d)
+	case exp >= 0:
+		if digits+exp > maxCellDigits { // numberValue counts a whole number's zeros too
+			return numberValue(d)
+		}
+		for range exp {
+			c *= 10
+		}
+		return c
+	case -exp <= 22:
+		return float64(c) / pow10Float[-exp]
+	}
+	return numberValue(d)
+}
+
+// decimalDigits returns the number of decimal digits of c (c != 0).
+func decimalDigits(c int64) int {
+	n := 0
+	for ; c != 0; c /= 10 {
+		n++
+	}
+	return n
+}
+
+// pow10Float holds the powers of ten a double represents exactly: 10^0 … 10^22.
+var pow10Float = func() (p [23]float64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
 // setColWidths sets the widths of columns 1, 2, … in character units. It sets them right to left: the
 // stream writer puts each new width first, and Excel wants the <col> entries in ascending order (NOTES.md).
 // The conversion is the other floating-point value in this package, and it is a layout measure, not money.
