@@ -372,16 +372,11 @@ func (s *Store) insertConsumptions(ctx context.Context, tx *sqlx.Tx, docs []*inv
 	grantIDs = slices.Compact(grantIDs)
 	grants := make(map[string]grantRow, len(grantIDs))
 	used := make(map[string]rating.Cents, len(grantIDs))
-	for start := 0; start < len(grantIDs); start += idsPerSelect {
-		chunk := grantIDs[start:min(start+idsPerSelect, len(grantIDs))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
+	err := inChunks(grantIDs, func(args []any) error {
 		// Locked in id order, so concurrent issuers consuming the same grants wait rather than deadlock.
 		var rows []grantRow
 		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT id, account_id, kind, amount_cents, granted_at, expires_at,
-				source, 0 AS consumed_cents FROM grants WHERE id IN `+valuesList(1, len(chunk))+` ORDER BY id`+s.forUpdate()),
+				source, 0 AS consumed_cents FROM grants WHERE id IN `+valuesList(1, len(args))+` ORDER BY id`+s.forUpdate()),
 			args...); err != nil {
 			return fmt.Errorf("grants: %w", err)
 		}
@@ -395,19 +390,22 @@ func (s *Store) insertConsumptions(ctx context.Context, tx *sqlx.Tx, docs []*inv
 		}
 		if err := tx.SelectContext(ctx, &sums, s.q(`SELECT c.grant_id, CAST(SUM(c.amount_cents) AS BIGINT) AS cents
 				FROM consumptions c JOIN documents d ON d.id = c.document_id
-				WHERE c.grant_id IN `+valuesList(1, len(chunk))+` AND d.voided_at IS NULL GROUP BY c.grant_id`),
+				WHERE c.grant_id IN `+valuesList(1, len(args))+` AND d.voided_at IS NULL GROUP BY c.grant_id`),
 			args...); err != nil {
 			return fmt.Errorf("grants consumed: %w", err)
 		}
 		for _, r := range sums {
 			used[r.GrantID] = rating.Cents(r.Cents)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// released[id] is what the voided invoice id had consumed, per grant. Added back here, it is
 	// released again when the batch reaches the replacement that voided it.
 	released := map[int64]map[string]rating.Cents{}
 	if len(voided) > 0 {
-		var err error
 		if released, err = s.consumptionsOf(ctx, tx, slices.Collect(maps.Values(voided))); err != nil {
 			return err
 		}
@@ -450,16 +448,11 @@ func (s *Store) insertConsumptions(ctx context.Context, tx *sqlx.Tx, docs []*inv
 // consumptionsOf returns what each of the documents ids consumed, per grant.
 func (s *Store) consumptionsOf(ctx context.Context, tx *sqlx.Tx, ids []int64) (map[int64]map[string]rating.Cents, error) {
 	out := make(map[int64]map[string]rating.Cents, len(ids))
-	for start := 0; start < len(ids); start += idsPerSelect {
-		chunk := ids[start:min(start+idsPerSelect, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
+	err := inChunks(ids, func(args []any) error {
 		var rows []consumptionRow
 		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT document_id, position, grant_id, amount_cents
-			FROM consumptions WHERE document_id IN `+valuesList(1, len(chunk))), args...); err != nil {
-			return nil, fmt.Errorf("consumptions of replaced invoices: %w", err)
+			FROM consumptions WHERE document_id IN `+valuesList(1, len(args))), args...); err != nil {
+			return fmt.Errorf("consumptions of replaced invoices: %w", err)
 		}
 		for _, r := range rows {
 			if out[r.DocumentID] == nil {
@@ -467,6 +460,10 @@ func (s *Store) consumptionsOf(ctx context.Context, tx *sqlx.Tx, ids []int64) (m
 			}
 			out[r.DocumentID][r.GrantID] += rating.Cents(r.Amount)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -549,4 +546,20 @@ func (ins *inserter) close() {
 	if ins.full != nil {
 		ins.full.Close()
 	}
+}
+
+// inChunks calls fn with the values of ids as query arguments, idsPerSelect at a time (an IN list
+// stays well below both databases' parameter limits).
+func inChunks[T any](ids []T, fn func(args []any) error) error {
+	for start := 0; start < len(ids); start += idsPerSelect {
+		chunk := ids[start:min(start+idsPerSelect, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		if err := fn(args); err != nil {
+			return err
+		}
+	}
+	return nil
 }
