@@ -18,12 +18,10 @@ import (
 const maxCellDigits = 15
 
 // moneyValue returns the cell value for an amount of cents: what numberValue returns for c.Decimal(),
-// without building and reparsing the decimal's text (a workbook has several amounts per line).
-// Amounts of at most 15 significant digits — up to ±9,999,999,999,999.99 — are numbers: whole ones as
-// int64, others as float64(c) / 100. That division is exact to the last bit in the sense that matters:
-// float64(c) is exact below 2^53 and IEEE division rounds correctly, so the result is the double
-// nearest to the exact amount — the same double strconv.ParseFloat returns for the amount's decimal
-// text, which any decimal of at most 15 significant digits reproduces when formatted back.
+// without building a decimal (a workbook has several amounts per line). Amounts of at most 15
+// significant digits — up to ±9,999,999,999,999.99 — are numbers: whole ones as int64, others parsed
+// from their exact text; a decimal of at most 15 significant digits always survives the trip, so
+// numberValue's check that it does is not needed.
 func moneyValue(c rating.Cents) any {
 	const maxExact = 999_999_999_999_999 // 15 digits of cents
 	if c < -maxExact || c > maxExact {
@@ -32,7 +30,8 @@ func moneyValue(c rating.Cents) any {
 	if c%100 == 0 {
 		return int64(c / 100)
 	}
-	return float64(c) / 100
+	n, _ := strconv.ParseFloat(c.String(), 64) // "12.30": the same double as "12.3"
+	return n
 }
 
 // numberValue returns the value to hand excelize so that a cell holds exactly d as a number.
@@ -60,12 +59,11 @@ func numberValue(d decimal.Decimal) any {
 }
 
 // decimalValue is numberValue(d) computed from d's coefficient and exponent when the coefficient fits
-// in an int64, without formatting d and parsing the text back (quantities and unit prices on every
-// line). With trailing zeros stripped, a coefficient c of at most 15 digits and an exponent -k is a
-// number of at most 15 significant digits: a whole one (k <= 0) is the int64 c × 10^-k when that has
-// at most 15 digits, and any other is float64(c) / 10^k — c below 2^53 and 10^k (k <= 22) are exact doubles
-// and IEEE division rounds correctly, so that is the double nearest to d, the one ParseFloat returns
-// for d's text. Everything else takes numberValue.
+// in an int64, without d's big-number formatting (quantities and unit prices on every line). With
+// trailing zeros stripped, a coefficient c of at most 15 digits and an exponent -k make a number of at
+// most 15 significant digits, which survives the trip through a double: a whole one (k <= 0) is the
+// int64 c × 10^-k when that has at most 15 digits, any other is parsed from its exact text. Everything
+// else takes numberValue.
 func decimalValue(d decimal.Decimal) any {
 	if d.NumDigits() > 18 {
 		return numberValue(d)
@@ -90,10 +88,33 @@ func decimalValue(d decimal.Decimal) any {
 			c *= 10
 		}
 		return c
-	case -exp <= 22:
-		return float64(c) / pow10Float[-exp]
 	}
-	return numberValue(d)
+	var buf [40]byte
+	n, err := strconv.ParseFloat(string(fractionText(buf[:0], c, -exp)), 64)
+	if err != nil {
+		return numberValue(d)
+	}
+	return n
+}
+
+// fractionText appends the decimal text of c × 10^-k (k > 0): "-0.0123" for c = -123, k = 4.
+func fractionText(dst []byte, c int64, k int) []byte {
+	if c < 0 {
+		dst = append(dst, '-')
+		c = -c
+	}
+	var digits [20]byte
+	ds := strconv.AppendInt(digits[:0], c, 10)
+	if len(ds) <= k {
+		dst = append(dst, '0', '.')
+		for range k - len(ds) {
+			dst = append(dst, '0')
+		}
+		return append(dst, ds...)
+	}
+	dst = append(dst, ds[:len(ds)-k]...)
+	dst = append(dst, '.')
+	return append(dst, ds[len(ds)-k:]...)
 }
 
 // decimalDigits returns the number of decimal digits of c (c != 0).
@@ -104,15 +125,6 @@ func decimalDigits(c int64) int {
 	}
 	return n
 }
-
-// pow10Float holds the powers of ten a double represents exactly: 10^0 … 10^22.
-var pow10Float = func() (p [23]float64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
 
 // setColWidths sets the widths of columns 1, 2, … in character units. It sets them right to left: the
 // stream writer puts each new width first, and Excel wants the <col> entries in ascending order (NOTES.md).

@@ -45,13 +45,11 @@ type closeExports struct {
 	at       time.Time
 }
 
-// views returns docs as the report at c.at shows them: paid amounts and statuses from c.payments,
-// as reportOf computes them.
+// views returns docs as the report at c.at shows them (docView, as reportOf does).
 func (c *closeExports) views(docs []invoices.Document) []invoices.DocView {
 	out := make([]invoices.DocView, len(docs))
 	for i, d := range docs {
-		paid := d.PaidBy(c.payments, c.at)
-		out[i] = invoices.DocView{Document: d, AmountPaid: paid, Status: d.StatusAt(paid)}
+		out[i] = docView(d, c.payments, c.at)
 	}
 	return out
 }

@@ -39,8 +39,7 @@ func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs
 	byID, _ := knownAccounts(accts)
 	rep := &invoices.Report{Period: p, Currency: j.currency(), At: at, Standing: standing, Accounts: byID}
 	for _, d := range docs {
-		paid := d.PaidBy(payments, at)
-		rep.Docs = append(rep.Docs, invoices.DocView{Document: d, AmountPaid: paid, Status: d.StatusAt(paid)})
+		rep.Docs = append(rep.Docs, docView(d, payments, at))
 	}
 	run, err := j.Store.LatestRun(ctx, p)
 	switch {
@@ -62,4 +61,10 @@ func (j *Jobs) currency() string {
 		return j.PriceBook.Currency
 	}
 	return "USD"
+}
+
+// docView is d as a report at `at` shows it: what payments had paid of it by then, and its status.
+func docView(d invoices.Document, payments []invoices.Payment, at time.Time) invoices.DocView {
+	paid := d.PaidBy(payments, at)
+	return invoices.DocView{Document: d, AmountPaid: paid, Status: d.StatusAt(paid)}
 }

@@ -164,8 +164,8 @@ type Aggregate struct {
 	// overflow is set when a fold found a sum too large; reads report it through Merge.
 	overflow bool
 	// lazy, set by MergeAll, holds the merged aggregates' groups and lines per account, not yet folded
-	// into accts: AccountLinesInto folds one account at a time, on the caller's goroutines and into the
-	// caller's map, and anything else that reads lines folds them all first (materialize).
+	// into accts: AccountLines folds one account at a time, on the caller's goroutines, and anything
+	// else that reads lines folds them all first (materialize).
 	lazy *lazyLines
 }
 
@@ -509,8 +509,8 @@ func (a *Aggregate) Merge(o *Aggregate) bool {
 // would.
 //
 // The lines are not summed here: the result keeps every aggregate's groups and lines per account and
-// folds an account's when they are asked for — AccountLinesInto, on the caller's goroutines and into a
-// map the caller reuses — or all of them, on up to workers goroutines, before any other read of lines.
+// folds an account's when they are asked for — AccountLines, on the caller's goroutines — or all of
+// them, on up to workers goroutines, before any other read of lines.
 // A month close reads each account's lines once, to draft its invoice; summing them all up front into a
 // fresh map per account cost more than the drafting itself.
 func MergeAll(aggs []*Aggregate, workers int) (*Aggregate, bool) {
@@ -818,34 +818,20 @@ func (a *Aggregate) ByAccount() map[string]map[LineKey]Quantity {
 	return out
 }
 
-// AccountLines returns the lines of one account (nil when it has none) without copying them: the map
-// is the aggregate's own, to be read only, and only until the aggregate changes. It is what ByAccount
-// would hold for the account; unlike ByAccount, it may be called for different accounts concurrently
-// once Accounts (or any other read) has been called.
+// AccountLines returns the lines of one account (nil when it has none), to be read only. For an
+// aggregate from MergeAll not yet folded, it sums the account's lines into a map of their own, sized
+// for them, and changes nothing in the aggregate; otherwise the map is the aggregate's own, valid only
+// until the aggregate changes. It is what ByAccount would hold for the account; unlike ByAccount, it
+// may be called for different accounts concurrently once Accounts (or any other read) has been called.
 func (a *Aggregate) AccountLines(account string) map[LineKey]Quantity {
-	return a.AccountLinesInto(account, nil)
-}
-
-// AccountLinesInto is AccountLines for a caller that reads each account's lines once and may lend a
-// map to fold them into: when the aggregate comes from MergeAll and has not been folded, it clears
-// dst (a new map when nil), sums the account's lines into it and returns it (nil when the account has
-// none), changing nothing in the aggregate. Otherwise it returns the aggregate's own map, as
-// AccountLines does. Either way the result is read only, until the aggregate changes or dst is
-// reused; calls for different accounts with different maps may run concurrently once Accounts (or any
-// other read) has been called.
-func (a *Aggregate) AccountLinesInto(account string, dst map[LineKey]Quantity) map[LineKey]Quantity {
 	if lz := a.lazy; lz != nil && len(a.groups) == 0 && a.fastLen() == 0 && len(a.accts) == 0 {
 		ls := lz.srcs[account]
 		if ls == nil || !ls.hasLines() {
 			return nil
 		}
-		if dst == nil {
-			dst = make(map[LineKey]Quantity, ls.lineHint())
-		} else {
-			clear(dst)
-		}
-		foldSources(dst, ls)
-		return dst
+		lines := make(map[LineKey]Quantity, ls.lineHint())
+		foldSources(lines, ls)
+		return lines
 	}
 	if len(a.groups) > 0 || a.fastLen() > 0 || a.lazy != nil {
 		a.fold()

@@ -52,7 +52,7 @@ func TestMergeAll(t *testing.T) {
 }
 
 // TestMergeAllLazy checks the lines MergeAll leaves unfolded — read one account at a time through
-// AccountLinesInto with a reused map, or all at once — equal those of a chain of Merge calls over
+// AccountLines, or all at once — equal those of a chain of Merge calls over
 // aggregates the rater built (groups, not lines), with the same accounts and meter totals.
 func TestMergeAllLazy(t *testing.T) {
 	pb := handPriceBook(t)
@@ -85,13 +85,12 @@ func TestMergeAllLazy(t *testing.T) {
 	if g, w := fmt.Sprint(got.MeterTotals()), fmt.Sprint(want.MeterTotals()); g != w {
 		t.Errorf("meter totals %s, want %s", g, w)
 	}
-	scratch := map[LineKey]Quantity{}
 	for _, acct := range want.Accounts() {
-		if g, w := got.AccountLinesInto(acct, scratch), want.AccountLines(acct); !maps.Equal(g, w) {
+		if g, w := got.AccountLines(acct), want.AccountLines(acct); !maps.Equal(g, w) {
 			t.Fatalf("account %s: %d lines, want %d; they differ", acct, len(g), len(w))
 		}
 	}
-	if got.AccountLinesInto("acct_99999", scratch) != nil {
+	if got.AccountLines("acct_99999") != nil {
 		t.Error("an account without usage has lines")
 	}
 	if !maps.Equal(got.LineMap(), want.LineMap()) {
@@ -118,7 +117,7 @@ func TestMergeAllMeterTotalOverflow(t *testing.T) {
 // BenchmarkMergeAndBuild merges the aggregates of two workers that rated 1M events of 5,000 accounts
 // and builds every account's invoice lines on two goroutines, the way a close drafts after a read:
 // the step between the read and issuing. lazy is MergeAll (lines folded per account as they are
-// built, into a reused map), eager sums every line up front (mergeEager, what MergeAll did before).
+// built), eager sums every line up front (mergeEager, what MergeAll did before).
 // Metric: ns/account.
 func BenchmarkMergeAndBuild(b *testing.B) {
 	pb := handPriceBook(b)
@@ -145,9 +144,8 @@ func BenchmarkMergeAndBuild(b *testing.B) {
 				ids := merged.Accounts()
 				counts := make([]int, len(ids))
 				forEach(2, 2, func(w int) {
-					scratch := make(map[LineKey]Quantity, 64)
 					for i := w; i < len(ids); i += 2 {
-						counts[i] = len(BuildLines(merged.AccountLinesInto(ids[i], scratch)))
+						counts[i] = len(BuildLines(merged.AccountLines(ids[i])))
 					}
 				})
 				lines = 0

@@ -84,11 +84,16 @@ func (r *Rater) Lookup(ev *Event, syms EventSyms, agg *Aggregate) Hint {
 	if v < 0 {
 		return Hint{}
 	}
-	g := agg.hot.get(symKey{kind: symServerless, version: int32(v), account: syms.Account, product: syms.Product, base: syms.Base})
+	g := agg.hot.get(serverlessKey(v, &syms))
 	if g != nil {
 		r.sink += g.q[miInput].Units // the load the add needs, started now
 	}
 	return Hint{g: g}
+}
+
+// serverlessKey is the symbol key of a serverless event's group at price version v.
+func serverlessKey(v int, syms *EventSyms) symKey {
+	return symKey{kind: symServerless, version: int32(v), account: syms.Account, product: syms.Product, base: syms.Base}
 }
 
 // AddHinted is AddInterned with the hint Lookup returned for ev: it rates exactly as AddInterned does.
@@ -110,7 +115,7 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 		var g *meterGroup
 		var fk symKey
 		if syms != nil && v >= 0 {
-			fk = symKey{kind: symServerless, version: int32(v), account: syms.Account, product: syms.Product, base: syms.Base}
+			fk = serverlessKey(v, syms)
 			g = agg.fastGroup(fk)
 		}
 		if g == nil {
