@@ -97,8 +97,7 @@ func knownAccounts(accts []invoices.Account) (map[string]*invoices.Account, map[
 
 // rateAccount turns one account's aggregate lines into invoice lines with the bulk on-demand discount
 // of the window starting at windowStart (contract in force then, volume tiers of the version then).
-func (j *Jobs) rateAccount(acct *invoices.Account, lines map[rating.LineKey]rating.Quantity, windowStart time.Time) []rating.Line {
-	ls := rating.BuildLines(lines)
+func (j *Jobs) rateAccount(acct *invoices.Account, ls []rating.Line, windowStart time.Time) []rating.Line {
 	pct := decimalZero
 	if acct != nil {
 		pct = acct.ContractPercent(windowStart)

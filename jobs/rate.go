@@ -78,7 +78,7 @@ func (j *Jobs) draftInvoices(agg *rating.Aggregate, p rating.Period, byID map[st
 				for i := lo; i < min(lo+chunk, len(ids)); i++ {
 					id := ids[i]
 					acct := byID[id]
-					lines := j.rateAccount(acct, agg.AccountLines(id), p.Start())
+					lines := j.rateAccount(acct, agg.BuildAccountLines(id), p.Start())
 					var grants []invoices.Grant
 					if acct != nil {
 						grants = acct.Grants

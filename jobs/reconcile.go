@@ -48,7 +48,7 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 	}
 	rated := map[string][]rating.Line{}
 	for _, id := range res.Aggregate.Accounts() {
-		rated[id] = j.rateAccount(byID[id], res.Aggregate.AccountLines(id), p.Start())
+		rated[id] = j.rateAccount(byID[id], res.Aggregate.BuildAccountLines(id), p.Start())
 	}
 	rec.Usage = invoices.DiffUsage(docsBy, rated)
 

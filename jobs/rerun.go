@@ -135,7 +135,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 			return fmt.Errorf("rerun %s: stopped before %s: %w", p, id, err)
 		}
 		acct := byID[id]
-		lines := j.rateAccount(acct, res.Aggregate.AccountLines(id), p.Start())
+		lines := j.rateAccount(acct, res.Aggregate.BuildAccountLines(id), p.Start())
 		c := invoices.PlanCorrection(id, p, docsBy[id], lines, acct.Grants, payBy[id], at, terms)
 		sum.Corrections = append(sum.Corrections, c)
 		if run == nil {

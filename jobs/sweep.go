@@ -113,9 +113,9 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run) ([
 	var events []invoices.StandingEvent
 	for i := range accts {
 		a := &accts[i]
-		var lines map[rating.LineKey]rating.Quantity
+		var lines []rating.Line
 		if usage != nil {
-			lines = usage.AccountLines(a.ID)
+			lines = usage.BuildAccountLines(a.ID)
 		}
 		u := rating.Sum(j.rateAccount(byID[a.ID], lines, month.Start()))
 		s := invoices.EvaluateStanding(invoices.StandingInput{Account: a, At: at, Policy: j.PriceBook.Policy,

@@ -839,6 +839,56 @@ func (a *Aggregate) AccountLines(account string) map[LineKey]Quantity {
 	return a.accts[account]
 }
 
+// BuildAccountLines returns BuildLines(a.AccountLines(account)). For an aggregate from MergeAll not yet
+// folded it sums the account's groups and lines without a map: their non-zero meters are sorted in an
+// invoice's order and runs of equal keys summed, which leaves the lines in order. Like AccountLines,
+// it may be called for different accounts concurrently once Accounts has been called.
+func (a *Aggregate) BuildAccountLines(account string) []Line {
+	lz := a.lazy
+	if lz == nil || len(a.groups) > 0 || a.fastLen() > 0 || len(a.accts) > 0 {
+		return BuildLines(a.AccountLines(account))
+	}
+	ls := lz.srcs[account]
+	if ls == nil || !ls.hasLines() {
+		return BuildLines(nil)
+	}
+	buf := entryPool.Get().(*[]lineEntry)
+	es := (*buf)[:0]
+	for _, g := range ls.groups {
+		k := &g.key
+		for mi := range numMeters {
+			q := g.q[mi]
+			if q.Units == 0 && q.Nanos == 0 {
+				continue
+			}
+			es = append(es, lineEntry{q: q, key: entryKey{kind: k.kind, account: k.account, product: k.product,
+				base: k.base, deployment: k.deployment, price: k.prices.unit[mi], meter: meterByIndex[mi],
+				rank: meterRanks[mi]}})
+		}
+	}
+	for _, m := range ls.lines {
+		for k, q := range m {
+			es = append(es, lineEntry{key: lineKeyOf(&k), q: q})
+		}
+	}
+	out := buildSorted(es)
+	clear(es) // the pooled buffer must not keep the strings alive
+	*buf = es[:0]
+	entryPool.Put(buf)
+	return out
+}
+
+// meterRanks is meterOrder of each meter index.
+var meterRanks = func() (r [numMeters]int8) {
+	for mi, m := range meterByIndex {
+		r[mi] = int8(meterOrder(m))
+	}
+	return r
+}()
+
+// entryPool holds the entry buffers of BuildAccountLines, one per goroutine drafting at a time.
+var entryPool = sync.Pool{New: func() any { return new([]lineEntry) }}
+
 // MeterTotals returns the total quantity per meter, for run counts.
 func (a *Aggregate) MeterTotals() map[Meter]decimal.Decimal {
 	if lz := a.lazy; lz != nil && len(a.groups) == 0 && a.fastLen() == 0 && len(a.accts) == 0 {

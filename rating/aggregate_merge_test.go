@@ -4,9 +4,21 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
+
+// lineTexts spells out every field of every line, in order.
+func lineTexts(ls []Line) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = fmt.Sprintf("%s|%s|%s|%s|%s|%s|q=%s|%s|p=%s|u=%s|%d", l.Kind, l.Product, l.BaseModel, l.Deployment,
+			l.Meter, l.Description, l.Quantity, l.Unit, l.UnitPrice, l.Unrounded, l.Amount)
+	}
+	return out
+}
 
 // TestMergeAll checks that MergeAll sums like a chain of Merge calls, leaves its inputs alone, and
 // reports an overflow.
@@ -93,6 +105,26 @@ func TestMergeAllLazy(t *testing.T) {
 	if got.AccountLines("acct_99999") != nil {
 		t.Error("an account without usage has lines")
 	}
+	// BuildAccountLines sums the unfolded groups by sorting them; the reference rates each line of the
+	// map Merge summed and sorts the lines, as BuildLines did before it sorted keys instead.
+	for _, acct := range want.Accounts() {
+		var ref []Line
+		for k, q := range want.AccountLines(acct) {
+			if l, ok := buildLine(new(lineKeyOf(&k)), q); ok {
+				ref = append(ref, l)
+			}
+		}
+		SortLines(ref)
+		if g, w := lineTexts(got.BuildAccountLines(acct)), lineTexts(ref); !slices.Equal(g, w) {
+			t.Fatalf("account %s: BuildAccountLines\n  %s\nwant\n  %s", acct, strings.Join(g, "\n  "), strings.Join(w, "\n  "))
+		}
+		if g, w := lineTexts(BuildLines(want.AccountLines(acct))), lineTexts(ref); !slices.Equal(g, w) {
+			t.Fatalf("account %s: BuildLines\n  %s\nwant\n  %s", acct, strings.Join(g, "\n  "), strings.Join(w, "\n  "))
+		}
+	}
+	if ls := got.BuildAccountLines("acct_99999"); ls == nil || len(ls) != 0 {
+		t.Errorf("an account without usage: %v, want no lines (an empty slice, as BuildLines gives)", ls)
+	}
 	if !maps.Equal(got.LineMap(), want.LineMap()) {
 		t.Error("folded all at once, the lines differ from Merge's")
 	}
@@ -117,7 +149,8 @@ func TestMergeAllMeterTotalOverflow(t *testing.T) {
 // BenchmarkMergeAndBuild merges the aggregates of two workers that rated 1M events of 5,000 accounts
 // and builds every account's invoice lines on two goroutines, the way a close drafts after a read:
 // the step between the read and issuing. lazy is MergeAll (lines folded per account as they are
-// built), eager sums every line up front (mergeEager, what MergeAll did before).
+// built, summed in a map per account), sorted is MergeAll with BuildAccountLines (summed by sorting),
+// eager sums every line up front (mergeEager, what MergeAll did before).
 // Metric: ns/account.
 func BenchmarkMergeAndBuild(b *testing.B) {
 	pb := handPriceBook(b)
@@ -129,12 +162,12 @@ func BenchmarkMergeAndBuild(b *testing.B) {
 	for i := range evs {
 		raters[i%2].AddInterned(&evs[i], syms[i], aggs[i%2])
 	}
-	for _, lazy := range []bool{true, false} {
-		b.Run(fmt.Sprintf("lazy=%t", lazy), func(b *testing.B) {
+	for _, mode := range []string{"sorted", "lazy", "eager"} {
+		b.Run(mode, func(b *testing.B) {
 			lines := 0
 			for b.Loop() {
 				merge := MergeAll
-				if !lazy {
+				if mode == "eager" {
 					merge = mergeEager
 				}
 				merged, ok := merge(aggs, 2)
@@ -145,7 +178,11 @@ func BenchmarkMergeAndBuild(b *testing.B) {
 				counts := make([]int, len(ids))
 				forEach(2, 2, func(w int) {
 					for i := w; i < len(ids); i += 2 {
-						counts[i] = len(BuildLines(merged.AccountLines(ids[i])))
+						if mode == "sorted" {
+							counts[i] = len(merged.BuildAccountLines(ids[i]))
+						} else {
+							counts[i] = len(BuildLines(merged.AccountLines(ids[i])))
+						}
 					}
 				})
 				lines = 0

@@ -45,39 +45,133 @@ const unroundedPlaces = 24
 // rounded on its own. Lines with quantity 0 are omitted. The order is stable: kind, deployment, product,
 // base model, meter, unit price.
 func BuildLines(lines map[LineKey]Quantity) []Line {
-	out := make([]Line, 0, len(lines))
+	es := make([]lineEntry, 0, len(lines))
 	for k, q := range lines {
-		qd := q.Decimal()
-		if qd.IsZero() {
-			continue
-		}
-		pv := parsePriceVal(k.UnitPrice)
-		price := pv.d
-		l := Line{Kind: k.Kind, Product: k.Product, BaseModel: k.BaseModel, Deployment: k.Deployment,
-			Meter: k.Meter, Quantity: qd, UnitPrice: price}
-		var raw decimal.Decimal
-		var fast bool
-		switch k.Kind {
-		case KindGPU:
-			l.Unit = "GPU-hour"
-			if raw, l.Amount, fast = gpuAmountFast(q, pv); !fast {
-				raw = qd.Mul(price).DivRound(decimal.NewFromInt(secondsPerGPUHour), unroundedPlaces)
-			}
-		default:
-			l.Unit = "1M tokens"
-			if raw, l.Amount, fast = tokenAmountFast(q, pv); !fast {
-				raw = qd.Mul(price).Shift(-6)
-			}
-		}
-		l.Unrounded = raw
-		if !fast {
-			l.Amount = RoundCents(raw)
-		}
-		l.Description = describe(k)
-		out = append(out, l)
+		es = append(es, lineEntry{key: lineKeyOf(&k), q: q})
 	}
-	SortLines(out)
+	return buildSorted(es)
+}
+
+// lineEntry is a quantity of one line key, from an aggregate's line map or from one meter of a group,
+// with the key's fields inline so that sorting entries reads no other memory.
+type lineEntry struct {
+	key entryKey
+	q   Quantity
+}
+
+// entryKey is a LineKey with its meter's rank in an invoice's order (meterOrder).
+type entryKey struct {
+	kind                                      Kind
+	account, product, base, deployment, price string
+	meter                                     Meter
+	rank                                      int8
+}
+
+func lineKeyOf(k *LineKey) entryKey {
+	return entryKey{kind: k.Kind, account: k.Account, product: k.Product, base: k.BaseModel,
+		deployment: k.Deployment, price: k.UnitPrice, meter: k.Meter, rank: int8(meterOrder(k.Meter))}
+}
+
+// compareEntries orders entries as compareLines orders the lines they become; keys that compareLines
+// cannot tell apart (another account, or a price spelt differently) then by price text and account, so
+// that equal keys, and only they, compare equal.
+func compareEntries(a, b *entryKey) int {
+	if ad, bd := a.kind == KindDiscount, b.kind == KindDiscount; ad != bd {
+		if bd {
+			return -1
+		}
+		return 1
+	}
+	if c := strings.Compare(string(a.kind), string(b.kind)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.deployment, b.deployment); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.product, b.product); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.base, b.base); c != 0 {
+		return c
+	}
+	if a.meter != b.meter {
+		if a.rank != b.rank {
+			return int(a.rank) - int(b.rank)
+		}
+		return strings.Compare(string(a.meter), string(b.meter))
+	}
+	if a.price != b.price {
+		if c := parsePriceVal(a.price).d.Cmp(parsePriceVal(b.price).d); c != 0 {
+			return c
+		}
+		return strings.Compare(a.price, b.price)
+	}
+	return strings.Compare(a.account, b.account)
+}
+
+// buildSorted sorts es, sums the quantities of equal keys and rates each key as BuildLines does; es is
+// reordered. The lines come out in BuildLines's order without sorting them (lines are large, entries
+// are not).
+func buildSorted(es []lineEntry) []Line {
+	slices.SortFunc(es, func(a, b lineEntry) int { return compareEntries(&a.key, &b.key) })
+	// Sum runs of equal keys into their first entry. Sums cannot overflow where the entries come from an
+	// aggregate (its meter totals were checked); should one, the run keeps its sum so far, as addLine
+	// leaves a line unchanged.
+	n := 0
+	for i := 0; i < len(es); {
+		j := i + 1
+		sum := es[i].q
+		for ; j < len(es) && compareEntries(&es[i].key, &es[j].key) == 0; j++ {
+			if s, ok := sum.add(es[j].q); ok {
+				sum = s
+			}
+		}
+		if sum.Units != 0 || sum.Nanos != 0 {
+			es[n] = lineEntry{key: es[i].key, q: sum}
+			n++
+		}
+		i = j
+	}
+	// One spare slot: rating an account appends its discount line.
+	out := make([]Line, 0, n+1)
+	for i := range n {
+		if l, ok := buildLine(&es[i].key, es[i].q); ok {
+			out = append(out, l)
+		}
+	}
 	return out
+}
+
+// buildLine rates quantity q of key k; false when the quantity is zero.
+func buildLine(k *entryKey, q Quantity) (Line, bool) {
+	qd := q.Decimal()
+	if qd.IsZero() {
+		return Line{}, false
+	}
+	pv := parsePriceVal(k.price)
+	price := pv.d
+	l := Line{Kind: k.kind, Product: k.product, BaseModel: k.base, Deployment: k.deployment,
+		Meter: k.meter, Quantity: qd, UnitPrice: price}
+	var raw decimal.Decimal
+	var fast bool
+	switch k.kind {
+	case KindGPU:
+		l.Unit = "GPU-hour"
+		if raw, l.Amount, fast = gpuAmountFast(q, pv); !fast {
+			raw = qd.Mul(price).DivRound(decimal.NewFromInt(secondsPerGPUHour), unroundedPlaces)
+		}
+	default:
+		l.Unit = "1M tokens"
+		if raw, l.Amount, fast = tokenAmountFast(q, pv); !fast {
+			raw = qd.Mul(price).Shift(-6)
+		}
+	}
+	l.Unrounded = raw
+	if !fast {
+		l.Amount = RoundCents(raw)
+	}
+	l.Description = describe(k)
+	return l, true
 }
 
 // The fast paths of BuildLines compute in 128-bit integers what the decimal path computes in big
@@ -319,14 +413,14 @@ func meterOrder(m Meter) int {
 	return 8
 }
 
-func describe(k LineKey) string {
-	switch k.Kind {
+func describe(k *entryKey) string {
+	switch k.kind {
 	case KindGPU:
-		return k.Product + " on deployment " + k.Deployment + ", GPU-seconds"
+		return k.product + " on deployment " + k.deployment + ", GPU-seconds"
 	case KindFineTuning:
-		return "fine-tuning job " + k.Product + " on " + k.BaseModel + ", training tokens"
+		return "fine-tuning job " + k.product + " on " + k.base + ", training tokens"
 	}
-	key := descKey{product: k.Product, base: k.BaseModel, meter: k.Meter}
+	key := descKey{product: k.product, base: k.base, meter: k.meter}
 	if d, ok := descCache.Load(key); ok {
 		return d.(string)
 	}
@@ -353,9 +447,9 @@ type descKey struct {
 	meter         Meter
 }
 
-func describeServerless(k LineKey) string {
+func describeServerless(k *entryKey) string {
 	var meter string
-	switch k.Meter {
+	switch k.meter {
 	case MeterInput:
 		meter = "input tokens"
 	case MeterCachedInput:
@@ -369,10 +463,10 @@ func describeServerless(k LineKey) string {
 	case MeterBatchOutput:
 		meter = "batch output tokens"
 	}
-	if k.BaseModel != "" && k.BaseModel != k.Product {
-		return k.Product + " (priced as " + k.BaseModel + "), " + meter
+	if k.base != "" && k.base != k.product {
+		return k.product + " (priced as " + k.base + "), " + meter
 	}
-	return k.Product + ", " + meter
+	return k.product + ", " + meter
 }
 
 // priceCache holds the unit prices BuildLines has parsed, by their string: a read has a handful of
