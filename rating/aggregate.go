@@ -163,6 +163,8 @@ type Aggregate struct {
 	fastOwner *Rater
 	// overflow is set when a fold found a sum too large; reads report it through Merge.
 	overflow bool
+	// slab holds the groups newGroup has yet to hand out.
+	slab []meterGroup
 	// lazy, set by MergeAll, holds the merged aggregates' groups and lines per account, not yet folded
 	// into accts: AccountLines folds one account at a time, on the caller's goroutines, and anything
 	// else that reads lines folds them all first (materialize).
@@ -348,8 +350,23 @@ func (a *Aggregate) groupFor(k groupKey, fast bool, fk symKey) *meterGroup {
 	if !fast {
 		return a.group(k)
 	}
-	g := &meterGroup{key: k, fast: true, fk: fk}
+	g := a.newGroup()
+	g.key, g.fast, g.fk = k, true, fk
 	a.setFast(fk, g)
+	return g
+}
+
+// groupSlab is how many groups newGroup allocates at a time.
+const groupSlab = 128
+
+// newGroup returns a zero group from a's current slab: one allocation per groupSlab groups on the
+// hot path rather than one per group.
+func (a *Aggregate) newGroup() *meterGroup {
+	if len(a.slab) == 0 {
+		a.slab = make([]meterGroup, groupSlab)
+	}
+	g := &a.slab[0]
+	a.slab = a.slab[1:]
 	return g
 }
 
@@ -378,7 +395,8 @@ func (a *Aggregate) commitGroup(g *meterGroup) {
 func (a *Aggregate) group(k groupKey) *meterGroup {
 	g := a.groups[k]
 	if g == nil {
-		g = &meterGroup{key: k}
+		g = a.newGroup()
+		g.key = k
 		a.groups[k] = g
 	}
 	return g
