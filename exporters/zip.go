@@ -23,8 +23,17 @@ const maxDirectRows = 1_000_000
 // maxDirectRows rows — the archive is instead streamed to w through a buffer, compressed with
 // klauspost's deflate at workbookDeflateLevel. That is what bounds a large period's export memory and
 // halves its time.
-func writeWorkbook(f *excelize.File, w io.Writer, rows int) error {
+//
+// When sp is not nil, a sheet's rows were encoded outside excelize: the archive goes through sp, which
+// splices them into that sheet's part.
+func writeWorkbook(f *excelize.File, w io.Writer, rows int, sp *spliceZipWriter) error {
 	if rows > maxDirectRows {
+		if sp != nil {
+			f.SetZipWriter(func(buf io.Writer) excelize.ZipWriter {
+				sp.zw = zip.NewWriter(buf) // excelize's own ZipWriter
+				return sp
+			})
+		}
 		return f.Write(w)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
@@ -34,6 +43,10 @@ func writeWorkbook(f *excelize.File, w io.Writer, rows int) error {
 		zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
 			return flate.NewWriter(out, workbookDeflateLevel)
 		})
+		if sp != nil {
+			sp.zw = zw
+			return sp
+		}
 		return zw
 	})
 	if err := f.Write(w); err != nil {
