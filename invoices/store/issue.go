@@ -9,6 +9,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
 	"billrun/invoices"
@@ -120,9 +122,9 @@ func (s *Store) issue(ctx context.Context, docs []*invoices.Document) error {
 		}
 	}
 	var out []issued
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
+	err := s.writeConn(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
 		var err error
-		out, err = s.issueTx(ctx, tx, docs)
+		out, err = s.issueTx(ctx, conn, tx, docs)
 		return err
 	})
 	if err != nil {
@@ -135,7 +137,8 @@ func (s *Store) issue(ctx context.Context, docs []*invoices.Document) error {
 	return nil
 }
 
-func (s *Store) issueTx(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document) ([]issued, error) {
+// issueTx writes the batch in tx, which runs on conn.
+func (s *Store) issueTx(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, docs []*invoices.Document) ([]issued, error) {
 	if s.dialect == dialectPostgres {
 		// A close issues thousands of documents, a batch per transaction; waiting for the WAL flush of
 		// every one would dominate it. An asynchronous commit can only lose a suffix of the latest
@@ -168,7 +171,12 @@ func (s *Store) issueTx(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Docum
 	if err != nil {
 		return nil, err
 	}
-	if err := s.insertLines(ctx, tx, docs, out); err != nil {
+	if s.dialect == dialectPostgres {
+		err = s.copyLines(ctx, conn, docs, out)
+	} else {
+		err = s.insertLines(ctx, tx, docs, out)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := s.insertConsumptions(ctx, tx, docs, out, voided); err != nil {
@@ -352,6 +360,73 @@ func (s *Store) insertLines(ctx context.Context, tx *sqlx.Tx, docs []*invoices.D
 		}
 	}
 	return ins.flush(ctx)
+}
+
+// lineColumns are document_lines' columns in lineInsertHead's order.
+var lineColumns = []string{"document_id", "position", "kind", "product", "base_model", "deployment", "meter",
+	"description", "quantity", "unit", "unit_price", "unrounded", "amount_cents"}
+
+// copyLines is insertLines for PostgreSQL: one COPY of the batch's lines on conn, inside the
+// transaction open on it, so it commits or rolls back with the rest of the batch. COPY spares the
+// server parsing and planning a 2,600-parameter INSERT per 200 lines and the client binding them.
+func (s *Store) copyLines(ctx context.Context, conn *sqlx.Conn, docs []*invoices.Document, out []issued) error {
+	src := &lineSource{docs: docs, out: out, row: make([]any, len(lineColumns)), k: -1}
+	err := conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("driver connection is a %T, not pgx's", dc)
+		}
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"document_lines"}, lineColumns, src)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("copy lines: %w", err)
+	}
+	return nil
+}
+
+// lineSource hands the lines of a batch to pgx's CopyFrom, one row at a time in one reused slice
+// (CopyFrom encodes a row before it asks for the next).
+type lineSource struct {
+	docs []*invoices.Document
+	out  []issued
+	i, k int // the document and line whose row is next
+	row  []any
+}
+
+func (ls *lineSource) Next() bool {
+	ls.k++
+	for ls.i < len(ls.docs) && ls.k >= len(ls.docs[ls.i].Lines) {
+		ls.i, ls.k = ls.i+1, 0
+	}
+	return ls.i < len(ls.docs)
+}
+
+func (ls *lineSource) Values() ([]any, error) {
+	l := &ls.docs[ls.i].Lines[ls.k]
+	qty, price := lineDecimals(l)
+	r := ls.row
+	r[0], r[1], r[2], r[3], r[4], r[5], r[6] = ls.out[ls.i].id, int32(ls.k), string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter)
+	r[7], r[8], r[9], r[10], r[11], r[12] = l.Description, qty, l.Unit, price, l.Unrounded.String(), int64(l.Amount)
+	return r, nil
+}
+
+func (ls *lineSource) Err() error { return nil }
+
+// lineDecimals returns the stored quantity and unit price of a line: its decimals, or nil (NULL) for
+// those a discount line does not have.
+func lineDecimals(l *rating.Line) (qty, price any) {
+	qty, price = l.Quantity.String(), l.UnitPrice.String()
+	if l.Kind == rating.KindDiscount {
+		// A discount line has no quantity or unit price: NULL, read back as zero.
+		if l.Quantity.IsZero() {
+			qty = nil
+		}
+		if l.UnitPrice.IsZero() {
+			price = nil
+		}
+	}
+	return qty, price
 }
 
 // insertConsumptions checks and stores the batch's consumptions. Each consumption is checked as

@@ -301,3 +301,67 @@ func testIssueBatchReplacement(t *testing.T, s *store.Store) {
 		t.Errorf("number after the refused batches = %s, want INV-2026-000004", next.Number)
 	}
 }
+
+// testIssueBatchLinesRollBack: the batch's lines (a COPY on PostgreSQL, INSERTs on SQLite) are undone
+// with the rest of the batch when a statement after them fails — here the credit note's grant, whose
+// id a grant already has — and the connection serves the next batches.
+func testIssueBatchLinesRollBack(t *testing.T, s *store.Store) {
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{
+		{ID: "a1"},
+		{ID: "a2", Grants: []invoices.Grant{{ID: "CN-2026-000001", Kind: invoices.GrantFree, Amount: 100, GrantedAt: tm("2026-01-01T00:00:00Z")}}},
+	}})
+	at := tm("2026-11-01T02:00:00Z")
+	orig := invoice("a2", sep, tm("2026-10-01T02:00:00Z"), 500)
+	mustIssue(t, s, orig)
+	count := func() (docs, lines int) {
+		t.Helper()
+		db := store.DB(s)
+		if err := db.GetContext(t.Context(), &docs, `SELECT COUNT(*) FROM documents`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.GetContext(t.Context(), &lines, `SELECT COUNT(*) FROM document_lines`); err != nil {
+			t.Fatal(err)
+		}
+		return docs, lines
+	}
+	cn := func() *invoices.Document {
+		return &invoices.Document{Account: "a2", Period: sep, Kind: invoices.KindCreditNote, Corrects: orig.Number, IssuedAt: at,
+			Lines: []rating.Line{{Kind: rating.KindServerless, Product: "m", Meter: rating.MeterInput, Quantity: dec("-1"),
+				Unit: "1M tokens", UnitPrice: dec("1"), Unrounded: dec("-1"), Amount: -100}}, Subtotal: -100}
+	}
+	for range 3 { // a failed COPY or transaction must not spoil the pooled connection for the next
+		batch := []*invoices.Document{withLines(invoice("a1", oct, at, 0), 700), cn()}
+		// The grant's INSERT, the batch's last statement, fails in the database: a plain error, not an
+		// *IssueError as a document refused before anything is written would give.
+		err := s.IssueBatch(t.Context(), batch)
+		if ie := (*store.IssueError)(nil); err == nil || errors.As(err, &ie) {
+			t.Fatalf("IssueBatch with a credit note whose grant id is taken = %v, want the grant's insert to fail", err)
+		}
+		if d, l := count(); d != 1 || l != 1 {
+			t.Fatalf("after the failed batch: %d documents, %d lines; want 1 and 1 (the original's)", d, l)
+		}
+	}
+	for i := range 3 {
+		p := rating.Period{Year: 2026, Month: time.October + time.Month(i)}
+		if err := s.IssueBatch(t.Context(), []*invoices.Document{withLines(invoice("a1", p, at, 0), 700)}); err != nil {
+			t.Fatalf("IssueBatch after the failures: %v", err)
+		}
+	}
+	if d, l := count(); d != 4 || l != 1+3*700 {
+		t.Errorf("after three batches: %d documents, %d lines; want 4 and %d", d, l, 1+3*700)
+	}
+	docs, err := s.Documents(t.Context(), oct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 1 || docs[0].Number != "INV-2026-000002" || len(docs[0].Lines) != 700 {
+		t.Errorf("October = %+v, want INV-2026-000002 with 700 lines", docs)
+	}
+	want, _ := manyLines(700, "a1")
+	for k, l := range docs[0].Lines {
+		if l.Key() != want[k].Key() || l.Description != want[k].Description || !l.Quantity.Equal(want[k].Quantity) ||
+			!l.Unrounded.Equal(want[k].Unrounded) || l.Amount != want[k].Amount {
+			t.Errorf("line %d = %+v, want %+v", k, l, want[k])
+		}
+	}
+}

@@ -62,6 +62,7 @@ func TestStore(t *testing.T) {
 		{"IssueBatchNumbering", testIssueBatchNumbering},
 		{"IssueBatchAllOrNothing", testIssueBatchAllOrNothing},
 		{"IssueBatchReplacement", testIssueBatchReplacement},
+		{"IssueBatchLinesRollBack", testIssueBatchLinesRollBack},
 	}
 	// Cases that compare two fresh stores of the same database.
 	pairs := []struct {
