@@ -346,15 +346,11 @@ func (s *Store) insertLines(ctx context.Context, tx *sqlx.Tx, docs []*invoices.D
 	ins := s.newInserter(tx, "lines", lineInsertHead, 13, linesPerInsert)
 	defer ins.close()
 	for i, doc := range docs {
-		for k, l := range doc.Lines {
-			qty, price := sql.NullString{String: l.Quantity.String(), Valid: true}, sql.NullString{String: l.UnitPrice.String(), Valid: true}
-			if l.Kind == rating.KindDiscount {
-				// A discount line has no quantity or unit price: NULL, read back as zero.
-				qty.Valid = !l.Quantity.IsZero()
-				price.Valid = !l.UnitPrice.IsZero()
-			}
-			if err := ins.row(ctx, out[i].id, k, string(l.Kind), l.Product, l.BaseModel, l.Deployment,
-				string(l.Meter), l.Description, qty, l.Unit, price, l.Unrounded.String(), int64(l.Amount)); err != nil {
+		for k := range doc.Lines {
+			l := &doc.Lines[k]
+			qty, price := lineDecimals(l)
+			if err := ins.row(ctx, out[i].id, int64(k), string(l.Kind), l.Product, l.BaseModel, l.Deployment,
+				string(l.Meter), l.Description, qty, l.Unit, price, decimalText(l.Unrounded), int64(l.Amount)); err != nil {
 				return err
 			}
 		}
@@ -407,16 +403,17 @@ func (ls *lineSource) Values() ([]any, error) {
 	qty, price := lineDecimals(l)
 	r := ls.row
 	r[0], r[1], r[2], r[3], r[4], r[5], r[6] = ls.out[ls.i].id, int32(ls.k), string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter)
-	r[7], r[8], r[9], r[10], r[11], r[12] = l.Description, qty, l.Unit, price, l.Unrounded.String(), int64(l.Amount)
+	r[7], r[8], r[9], r[10], r[11], r[12] = l.Description, qty, l.Unit, price, decimalText(l.Unrounded), int64(l.Amount)
 	return r, nil
 }
 
 func (ls *lineSource) Err() error { return nil }
 
-// lineDecimals returns the stored quantity and unit price of a line: its decimals, or nil (NULL) for
-// those a discount line does not have.
+// lineDecimals returns the stored quantity and unit price of a line: its decimals' text, or nil
+// (NULL) for those a discount line does not have. Plain strings and nil, not sql.NullString: they
+// go to the driver as they are, without database/sql's Valuer call per argument.
 func lineDecimals(l *rating.Line) (qty, price any) {
-	qty, price = l.Quantity.String(), l.UnitPrice.String()
+	qty, price = decimalText(l.Quantity), decimalText(l.UnitPrice)
 	if l.Kind == rating.KindDiscount {
 		// A discount line has no quantity or unit price: NULL, read back as zero.
 		if l.Quantity.IsZero() {
