@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"maps"
 	"os"
@@ -155,11 +156,16 @@ func TestLinesSheetMatchesExcelize(t *testing.T) {
 		{"awkward drafts", awkwardReport(true), 0},
 		{"awkward in memory", awkwardReport(false), maxDirectRows + 1},
 		{"spooled to a file", bigReport(400, 50), 0}, // 20,000 lines, several MB of rows
+		{"spooled to a file in memory", bigReport(400, 50), maxDirectRows + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("TMPDIR", t.TempDir())
 			want := unzipParts(t, streamXLSX(t, tc.r, false, tc.rows))
-			got := unzipParts(t, streamXLSX(t, tc.r, true, tc.rows))
+			fast := streamXLSX(t, tc.r, true, tc.rows)
+			got := unzipParts(t, fast)
+			if spooled := strings.HasPrefix(tc.name, "spooled"); spooled != deflatedRaw(t, fast, part) {
+				t.Errorf("%s written from rows deflated while added: %v, want %v", part, !spooled, spooled)
+			}
 			if g, w := slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)); !slices.Equal(g, w) {
 				t.Fatalf("parts = %v, want %v", g, w)
 			}
@@ -176,6 +182,23 @@ func TestLinesSheetMatchesExcelize(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deflatedRaw reports whether the workbook's part was stored already deflated (zip.Writer.CreateRaw,
+// no data descriptor) rather than compressed by the zip writer.
+func deflatedRaw(t testing.TB, b []byte, part string) bool {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, zf := range zr.File {
+		if zf.Name == part {
+			return zf.Method == zip.Deflate && zf.Flags&0x8 == 0
+		}
+	}
+	t.Fatalf("no part %s", part)
+	return false
 }
 
 // byteDiff describes where got first differs from want, with the bytes around it.
@@ -303,4 +326,15 @@ func FuzzLineRow(f *testing.F) {
 			t.Errorf("row of %+v:\n got %q\nwant %q", d.Lines[0], got, want)
 		}
 	})
+}
+
+func TestCRC32Combine(t *testing.T) {
+	data := []byte(strings.Repeat("<row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>x</t></is></c></row>", 500))
+	for _, cut := range []int{0, 1, 7, 64, 1000, len(data) - 1, len(data)} {
+		a, b := data[:cut], data[cut:]
+		got := crc32Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(len(b)))
+		if want := crc32.ChecksumIEEE(data); got != want {
+			t.Errorf("crc32Combine at %d = %08x, want %08x", cut, got, want)
+		}
+	}
 }
