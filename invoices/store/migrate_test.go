@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"billrun/rating"
+)
+
+// sqliteAt opens a SQLite database at path with the store's pragmas and migrates it to version v.
+func sqliteAt(t *testing.T, path string, v int64) (*sqlx.DB, *goose.Provider) {
+	t.Helper()
+	db, err := sqlx.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fsys, err := fs.Sub(migrations, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.DB, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(t.Context(), v); err != nil {
+		t.Fatalf("migrate to %d: %v", v, err)
+	}
+	return db, p
+}
+
+// TestSQLiteLinesWithoutRowid: migration 3 rebuilds document_lines WITHOUT ROWID keeping the lines
+// stored before it, and the rebuilt table refuses a duplicate (document, position) and a line of no
+// document as the old one did; migrating down restores a rowid table with the same lines.
+func TestSQLiteLinesWithoutRowid(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "billrun.db")
+	db, _ := sqliteAt(t, path, 2)
+	for _, q := range []string{
+		`INSERT INTO accounts (id) VALUES ('a1')`,
+		`INSERT INTO documents (number, account_id, period, kind, issued_at, subtotal_cents, discount_cents,
+			credits_applied_cents, amount_due_cents) VALUES ('INV-2026-000001', 'a1', '2026-10', 'invoice',
+			'2026-11-01T02:00:00.000000000Z', 1899, -101, 0, 1899)`,
+		`INSERT INTO document_lines VALUES (1, 0, 'serverless', 'm', '', '', 'input_tokens', 'm, input tokens',
+			'1000.5', '1M tokens', '0.20', '200.1', 2000)`,
+		`INSERT INTO document_lines VALUES (1, 1, 'discount', 'on_demand', '', '', 'discount', 'bulk on-demand discount 5%',
+			NULL, '', NULL, '-1.005', -101)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, "sqlite:"+path, nil)
+	if err != nil {
+		t.Fatalf("Open (migrating to the latest version): %v", err)
+	}
+	defer s.Close()
+	var ddl string
+	if err := s.db.GetContext(ctx, &ddl, `SELECT sql FROM sqlite_schema WHERE name = 'document_lines'`); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ddl, "WITHOUT ROWID") {
+		t.Errorf("document_lines after migrating:\n%s\nwant a WITHOUT ROWID table", ddl)
+	}
+	oct := rating.Period{Year: 2026, Month: time.October}
+	docs, err := s.Documents(ctx, oct)
+	if err != nil {
+		t.Fatalf("Documents: %v", err)
+	}
+	if len(docs) != 1 || len(docs[0].Lines) != 2 || docs[0].Lines[0].Quantity.String() != "1000.5" ||
+		docs[0].Lines[0].Amount != 2000 || docs[0].Lines[1].Kind != rating.KindDiscount ||
+		!docs[0].Lines[1].Quantity.IsZero() || docs[0].Lines[1].Unrounded.String() != "-1.005" {
+		t.Errorf("Documents after migrating = %+v, want INV-2026-000001 with its 2 lines as stored before", docs)
+	}
+
+	insert := func(doc, pos int) error {
+		_, err := s.db.ExecContext(ctx, `INSERT INTO document_lines VALUES (?, ?, 'serverless', 'm', '', '', 'input_tokens',
+			'm', '1', '1M tokens', '1', '1', 100)`, doc, pos)
+		return err
+	}
+	if err := insert(1, 1); !isUniqueViolation(err) {
+		t.Errorf("a second line 1 of document 1 = %v, want a primary key violation", err)
+	}
+	var liteErr *sqlite.Error
+	if err := insert(999, 0); !errors.As(err, &liteErr) || liteErr.Code() != sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+		t.Errorf("a line of no document = %v, want a foreign key violation", err)
+	}
+	if err := insert(1, 2); err != nil {
+		t.Errorf("a third line of document 1: %v", err)
+	}
+	var problems []string
+	if err := s.db.SelectContext(ctx, &problems, `PRAGMA integrity_check`); err != nil || len(problems) != 1 || problems[0] != "ok" {
+		t.Errorf("integrity_check = %v, %v; want ok", problems, err)
+	}
+	s.Close()
+
+	db, p := sqliteAt(t, path, 3)
+	if _, err := p.DownTo(context.Background(), 2); err != nil {
+		t.Fatalf("migrate down to 2: %v", err)
+	}
+	var n int
+	if err := db.GetContext(ctx, &ddl, `SELECT sql FROM sqlite_schema WHERE name = 'document_lines'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM document_lines`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(ddl, "WITHOUT ROWID") || n != 3 {
+		t.Errorf("after migrating down: %d lines in\n%s\nwant 3 lines in a rowid table", n, ddl)
+	}
+}
