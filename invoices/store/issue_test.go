@@ -49,7 +49,7 @@ func withLines(doc *invoices.Document, n int) *invoices.Document {
 // (INV-2026-000002) one by one, and returns a batch for October: a1's replacement of its invoice
 // consuming all 10.00 (which only fits once the original's 4.00 return), a2's invoice, a credit
 // note for a3's September, a3's invoice consuming its grant twice, a1's supplementary invoice and
-// a4's invoice — 433 lines in all, more than two full line INSERTs.
+// a4's invoice — 1,113 lines in all, more than two full line INSERTs.
 func batchFixture(t *testing.T, s *store.Store) []*invoices.Document {
 	t.Helper()
 	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{
@@ -65,7 +65,7 @@ func batchFixture(t *testing.T, s *store.Store) []*invoices.Document {
 	mustIssue(t, s, orig)
 	mustIssue(t, s, invoice("a3", sep, tm("2026-10-01T02:00:00Z"), 7000))
 
-	repl := withLines(invoice("a1", oct, at, 0), 250)
+	repl := withLines(invoice("a1", oct, at, 0), 650)
 	repl.Replaces, repl.CreditsApplied = orig.Number, 1000
 	repl.Consumptions = []invoices.Consumption{{GrantID: "cg_1", Amount: 1000}}
 	repl.AmountDue -= 1000
@@ -79,7 +79,7 @@ func batchFixture(t *testing.T, s *store.Store) []*invoices.Document {
 	a3.AmountDue -= 2500
 	sup := invoice("a1", oct, at, 300)
 	sup.Kind, sup.Corrects = invoices.KindSupplementary, orig.Number
-	return []*invoices.Document{repl, withLines(invoice("a2", oct, at, 0), 120), cn, a3, sup, invoice("a4", oct, at, 99)}
+	return []*invoices.Document{repl, withLines(invoice("a2", oct, at, 0), 400), cn, a3, sup, invoice("a4", oct, at, 99)}
 }
 
 // ledgerOf renders what a store holds after a batch: the documents of September and October with
