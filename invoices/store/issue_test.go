@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -363,5 +364,52 @@ func testIssueBatchLinesRollBack(t *testing.T, s *store.Store) {
 			!l.Unrounded.Equal(want[k].Unrounded) || l.Amount != want[k].Amount {
 			t.Errorf("line %d = %+v, want %+v", k, l, want[k])
 		}
+	}
+}
+
+// testIssueBatchCanceled: a batch whose context ends at some point while its lines are sent (a COPY
+// on PostgreSQL, driver-level INSERTs on SQLite) is either issued whole or not at all, and the store
+// keeps serving batches afterwards.
+func testIssueBatchCanceled(t *testing.T, s *store.Store) {
+	const docsPerBatch, linesPerDoc = 10, 1500
+	var ids []string
+	for i := range 8 * docsPerBatch {
+		ids = append(ids, fmt.Sprintf("a%02d", i))
+	}
+	importAccounts(t, s, ids...)
+	at := tm("2026-11-01T02:00:00Z")
+	issued := 0
+	for round, wait := range []time.Duration{0, time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond,
+		30 * time.Millisecond, 100 * time.Millisecond, time.Second, time.Minute} {
+		var batch []*invoices.Document
+		for _, a := range ids[round*docsPerBatch : (round+1)*docsPerBatch] {
+			batch = append(batch, withLines(invoice(a, oct, at, 0), linesPerDoc))
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), wait)
+		err := s.IssueBatch(ctx, batch)
+		cancel()
+		if err == nil {
+			issued += docsPerBatch
+		}
+		var docs, lines int
+		db := store.DB(s)
+		if err := db.GetContext(t.Context(), &docs, `SELECT COUNT(*) FROM documents`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.GetContext(t.Context(), &lines, `SELECT COUNT(*) FROM document_lines`); err != nil {
+			t.Fatal(err)
+		}
+		if docs != issued || lines != issued*linesPerDoc {
+			t.Fatalf("after a batch with %s to go (err %v): %d documents and %d lines, want %d and %d",
+				wait, err, docs, lines, issued, issued*linesPerDoc)
+		}
+	}
+	if issued == 0 {
+		t.Error("no batch was issued, not even with a minute to go")
+	}
+	next := invoice("a00", nov, at, 1)
+	mustIssue(t, s, next)
+	if want := fmt.Sprintf("INV-2026-%06d", issued+1); next.Number != want {
+		t.Errorf("next number after the canceled batches = %s, want %s", next.Number, want)
 	}
 }

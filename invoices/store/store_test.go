@@ -63,6 +63,7 @@ func TestStore(t *testing.T) {
 		{"IssueBatchAllOrNothing", testIssueBatchAllOrNothing},
 		{"IssueBatchReplacement", testIssueBatchReplacement},
 		{"IssueBatchLinesRollBack", testIssueBatchLinesRollBack},
+		{"IssueBatchCanceled", testIssueBatchCanceled},
 	}
 	// Cases that compare two fresh stores of the same database.
 	pairs := []struct {
