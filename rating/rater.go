@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"time"
+	"unsafe"
 )
 
 // Window is the half-open usage time range a run bills: a period, or a month up to a sweep's `at`.
@@ -376,6 +377,7 @@ type Symbols struct {
 	seed  maphash.Seed
 	slots []symSlot // len is a power of two (or 0 before the first string); id 0 marks an empty slot
 	strs  []string
+	chunk []byte // the chunk new strings are packed into (keep)
 }
 
 // symSlot is one slot of Symbols: the string (so a probe reads no other memory than the slot and the
@@ -418,7 +420,7 @@ func (s *Symbols) Intern(b []byte) (string, Sym) {
 			return sl.str, sl.id
 		}
 	}
-	str := string(b)
+	str := s.keep(b)
 	id := Sym(len(s.strs))
 	s.strs = append(s.strs, str)
 	if len(s.strs)*4 > len(s.slots)*3 {
@@ -427,6 +429,26 @@ func (s *Symbols) Intern(b []byte) (string, Sym) {
 		s.place(h, str, id)
 	}
 	return str, id
+}
+
+// symChunk is the size of the chunks Symbols copies its strings into; a longer string is copied on
+// its own.
+const symChunk = 16 << 10
+
+// keep returns a string copy of b. Strings are packed into chunks, one after another, rather than
+// allocated one by one among everything else on the heap: a table's strings then take as few cache
+// lines as their bytes need, which is what a lookup's comparison reads. Chunk bytes are written once,
+// before the string that covers them is made, and never again.
+func (s *Symbols) keep(b []byte) string {
+	if len(b) > symChunk/4 {
+		return string(b)
+	}
+	if len(s.chunk)+len(b) > cap(s.chunk) {
+		s.chunk = make([]byte, 0, symChunk)
+	}
+	off := len(s.chunk)
+	s.chunk = append(s.chunk, b...)
+	return unsafe.String(&s.chunk[off], len(b))
 }
 
 // place puts str and its id, of hash h, in the first empty slot of its probe sequence.
