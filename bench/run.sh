@@ -114,19 +114,39 @@ pg_reset() { # drops and recreates the bench database of $PG_DSN
 	admin=$(echo "$PG_DSN" | sed -E 's#/[^/?]+(\?|$)#/postgres\1#')
 	psql -q "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
 }
+# pg_settle waits (up to 60 s) until the server has no autovacuum worker busy — a close leaves
+# 300,000 fresh lines to analyze — and flushes its dirty buffers, so that the server's background work
+# after one run is not timed in the next one.
+pg_settle() {
+	local admin busy
+	admin=$(echo "$PG_DSN" | sed -E 's#/[^/?]+(\?|$)#/postgres\1#')
+	for _ in $(seq 60); do
+		busy=$(psql -qtA "$admin" -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+		[ "$busy" = 0 ] && break
+		sleep 1
+	done
+	psql -q "$admin" -c CHECKPOINT >/dev/null
+}
 if [ "$CLOSE" = 1 ]; then
+	# All SQLite runs first, then the PostgreSQL ones, each on a settled server: the server's
+	# background work after a close would otherwise land on whatever runs next.
 	for i in $(seq "$REPEAT"); do
 		echo "run $i/$REPEAT: billrun close on SQLite" >&2
 		rm -rf "$WORK/close.db"* "$WORK/out"
 		timed close_sqlite "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
 			--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "sqlite:$WORK/close.db" --out "$WORK/out" --progress never
-		if [ -n "$PG_DSN" ]; then
+	done
+	if [ -n "$PG_DSN" ]; then
+		for i in $(seq "$REPEAT"); do
 			echo "run $i/$REPEAT: billrun close on PostgreSQL" >&2
+			rm -rf "$WORK/out"
 			pg_reset
+			pg_settle
 			timed close_pg "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
 				--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "$PG_DSN" --out "$WORK/out" --progress never
-		fi
-	done
+		done
+		pg_settle
+	fi
 fi
 
 if [ "$EVENTS_BIG" != 0 ]; then
