@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -75,6 +76,9 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 			return nil, errors.New("store: open: sqlite DSN needs a path, e.g. sqlite:billrun.db")
 		}
 		s.dialect, driver, dir, gooseDialect = dialectSQLite, "sqlite", "migrations/sqlite", goose.DialectSQLite3
+		if err := createSQLite(ctx, path); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w", Redacted(dsn), err)
+		}
 		q := url.Values{}
 		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMillis))
 		q.Add("_pragma", "journal_mode(WAL)")
@@ -106,6 +110,47 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		return nil, fmt.Errorf("store: migrate %s: %w", Redacted(dsn), err)
 	}
 	return s, nil
+}
+
+// sqlitePageSize is the page size of the SQLite databases billrun creates: SQLite's largest. A close
+// writes a month's invoice lines in one go, and with 4 KiB pages (the default) a third of its
+// issuing time went to splitting B-tree pages and writing them to the WAL one system call each; with
+// 64 KiB pages the 5,000-invoice benchmark month issues in 1.85-2.02 s instead of 2.42-2.48 s (16 KiB:
+// 2.03-2.17 s). A small transaction (a lease renewal, one standing row) then writes a 64 KiB frame
+// to the WAL, which is nothing at billrun's rate of them. Existing databases keep their page size.
+const sqlitePageSize = 65536
+
+// createSQLite creates the SQLite database at path (the DSN's path, with any parameters of the
+// caller's) when there is none yet — no file, or an empty one — with sqlitePageSize pages in WAL
+// mode. The page size can only be set before the first write, and the pool's own connections switch
+// to WAL as they open, so this runs on a connection of its own.
+func createSQLite(ctx context.Context, path string) error {
+	file, _, _ := strings.Cut(path, "?")
+	if st, err := os.Stat(file); err == nil && st.Size() > 0 || file == ":memory:" || file == "" {
+		return nil
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMillis))
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("sqlite", "file:"+path+sep+q.Encode())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, stmt := range []string{fmt.Sprintf("PRAGMA page_size = %d", sqlitePageSize), "PRAGMA journal_mode = WAL"} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -852,6 +853,46 @@ func TestSQLiteReopen(t *testing.T) {
 			t.Errorf("reopened store lost its account")
 		}
 		s.Close()
+	}
+}
+
+// TestSQLitePageSize checks that a new SQLite database gets 64 KiB pages in WAL mode, and that an
+// existing one keeps the page size it was created with.
+func TestSQLitePageSize(t *testing.T) {
+	pragmas := func(t *testing.T, path string) (size int, mode string) {
+		t.Helper()
+		s, err := store.Open(t.Context(), "sqlite:"+path, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := store.DB(s).QueryRowContext(t.Context(), "PRAGMA page_size").Scan(&size); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.DB(s).QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		return size, mode
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh.db")
+	if size, mode := pragmas(t, fresh); size != 65536 || mode != "wal" {
+		t.Errorf("new database: page size %d, journal mode %s; want 65536, wal", size, mode)
+	}
+	if size, _ := pragmas(t, fresh); size != 65536 {
+		t.Errorf("reopened: page size %d, want 65536", size)
+	}
+	// A database another tool created with the default page size keeps it.
+	old := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE x (a)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if size, mode := pragmas(t, old); size != 4096 || mode != "wal" {
+		t.Errorf("existing database: page size %d, journal mode %s; want 4096, wal", size, mode)
 	}
 }
 
