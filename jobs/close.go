@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -109,32 +110,46 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 			has[d.Account] = true
 		}
 	}
-	// Drafts are built on all cores (each account's lines and credits are its own), then issued in
-	// ascending account order, closeBatchAccounts accounts per transaction, so numbering is
-	// reproducible: the same usage and accounts give every account the same number whatever the batch
-	// size.
+	// Drafts are built on all cores (each account's lines and credits are its own) and issued in
+	// ascending account order as they are ready, closeBatchAccounts accounts per transaction, so
+	// numbering is reproducible: the same usage and accounts give every account the same number
+	// whatever the batch size and however fast the drafting goes.
 	log := j.Logger.With("run_id", run.ID, "period", p.String())
 	started := time.Now()
-	drafts := j.draftInvoices(res.Aggregate, p, byID, at)
-	// The drafts hold everything the rest of the close needs of the usage: let the collector have the
-	// workers' groups and symbol tables rather than mark them on every cycle of the issuing and exports.
+	// One core fewer than there are: issuing, on a goroutine of its own, is what the close waits for.
+	drafts := j.startDrafts(res.Aggregate, p, byID, at, runtime.GOMAXPROCS(0)-1)
+	// The drafts will hold everything the rest of the close needs of the usage: once the drafting
+	// goroutines are done, let the collector have the workers' groups and symbol tables rather than
+	// mark them on every cycle of the issuing and exports.
 	res.Aggregate = nil
-	drafted := time.Since(started)
 	size := j.closeBatch
 	if size <= 0 {
 		size = closeBatchAccounts
 	}
 	// invoices.json and the workbook are written while the invoices are issued, on the cores the
 	// database work leaves idle: the documents the period already has first, then each batch once
-	// committed — the order of the report they are checked against at the end.
-	ex, err := j.streamCloseExports(ctx, dir, p, at, existing, drafts, has)
-	if err != nil {
-		return fmt.Errorf("close %s: exports: %w", p, err)
+	// committed — the order of the report they are checked against at the end. They start once every
+	// invoice is drafted (the workbook needs the period's document and line counts up front) and are
+	// handed the batches issued by then.
+	var ex *closeExports
+	exStarted := false
+	startExports := func() error {
+		exStarted = true
+		var err error
+		if ex, err = j.streamCloseExports(ctx, dir, p, at, existing, drafts.wait(), has); err != nil {
+			return fmt.Errorf("close %s: exports: %w", p, err)
+		}
+		if ex != nil {
+			ex.add(ex.views(sum.Issued))
+		}
+		return nil
 	}
-	if ex != nil {
-		defer ex.abort()
-	}
-	batch := make([]*invoices.Document, 0, min(size, len(drafts)))
+	defer func() {
+		if ex != nil {
+			ex.abort()
+		}
+	}()
+	batch := make([]*invoices.Document, 0, size)
 	batches := 0
 	issue := func() error {
 		from := len(sum.Issued)
@@ -145,10 +160,16 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 			ex.add(ex.views(sum.Issued[from:]))
 		}
 		batch, batches = batch[:0], batches+1
+		if !exStarted && drafts.done() {
+			return startExports()
+		}
 		return nil
 	}
-	for i := range drafts {
-		doc := &drafts[i]
+	for {
+		doc, ok := drafts.next()
+		if !ok {
+			break
+		}
 		if has[doc.Account] {
 			sum.Existing++
 			continue
@@ -166,8 +187,13 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 			return err
 		}
 	}
+	if !exStarted {
+		if err := startExports(); err != nil {
+			return err
+		}
+	}
 	log.Debug("close: invoices issued", "issued", len(sum.Issued), "already_issued", sum.Existing, "batches", batches,
-		"batch_accounts", size, "draft_elapsed", drafted, "issue_elapsed", time.Since(started)-drafted)
+		"batch_accounts", size, "draft_elapsed", drafts.finished.Sub(started), "issue_elapsed", time.Since(started))
 
 	rows, err := j.sweep(ctx, at)
 	if err != nil {

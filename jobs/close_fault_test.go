@@ -147,6 +147,10 @@ func TestCloseRecoversFromFaults(t *testing.T) {
 		j := &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: exp, PriceBook: pb,
 			PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
 		jobs.SetCloseBatch(j, batch)
+		if batch > 0 {
+			// Small draft chunks too: batches are committed while later invoices are still drafted.
+			jobs.SetDraftChunk(j, 3)
+		}
 		return j
 	}
 	// The 17 invoices of the fixtures fit one batch of the default size; batches of 4 let a fault fall

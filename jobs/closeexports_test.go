@@ -78,7 +78,7 @@ func TestCloseStreamsExports(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			// close runs a close on st with exp into a fresh directory, after an interrupted close that
 			// issued the first 4 invoices when interrupt is set; it returns the directory.
-			close := func(t *testing.T, exp jobs.Exporter, interrupt bool) string {
+			close := func(t *testing.T, exp jobs.Exporter, interrupt bool, chunk int) string {
 				st := b.Open(t)
 				if _, err := st.ImportAccounts(ctx, imp); err != nil {
 					t.Fatal(err)
@@ -88,6 +88,7 @@ func TestCloseStreamsExports(t *testing.T) {
 					j := &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: exp, PriceBook: pb,
 						PriceBookHash: hash, OutDir: out, Logger: log}
 					jobs.SetCloseBatch(j, 4)
+					jobs.SetDraftChunk(j, chunk)
 					return j
 				}
 				if interrupt {
@@ -104,11 +105,17 @@ func TestCloseStreamsExports(t *testing.T) {
 			}
 			for _, interrupt := range []bool{false, true} {
 				t.Run(fmt.Sprintf("interrupted=%t", interrupt), func(t *testing.T) {
-					want := close(t, fileExporter{}, interrupt)
-					for _, changed := range []bool{false, true} {
+					want := close(t, fileExporter{}, interrupt, 0)
+					// Chunks of 1 and 3 accounts: batches are issued, and the exports started, while
+					// later accounts are still being drafted (or not, as the goroutines run).
+					for _, tc := range []struct {
+						changed bool
+						chunk   int
+					}{{false, 0}, {true, 0}, {false, 1}, {false, 3}, {true, 3}} {
+						changed := tc.changed
 						var finished atomic.Int32
-						got := close(t, streamingExporter{changed: changed, finished: &finished}, interrupt)
-						name := fmt.Sprintf("streamed, report changed %t", changed)
+						got := close(t, streamingExporter{changed: changed, finished: &finished}, interrupt, tc.chunk)
+						name := fmt.Sprintf("streamed, report changed %t, %d accounts per draft chunk", changed, tc.chunk)
 						sameExports(t, name, got, want, p)
 						if n, want := finished.Load(), map[bool]int32{false: 2, true: 0}[changed]; n != want {
 							t.Errorf("%s: %d streams finished, want %d", name, n, want)

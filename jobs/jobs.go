@@ -54,6 +54,7 @@ type Jobs struct {
 	Clock         func() time.Time
 
 	closeBatch int // invoices per issuing transaction of a close; 0: closeBatchAccounts
+	draftChunk int // accounts per drafting chunk; 0: draftChunkAccounts
 }
 
 // ErrTooManyRejects is returned when a run's rejects exceed --max-rejects (exit code 3).

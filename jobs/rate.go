@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,24 +57,58 @@ func (j *Jobs) Rate(ctx context.Context, p rating.Period, opts RateOptions) (*in
 // draftInvoices rates every account of agg and returns its draft invoices, in ascending account order,
 // for the accounts that get one: rateAccount and DraftInvoice per account, on all cores.
 func (j *Jobs) draftInvoices(agg *rating.Aggregate, p rating.Period, byID map[string]*invoices.Account, at time.Time) []invoices.Document {
+	return j.startDrafts(agg, p, byID, at, runtime.GOMAXPROCS(0)).wait()
+}
+
+// draftChunkAccounts is how many accounts a drafting goroutine takes at a time: enough to keep the
+// goroutines busy without a hand-off per account, few enough that the first invoices are ready at once.
+const draftChunkAccounts = 64
+
+// drafter drafts the invoices of an aggregate's accounts on all cores, chunk by chunk in ascending
+// account order, and hands them out in that order as their chunks are done (next), so a close can issue
+// the first invoices while the later ones are still being drafted.
+type drafter struct {
+	ids      []string
+	chunk    int // accounts per chunk
+	docs     []invoices.Document
+	ok       []bool
+	ready    []chan struct{} // per chunk, closed once its accounts are drafted
+	left     atomic.Int64    // chunks not drafted yet
+	all      chan struct{}   // closed once every chunk is drafted
+	finished time.Time       // when the last chunk was drafted; read after all closes
+	i        int             // the next account next looks at
+}
+
+// startDrafts starts drafting the invoices of agg's accounts (rateAccount and DraftInvoice per account)
+// on up to workers goroutines. The goroutines need nothing but agg and finish on their own.
+func (j *Jobs) startDrafts(agg *rating.Aggregate, p rating.Period, byID map[string]*invoices.Account, at time.Time, workers int) *drafter {
 	ids := agg.Accounts()
-	docs := make([]invoices.Document, len(ids))
-	ok := make([]bool, len(ids))
+	size := j.draftChunk
+	if size <= 0 {
+		size = draftChunkAccounts
+	}
+	chunks := (len(ids) + size - 1) / size
+	d := &drafter{ids: ids, chunk: size, docs: make([]invoices.Document, len(ids)), ok: make([]bool, len(ids)),
+		ready: make([]chan struct{}, chunks), all: make(chan struct{})}
+	for c := range d.ready {
+		d.ready[c] = make(chan struct{})
+	}
+	d.left.Store(int64(chunks))
+	if chunks == 0 {
+		d.finished = time.Now()
+		close(d.all)
+		return d
+	}
 	terms := invoices.Terms{PaymentTermsDays: j.PriceBook.Policy.PaymentTermsDays}
-	// Chunks of accounts, handed out in order, keep the goroutines busy without a channel per account.
-	const chunk = 64
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
+	for range min(max(1, workers), chunks) {
 		go func() {
-			defer wg.Done()
 			for {
-				lo := int(next.Add(chunk)) - chunk
-				if lo >= len(ids) {
+				c := int(next.Add(1)) - 1
+				if c >= chunks {
 					return
 				}
-				for i := lo; i < min(lo+chunk, len(ids)); i++ {
+				for i := c * size; i < min((c+1)*size, len(ids)); i++ {
 					id := ids[i]
 					acct := byID[id]
 					lines := j.rateAccount(acct, agg.BuildAccountLines(id), p.Start())
@@ -83,16 +116,50 @@ func (j *Jobs) draftInvoices(agg *rating.Aggregate, p rating.Period, byID map[st
 					if acct != nil {
 						grants = acct.Grants
 					}
-					docs[i], ok[i] = invoices.DraftInvoice(id, p, lines, grants, at, terms)
+					d.docs[i], d.ok[i] = invoices.DraftInvoice(id, p, lines, grants, at, terms)
+				}
+				close(d.ready[c])
+				if d.left.Add(-1) == 0 {
+					d.finished = time.Now()
+					close(d.all)
 				}
 			}
 		}()
 	}
-	wg.Wait()
-	out := docs[:0]
-	for i := range docs {
-		if ok[i] {
-			out = append(out, docs[i])
+	return d
+}
+
+// next returns the next draft invoice in account order, waiting for its chunk; false after the last.
+// The document is the drafter's own: the caller may change it.
+func (d *drafter) next() (*invoices.Document, bool) {
+	for d.i < len(d.ids) {
+		i := d.i
+		d.i++
+		<-d.ready[i/d.chunk]
+		if d.ok[i] {
+			return &d.docs[i], true
+		}
+	}
+	return nil, false
+}
+
+// done reports, without waiting, whether every invoice is drafted.
+func (d *drafter) done() bool {
+	select {
+	case <-d.all:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for every draft and returns the invoices in account order (copies of the documents).
+func (d *drafter) wait() []invoices.Document {
+	<-d.all
+	var out []invoices.Document
+	for i := range d.docs {
+		if d.ok[i] {
+			out = append(out, d.docs[i])
 		}
 	}
 	return out
