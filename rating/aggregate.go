@@ -540,43 +540,51 @@ func MergeAll(aggs []*Aggregate, workers int) (*Aggregate, bool) {
 			return mergeEager(aggs, workers)
 		}
 	}
-	totals := make(map[Meter]Quantity)
-	add := func(m Meter, q Quantity) bool {
-		s, ok := totals[m].add(q)
-		totals[m] = s
-		return ok
-	}
+	// Each aggregate is filed on a goroutine of its own, into per-account sources and meter sums of
+	// its own, merged below in aggregate order.
+	parts := make([]mergePart, len(aggs))
+	forEach(len(aggs), workers, func(i int) { parts[i].file(aggs[i]) })
 	srcs := make(map[string]*lineSources)
-	src := func(account string) *lineSources {
-		ls := srcs[account]
-		if ls == nil {
-			ls = new(lineSources)
-			srcs[account] = ls
-		}
-		return ls
+	if len(parts) > 0 {
+		srcs = parts[0].srcs
 	}
-	for _, a := range aggs {
-		ok := true
-		a.eachGroup(func(g *meterGroup) {
-			ls := src(g.key.account)
-			ls.groups = append(ls.groups, g)
-			for mi := range numMeters {
-				if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
-					ok = add(meterByIndex[mi], q) && ok
+	var sums [numMeters]Quantity
+	var seen [numMeters]bool
+	totals := make(map[Meter]Quantity)
+	ok := true
+	for pi := range parts {
+		p := &parts[pi]
+		ok = ok && p.ok
+		if pi > 0 {
+			for acct, ls := range p.srcs {
+				if dst := srcs[acct]; dst != nil {
+					dst.groups = append(dst.groups, ls.groups...)
+					dst.lines = append(dst.lines, ls.lines...)
+				} else {
+					srcs[acct] = ls
 				}
 			}
-		})
-		for acct, m := range a.accts {
-			ls := src(acct)
-			ls.lines = append(ls.lines, m)
-			for k, q := range m {
-				ok = add(k.Meter, q) && ok
+		}
+		for mi := range numMeters {
+			if p.seen[mi] {
+				s, sok := sums[mi].add(p.sums[mi])
+				sums[mi], seen[mi], ok = s, true, ok && sok
 			}
 		}
-		if !ok {
-			// Some meter's total does not fit: fold everything now, which finds the line that overflows.
-			return mergeEager(aggs, workers)
+		for m, q := range p.lineSums {
+			s, sok := totals[m].add(q)
+			totals[m], ok = s, ok && sok
 		}
+	}
+	for mi := range numMeters {
+		if seen[mi] {
+			s, sok := totals[meterByIndex[mi]].add(sums[mi])
+			totals[meterByIndex[mi]], ok = s, ok && sok
+		}
+	}
+	if !ok {
+		// Some meter's total does not fit: fold everything now, which finds the line that overflows.
+		return mergeEager(aggs, workers)
 	}
 	out := NewAggregate()
 	lz := &lazyLines{srcs: srcs, totals: totals}
@@ -588,6 +596,47 @@ func MergeAll(aggs []*Aggregate, workers int) (*Aggregate, bool) {
 	sort.Strings(lz.accounts)
 	out.lazy = lz
 	return out, true
+}
+
+// mergePart is what MergeAll files of one aggregate: its groups and line maps per account, and the
+// sums of its groups' meters (by meter index) and of its line maps (by meter); ok is false when one
+// of those sums overflowed.
+type mergePart struct {
+	srcs     map[string]*lineSources
+	sums     [numMeters]Quantity
+	seen     [numMeters]bool // meters with a non-zero group quantity
+	lineSums map[Meter]Quantity
+	ok       bool
+}
+
+func (p *mergePart) file(a *Aggregate) {
+	p.srcs, p.lineSums, p.ok = make(map[string]*lineSources), make(map[Meter]Quantity), true
+	src := func(account string) *lineSources {
+		ls := p.srcs[account]
+		if ls == nil {
+			ls = new(lineSources)
+			p.srcs[account] = ls
+		}
+		return ls
+	}
+	a.eachGroup(func(g *meterGroup) {
+		ls := src(g.key.account)
+		ls.groups = append(ls.groups, g)
+		for mi := range numMeters {
+			if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+				s, ok := p.sums[mi].add(q)
+				p.sums[mi], p.seen[mi], p.ok = s, true, p.ok && ok
+			}
+		}
+	})
+	for acct, m := range a.accts {
+		ls := src(acct)
+		ls.lines = append(ls.lines, m)
+		for k, q := range m {
+			s, ok := p.lineSums[k.Meter].add(q)
+			p.lineSums[k.Meter], p.ok = s, p.ok && ok
+		}
+	}
 }
 
 // eachGroup calls fn for every group of a, wherever it is indexed.
