@@ -121,7 +121,11 @@ type groupKey struct {
 }
 
 type meterGroup struct {
-	q       [numMeters]Quantity
+	// units holds each meter's whole units and nanos the billionths of GPU-seconds, the only meter
+	// with fractions: 72 bytes where eight Quantities took 128, so more of the groups a read adds to
+	// stay in cache (quantity and add give the meters as Quantities).
+	units   [numMeters]int64
+	nanos   int64
 	key     groupKey
 	fast    bool   // indexed in fast under fk rather than in groups
 	fk      symKey // the group's key in fast
@@ -439,10 +443,31 @@ func foldInto(accts map[string]map[LineKey]Quantity, g *meterGroup) bool {
 	return foldGroupLines(m, g)
 }
 
+// quantity returns meter mi of g.
+func (g *meterGroup) quantity(mi int) Quantity {
+	if mi == miGPUSeconds {
+		return Quantity{Units: g.units[mi], Nanos: g.nanos}
+	}
+	return Quantity{Units: g.units[mi]}
+}
+
+// add adds q to meter mi of g (q has no nanos unless mi is GPU-seconds); false, changing nothing, on
+// overflow, as Quantity.add.
+func (g *meterGroup) add(mi int, q Quantity) bool {
+	s, ok := g.quantity(mi).add(q)
+	if ok {
+		g.units[mi] = s.Units
+		if mi == miGPUSeconds {
+			g.nanos = s.Nanos
+		}
+	}
+	return ok
+}
+
 // hasQuantity reports whether any meter of g is non-zero.
 func (g *meterGroup) hasQuantity() bool {
 	for mi := range numMeters {
-		if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+		if q := g.quantity(mi); q.Units != 0 || q.Nanos != 0 {
 			return true
 		}
 	}
@@ -454,7 +479,7 @@ func foldGroupLines(m map[LineKey]Quantity, g *meterGroup) bool {
 	k := &g.key
 	ok := true
 	for mi := range numMeters {
-		q := g.q[mi]
+		q := g.quantity(mi)
 		if q.Units == 0 && q.Nanos == 0 {
 			continue
 		}
@@ -623,7 +648,7 @@ func (p *mergePart) file(a *Aggregate) {
 		ls := src(g.key.account)
 		ls.groups = append(ls.groups, g)
 		for mi := range numMeters {
-			if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+			if q := g.quantity(mi); q.Units != 0 || q.Nanos != 0 {
 				s, ok := p.sums[mi].add(q)
 				p.sums[mi], p.seen[mi], p.ok = s, true, p.ok && ok
 			}
@@ -674,7 +699,7 @@ func (ls *lineSources) lineHint() int {
 	n := 0
 	for _, g := range ls.groups {
 		for mi := range numMeters {
-			if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+			if q := g.quantity(mi); q.Units != 0 || q.Nanos != 0 {
 				n++
 			}
 		}
@@ -784,7 +809,7 @@ func mergeEager(aggs []*Aggregate, workers int) (*Aggregate, bool) {
 			clear(cnt)
 			for _, g := range splits[i].groups[p] {
 				for mi := range numMeters {
-					if q := g.q[mi]; q.Units != 0 || q.Nanos != 0 {
+					if q := g.quantity(mi); q.Units != 0 || q.Nanos != 0 {
 						cnt[g.key.account]++
 					}
 				}
@@ -924,7 +949,7 @@ func (a *Aggregate) BuildAccountLines(account string) []Line {
 	for _, g := range ls.groups {
 		k := &g.key
 		for mi := range numMeters {
-			q := g.q[mi]
+			q := g.quantity(mi)
 			if q.Units == 0 && q.Nanos == 0 {
 				continue
 			}

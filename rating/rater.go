@@ -3,6 +3,7 @@ package rating
 import (
 	"fmt"
 	"hash/maphash"
+	"math"
 	"time"
 	"unsafe"
 )
@@ -87,7 +88,7 @@ func (r *Rater) Lookup(ev *Event, syms EventSyms, agg *Aggregate) Hint {
 	}
 	g := agg.hot.get(serverlessKey(v, &syms))
 	if g != nil {
-		r.sink += g.q[miInput].Units // the load the add needs, started now
+		r.sink += g.units[miInput] // the load the add needs, started now
 	}
 	return Hint{g: g}
 }
@@ -155,7 +156,7 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 		if !ok {
 			return RejectInvalidValue, "training_tokens × epochs is too large"
 		}
-		if !addMeter(&g.q, miTrainingTokens, Quantity{Units: tokens}) {
+		if !g.add(miTrainingTokens, Quantity{Units: tokens}) {
 			return RejectInvalidValue, "quantity total overflows"
 		}
 	case KindGPU:
@@ -178,14 +179,14 @@ func (r *Rater) addServerless(ev *Event, g *meterGroup) (RejectCode, string) {
 		base = miBatchInput
 	}
 	// All three sums are checked before any is stored, so a rejected event leaves no trace.
-	q := g.q[base : base+3 : base+3]
-	in, ok1 := q[0].add(Quantity{Units: ev.InputTokens - ev.CachedInputTokens})
-	cached, ok2 := q[1].add(Quantity{Units: ev.CachedInputTokens})
-	out, ok3 := q[2].add(Quantity{Units: ev.OutputTokens})
+	u := g.units[base : base+3 : base+3]
+	in, ok1 := addUnits(u[0], ev.InputTokens-ev.CachedInputTokens)
+	cached, ok2 := addUnits(u[1], ev.CachedInputTokens)
+	out, ok3 := addUnits(u[2], ev.OutputTokens)
 	if !ok1 || !ok2 || !ok3 {
 		return RejectInvalidValue, "quantity total overflows"
 	}
-	q[0], q[1], q[2] = in, cached, out
+	u[0], u[1], u[2] = in, cached, out
 	return "", ""
 }
 
@@ -296,7 +297,7 @@ func (r *Rater) addGPU(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, 
 	}
 	// Check every piece before changing anything, so a rejected event leaves no trace.
 	for i := 0; i < n; i++ {
-		if _, ok := pieces[i].g.q[miGPUSeconds].add(pieces[i].q); !ok {
+		if _, ok := pieces[i].g.quantity(miGPUSeconds).add(pieces[i].q); !ok {
 			return RejectInvalidValue, "quantity total overflows"
 		}
 	}
@@ -305,18 +306,17 @@ func (r *Rater) addGPU(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, 
 		if g.pending {
 			agg.commitGroup(g)
 		}
-		g.q[miGPUSeconds], _ = g.q[miGPUSeconds].add(pieces[i].q)
+		g.add(miGPUSeconds, pieces[i].q)
 	}
 	return "", ""
 }
 
-// addMeter adds q to meter m of qs; it returns false on overflow.
-func addMeter(qs *[numMeters]Quantity, m int, q Quantity) bool {
-	s, ok := qs[m].add(q)
-	if ok {
-		qs[m] = s
+// addUnits is Quantity.add for whole units: u+o, and false (u unchanged) on overflow.
+func addUnits(u, o int64) (int64, bool) {
+	if o > math.MaxInt64-u {
+		return u, false
 	}
-	return ok
+	return u + o, true
 }
 
 func (r *Rater) serverless(v int, model, base string) rateCacheVal {
