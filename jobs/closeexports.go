@@ -40,6 +40,10 @@ type StreamingExporter interface {
 // path that is renamed only when the export is complete.
 type closeExports struct {
 	parts []*exportPart
+	// One goroutine writes every part, batch by batch: the issuing goroutine is what the close waits
+	// for, and a goroutine per part would take its core from it half the time on two cores.
+	work chan []invoices.DocView // nil once closed (or never started)
+	done chan struct{}
 	// payments and at give the documents' statuses as the report will (see views).
 	payments []invoices.Payment
 	at       time.Time
@@ -58,8 +62,6 @@ type exportPart struct {
 	path   string
 	tmp    *os.File
 	stream PeriodStream
-	work   chan []invoices.DocView
-	done   chan struct{}
 	err    error // set by the goroutine before done closes
 }
 
@@ -89,25 +91,27 @@ func (j *Jobs) startCloseExports(dir string, p rating.Period, currency string, d
 			c.abort()
 			return nil, err
 		}
-		ep := &exportPart{path: path, tmp: tmp, work: make(chan []invoices.DocView, 64), done: make(chan struct{})}
+		ep := &exportPart{path: path, tmp: tmp}
 		c.parts = append(c.parts, ep)
 		if ep.stream, err = part.start(tmp); err != nil {
-			ep.work = nil
-			close(ep.done) // no goroutine to wait for
 			c.abort()
 			return nil, fmt.Errorf("export %s: %w", path, err)
 		}
-		go ep.run(ep.work)
 	}
+	c.work, c.done = make(chan []invoices.DocView, 64), make(chan struct{})
+	go c.run(c.work)
 	return c, nil
 }
 
-// run adds the batches it is sent on work until work closes; after an error it drains the rest.
-func (ep *exportPart) run(work <-chan []invoices.DocView) {
-	defer close(ep.done)
+// run adds the batches it is sent on work to every part until work closes; a part that failed gets
+// no more.
+func (c *closeExports) run(work <-chan []invoices.DocView) {
+	defer close(c.done)
 	for docs := range work {
-		if ep.err == nil {
-			ep.err = ep.stream.Add(docs)
+		for _, ep := range c.parts {
+			if ep.err == nil {
+				ep.err = ep.stream.Add(docs)
+			}
 		}
 	}
 }
@@ -118,20 +122,18 @@ func (c *closeExports) add(docs []invoices.DocView) {
 	if len(docs) == 0 {
 		return
 	}
-	for _, ep := range c.parts {
-		ep.work <- docs
-	}
+	c.work <- docs
 }
 
 // wait stops feeding the exports and waits until every batch sent is written.
 func (c *closeExports) wait() error {
+	if c.work != nil {
+		close(c.work)
+		c.work = nil
+		<-c.done
+	}
 	var errs []error
 	for _, ep := range c.parts {
-		if ep.work != nil {
-			close(ep.work)
-			ep.work = nil
-		}
-		<-ep.done
 		if ep.err != nil {
 			errs = append(errs, fmt.Errorf("export %s: %w", ep.path, ep.err))
 		}
