@@ -378,6 +378,7 @@ type Symbols struct {
 	slots []symSlot // len is a power of two (or 0 before the first string); id 0 marks an empty slot
 	strs  []string
 	chunk []byte // the chunk new strings are packed into (keep)
+	sink  byte   // Prefetch's loads land here, so they are not optimized away
 }
 
 // symSlot is one slot of Symbols: the string (so a probe reads no other memory than the slot and the
@@ -401,6 +402,12 @@ func (s *Symbols) Intern(b []byte) (string, Sym) {
 	if len(b) == 0 {
 		return "", 0
 	}
+	s.init()
+	return s.InternHashed(b, maphash.Bytes(s.seed, b))
+}
+
+// init readies an empty table: its hash seed, its first slots, and Sym 0 for the empty string.
+func (s *Symbols) init() {
 	if len(s.slots) == 0 {
 		s.seed = maphash.MakeSeed()
 		s.slots = make([]symSlot, symMinSlots)
@@ -408,7 +415,25 @@ func (s *Symbols) Intern(b []byte) (string, Sym) {
 			s.strs = []string{""}
 		}
 	}
+}
+
+// Prefetch returns b's hash for InternHashed and starts loading what interning b will read: the first
+// slot it probes and the bytes of the string there. A decoder prefetches an event's strings before it
+// interns the first of them, so that their cache misses overlap instead of following one another.
+func (s *Symbols) Prefetch(b []byte) uint64 {
+	s.init()
 	h := maphash.Bytes(s.seed, b)
+	if sl := &s.slots[h&uint64(len(s.slots)-1)]; sl.id != 0 {
+		s.sink += sl.str[0] // a slot in use holds a non-empty string
+	}
+	return h
+}
+
+// InternHashed is Intern for bytes whose hash Prefetch returned (by this table).
+func (s *Symbols) InternHashed(b []byte, h uint64) (string, Sym) {
+	if len(b) == 0 {
+		return "", 0
+	}
 	tag := uint32(h >> 32)
 	mask := uint64(len(s.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {

@@ -2,6 +2,7 @@ package rating
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -24,7 +25,13 @@ func TestSymbolsIntern(t *testing.T) {
 		for range n {
 			buf = append(buf, byte('a'+rng.IntN(26)))
 		}
-		str, id := s.Intern(buf)
+		var str string
+		var id Sym
+		if i%2 == 0 {
+			str, id = s.Intern(buf)
+		} else {
+			str, id = s.InternHashed(buf, s.Prefetch(buf))
+		}
 		if str != string(buf) {
 			t.Fatalf("Intern(%q) = %q", buf, str)
 		}
@@ -50,5 +57,30 @@ func TestSymbolsIntern(t *testing.T) {
 	}
 	if s.Len() != len(want) {
 		t.Fatalf("Len() = %d after interning the same strings again, want %d", s.Len(), len(want))
+	}
+}
+
+// TestSymbolsPrefetch checks that a hash from Prefetch stays good while the table grows before the
+// string is interned, and that InternHashed finds what Intern added and the other way round.
+func TestSymbolsPrefetch(t *testing.T) {
+	s := NewSymbols()
+	h := s.Prefetch([]byte("acct_00001"))
+	for i := range 10_000 { // several doublings of the table
+		s.Intern(fmt.Appendf(nil, "acct_%05d", i+2))
+	}
+	str, id := s.InternHashed([]byte("acct_00001"), h)
+	if str != "acct_00001" || id == 0 {
+		t.Fatalf("InternHashed after growth = %q, %d", str, id)
+	}
+	if _, again := s.Intern([]byte("acct_00001")); again != id {
+		t.Errorf("Intern = Sym %d, InternHashed gave %d", again, id)
+	}
+	b := []byte("acct_00500")
+	_, want := s.Intern(b)
+	if _, got := s.InternHashed(b, s.Prefetch(b)); got != want {
+		t.Errorf("InternHashed(Prefetch) = Sym %d, Intern gave %d", got, want)
+	}
+	if str, id := s.InternHashed(nil, s.Prefetch(nil)); str != "" || id != 0 {
+		t.Errorf("the empty string: %q, %d; want \"\", 0", str, id)
 	}
 }

@@ -102,6 +102,14 @@ func (d *decoder) str(t *rating.Symbols, b []byte) (string, rating.Sym) {
 	return t.Intern(b)
 }
 
+// strHashed is str for bytes whose hash t.Prefetch returned (h is unused without tables).
+func (d *decoder) strHashed(t *rating.Symbols, b []byte, h uint64) (string, rating.Sym) {
+	if d.syms == nil {
+		return string(b), 0
+	}
+	return t.InternHashed(b, h)
+}
+
 // table returns the symbol table t picks, or nil without tables (str then copies).
 func (d *decoder) table(t func(*decoderSyms) *rating.Symbols) *rating.Symbols {
 	if d.syms == nil {
@@ -307,6 +315,20 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 	*ev = rating.Event{}
 	sy := &out.syms
 	*sy = rating.EventSyms{}
+	// Nearly every event interns its account and model (and many a base model): hash them and start
+	// loading their table slots first, so the three lookups' cache misses overlap.
+	var hAccount, hModel, hBase uint64
+	if d.syms != nil {
+		if sp := f[fAccount]; sp.kind == vString {
+			hAccount = d.syms.account.Prefetch(s[sp.off:sp.end])
+		}
+		if sp := f[fModel]; sp.kind == vString {
+			hModel = d.syms.model.Prefetch(s[sp.off:sp.end])
+		}
+		if sp := f[fBaseModel]; sp.kind == vString {
+			hBase = d.syms.base.Prefetch(s[sp.off:sp.end])
+		}
+	}
 	var ok bool
 	if out.id, ok = fastReqString(s, f[fID]); !ok {
 		return false
@@ -318,7 +340,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 	if !ok {
 		return false
 	}
-	ev.Account, sy.Account = d.str(d.table(accountSyms), acct)
+	ev.Account, sy.Account = d.strHashed(d.table(accountSyms), acct, hAccount)
 	typ, ok := fastReqString(s, f[fType])
 	if !ok {
 		return false
@@ -330,8 +352,8 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Model, sy.Product = d.str(d.table(modelSyms), model)
-		if ev.BaseModel, sy.Base, ok = d.fastOptString(d.table(baseSyms), s, f[fBaseModel]); !ok {
+		ev.Model, sy.Product = d.strHashed(d.table(modelSyms), model, hModel)
+		if ev.BaseModel, sy.Base, ok = d.fastOptString(d.table(baseSyms), s, f[fBaseModel], hBase); !ok {
 			return false
 		}
 		if ev.InputTokens, ok = fastInt(s, f[fInputTokens], 0, 0); !ok {
@@ -391,7 +413,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.BaseModel, sy.Base = d.str(d.table(baseSyms), base)
+		ev.BaseModel, sy.Base = d.strHashed(d.table(baseSyms), base, hBase)
 		if f[fTrainingTokens].kind != vInt {
 			return false
 		}
@@ -445,8 +467,9 @@ func fastReqString(s []byte, sp span) ([]byte, bool) {
 	return b, true
 }
 
-// fastOptString returns an optional string field ("" when absent, null or empty) and its Sym.
-func (d *decoder) fastOptString(t *rating.Symbols, s []byte, sp span) (string, rating.Sym, bool) {
+// fastOptString returns an optional string field ("" when absent, null or empty) and its Sym; h is
+// the field's hash from t.Prefetch.
+func (d *decoder) fastOptString(t *rating.Symbols, s []byte, sp span, h uint64) (string, rating.Sym, bool) {
 	switch sp.kind {
 	case vAbsent, vNull:
 		return "", 0, true
@@ -458,7 +481,7 @@ func (d *decoder) fastOptString(t *rating.Symbols, s []byte, sp span) (string, r
 		if !ok {
 			return "", 0, false
 		}
-		str, sym := d.str(t, b)
+		str, sym := d.strHashed(t, b, h)
 		return str, sym, true
 	}
 	return "", 0, false
