@@ -303,25 +303,11 @@ func appendMoneyText(dst []byte, c rating.Cents) ([]byte, bool) {
 // double decimalValue parses is the decimal's own canonical text. Everything else is left to
 // appendValueCell.
 func appendDecimalText(dst []byte, d decimal.Decimal) (out []byte, whole, ok bool) {
-	if d.NumDigits() > 18 {
-		return dst, false, false
-	}
-	c, exp := d.CoefficientInt64(), int(d.Exponent())
-	if c == 0 {
-		return append(dst, '0'), true, true
-	}
-	for c%10 == 0 {
-		c /= 10
-		exp++
-	}
-	digits := decimalDigits(c)
+	c, exp, ok := cellDecimal(d)
 	switch {
-	case digits > maxCellDigits:
+	case !ok:
 		return dst, false, false
 	case exp >= 0:
-		if digits+exp > maxCellDigits {
-			return dst, false, false
-		}
 		dst = strconv.AppendInt(dst, c, 10)
 		for range exp {
 			dst = append(dst, '0')

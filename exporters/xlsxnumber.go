@@ -65,25 +65,11 @@ func numberValue(d decimal.Decimal) any {
 // int64 c × 10^-k when that has at most 15 digits, any other is parsed from its exact text. Everything
 // else takes numberValue.
 func decimalValue(d decimal.Decimal) any {
-	if d.NumDigits() > 18 {
-		return numberValue(d)
-	}
-	c, exp := d.CoefficientInt64(), int(d.Exponent())
-	if c == 0 {
-		return int64(0)
-	}
-	for c%10 == 0 {
-		c /= 10
-		exp++
-	}
-	digits := decimalDigits(c)
+	c, exp, ok := cellDecimal(d)
 	switch {
-	case digits > maxCellDigits:
+	case !ok:
 		return numberValue(d)
 	case exp >= 0:
-		if digits+exp > maxCellDigits { // numberValue counts a whole number's zeros too
-			return numberValue(d)
-		}
 		for range exp {
 			c *= 10
 		}
@@ -95,6 +81,28 @@ func decimalValue(d decimal.Decimal) any {
 		return numberValue(d)
 	}
 	return n
+}
+
+// cellDecimal returns d as c × 10^exp, c without trailing zeros (0 for zero, with exp 0), when that is
+// decimalValue's fast path: c of at most maxCellDigits digits, and a whole number of at most
+// maxCellDigits digits once its zeros are counted (numberValue counts them too). It returns false for
+// everything else.
+func cellDecimal(d decimal.Decimal) (c int64, exp int, ok bool) {
+	if d.NumDigits() > 18 {
+		return 0, 0, false
+	}
+	c, exp = d.CoefficientInt64(), int(d.Exponent())
+	if c == 0 {
+		return 0, 0, true
+	}
+	for c%10 == 0 {
+		c /= 10
+		exp++
+	}
+	if digits := decimalDigits(c); digits > maxCellDigits || exp >= 0 && digits+exp > maxCellDigits {
+		return 0, 0, false
+	}
+	return c, exp, true
 }
 
 // fractionText appends the decimal text of c × 10^-k (k > 0): "-0.0123" for c = -123, k = 4.
