@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -110,8 +111,13 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 			has[d.Account] = true
 		}
 	}
-	// Drafts are built on all cores (each account's lines and credits are its own) and issued in
-	// ascending account order as they are ready, closeBatchAccounts accounts per transaction, so
+	// The exports start in the middle of issuing (below); an output directory that cannot be made
+	// fails the close before anything is issued, as it did when they started first.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("close %s: exports: %w", p, err)
+	}
+	// Drafts are built on all cores but one (each account's lines and credits are its own) and issued
+	// in ascending account order as they are ready, closeBatchAccounts accounts per transaction, so
 	// numbering is reproducible: the same usage and accounts give every account the same number
 	// whatever the batch size and however fast the drafting goes.
 	log := j.Logger.With("run_id", run.ID, "period", p.String())

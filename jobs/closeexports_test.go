@@ -186,3 +186,32 @@ func dumpWithoutRun(t *testing.T, path string) []byte {
 	}
 	return out
 }
+
+// TestCloseFailsEarlyWithoutAnOutputDirectory checks that a close whose output directory cannot be
+// made fails before it issues anything, although its exports only start while it issues.
+func TestCloseFailsEarlyWithoutAnOutputDirectory(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	st := storetest.Backends[0].Open(t)
+	if _, err := st.ImportAccounts(ctx, imp); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "not-a-directory")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var finished atomic.Int32
+	j := &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: streamingExporter{finished: &finished},
+		PriceBook: pb, PriceBookHash: hash, OutDir: file, Logger: log}
+	if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err == nil {
+		t.Fatal("close succeeded with a file for its output directory")
+	}
+	docs, err := st.Documents(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 0 {
+		t.Errorf("%d documents issued before the close failed, want none", len(docs))
+	}
+}
