@@ -371,83 +371,15 @@ func appendJSONCents(dst []byte, c rating.Cents) []byte {
 	return append(dst, '.', byte('0'+frac/10), byte('0'+frac%10), '"')
 }
 
-// appendJSONQuantity appends q quoted, as rating.FormatQuantity writes it ("1200000", "3600.5").
-// Formatting a decimal to a string costs about four allocations, most of what a line costs, so
-// quantities and prices whose coefficient fits in an int64 — all that rating produces in practice —
-// are written from their coefficient and exponent; the tests hold both to rating's functions.
+// appendJSONQuantity appends q quoted, as rating.FormatQuantity writes it ("1200000", "3600.5"): a
+// number's text needs no escaping.
 func appendJSONQuantity(dst []byte, q decimal.Decimal) []byte {
-	if c, e, ok := int64Decimal(q); ok {
-		return appendJSONDecimal(dst, c, e, 0)
-	}
-	return appendJSONString(dst, rating.FormatQuantity(q))
+	return append(rating.AppendQuantity(append(dst, '"'), q), '"')
 }
 
-// appendJSONPrice appends p quoted, as rating.FormatPrice writes it ("0.20", "0.025", "8.00"): with
-// at least two decimal places and no trailing zeros beyond them.
+// appendJSONPrice appends p quoted, as rating.FormatPrice writes it ("0.20", "0.025", "8.00").
 func appendJSONPrice(dst []byte, p decimal.Decimal) []byte {
-	if c, e, ok := int64Decimal(p); ok {
-		return appendJSONDecimal(dst, c, e, 2)
-	}
-	return appendJSONString(dst, rating.FormatPrice(p))
-}
-
-// int64Decimal returns d as c × 10^e when c fits in an int64 and the decimal package formats decimals
-// in its default way (trailing zeros trimmed, no scientific notation), which appendJSONDecimal mirrors.
-func int64Decimal(d decimal.Decimal) (c int64, e int, ok bool) {
-	if !decimal.TrimTrailingZeros || decimal.UseScientificNotation || d.NumDigits() > 18 {
-		return 0, 0, false
-	}
-	return d.CoefficientInt64(), int(d.Exponent()), true
-}
-
-// appendJSONDecimal appends c × 10^e quoted, in plain notation, with at least minFrac decimal places
-// and no trailing zeros beyond them, as the decimal package writes it.
-func appendJSONDecimal(dst []byte, c int64, e, minFrac int) []byte {
-	dst = append(dst, '"')
-	u := uint64(c)
-	if c < 0 {
-		dst = append(dst, '-')
-		u = -u
-	}
-	if e >= 0 {
-		dst = strconv.AppendUint(dst, u, 10)
-		if u != 0 {
-			dst = appendZeros(dst, e)
-		}
-		if minFrac > 0 {
-			dst = appendZeros(append(dst, '.'), minFrac)
-		}
-		return append(dst, '"')
-	}
-	frac := -e // the last frac digits of u lie after the decimal point
-	for frac > minFrac && u%10 == 0 {
-		u /= 10
-		frac--
-	}
-	var buf [20]byte
-	digits := strconv.AppendUint(buf[:0], u, 10)
-	intLen := len(digits) - frac
-	if intLen > 0 {
-		dst = append(dst, digits[:intLen]...)
-	} else {
-		dst = append(dst, '0')
-	}
-	if frac == 0 { // only when minFrac is 0 too: an integer
-		return append(dst, '"')
-	}
-	dst = append(dst, '.')
-	dst = appendZeros(dst, -intLen)
-	dst = append(dst, digits[max(intLen, 0):]...)
-	dst = appendZeros(dst, minFrac-frac)
-	return append(dst, '"')
-}
-
-// appendZeros appends n zeros, none when n ≤ 0.
-func appendZeros(dst []byte, n int) []byte {
-	for range n {
-		dst = append(dst, '0')
-	}
-	return dst
+	return append(rating.AppendPrice(append(dst, '"'), p), '"')
 }
 
 func standingRowsJSON(rows []invoices.Standing) []standingJSON {

@@ -314,5 +314,5 @@ func appendDecimalText(dst []byte, d decimal.Decimal) (out []byte, whole, ok boo
 		}
 		return dst, true, true
 	}
-	return fractionText(dst, c, -exp), false, true
+	return rating.AppendDecimal(dst, c, exp), false, true
 }

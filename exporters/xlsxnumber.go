@@ -76,7 +76,7 @@ func decimalValue(d decimal.Decimal) any {
 		return c
 	}
 	var buf [40]byte
-	n, err := strconv.ParseFloat(string(fractionText(buf[:0], c, -exp)), 64)
+	n, err := strconv.ParseFloat(string(rating.AppendDecimal(buf[:0], c, exp)), 64)
 	if err != nil {
 		return numberValue(d)
 	}
@@ -103,26 +103,6 @@ func cellDecimal(d decimal.Decimal) (c int64, exp int, ok bool) {
 		return 0, 0, false
 	}
 	return c, exp, true
-}
-
-// fractionText appends the decimal text of c × 10^-k (k > 0): "-0.0123" for c = -123, k = 4.
-func fractionText(dst []byte, c int64, k int) []byte {
-	if c < 0 {
-		dst = append(dst, '-')
-		c = -c
-	}
-	var digits [20]byte
-	ds := strconv.AppendInt(digits[:0], c, 10)
-	if len(ds) <= k {
-		dst = append(dst, '0', '.')
-		for range k - len(ds) {
-			dst = append(dst, '0')
-		}
-		return append(dst, ds...)
-	}
-	dst = append(dst, ds[:len(ds)-k]...)
-	dst = append(dst, '.')
-	return append(dst, ds[len(ds)-k:]...)
 }
 
 // decimalDigits returns the number of decimal digits of c (c != 0).
