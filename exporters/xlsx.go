@@ -415,11 +415,15 @@ func (x *xlsxWriter) integer(n int64) any {
 }
 
 func (x *xlsxWriter) quantity(d decimal.Decimal) any {
-	style := x.st.integer
-	if !d.IsInteger() {
-		style = x.st.fraction
+	return excelize.Cell{StyleID: x.quantityStyle(d), Value: decimalValue(d)}
+}
+
+// quantityStyle is a quantity's number format: whole, or with its fraction (GPU-seconds).
+func (x *xlsxWriter) quantityStyle(d decimal.Decimal) int {
+	if d.IsInteger() {
+		return x.st.integer
 	}
-	return excelize.Cell{StyleID: style, Value: decimalValue(d)}
+	return x.st.fraction
 }
 
 func (x *xlsxWriter) unitPrice(d decimal.Decimal) any {

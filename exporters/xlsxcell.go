@@ -2,9 +2,7 @@ package exporters
 
 import (
 	"bytes"
-	"math"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -16,7 +14,7 @@ import (
 // the values the exporters hand it, without its per-cell work: a cell reference built per cell, the
 // value boxed in an interface, the text escaped through strings.Builder and a regular expression. The
 // rules are excelize v2.11.1's: stream.go writeCell and setCellValFunc, cell.go setInlineStr,
-// trimCellValue, setCellInt and formatCellFloat, lib.go bstrMarshal and truncateUTF16Units. The tests
+// trimCellValue, setCellInt and formatCellFloat (for the numbers numberValue gives it), lib.go bstrMarshal and truncateUTF16Units. The tests
 // compare the output with excelize's own, cell by cell (FuzzAppendTextCell) and part by part
 // (TestLinesSheetMatchesExcelize); they catch an excelize upgrade that changes the format.
 
@@ -61,54 +59,14 @@ func appendNumberCell(dst []byte, col string, row []byte, style int, v []byte) [
 	return append(dst, `</v></c>`...)
 }
 
-// appendValueCell appends the cell excelize writes for v, one of the values numberValue, moneyValue and
-// decimalValue return: an int64 or float64 is a number, a string is text.
-func appendValueCell(dst []byte, col string, row []byte, style int, v any) []byte {
-	var num [32]byte
-	switch v := v.(type) {
-	case int64:
-		return appendNumberCell(dst, col, row, style, strconv.AppendInt(num[:0], v, 10))
-	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return appendTextCell(dst, col, row, style, strconv.FormatFloat(v, 'g', -1, 64))
-		}
-		return appendNumberCell(dst, col, row, style, []byte(formatCellFloat(v)))
-	case string:
-		return appendTextCell(dst, col, row, style, v)
+// appendDecimalCell appends the cell excelize writes for numberValue(d): a number cell with d's exact
+// text, or a text cell when d would not survive the trip through a double (numberText).
+func appendDecimalCell(dst []byte, col string, row []byte, style int, d decimal.Decimal) []byte {
+	s, number := numberText(d)
+	if number {
+		return appendNumberCell(dst, col, row, style, []byte(s))
 	}
-	panic("exporters: unexpected cell value type") // the value functions return nothing else
-}
-
-// formatCellFloat is excelize's formatCellFloat(v, -1, 64): the shortest text of v, its digits after the
-// 15th significant one replaced by zeros (or dropped after the decimal point).
-func formatCellFloat(v float64) string {
-	str := strconv.FormatFloat(v, 'f', -1, 64)
-	if math.Abs(v) == math.MaxFloat64 {
-		return str
-	}
-	decimalPoint := strings.IndexByte(str, '.')
-	significant := 0
-	for idx := range len(str) {
-		if str[idx] < '0' || str[idx] > '9' || significant == 0 && str[idx] == '0' {
-			continue
-		}
-		significant++
-		if significant <= maxCellDigits {
-			continue
-		}
-		if decimalPoint >= 0 && idx > decimalPoint {
-			return strings.TrimSuffix(str[:idx], ".")
-		}
-		if decimalPoint < 0 {
-			decimalPoint = len(str)
-		}
-		truncated := []byte(str[:decimalPoint])
-		for ; idx < len(truncated); idx++ {
-			truncated[idx] = '0'
-		}
-		return string(truncated)
-	}
-	return str
+	return appendTextCell(dst, col, row, style, s)
 }
 
 // appendInlineText appends the <is> element excelize writes for the text s: s cut to maxCellChars UTF-16

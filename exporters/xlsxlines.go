@@ -213,8 +213,7 @@ func (w *lineRowsWriter) appendRow(b []byte, x *xlsxWriter, l *rating.Line) []by
 			}
 			b = appendNumberCell(b, colQuantity, row, style, v)
 		} else {
-			c := x.quantity(l.Quantity).(excelize.Cell)
-			b = appendValueCell(b, colQuantity, row, c.StyleID, c.Value)
+			b = appendDecimalCell(b, colQuantity, row, x.quantityStyle(l.Quantity), l.Quantity)
 		}
 		if l.Unit != "" {
 			b = appendTextCell(b, colUnit, row, 0, l.Unit)
@@ -222,14 +221,14 @@ func (w *lineRowsWriter) appendRow(b []byte, x *xlsxWriter, l *rating.Line) []by
 		if v, _, ok := appendDecimalText(num[:0], l.UnitPrice); ok {
 			b = appendNumberCell(b, colUnitPrice, row, x.st.unitPrice, v)
 		} else {
-			b = appendValueCell(b, colUnitPrice, row, x.st.unitPrice, decimalValue(l.UnitPrice))
+			b = appendDecimalCell(b, colUnitPrice, row, x.st.unitPrice, l.UnitPrice)
 		}
 	}
 	var num [40]byte
 	if v, ok := appendMoneyText(num[:0], l.Amount); ok {
 		b = appendNumberCell(b, colAmount, row, x.st.money, v)
 	} else {
-		b = appendValueCell(b, colAmount, row, x.st.money, moneyValue(l.Amount))
+		b = appendDecimalCell(b, colAmount, row, x.st.money, l.Amount.Decimal())
 	}
 	return append(b, `</row>`...)
 }

@@ -44,18 +44,30 @@ func moneyValue(c rating.Cents) any {
 // that same string. Everything the exporters sum is summed in cents before it gets here. A value that
 // would not survive the trip (more than 15 significant digits) is written as text rather than altered.
 func numberValue(d decimal.Decimal) any {
-	if d.IsInteger() && significantDigits(d.String()) <= maxCellDigits {
+	s, number := numberText(d)
+	switch {
+	case !number:
+		return s
+	case d.IsInteger():
 		return d.IntPart()
 	}
+	n, _ := strconv.ParseFloat(s, 64) // numberText parsed it already
+	return n
+}
+
+// numberText returns d's canonical text and whether numberValue makes it a number cell: when it does,
+// the text is exactly what excelize writes for that number (the integer, or the shortest form of the
+// double, which numberValue only uses when it is this same text).
+func numberText(d decimal.Decimal) (string, bool) {
 	s := d.String() // canonical: no exponent, no trailing zeros
 	if significantDigits(s) > maxCellDigits {
-		return s
+		return s, false
+	}
+	if d.IsInteger() {
+		return s, true
 	}
 	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || strconv.FormatFloat(n, 'f', -1, 64) != s {
-		return s
-	}
-	return n
+	return s, err == nil && strconv.FormatFloat(n, 'f', -1, 64) == s
 }
 
 // decimalValue is numberValue(d) computed from d's coefficient and exponent when the coefficient fits
