@@ -953,8 +953,8 @@ func (a *Aggregate) BuildAccountLines(account string) []Line {
 			if q.Units == 0 && q.Nanos == 0 {
 				continue
 			}
-			es = append(es, lineEntry{q: q, key: entryKey{kind: k.kind, account: k.account, product: k.product,
-				base: k.base, deployment: k.deployment, price: k.prices.unit[mi], meter: meterByIndex[mi],
+			es = append(es, lineEntry{q: q, key: entryKey{lineNames: lineNames{kind: k.kind, deployment: k.deployment,
+				product: k.product, base: k.base}, account: k.account, price: k.prices.unit[mi], meter: meterByIndex[mi],
 				rank: meterRanks[mi]}})
 		}
 	}

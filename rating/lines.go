@@ -61,21 +61,26 @@ type lineEntry struct {
 
 // entryKey is a LineKey with its meter's rank in an invoice's order (meterOrder).
 type entryKey struct {
-	kind                                      Kind
-	account, product, base, deployment, price string
-	meter                                     Meter
-	rank                                      int8
+	lineNames
+	account, price string
+	meter          Meter
+	rank           int8
+}
+
+// lineNames are what name a line, in the order an invoice sorts lines by.
+type lineNames struct {
+	kind                      Kind
+	deployment, product, base string
 }
 
 func lineKeyOf(k *LineKey) entryKey {
-	return entryKey{kind: k.Kind, account: k.Account, product: k.Product, base: k.BaseModel,
-		deployment: k.Deployment, price: k.UnitPrice, meter: k.Meter, rank: int8(meterOrder(k.Meter))}
+	return entryKey{lineNames: lineNames{kind: k.Kind, deployment: k.Deployment, product: k.Product, base: k.BaseModel},
+		account: k.Account, price: k.UnitPrice, meter: k.Meter, rank: int8(meterOrder(k.Meter))}
 }
 
-// compareEntries orders entries as compareLines orders the lines they become; keys that compareLines
-// cannot tell apart (another account, or a price spelt differently) then by price text and account, so
-// that equal keys, and only they, compare equal.
-func compareEntries(a, b *entryKey) int {
+// compareNames orders lines by their names: discount lines last, then kind, deployment, product and
+// base model.
+func compareNames(a, b *lineNames) int {
 	if ad, bd := a.kind == KindDiscount, b.kind == KindDiscount; ad != bd {
 		if bd {
 			return -1
@@ -91,7 +96,14 @@ func compareEntries(a, b *entryKey) int {
 	if c := strings.Compare(a.product, b.product); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.base, b.base); c != 0 {
+	return strings.Compare(a.base, b.base)
+}
+
+// compareEntries orders entries as compareLines orders the lines they become; keys that compareLines
+// cannot tell apart (another account, or a price spelt differently) then by price text and account, so
+// that equal keys, and only they, compare equal.
+func compareEntries(a, b *entryKey) int {
+	if c := compareNames(&a.lineNames, &b.lineNames); c != 0 {
 		return c
 	}
 	if a.meter != b.meter {
@@ -367,22 +379,8 @@ func lineLess(a, b *Line) bool {
 // compareLines is lineLess as a three-way comparison: negative when a comes first, positive when b
 // does, 0 when neither (ma and mb are their meters' meterOrder).
 func compareLines(a, b *Line, ma, mb int8) int {
-	if ad, bd := a.Kind == KindDiscount, b.Kind == KindDiscount; ad != bd {
-		if bd {
-			return -1
-		}
-		return 1
-	}
-	if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Deployment, b.Deployment); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Product, b.Product); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.BaseModel, b.BaseModel); c != 0 {
+	if c := compareNames(&lineNames{a.Kind, a.Deployment, a.Product, a.BaseModel},
+		&lineNames{b.Kind, b.Deployment, b.Product, b.BaseModel}); c != 0 {
 		return c
 	}
 	if a.Meter != b.Meter {
