@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -338,8 +339,22 @@ func scanIDs(ctx context.Context, tx *sqlx.Tx, query string, args []any, ids map
 	return rows.Err()
 }
 
-const lineInsertHead = `INSERT INTO document_lines (document_id, position, kind, product, base_model, deployment,
-	meter, description, quantity, unit, unit_price, unrounded, amount_cents) VALUES `
+// lineColumns are document_lines' columns, in the order of lineValues.
+var lineColumns = [lineCols]string{"document_id", "position", "kind", "product", "base_model", "deployment", "meter",
+	"description", "quantity", "unit", "unit_price", "unrounded", "amount_cents"}
+
+// lineCols is how many columns a line has.
+const lineCols = 13
+
+var lineInsertHead = "INSERT INTO document_lines (" + strings.Join(lineColumns[:], ", ") + ") VALUES "
+
+// lineValues sets row to the stored values of line k of the document stored with id docID, in
+// lineColumns' order: int64, string or nil (NULL), which both drivers take as they are.
+func lineValues(row *[lineCols]any, docID int64, k int, l *rating.Line) {
+	qty, price := lineDecimals(l)
+	*row = [lineCols]any{docID, int64(k), string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter),
+		l.Description, qty, l.Unit, price, decimalText(l.Unrounded), int64(l.Amount)}
+}
 
 // insertLines is how SQLite stores the lines of every document of the batch: packed into INSERTs
 // of linesPerInsert rows whatever document they belong to, sent on the driver's connection
@@ -354,23 +369,13 @@ func (s *Store) insertLines(ctx context.Context, conn *sqlx.Conn, docs []*invoic
 		}
 		ins := &lineInserter{c: c, head: lineInsertHead, args: make([]driver.NamedValue, 0, lineCols*linesPerInsert)}
 		defer ins.close()
+		var row [lineCols]any
 		for i, doc := range docs {
 			for k := range doc.Lines {
-				l := &doc.Lines[k]
-				qty, price := lineDecimals(l)
-				ins.add(out[i].id)
-				ins.add(int64(k))
-				ins.add(string(l.Kind))
-				ins.add(l.Product)
-				ins.add(l.BaseModel)
-				ins.add(l.Deployment)
-				ins.add(string(l.Meter))
-				ins.add(l.Description)
-				ins.add(qty)
-				ins.add(l.Unit)
-				ins.add(price)
-				ins.add(decimalText(l.Unrounded))
-				ins.add(int64(l.Amount))
+				lineValues(&row, out[i].id, k, &doc.Lines[k])
+				for _, v := range row {
+					ins.add(v)
+				}
 				if ins.rows++; ins.rows == linesPerInsert {
 					if err := ins.flush(ctx, s); err != nil {
 						return err
@@ -385,9 +390,6 @@ func (s *Store) insertLines(ctx context.Context, conn *sqlx.Conn, docs []*invoic
 	}
 	return nil
 }
-
-// lineCols is how many columns a line has.
-const lineCols = 13
 
 // lineInserter is inserter on the driver's connection, for lines: the values go to the driver as
 // they are (int64, string or nil, all driver.Values), and a full INSERT's statement is prepared once
@@ -445,21 +447,17 @@ func (ins *lineInserter) close() {
 	}
 }
 
-// lineColumns are document_lines' columns in lineInsertHead's order.
-var lineColumns = []string{"document_id", "position", "kind", "product", "base_model", "deployment", "meter",
-	"description", "quantity", "unit", "unit_price", "unrounded", "amount_cents"}
-
 // copyLines is insertLines for PostgreSQL: one COPY of the batch's lines on conn, inside the
 // transaction open on it, so it commits or rolls back with the rest of the batch. COPY spares the
 // server parsing and planning a 2,600-parameter INSERT per 200 lines and the client binding them.
 func (s *Store) copyLines(ctx context.Context, conn *sqlx.Conn, docs []*invoices.Document, out []issued) error {
-	src := &lineSource{docs: docs, out: out, row: make([]any, len(lineColumns)), k: -1}
+	src := &lineSource{docs: docs, out: out, k: -1}
 	err := conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("driver connection is a %T, not pgx's", dc)
 		}
-		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"document_lines"}, lineColumns, src)
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"document_lines"}, lineColumns[:], src)
 		return err
 	})
 	if err != nil {
@@ -474,7 +472,7 @@ type lineSource struct {
 	docs []*invoices.Document
 	out  []issued
 	i, k int // the document and line whose row is next
-	row  []any
+	row  [lineCols]any
 }
 
 func (ls *lineSource) Next() bool {
@@ -486,12 +484,8 @@ func (ls *lineSource) Next() bool {
 }
 
 func (ls *lineSource) Values() ([]any, error) {
-	l := &ls.docs[ls.i].Lines[ls.k]
-	qty, price := lineDecimals(l)
-	r := ls.row
-	r[0], r[1], r[2], r[3], r[4], r[5], r[6] = ls.out[ls.i].id, int32(ls.k), string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter)
-	r[7], r[8], r[9], r[10], r[11], r[12] = l.Description, qty, l.Unit, price, decimalText(l.Unrounded), int64(l.Amount)
-	return r, nil
+	lineValues(&ls.row, ls.out[ls.i].id, ls.k, &ls.docs[ls.i].Lines[ls.k])
+	return ls.row[:], nil
 }
 
 func (ls *lineSource) Err() error { return nil }
