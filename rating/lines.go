@@ -99,7 +99,7 @@ func compareNames(a, b *lineNames) int {
 	return strings.Compare(a.base, b.base)
 }
 
-// compareEntries orders entries as compareLines orders the lines they become; keys that compareLines
+// compareEntries orders entries as LineLess orders the lines they become; keys that LineLess
 // cannot tell apart (another account, or a price spelt differently) then by price text and account, so
 // that equal keys, and only they, compare equal.
 func compareEntries(a, b *entryKey) int {
@@ -326,31 +326,6 @@ func gpuAmountFast(q Quantity, p priceVal) (decimal.Decimal, Cents, bool) {
 	return decimal128(qh, ql, -unroundedPlaces), c, true
 }
 
-// SortLines orders lines as they appear on an invoice; discount lines go last.
-func SortLines(ls []Line) {
-	if len(ls) < 2 {
-		return
-	}
-	// Lines are large structs: a stable sort of their indexes moves 4 bytes where sorting the lines
-	// would copy every compared and swapped line; one pass then puts the lines in order.
-	// The comparison is compareLines, lineLess's three-way form, with each line's meter rank computed
-	// once rather than on every comparison.
-	idx := make([]int32, len(ls))
-	meters := make([]int8, len(ls))
-	for i := range idx {
-		idx[i] = int32(i)
-		meters[i] = int8(meterOrder(ls[i].Meter))
-	}
-	slices.SortStableFunc(idx, func(i, j int32) int {
-		return compareLines(&ls[i], &ls[j], meters[i], meters[j])
-	})
-	sorted := make([]Line, len(ls))
-	for to, from := range idx {
-		sorted[to] = ls[from]
-	}
-	copy(ls, sorted)
-}
-
 // LineLess reports whether a comes before b on an invoice.
 func LineLess(a, b Line) bool { return lineLess(&a, &b) }
 
@@ -374,19 +349,6 @@ func lineLess(a, b *Line) bool {
 		return meterOrder(a.Meter) < meterOrder(b.Meter)
 	}
 	return a.UnitPrice.LessThan(b.UnitPrice)
-}
-
-// compareLines is lineLess as a three-way comparison: negative when a comes first, positive when b
-// does, 0 when neither (ma and mb are their meters' meterOrder).
-func compareLines(a, b *Line, ma, mb int8) int {
-	if c := compareNames(&lineNames{a.Kind, a.Deployment, a.Product, a.BaseModel},
-		&lineNames{b.Kind, b.Deployment, b.Product, b.BaseModel}); c != 0 {
-		return c
-	}
-	if a.Meter != b.Meter {
-		return int(ma) - int(mb)
-	}
-	return a.UnitPrice.Cmp(b.UnitPrice)
 }
 
 func meterOrder(m Meter) int {
