@@ -265,18 +265,25 @@ func decimal128(hi, lo uint64, exp int32) decimal.Decimal {
 	return decimal.NewFromBigInt(v, exp)
 }
 
-// tokenAmountFast is qd.Mul(price).Shift(-6) and its RoundCents: the coefficient q × price with the
-// exponent -9 + price exponent - 6.
-func tokenAmountFast(q Quantity, p priceVal) (decimal.Decimal, Cents, bool) {
+// product128 returns the coefficient of q × p (quantity in nanos times the price's coefficient), and
+// false when p has no fast form, q does not fit, the product does not fit in 128 bits or is zero.
+func product128(q Quantity, p priceVal) (hi, lo uint64, ok bool) {
 	if !p.fast {
-		return decimal.Decimal{}, 0, false
+		return 0, 0, false
 	}
 	qh, ql, ok := quantity128(q)
 	if !ok {
-		return decimal.Decimal{}, 0, false
+		return 0, 0, false
 	}
-	vh, vl, ok := mul128(qh, ql, p.coef)
-	if !ok || vh == 0 && vl == 0 {
+	hi, lo, ok = mul128(qh, ql, p.coef)
+	return hi, lo, ok && (hi != 0 || lo != 0)
+}
+
+// tokenAmountFast is qd.Mul(price).Shift(-6) and its RoundCents: the coefficient q × price with the
+// exponent -9 + price exponent - 6.
+func tokenAmountFast(q Quantity, p priceVal) (decimal.Decimal, Cents, bool) {
+	vh, vl, ok := product128(q, p)
+	if !ok {
 		return decimal.Decimal{}, 0, false
 	}
 	exp := p.exp - 15
@@ -291,15 +298,8 @@ func tokenAmountFast(q Quantity, p priceVal) (decimal.Decimal, Cents, bool) {
 // coefficient scaled to 10^-unroundedPlaces (times 10^(15 + price exponent)), divided by 3600 and
 // rounded half up on the remainder, with the exponent -unroundedPlaces.
 func gpuAmountFast(q Quantity, p priceVal) (decimal.Decimal, Cents, bool) {
-	if !p.fast {
-		return decimal.Decimal{}, 0, false
-	}
-	qh, ql, ok := quantity128(q)
+	vh, vl, ok := product128(q, p)
 	if !ok {
-		return decimal.Decimal{}, 0, false
-	}
-	vh, vl, ok := mul128(qh, ql, p.coef)
-	if !ok || vh == 0 && vl == 0 {
 		return decimal.Decimal{}, 0, false
 	}
 	// The product's exponent is -9 + p.exp; QuoRem scales it by 10^(unroundedPlaces - 9 + p.exp).
