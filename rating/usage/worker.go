@@ -46,14 +46,9 @@ const (
 // kept as 1/1024ths, without floating point.
 const lineScale = 1024
 
-// estimateIDs extrapolates the lines of a sample (lines in sampleBytes raw bytes of one object) to the
-// read's total raw bytes.
-func estimateIDs(lines, sampleBytes, totalBytes int64) int64 {
-	return estimateScaled(lines*lineScale, sampleBytes, totalBytes)
-}
-
-// estimateScaled is estimateIDs for scaled lines (lines × lineScale): scaled × total ÷ (sample ×
-// lineScale) in 128-bit integer arithmetic, capped at totalBytes / minRawBytesPerID.
+// estimateScaled extrapolates the scaled lines (lines × lineScale) of a sample — sampleBytes raw bytes
+// of one object — to the read's total raw bytes: scaled × total ÷ (sample × lineScale) in 128-bit
+// integer arithmetic, capped at totalBytes / minRawBytesPerID.
 func estimateScaled(scaled, sampleBytes, totalBytes int64) int64 {
 	limit := totalBytes / minRawBytesPerID
 	if sampleBytes <= 0 || scaled < 0 || totalBytes <= 0 {
