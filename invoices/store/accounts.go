@@ -59,26 +59,42 @@ func (s *Store) forUpdate() string {
 	return ""
 }
 
+// Statement sizes of an import: accounts and contracts take 5 parameters a row, far below both
+// databases' limits (see docsPerInsert); ids per IN list are idsPerSelect.
+const (
+	accountsPerInsert  = 500
+	contractsPerInsert = 500
+)
+
+// errAccountWithoutID fails an import with an account record without an id.
+var errAccountWithoutID = errors.New("account without id")
+
 // ImportAccounts upserts the import's accounts (absent fields keep their stored values; a present
 // contracts list replaces the stored one), grants and payments by id, in one transaction, and never
-// deletes. The result counts the records inserted or changed, so a repeated import counts nothing.
+// deletes. Records apply in order, so a second record of an id applies on top of the first. The
+// result counts the records inserted or changed, so a repeated import counts nothing.
 // It fails, writing nothing, with an error wrapping invoices.ErrGrantConsumed when the amount (or
 // account) of a grant with consumption by effective documents would change, and with one wrapping
 // invoices.ErrNotFound when a payment names an account that exists neither in the database nor in the
 // import.
 func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error) {
+	for i := range imp.Accounts {
+		if imp.Accounts[i].ID == "" {
+			// The text names the (empty) id as every account error does.
+			return invoices.ImportResult{}, fmt.Errorf("store: import accounts: account : %w", errAccountWithoutID)
+		}
+	}
 	var res invoices.ImportResult
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		res = invoices.ImportResult{}
+		n, err := s.importAccountRows(ctx, tx, imp.Accounts)
+		if err != nil {
+			return err
+		}
+		res.Accounts = n
+		// Grants are rare in imports: one by one, after every account of the import exists.
 		for i := range imp.Accounts {
 			rec := &imp.Accounts[i]
-			changed, err := s.upsertAccount(ctx, tx, rec)
-			if err != nil {
-				return fmt.Errorf("account %s: %w", rec.ID, err)
-			}
-			if changed {
-				res.Accounts++
-			}
 			for _, g := range rec.Grants {
 				changed, err := s.upsertGrant(ctx, tx, rec.ID, g)
 				if err != nil {
@@ -106,18 +122,130 @@ func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoi
 	return res, nil
 }
 
-func (s *Store) upsertAccount(ctx context.Context, tx *sqlx.Tx, rec *invoices.AccountRecord) (bool, error) {
-	if rec.ID == "" {
-		return false, errors.New("account without id")
+// importedAccount is one account of an import: its stored account row and contracts, and what the
+// import's records have made of them so far.
+type importedAccount struct {
+	stored          accountRow
+	exists          bool // stored is a row of the database
+	row             accountRow
+	present         bool // row is set: stored, or inserted by an earlier record
+	setsContracts   bool // a record sets contracts: storedContracts were read
+	storedContracts []contractRow
+	contracts       []contractRow
+}
+
+// importAccountRows upserts the accounts and contracts of recs (whose ids are all set) with a few
+// statements per 500 accounts and returns how many records changed something. It gives the result of
+// applying the records one at a time, in order, each compared with the state the ones before it left:
+// a record counts when it inserts its account, changes a field (decimals compared by value) or sets a
+// contracts list that differs from the current one. It then writes each account's final state where
+// that differs from what is stored; on PostgreSQL the accounts' rows stay locked until commit.
+func (s *Store) importAccountRows(ctx context.Context, tx *sqlx.Tx, recs []invoices.AccountRecord) (int, error) {
+	accts := make(map[string]*importedAccount, len(recs))
+	var ids, contractIDs []string
+	for i := range recs {
+		a := accts[recs[i].ID]
+		if a == nil {
+			a = &importedAccount{}
+			accts[recs[i].ID] = a
+			ids = append(ids, recs[i].ID)
+		}
+		if recs[i].ContractsSet && !a.setsContracts {
+			a.setsContracts = true
+			contractIDs = append(contractIDs, recs[i].ID)
+		}
 	}
-	var old accountRow
-	err := tx.GetContext(ctx, &old, s.q(`SELECT id, name, email, payment_method, spend_limit_override
-		FROM accounts WHERE id = ?`+s.forUpdate()), rec.ID)
-	exists := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, err
+	// Read (and lock) in id order, so concurrent imports wait for each other rather than deadlock.
+	slices.Sort(ids)
+	slices.Sort(contractIDs)
+	err := inChunks(ids, func(args []any) error {
+		var rows []accountRow
+		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT id, name, email, payment_method, spend_limit_override
+				FROM accounts WHERE id IN `+valuesList(1, len(args))+` ORDER BY id`+s.forUpdate()), args...); err != nil {
+			return fmt.Errorf("accounts %s–%s: %w", args[0], args[len(args)-1], err)
+		}
+		for _, r := range rows {
+			a := accts[r.ID]
+			a.stored, a.exists = r, true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	row := old
+	err = inChunks(contractIDs, func(args []any) error {
+		var rows []contractRow
+		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT account_id, position, on_demand_discount_percent, from_at, to_at
+				FROM contracts WHERE account_id IN `+valuesList(1, len(args))+` ORDER BY account_id, position`),
+			args...); err != nil {
+			return fmt.Errorf("contracts of accounts %s–%s: %w", args[0], args[len(args)-1], err)
+		}
+		for _, r := range rows {
+			a := accts[r.AccountID]
+			a.storedContracts = append(a.storedContracts, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+
+	changed := 0
+	for _, a := range accts {
+		a.row, a.present, a.contracts = a.stored, a.exists, a.storedContracts
+	}
+	for i := range recs {
+		if accts[recs[i].ID].apply(&recs[i]) {
+			changed++
+		}
+	}
+
+	// Write final states that differ from the stored ones: exactly, not by value, so the text of a
+	// decimal ends as the record that last changed the field wrote it.
+	var upserts []accountRow
+	var replaced, deletes []string
+	for _, id := range ids {
+		a := accts[id]
+		if !a.exists || a.row != a.stored {
+			upserts = append(upserts, a.row)
+		}
+	}
+	for _, id := range contractIDs {
+		a := accts[id]
+		if !slices.Equal(a.contracts, a.storedContracts) {
+			replaced = append(replaced, id)
+			if len(a.storedContracts) > 0 {
+				deletes = append(deletes, id)
+			}
+		}
+	}
+	if err := s.upsertAccountRows(ctx, tx, upserts); err != nil {
+		return 0, err
+	}
+	err = inChunks(deletes, func(args []any) error {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM contracts WHERE account_id IN `+valuesList(1, len(args))),
+			args...); err != nil {
+			return fmt.Errorf("contracts of accounts %s–%s: %w", args[0], args[len(args)-1], err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	var contracts []contractRow
+	for _, id := range replaced {
+		contracts = append(contracts, accts[id].contracts...)
+	}
+	if err := s.insertContractRows(ctx, tx, contracts); err != nil {
+		return 0, err
+	}
+	return changed, nil
+}
+
+// apply applies rec to the account's current state, as upserting rec alone would, and reports
+// whether that changed it.
+func (a *importedAccount) apply(rec *invoices.AccountRecord) bool {
+	row := a.row // the zero row when the account does not exist yet
 	row.ID = rec.ID
 	if rec.Name != nil {
 		row.Name = *rec.Name
@@ -134,42 +262,63 @@ func (s *Store) upsertAccount(ctx context.Context, tx *sqlx.Tx, rec *invoices.Ac
 			row.SpendLimitOverride = sql.NullString{String: rec.SpendLimitOverride.String(), Valid: true}
 		}
 	}
-	changed := !exists || !sameAccountRow(old, row)
+	changed := !a.present || !sameAccountRow(a.row, row)
 	if changed {
-		_, err = tx.NamedExecContext(ctx, `INSERT INTO accounts (id, name, email, payment_method, spend_limit_override)
-			VALUES (:id, :name, :email, :payment_method, :spend_limit_override)
-			ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
-				payment_method = excluded.payment_method, spend_limit_override = excluded.spend_limit_override`, row)
-		if err != nil {
-			return false, err
-		}
+		a.row, a.present = row, true
 	}
 	if !rec.ContractsSet {
-		return changed, nil
-	}
-	var stored []contractRow
-	if err := tx.SelectContext(ctx, &stored, s.q(`SELECT account_id, position, on_demand_discount_percent, from_at, to_at
-		FROM contracts WHERE account_id = ? ORDER BY position`), rec.ID); err != nil {
-		return false, err
+		return changed
 	}
 	want := make([]contractRow, len(rec.Contracts))
 	for i, c := range rec.Contracts {
 		want[i] = contractRow{AccountID: rec.ID, Position: i, Percent: c.OnDemandDiscountPercent.String(),
 			From: fmtTime(c.From), To: fmtTime(c.To)}
 	}
-	if slices.EqualFunc(stored, want, sameContractRow) {
-		return changed, nil
+	if slices.EqualFunc(a.contracts, want, sameContractRow) {
+		return changed
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM contracts WHERE account_id = ?`), rec.ID); err != nil {
-		return false, err
-	}
-	for _, c := range want {
-		if _, err := tx.NamedExecContext(ctx, `INSERT INTO contracts (account_id, position, on_demand_discount_percent, from_at, to_at)
-			VALUES (:account_id, :position, :on_demand_discount_percent, :from_at, :to_at)`, c); err != nil {
-			return false, err
+	a.contracts = want
+	return true
+}
+
+const (
+	accountInsertHead = `INSERT INTO accounts (id, name, email, payment_method, spend_limit_override) VALUES `
+	accountUpsertTail = ` ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email,
+		payment_method = excluded.payment_method, spend_limit_override = excluded.spend_limit_override`
+	contractInsertHead = `INSERT INTO contracts (account_id, position, on_demand_discount_percent, from_at, to_at) VALUES `
+)
+
+// upsertAccountRows inserts or updates rows, whose ids are distinct (an upsert may not touch a row
+// twice), accountsPerInsert at a time.
+func (s *Store) upsertAccountRows(ctx context.Context, tx *sqlx.Tx, rows []accountRow) error {
+	args := make([]any, 0, 5*min(len(rows), accountsPerInsert))
+	for start := 0; start < len(rows); start += accountsPerInsert {
+		chunk := rows[start:min(start+accountsPerInsert, len(rows))]
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r.ID, r.Name, r.Email, r.PaymentMethod, r.SpendLimitOverride)
+		}
+		if _, err := tx.ExecContext(ctx, s.insertSQL(accountInsertHead, len(chunk), 5, accountUpsertTail), args...); err != nil {
+			return fmt.Errorf("accounts %s–%s: %w", chunk[0].ID, chunk[len(chunk)-1].ID, err)
 		}
 	}
-	return true, nil
+	return nil
+}
+
+// insertContractRows inserts rows, contractsPerInsert at a time.
+func (s *Store) insertContractRows(ctx context.Context, tx *sqlx.Tx, rows []contractRow) error {
+	args := make([]any, 0, 5*min(len(rows), contractsPerInsert))
+	for start := 0; start < len(rows); start += contractsPerInsert {
+		chunk := rows[start:min(start+contractsPerInsert, len(rows))]
+		args = args[:0]
+		for _, c := range chunk {
+			args = append(args, c.AccountID, c.Position, c.Percent, c.From, c.To)
+		}
+		if _, err := tx.ExecContext(ctx, s.insertSQL(contractInsertHead, len(chunk), 5, ""), args...); err != nil {
+			return fmt.Errorf("contracts of accounts %s–%s: %w", chunk[0].AccountID, chunk[len(chunk)-1].AccountID, err)
+		}
+	}
+	return nil
 }
 
 func sameAccountRow(a, b accountRow) bool {
