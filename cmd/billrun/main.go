@@ -26,6 +26,7 @@ const (
 )
 
 func main() {
+	adviseHugeHeap(os.Getenv("GODEBUG"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
