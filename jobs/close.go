@@ -200,6 +200,15 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	}
 	log.Debug("close: invoices issued", "issued", len(sum.Issued), "already_issued", sum.Existing, "batches", batches,
 		"batch_accounts", size, "draft_elapsed", drafts.finished.Sub(started), "issue_elapsed", time.Since(started))
+	// Make the invoices durable while standing is evaluated and the exports are finished, rather
+	// than in the middle of issuing or when the store is closed.
+	checkpointed := make(chan error, 1)
+	go func() { checkpointed <- j.Store.Checkpoint(context.WithoutCancel(ctx)) }()
+	defer func() {
+		if err := <-checkpointed; err != nil {
+			log.Warn("close: checkpoint after issuing failed; the database will checkpoint later", "error", err)
+		}
+	}()
 
 	rows, err := j.sweep(ctx, at)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,4 +322,58 @@ func ledger(t *testing.T, st interface {
 		out += fmt.Sprintf("standing %s %s %v %s %s\n", s.Account, s.Status, s.Reasons, s.MonthUsage, s.CreditBalance)
 	}
 	return out
+}
+
+// callLog is a store that records, in order, the close's batches and checkpoints.
+type callLog struct {
+	jobs.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *callLog) log(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, s)
+}
+
+func (c *callLog) IssueBatch(ctx context.Context, docs []*invoices.Document) error {
+	c.log("issue")
+	return c.Store.IssueBatch(ctx, docs)
+}
+
+func (c *callLog) SaveStanding(ctx context.Context, rows []invoices.Standing, events []invoices.StandingEvent) error {
+	c.log("standing")
+	return c.Store.SaveStanding(ctx, rows, events)
+}
+
+func (c *callLog) Checkpoint(ctx context.Context) error {
+	c.log("checkpoint")
+	return c.Store.Checkpoint(ctx)
+}
+
+// TestCloseCheckpointsAfterIssuing: a close makes its invoices durable once, after the last batch —
+// while it evaluates standing, not in the middle of issuing — and before it returns. Its order
+// against the sweep's save is free; that it comes after every batch and is waited for is not.
+func TestCloseCheckpointsAfterIssuing(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	st := storetest.OpenSQLite(t)
+	if _, err := st.ImportAccounts(ctx, imp); err != nil {
+		t.Fatal(err)
+	}
+	c := &callLog{Store: st}
+	j := &jobs.Jobs{Store: c, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+		PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+	jobs.SetCloseBatch(j, 4) // the 17 invoices in 5 batches
+	if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	calls := slices.DeleteFunc(slices.Clone(c.calls), func(s string) bool { return s == "standing" })
+	c.mu.Unlock()
+	if want := []string{"issue", "issue", "issue", "issue", "issue", "checkpoint"}; !slices.Equal(calls, want) {
+		t.Errorf("close called %v (standing left out), want %v", calls, want)
+	}
 }

@@ -69,6 +69,10 @@ type Store interface {
 	// ends. The returned func releases the lock.
 	Lock(ctx context.Context, key string, wait bool) (release func(), err error)
 
+	// Checkpoint makes what was committed so far durable where the database leaves that to later
+	// (SQLite's WAL with synchronous=NORMAL); it may take a while and does not block other writers.
+	Checkpoint(ctx context.Context) error
+
 	Close() error
 }
 
