@@ -291,34 +291,27 @@ const (
 // upsertAccountRows inserts or updates rows, whose ids are distinct (an upsert may not touch a row
 // twice), accountsPerInsert at a time.
 func (s *Store) upsertAccountRows(ctx context.Context, tx *sqlx.Tx, rows []accountRow) error {
-	args := make([]any, 0, 5*min(len(rows), accountsPerInsert))
-	for start := 0; start < len(rows); start += accountsPerInsert {
-		chunk := rows[start:min(start+accountsPerInsert, len(rows))]
-		args = args[:0]
-		for _, r := range chunk {
-			args = append(args, r.ID, r.Name, r.Email, r.PaymentMethod, r.SpendLimitOverride)
-		}
-		if _, err := tx.ExecContext(ctx, s.insertSQL(accountInsertHead, len(chunk), 5, accountUpsertTail), args...); err != nil {
-			return fmt.Errorf("accounts %s–%s: %w", chunk[0].ID, chunk[len(chunk)-1].ID, err)
+	ins := s.newInserter(tx, "accounts", accountInsertHead, 5, accountsPerInsert)
+	ins.tail = accountUpsertTail
+	defer ins.close()
+	for _, r := range rows {
+		if err := ins.row(ctx, r.ID, r.Name, r.Email, r.PaymentMethod, r.SpendLimitOverride); err != nil {
+			return err
 		}
 	}
-	return nil
+	return ins.flush(ctx)
 }
 
 // insertContractRows inserts rows, contractsPerInsert at a time.
 func (s *Store) insertContractRows(ctx context.Context, tx *sqlx.Tx, rows []contractRow) error {
-	args := make([]any, 0, 5*min(len(rows), contractsPerInsert))
-	for start := 0; start < len(rows); start += contractsPerInsert {
-		chunk := rows[start:min(start+contractsPerInsert, len(rows))]
-		args = args[:0]
-		for _, c := range chunk {
-			args = append(args, c.AccountID, c.Position, c.Percent, c.From, c.To)
-		}
-		if _, err := tx.ExecContext(ctx, s.insertSQL(contractInsertHead, len(chunk), 5, ""), args...); err != nil {
-			return fmt.Errorf("contracts of accounts %s–%s: %w", chunk[0].AccountID, chunk[len(chunk)-1].AccountID, err)
+	ins := s.newInserter(tx, "contracts", contractInsertHead, 5, contractsPerInsert)
+	defer ins.close()
+	for _, c := range rows {
+		if err := ins.row(ctx, c.AccountID, c.Position, c.Percent, c.From, c.To); err != nil {
+			return err
 		}
 	}
-	return nil
+	return ins.flush(ctx)
 }
 
 func sameAccountRow(a, b accountRow) bool {

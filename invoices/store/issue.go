@@ -640,13 +640,14 @@ func (s *Store) insertCreditNoteGrants(ctx context.Context, tx *sqlx.Tx, docs []
 
 // inserter sends rows to one table in multi-row INSERTs of up to perInsert rows, through
 // database/sql: consumptions and credit note grants, a few per batch (lines have lineInserter and
-// COPY). The statement of a full INSERT is prepared on the first one and reused for the next, so
+// COPY), and an import's accounts and contracts. The statement of a full INSERT is prepared on the first one and reused for the next, so
 // SQLite parses it once per transaction instead of once per statement.
 type inserter struct {
 	s         *Store
 	tx        *sqlx.Tx
 	what      string // for errors: "lines", "consumptions", …
 	head      string // "INSERT INTO t (a, b) VALUES "
+	tail      string // after the rows: " ON CONFLICT …", or nothing
 	cols      int
 	perInsert int
 	full      *sql.Stmt
@@ -677,9 +678,9 @@ func (ins *inserter) flush(ctx context.Context) error {
 	var err error
 	switch {
 	case ins.rows < ins.perInsert:
-		_, err = ins.tx.ExecContext(ctx, ins.s.insertSQL(ins.head, ins.rows, ins.cols, ""), ins.args...)
+		_, err = ins.tx.ExecContext(ctx, ins.s.insertSQL(ins.head, ins.rows, ins.cols, ins.tail), ins.args...)
 	case ins.full == nil:
-		ins.full, err = ins.tx.PrepareContext(ctx, ins.s.insertSQL(ins.head, ins.rows, ins.cols, ""))
+		ins.full, err = ins.tx.PrepareContext(ctx, ins.s.insertSQL(ins.head, ins.rows, ins.cols, ins.tail))
 		if err == nil {
 			_, err = ins.full.ExecContext(ctx, ins.args...)
 		}
