@@ -12,16 +12,17 @@ import (
 const hugeHeapBytes = 256 << 20
 
 // adviseHugeHeap asks the kernel to back the first hugeHeapBytes of the Go heap with transparent
-// huge pages (madvise MADV_HUGEPAGE), as it backs the dedup tables (rating/usage): it has the runtime
-// map that much heap with one allocation it never touches, advises its range and frees it, so that
-// the allocations that follow reuse the advised pages. Most machines' kernels give huge pages only
-// where asked ("madvise", the usual default of /sys/kernel/mm/transparent_hugepage/enabled), and
-// the Go runtime does not ask: a read then faults its heap in 4 KiB at a time — ~48,000 faults on
-// the benchmark month, on a virtual machine ~8 µs each — and every random access to its
-// accumulators misses the TLB. With the advice the rate of bench/run.sh's month faults ~5,600 times
-// and runs in 2.95-2.99 s instead of 3.25-3.52 s (user CPU -7%, system CPU -40%) with the same peak
-// RSS. GODEBUG=disablethp=1, the runtime's own switch against huge pages, turns it off, and so does
-// a kernel set to "never". It reports whether it advised.
+// huge pages (madvise MADV_HUGEPAGE), as it backs the dedup tables (rating/usage); main does it for
+// the commands that read usage. It has the runtime map that much heap with one allocation it never
+// touches, advises its range and frees it, so that the allocations that follow reuse the advised
+// pages. Most machines' kernels give huge pages only where asked ("madvise", the usual default of
+// /sys/kernel/mm/transparent_hugepage/enabled), and the Go runtime does not ask: a read then faults
+// its heap in 4 KiB at a time — ~48,000 faults on the benchmark month, on a virtual machine ~8 µs
+// each — and every random access to its accumulators misses the TLB. With the advice the rate of
+// bench/run.sh's month faults ~5,600 times and runs in 2.95-2.99 s instead of 3.25-3.52 s (user CPU
+// -7%, system CPU -40%) with the same peak RSS. GODEBUG=disablethp=1, the runtime's own switch
+// against huge pages, turns it off, and so does a kernel set to "never". It reports whether it
+// advised.
 func adviseHugeHeap(godebug string) bool {
 	for _, kv := range strings.Split(godebug, ",") {
 		if strings.TrimSpace(kv) == "disablethp=1" {

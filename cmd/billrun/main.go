@@ -26,7 +26,9 @@ const (
 )
 
 func main() {
-	adviseHugeHeap(os.Getenv("GODEBUG"))
+	if len(os.Args) > 1 && readsUsage(os.Args[1]) {
+		adviseHugeHeap(os.Getenv("GODEBUG"))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
@@ -35,6 +37,16 @@ func main() {
 		fmt.Fprintf(os.Stderr, "billrun: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// readsUsage reports whether command reads raw usage: the commands whose heap holds a month's
+// accumulators, and so are worth huge pages (adviseHugeHeap); the others stay small.
+func readsUsage(command string) bool {
+	switch command {
+	case "close", "rate", "rerun", "reconcile", "sweep", "schedule":
+		return true
+	}
+	return false
 }
 
 // usageError is a mistake in the command line: exit code 2.
