@@ -9,6 +9,7 @@ import (
 
 	"billrun/invoices"
 	"billrun/rating"
+	"billrun/rating/usage"
 )
 
 // RateOptions are the flags of `billrun rate`.
@@ -33,6 +34,9 @@ func (j *Jobs) Rate(ctx context.Context, p rating.Period, opts RateOptions) (*in
 		}
 	}
 	byID, known := knownAccounts(accts)
+	// Drafting keeps the read's heap until rate ends: collect as seldom as the read does (rate
+	// 3.29-3.73 -> 3.22-3.44 s in 8 alternating runs, peak RSS the same).
+	defer usage.CollectLessOften()()
 	res, err := j.Usage.Read(ctx, rating.PeriodWindow(p), known)
 	if err != nil {
 		return nil, fmt.Errorf("rate %s: %w", p, err)

@@ -11,7 +11,7 @@ func TestCollectLessOften(t *testing.T) {
 	old := debug.SetGCPercent(150)
 	defer debug.SetGCPercent(old)
 	t.Setenv("GOGC", "")
-	restore := collectLessOften()
+	restore := CollectLessOften()
 	if got := debug.SetGCPercent(readGCPercent); got != readGCPercent {
 		t.Errorf("GC percent during a read = %d, want %d", got, readGCPercent)
 	}
@@ -20,7 +20,7 @@ func TestCollectLessOften(t *testing.T) {
 		t.Errorf("GC percent after a read = %d, want the 150 it was", got)
 	}
 	t.Setenv("GOGC", "80")
-	restore = collectLessOften()
+	restore = CollectLessOften()
 	if got := debug.SetGCPercent(150); got != 150 {
 		t.Errorf("GC percent during a read with GOGC set = %d, want the 150 it was", got)
 	}

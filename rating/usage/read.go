@@ -133,8 +133,10 @@ func dateOf(t time.Time) time.Time {
 // default, which holds its peak RSS down (at 200 throughout, a close peaked at 370-500 MB, not 290).
 const readGCPercent = 200
 
-// collectLessOften sets the collector's target to readGCPercent and returns what restores it.
-func collectLessOften() (restore func()) {
+// CollectLessOften sets the collector's target to readGCPercent, as Read does while it runs, and
+// returns what restores it. A caller whose heap stays the read's until it ends — rate drafting the
+// read's invoices and exiting — may hold it over both.
+func CollectLessOften() (restore func()) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}
 	}
@@ -167,7 +169,7 @@ func Read(ctx context.Context, src Source, opts Options) (*Result, error) {
 	}
 	opts.Window = rating.Window{From: opts.Window.From.UTC(), To: opts.Window.To.UTC()}
 	start := time.Now()
-	defer collectLessOften()()
+	defer CollectLessOften()()
 
 	dates := Dates(opts.Window)
 	objs, err := src.List(ctx, dates)
