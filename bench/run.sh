@@ -3,7 +3,7 @@
 # decompression floor and DuckDB on the same files, plus close end to end (SQLite, and PostgreSQL when a
 # DSN is given) and the RSS growth from 5M to 20M events.
 #
-#   bash bench/run.sh                    # 5M events, 50 objects, 5,000 accounts; 3 runs of each
+#   bash bench/run.sh                    # 5M events, 50 objects, 5,000 accounts; 3 rounds
 #   BENCH_EVENTS_BIG=20000000 bash bench/run.sh   # the growth run's size (default 20M; 0 skips it)
 #   BENCH_REPEAT=5 BENCH_POSTGRES='postgres://…' bash bench/run.sh
 #
@@ -12,7 +12,9 @@
 # BENCH_POSTGRES (a DSN whose database the bench may drop and recreate; else BILLRUN_TEST_POSTGRES's
 # server is used with a database billrun_bench), BENCH_DUCKDB_DIR (/tmp/billrun-duckdb).
 # Data is generated once with fixtures/gen and cached under ./bench-data/ (git-ignored). Timings on a
-# shared 2-core machine are noisy: each figure is the best of BENCH_REPEAT runs, with the median shown.
+# shared 2-core machine are noisy: the runs go in rounds (rate, floor, DuckDB, the closes, each once per
+# round), so every figure samples the same minutes, and each is the best of BENCH_REPEAT runs, with the
+# median shown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -82,32 +84,17 @@ RATE=("$BIN/billrun" rate --period "$PERIOD" --at "$AT" --prices fixtures/prices
 USAGE=$(dataset "$EVENTS" "$FILES")
 COMPRESSED=$(du -sb --exclude=.complete "$USAGE" | cut -f1)
 
-for i in $(seq "$REPEAT"); do
-	echo "run $i/$REPEAT: billrun rate" >&2
-	timed rate "${RATE[@]}" --usage "$USAGE"
-	echo "run $i/$REPEAT: decompression floor" >&2
-	timed floor "$BIN/floor" -parallel 2 "$USAGE"
-done
-RAW=$(awk '/^raw_bytes/ {print $2}' "$WORK/floor.out")
-LINES=$(awk '/^lines/ {print $2}' "$WORK/floor.out")
-grep -q "^usage: .* $LINES lines" "$WORK/rate.out" || { echo "billrun rate did not read $LINES lines:" >&2; tail -3 "$WORK/rate.out" >&2; exit 1; }
-
-if [ "$DUCKDB" = 1 ]; then
-	if [ ! -d "$DUCKDB_DIR/node_modules/@duckdb/node-api" ]; then
-		echo "installing @duckdb/node-api into $DUCKDB_DIR (outside the repository)" >&2
-		mkdir -p "$DUCKDB_DIR"
-		(cd "$DUCKDB_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund @duckdb/node-api >/dev/null)
-	fi
-	for i in $(seq "$REPEAT"); do
-		echo "run $i/$REPEAT: DuckDB" >&2
-		NODE_PATH="$DUCKDB_DIR/node_modules" timed duckdb node bench/duckdb.cjs "$USAGE" 2
-	done
+if [ "$DUCKDB" = 1 ] && [ ! -d "$DUCKDB_DIR/node_modules/@duckdb/node-api" ]; then
+	echo "installing @duckdb/node-api into $DUCKDB_DIR (outside the repository)" >&2
+	mkdir -p "$DUCKDB_DIR"
+	(cd "$DUCKDB_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund @duckdb/node-api >/dev/null)
 fi
 
 PG_DSN=${BENCH_POSTGRES:-}
 if [ -z "$PG_DSN" ] && [ -n "${BILLRUN_TEST_POSTGRES:-}" ]; then
 	PG_DSN=$(echo "$BILLRUN_TEST_POSTGRES" | sed -E 's#/[^/?]+(\?|$)#/billrun_bench\1#')
 fi
+[ "$CLOSE" = 1 ] || PG_DSN=""
 pg_reset() { # drops and recreates the bench database of $PG_DSN
 	local db admin
 	db=$(echo "$PG_DSN" | sed -E 's#.*/([^/?]+)(\?.*)?$#\1#')
@@ -127,27 +114,39 @@ pg_settle() {
 	done
 	psql -q "$admin" -c CHECKPOINT >/dev/null
 }
-if [ "$CLOSE" = 1 ]; then
-	# All SQLite runs first, then the PostgreSQL ones, each on a settled server: the server's
-	# background work after a close would otherwise land on whatever runs next.
-	for i in $(seq "$REPEAT"); do
-		echo "run $i/$REPEAT: billrun close on SQLite" >&2
+
+# Each round runs every measurement once, so that all of them sample the same minutes: the VM's speed
+# drifts by tens of percent within minutes, and measuring rate in one block and its comparisons in
+# another made the ratios measure the drift. A PostgreSQL close runs on a fresh, settled database and
+# the server is settled again after it, so that its background work lands on nothing timed.
+for i in $(seq "$REPEAT"); do
+	echo "round $i/$REPEAT: billrun rate" >&2
+	timed rate "${RATE[@]}" --usage "$USAGE"
+	echo "round $i/$REPEAT: decompression floor" >&2
+	timed floor "$BIN/floor" -parallel 2 "$USAGE"
+	if [ "$DUCKDB" = 1 ]; then
+		echo "round $i/$REPEAT: DuckDB" >&2
+		NODE_PATH="$DUCKDB_DIR/node_modules" timed duckdb node bench/duckdb.cjs "$USAGE" 2
+	fi
+	if [ "$CLOSE" = 1 ]; then
+		echo "round $i/$REPEAT: billrun close on SQLite" >&2
 		rm -rf "$WORK/close.db"* "$WORK/out"
 		timed close_sqlite "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
 			--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "sqlite:$WORK/close.db" --out "$WORK/out" --progress never
-	done
+	fi
 	if [ -n "$PG_DSN" ]; then
-		for i in $(seq "$REPEAT"); do
-			echo "run $i/$REPEAT: billrun close on PostgreSQL" >&2
-			rm -rf "$WORK/out"
-			pg_reset
-			pg_settle
-			timed close_pg "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
-				--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "$PG_DSN" --out "$WORK/out" --progress never
-		done
+		echo "round $i/$REPEAT: billrun close on PostgreSQL" >&2
+		rm -rf "$WORK/out"
+		pg_reset
+		pg_settle
+		timed close_pg "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
+			--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "$PG_DSN" --out "$WORK/out" --progress never
 		pg_settle
 	fi
-fi
+done
+RAW=$(awk '/^raw_bytes/ {print $2}' "$WORK/floor.out")
+LINES=$(awk '/^lines/ {print $2}' "$WORK/floor.out")
+grep -q "^usage: .* $LINES lines" "$WORK/rate.out" || { echo "billrun rate did not read $LINES lines:" >&2; tail -3 "$WORK/rate.out" >&2; exit 1; }
 
 if [ "$EVENTS_BIG" != 0 ]; then
 	BIG=$(dataset "$EVENTS_BIG" $((FILES * EVENTS_BIG / EVENTS)))
