@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -24,6 +25,9 @@ const hugeHeapBytes = 256 << 20
 // against huge pages, turns it off, and so does a kernel set to "never". It reports whether it
 // advised.
 func adviseHugeHeap(godebug string) bool {
+	if strconv.IntSize < 64 {
+		return false // a 32-bit address space has no 256 MB to spare for this
+	}
 	for _, kv := range strings.Split(godebug, ",") {
 		if strings.TrimSpace(kv) == "disablethp=1" {
 			return false

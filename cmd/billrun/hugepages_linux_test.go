@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -52,6 +53,9 @@ func vmFlags(t *testing.T, addr uintptr) []string {
 // fresh process of its own (the test binary run again for this test alone), where the heap is as
 // untouched, rather than after the package's other tests have used it.
 func TestAdviseHugeHeap(t *testing.T) {
+	if strconv.IntSize < 64 {
+		t.Skip("no huge-page advice in a 32-bit address space")
+	}
 	if os.Getenv("BILLRUN_TEST_HUGE_HEAP") != "1" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestAdviseHugeHeap$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), "BILLRUN_TEST_HUGE_HEAP=1")
