@@ -192,6 +192,17 @@ if [ "$CLOSE" = 1 ]; then
 		echo "close on PostgreSQL: skipped (set BENCH_POSTGRES or BILLRUN_TEST_POSTGRES)"
 	fi
 fi
+# rounds A B: A's time over B's in each round, then their median — a ratio measured in the same
+# minutes, less at the mercy of which round drew the best time of each.
+rounds() {
+	local list
+	list=$(paste -d' ' <(cut -d' ' -f1 "$WORK/$1") <(cut -d' ' -f1 "$WORK/$2") | awk '{printf "%.2f\n", $1 / $2}')
+	printf "%s (rounds: %s)" "$(echo "$list" | sort -n |
+		awk '{a[NR] = $1} END {printf "%.2f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')" "$(echo $list)"
+}
+echo
+echo "per-round ratios, median: DuckDB / rate $( [ -n "$D" ] && rounds duckdb rate || echo -)," \
+	"rate / floor $(rounds rate floor)$( [ "$CLOSE" = 1 ] && echo ", close SQLite / rate $(rounds close_sqlite rate)")$( [ -n "$PG_DSN" ] && echo ", close PostgreSQL / rate $(rounds close_pg rate)")"
 if [ "$EVENTS_BIG" != 0 ]; then
 	SMALL_RSS=$(rss rate)
 	BIG_RSS=$(rss rate_big)
