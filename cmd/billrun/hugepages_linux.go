@@ -38,8 +38,8 @@ func adviseHugeHeap(godebug string) bool {
 	b := make([]byte, hugeHeapBytes)
 	err := syscall.Madvise(b, syscall.MADV_HUGEPAGE)
 	runtime.KeepAlive(b)
-	b = nil
-	// Free it now: the pages go back to the heap, advised, for the next allocations to take.
+	// b is dead from here: the collection frees it, and its pages go back to the heap, advised, for
+	// the next allocations to take.
 	runtime.GC()
 	return err == nil
 }

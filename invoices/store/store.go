@@ -86,11 +86,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteAutoCheckpointPages))
 		q.Set("_txlock", "immediate")
-		sep := "?"
-		if strings.Contains(path, "?") {
-			sep = "&" // the caller's own parameters come first
-		}
-		source = "file:" + path + sep + q.Encode()
+		source = sqliteSource(path, q)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		s.dialect, driver, dir, gooseDialect = dialectPostgres, "pgx", "migrations/postgres", goose.DialectPostgres
 		source = dsn
@@ -121,6 +117,16 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 // to the WAL, which is nothing at billrun's rate of them. Existing databases keep their page size.
 const sqlitePageSize = 65536
 
+// sqliteSource returns the driver's data source for the DSN's path with billrun's parameters q after
+// any of the caller's own.
+func sqliteSource(path string, q url.Values) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return "file:" + path + sep + q.Encode()
+}
+
 // createSQLite creates the SQLite database at path (the DSN's path, with any parameters of the
 // caller's) when there is none yet — no file, or an empty one — with sqlitePageSize pages in WAL
 // mode. The page size can only be set before the first write, and the pool's own connections switch
@@ -132,11 +138,7 @@ func createSQLite(ctx context.Context, path string) error {
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMillis))
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
-	db, err := sql.Open("sqlite", "file:"+path+sep+q.Encode())
+	db, err := sql.Open("sqlite", sqliteSource(path, q))
 	if err != nil {
 		return err
 	}
