@@ -1,6 +1,7 @@
 package store
 
 import (
+	"io/fs"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -14,3 +15,6 @@ func DB(s *Store) *sqlx.DB { return s.db }
 
 // FmtTime exposes the stored time form.
 var FmtTime = fmtTime
+
+// PostgresMigrations are the embedded PostgreSQL migrations, for tests that migrate down and up.
+func PostgresMigrations() (fs.FS, error) { return fs.Sub(migrations, "migrations/postgres") }
