@@ -100,15 +100,28 @@ func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Docu
 			p.String()); err != nil {
 			return err
 		}
-		if err := tx.SelectContext(ctx, &lines, s.q(`SELECT l.document_id, l.position, l.kind, l.product, l.base_model,
-				l.deployment, l.meter, l.description, l.quantity, l.unit, l.unit_price, l.unrounded, l.amount_cents
-			FROM document_lines l JOIN documents d ON d.id = l.document_id
-			WHERE d.period = ? ORDER BY l.document_id, l.position`), p.String()); err != nil {
+		if len(docs) == 0 {
+			return nil
+		}
+		// SQLite joins on the period through documents_period and each table's primary key.
+		// PostgreSQL is given the documents' ids instead: joined on the period, with a freshly written
+		// table and no statistics yet, it scanned every line of every period (in parallel workers whose
+		// start-up alone cost ~30 ms) where the primary key finds the period's lines directly.
+		of, arg := `JOIN documents d ON d.id = t.document_id WHERE d.period = ?`, any(p.String())
+		if s.dialect == dialectPostgres {
+			ids := make([]int64, len(docs))
+			for i, d := range docs {
+				ids[i] = d.ID
+			}
+			of, arg = `WHERE t.document_id = ANY(?)`, ids
+		}
+		if err := tx.SelectContext(ctx, &lines, s.q(`SELECT t.document_id, t.position, t.kind, t.product, t.base_model,
+				t.deployment, t.meter, t.description, t.quantity, t.unit, t.unit_price, t.unrounded, t.amount_cents
+			FROM document_lines t `+of+` ORDER BY t.document_id, t.position`), arg); err != nil {
 			return err
 		}
-		return tx.SelectContext(ctx, &cons, s.q(`SELECT c.document_id, c.position, c.grant_id, c.amount_cents
-			FROM consumptions c JOIN documents d ON d.id = c.document_id
-			WHERE d.period = ? ORDER BY c.document_id, c.position`), p.String())
+		return tx.SelectContext(ctx, &cons, s.q(`SELECT t.document_id, t.position, t.grant_id, t.amount_cents
+			FROM consumptions t `+of+` ORDER BY t.document_id, t.position`), arg)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: documents %s: %w", p, err)

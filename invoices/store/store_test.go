@@ -55,6 +55,7 @@ func TestStore(t *testing.T) {
 		{"Replacement", testReplacement},
 		{"Void", testVoid},
 		{"DocumentRoundTrip", testDocumentRoundTrip},
+		{"DocumentsOfOnePeriod", testDocumentsOfOnePeriod},
 		{"ConcurrentIssue", testConcurrentIssue},
 		{"Runs", testRuns},
 		{"Rejects", testRejects},
@@ -539,6 +540,49 @@ func testDocumentRoundTrip(t *testing.T, s *store.Store) {
 	}
 	if docs, err := s.Documents(t.Context(), nov); err != nil || len(docs) != 0 {
 		t.Errorf("Documents(empty period) = %v, %v", docs, err)
+	}
+}
+
+// testDocumentsOfOnePeriod: Documents(p) returns p's documents with their own lines and consumptions
+// only, when documents of other periods were issued between them.
+func testDocumentsOfOnePeriod(t *testing.T, s *store.Store) {
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1", Grants: []invoices.Grant{
+		{ID: "cg_1", Kind: invoices.GrantFree, Amount: 900, GrantedAt: tm("2026-01-01T00:00:00Z")}}}, {ID: "a2"}}})
+	sep := rating.Period{Year: 2026, Month: time.September}
+	at := tm("2026-11-01T02:00:00Z")
+	var issued []*invoices.Document
+	for i, p := range []rating.Period{oct, sep, oct, nov} {
+		doc := invoice([]string{"a1", "a2", "a2", "a1"}[i], p, at, rating.Cents(1000*(i+1)))
+		if doc.Account == "a1" {
+			// 100 cents of credit on each of a1's documents, one consumption each.
+			doc.CreditsApplied, doc.AmountDue = 100, doc.Subtotal-100
+			doc.Consumptions = []invoices.Consumption{{GrantID: "cg_1", Amount: 100}}
+		}
+		doc.Lines = append(doc.Lines, doc.Lines[0])
+		doc.Lines[1].Description = fmt.Sprintf("second line of document %d", i)
+		mustIssue(t, s, doc)
+		issued = append(issued, doc)
+	}
+	for _, tc := range []struct {
+		p    rating.Period
+		want []*invoices.Document
+	}{{oct, []*invoices.Document{issued[0], issued[2]}}, {sep, issued[1:2]}, {nov, issued[3:]}} {
+		docs, err := s.Documents(t.Context(), tc.p)
+		if err != nil {
+			t.Fatalf("Documents(%s): %v", tc.p, err)
+		}
+		if len(docs) != len(tc.want) {
+			t.Fatalf("Documents(%s): %d documents, want %d", tc.p, len(docs), len(tc.want))
+		}
+		for i, d := range docs {
+			w := tc.want[i]
+			if d.Number != w.Number || len(d.Lines) != 2 || d.Lines[1].Description != w.Lines[1].Description ||
+				len(d.Consumptions) != len(w.Consumptions) {
+				t.Errorf("Documents(%s)[%d] = %s with %d lines (second %q), %d consumptions; want %s with 2 lines (%q), %d",
+					tc.p, i, d.Number, len(d.Lines), d.Lines[len(d.Lines)-1].Description, len(d.Consumptions),
+					w.Number, w.Lines[1].Description, len(w.Consumptions))
+			}
+		}
 	}
 }
 
