@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -112,6 +113,19 @@ func TestLinesNeedTheirDocument(t *testing.T) {
 				})
 			}
 			refused("a COPY of two lines, the second of document 6", copyLines(6))
+			// The check reads this store's documents whatever the session's search_path.
+			var schema string
+			if err := db.GetContext(ctx, &schema, `SELECT current_schema()`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.ExecContext(ctx, `SET search_path TO pg_catalog`); err != nil {
+				t.Fatal(err)
+			}
+			_, err = conn.ExecContext(ctx, strings.Replace(lineInsert(7, 0), "document_lines", schema+".document_lines", 1))
+			refused("a line of document 7 with another search_path", err)
+			if _, err := conn.ExecContext(ctx, `RESET search_path`); err != nil {
+				t.Fatal(err)
+			}
 			if n := countLines(t, s); n != 2 {
 				t.Errorf("%d lines after the refused COPY, want 2", n)
 			}

@@ -9,13 +9,15 @@
 --     once the line is written. Issued documents are a permanent record: a changed invoice is voided
 --     and stays in the exports (DESIGN §11); no code path deletes one.
 -- The foreign key's locks on each referenced document are not needed: a document cannot be deleted.
--- SQLite keeps its foreign key: its check is one lookup by rowid.
+-- SQLite keeps its foreign key: its check is one lookup by rowid. The functions keep the search_path
+-- they were created with, so the check reads billrun's documents whatever the session's path.
 
 -- +goose Up
 ALTER TABLE document_lines DROP CONSTRAINT document_lines_document_id_fkey;
 
 -- +goose StatementBegin
-CREATE FUNCTION document_lines_documents_exist() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION document_lines_documents_exist() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 DECLARE
     missing BIGINT;
 BEGIN
@@ -42,7 +44,8 @@ CREATE TRIGGER document_lines_update_documents_exist AFTER UPDATE ON document_li
     FOR EACH STATEMENT EXECUTE FUNCTION document_lines_documents_exist();
 
 -- +goose StatementBegin
-CREATE FUNCTION documents_are_permanent() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION documents_are_permanent() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND NEW.id = OLD.id THEN
         RETURN NEW;
