@@ -142,3 +142,36 @@ func maskRunSheet(t *testing.T, dump []byte) []byte {
 	}
 	return []byte(strings.Join(lines, "\n"))
 }
+
+// TestCloseBadAccountsFile: the accounts file is parsed while the store opens; a file that does not
+// parse still fails the close, naming the file and line, before anything is read or issued — and a
+// store that cannot open is what a close reports first, whatever the file.
+func TestCloseBadAccountsFile(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "accounts.yaml")
+	if err := os.WriteFile(bad, []byte("accounts:\n  - id: acct_1\n    payment_method: [not, a, bool]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", bad}, fixtureArgs(t, dir)...)
+	text, err := runCapture(args...)
+	if err == nil {
+		t.Fatalf("close with a bad accounts file succeeded:\n%s", text)
+	}
+	if msg := err.Error(); !strings.Contains(msg, bad) || !strings.Contains(msg, "line 3") {
+		t.Errorf("error %q does not name %s and line 3", msg, bad)
+	}
+	if code := exitCode(err); code != exitError {
+		t.Errorf("exit code %d, want %d", code, exitError)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "2026-10")); !os.IsNotExist(err) {
+		t.Errorf("the close wrote %s: %v", filepath.Join(dir, "out", "2026-10"), err)
+	}
+
+	// A store that cannot open comes first.
+	// (A later --db wins.)
+	args = append(args, "--db", "sqlite:"+filepath.Join(dir, "no-such-dir", "billrun.db"))
+	if _, err := runCapture(args...); err == nil || strings.Contains(err.Error(), bad) {
+		t.Errorf("close on a store that cannot open: %v; want the store's error, not the file's", err)
+	}
+}
