@@ -7,13 +7,15 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
 
 	"billrun/invoices"
 	"billrun/rating"
@@ -451,13 +453,12 @@ func (ins *lineInserter) close() {
 // transaction open on it, so it commits or rolls back with the rest of the batch. COPY spares the
 // server parsing and planning a 2,600-parameter INSERT per 200 lines and the client binding them.
 func (s *Store) copyLines(ctx context.Context, conn *sqlx.Conn, docs []*invoices.Document, out []issued) error {
-	src := &lineSource{docs: docs, out: out, k: -1}
 	err := conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("driver connection is a %T, not pgx's", dc)
 		}
-		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"document_lines"}, lineColumns[:], src)
+		_, err := c.Conn().PgConn().CopyFrom(ctx, &lineCopy{docs: docs, out: out}, lineCopySQL)
 		return err
 	})
 	if err != nil {
@@ -466,29 +467,96 @@ func (s *Store) copyLines(ctx context.Context, conn *sqlx.Conn, docs []*invoices
 	return nil
 }
 
-// lineSource hands the lines of a batch to pgx's CopyFrom, one row at a time in one reused slice
-// (CopyFrom encodes a row before it asks for the next).
-type lineSource struct {
+var lineCopySQL = "COPY document_lines (" + strings.Join(lineColumns[:], ", ") + ") FROM STDIN"
+
+// lineCopy reads as the text-format COPY data of a batch's lines, rows in lineColumns' order with
+// lineValues' values, appended a chunk at a time to one reused buffer straight from the lines: no
+// value boxed, no string allocated. Through pgx's CopyFrom (a []any per row, each value encoded by
+// its codec) that was ~0.5 s of CPU for the 304,198 lines of a close, while the close's issuing is
+// CPU-bound on both cores.
+type lineCopy struct {
 	docs []*invoices.Document
 	out  []issued
 	i, k int // the document and line whose row is next
-	row  [lineCols]any
+	buf  []byte
+	off  int // what of buf was read
 }
 
-func (ls *lineSource) Next() bool {
-	ls.k++
-	for ls.i < len(ls.docs) && ls.k >= len(ls.docs[ls.i].Lines) {
-		ls.i, ls.k = ls.i+1, 0
+// lineCopyChunk is how many bytes of rows lineCopy appends at a time (a row is ~200).
+const lineCopyChunk = 64 << 10
+
+func (lc *lineCopy) Read(p []byte) (int, error) {
+	if lc.off == len(lc.buf) {
+		lc.buf, lc.off = lc.buf[:0], 0
+		for len(lc.buf) < lineCopyChunk && lc.i < len(lc.docs) {
+			if lc.k == len(lc.docs[lc.i].Lines) {
+				lc.i, lc.k = lc.i+1, 0
+				continue
+			}
+			lc.buf = appendLineCopyRow(lc.buf, lc.out[lc.i].id, lc.k, &lc.docs[lc.i].Lines[lc.k])
+			lc.k++
+		}
+		if len(lc.buf) == 0 {
+			return 0, io.EOF
+		}
 	}
-	return ls.i < len(ls.docs)
+	n := copy(p, lc.buf[lc.off:])
+	lc.off += n
+	return n, nil
 }
 
-func (ls *lineSource) Values() ([]any, error) {
-	lineValues(&ls.row, ls.out[ls.i].id, ls.k, &ls.docs[ls.i].Lines[ls.k])
-	return ls.row[:], nil
+// appendLineCopyRow appends line k of the document stored with id docID as one row of text-format
+// COPY data: lineValues' values, tab-separated, NULL as \N, ended by a newline.
+func appendLineCopyRow(b []byte, docID int64, k int, l *rating.Line) []byte {
+	b = strconv.AppendInt(b, docID, 10)
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, int64(k), 10)
+	for _, t := range [...]string{string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter), l.Description} {
+		b = append(b, '\t')
+		b = appendCopyText(b, t)
+	}
+	discount := l.Kind == rating.KindDiscount
+	b = append(b, '\t')
+	b = appendCopyDecimal(b, l.Quantity, discount)
+	b = append(b, '\t')
+	b = appendCopyText(b, l.Unit)
+	b = append(b, '\t')
+	b = appendCopyDecimal(b, l.UnitPrice, discount)
+	b = append(b, '\t')
+	b = rating.AppendQuantity(b, l.Unrounded)
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, int64(l.Amount), 10)
+	return append(b, '\n')
 }
 
-func (ls *lineSource) Err() error { return nil }
+// appendCopyDecimal appends d as lineDecimals stores it: NULL for a discount line's zero quantity or
+// unit price, its text otherwise.
+func appendCopyDecimal(b []byte, d decimal.Decimal, discount bool) []byte {
+	if discount && d.IsZero() {
+		return append(b, '\\', 'N')
+	}
+	return rating.AppendQuantity(b, d)
+}
+
+// appendCopyText appends s as a value of text-format COPY data: a backslash, and the newline,
+// carriage return and tab that would end a row or a column, are escaped with a backslash.
+func appendCopyText(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
 
 // lineDecimals returns the stored quantity and unit price of a line: its decimals' text, or nil
 // (NULL) for those a discount line does not have. Plain strings and nil, not sql.NullString: they

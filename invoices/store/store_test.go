@@ -488,6 +488,11 @@ func testDocumentRoundTrip(t *testing.T, s *store.Store) {
 			UnitPrice: dec("0.025"), Unrounded: dec("0.000000025"), Amount: 0},
 		{Kind: rating.KindDiscount, Product: "on_demand", Meter: rating.MeterDiscount,
 			Description: "bulk on-demand discount 5% of GPU usage 8.00", Unrounded: dec("-0.400"), Amount: -40},
+		// Texts that a database's bulk format must escape (PostgreSQL's COPY text: backslash, tab,
+		// newline, carriage return; \N is its NULL) come back as they were.
+		{Kind: rating.KindServerless, Product: "tab\there", BaseModel: `\N`, Deployment: "back\\slash", Meter: rating.MeterInput,
+			Description: "line\nbreak\r\n and ünïcødé €", Quantity: dec("0"), Unit: `\`, UnitPrice: dec("0"), Unrounded: dec("0"),
+			Amount: 0},
 	}
 	doc := &invoices.Document{Account: "a1", Period: oct, Kind: invoices.KindInvoice, IssuedAt: issued, DueAt: &due,
 		RunID: "run-xyz", Lines: lines, Subtotal: 784, Discount: -40, AmountDue: 784}
