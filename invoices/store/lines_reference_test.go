@@ -145,7 +145,8 @@ func exec(ctx context.Context, s *store.Store, q string) error {
 }
 
 // TestPostgresLinesMigration: migrating PostgreSQL down from 3 gives document_lines its foreign key
-// back and removes the checks; migrating up again swaps them once more.
+// back and removes the checks; migrating up again, over stored documents and lines, swaps them once
+// more and keeps the lines.
 func TestPostgresLinesMigration(t *testing.T) {
 	s := openPostgres(t)
 	ctx := t.Context()
@@ -179,10 +180,19 @@ func TestPostgresLinesMigration(t *testing.T) {
 	if fk, tr := state(); fk != 1 || tr != 0 {
 		t.Errorf("at version 2: %d foreign keys on document_lines, %d triggers; want 1 and 0", fk, tr)
 	}
+	// A database that already holds documents and lines keeps them through the migration, and its
+	// lines are checked from then on.
+	planted(t, s)
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatalf("up again: %v", err)
 	}
 	if fk, tr := state(); fk != 0 || tr != 4 {
 		t.Errorf("migrated again: %d foreign keys on document_lines, %d triggers; want 0 and 4", fk, tr)
+	}
+	if n := countLines(t, s); n != 1 {
+		t.Errorf("%d lines after migrating, want the 1 stored before", n)
+	}
+	if err := exec(ctx, s, lineInsert(2, 0)); err == nil {
+		t.Errorf("a line of document 2, which does not exist, was accepted after migrating")
 	}
 }
