@@ -515,13 +515,12 @@ func appendLineCopyRow(b []byte, docID int64, k int, l *rating.Line) []byte {
 		b = append(b, '\t')
 		b = appendCopyText(b, t)
 	}
-	discount := l.Kind == rating.KindDiscount
 	b = append(b, '\t')
-	b = appendCopyDecimal(b, l.Quantity, discount)
+	b = appendCopyDecimal(b, l, l.Quantity)
 	b = append(b, '\t')
 	b = appendCopyText(b, l.Unit)
 	b = append(b, '\t')
-	b = appendCopyDecimal(b, l.UnitPrice, discount)
+	b = appendCopyDecimal(b, l, l.UnitPrice)
 	b = append(b, '\t')
 	b = rating.AppendQuantity(b, l.Unrounded)
 	b = append(b, '\t')
@@ -529,50 +528,57 @@ func appendLineCopyRow(b []byte, docID int64, k int, l *rating.Line) []byte {
 	return append(b, '\n')
 }
 
-// appendCopyDecimal appends d as lineDecimals stores it: NULL for a discount line's zero quantity or
-// unit price, its text otherwise.
-func appendCopyDecimal(b []byte, d decimal.Decimal, discount bool) []byte {
-	if discount && d.IsZero() {
+// appendCopyDecimal appends d, the quantity or unit price of l, as lineDecimals stores it.
+func appendCopyDecimal(b []byte, l *rating.Line, d decimal.Decimal) []byte {
+	if decimalAbsent(l, d) {
 		return append(b, '\\', 'N')
 	}
 	return rating.AppendQuantity(b, d)
 }
 
 // appendCopyText appends s as a value of text-format COPY data: a backslash, and the newline,
-// carriage return and tab that would end a row or a column, are escaped with a backslash.
+// carriage return and tab that would end a row or a column, are escaped with a backslash; the runs
+// between them are appended whole.
 func appendCopyText(b []byte, s string) []byte {
+	start := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+		var esc byte
+		switch s[i] {
 		case '\\':
-			b = append(b, '\\', '\\')
+			esc = '\\'
 		case '\n':
-			b = append(b, '\\', 'n')
+			esc = 'n'
 		case '\r':
-			b = append(b, '\\', 'r')
+			esc = 'r'
 		case '\t':
-			b = append(b, '\\', 't')
+			esc = 't'
 		default:
-			b = append(b, c)
+			continue
 		}
+		b = append(b, s[start:i]...)
+		b = append(b, '\\', esc)
+		start = i + 1
 	}
-	return b
+	return append(b, s[start:]...)
 }
 
 // lineDecimals returns the stored quantity and unit price of a line: its decimals' text, or nil
 // (NULL) for those a discount line does not have. Plain strings and nil, not sql.NullString: they
 // go to the driver as they are, without database/sql's Valuer call per argument.
 func lineDecimals(l *rating.Line) (qty, price any) {
-	qty, price = decimalText(l.Quantity), decimalText(l.UnitPrice)
-	if l.Kind == rating.KindDiscount {
-		// A discount line has no quantity or unit price: NULL, read back as zero.
-		if l.Quantity.IsZero() {
-			qty = nil
-		}
-		if l.UnitPrice.IsZero() {
-			price = nil
-		}
+	if !decimalAbsent(l, l.Quantity) {
+		qty = decimalText(l.Quantity)
+	}
+	if !decimalAbsent(l, l.UnitPrice) {
+		price = decimalText(l.UnitPrice)
 	}
 	return qty, price
+}
+
+// decimalAbsent reports whether d, the quantity or unit price of l, is stored as NULL: a discount
+// line has neither (a zero one is NULL, read back as zero).
+func decimalAbsent(l *rating.Line, d decimal.Decimal) bool {
+	return l.Kind == rating.KindDiscount && d.IsZero()
 }
 
 // insertConsumptions checks and stores the batch's consumptions. Each consumption is checked as
