@@ -269,11 +269,26 @@ func (s *Store) insertSQL(head string, rows, cols int, tail string) string {
 
 // write runs fn in a read-write transaction (BEGIN IMMEDIATE on SQLite) and commits it.
 func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.db.BeginTxx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	return finish(ctx, tx, fn(tx))
+}
+
+// finish commits tx when its work succeeded and ctx is still live, and rolls it back otherwise.
+//
+// Write transactions begin on context.WithoutCancel(ctx); their statements still run under ctx. The
+// drivers send COMMIT under the transaction's context, and a deadline that passed while COMMIT was
+// on its way would cancel the wait for its answer: the server commits, the caller hears "deadline
+// exceeded", and a batch reported as failed is in the database. So ctx is checked once, before COMMIT,
+// and COMMIT's answer is always awaited: an error from it means nothing was committed, short of a
+// connection lost at that very moment.
+func finish(ctx context.Context, tx *sqlx.Tx, err error) error {
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -289,15 +304,11 @@ func (s *Store) writeConn(ctx context.Context, fn func(conn *sqlx.Conn, tx *sqlx
 		return err
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTxx(ctx, nil)
+	tx, err := conn.BeginTxx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(conn, tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return finish(ctx, tx, fn(conn, tx))
 }
 
 // read runs fn in a read-only transaction that sees one snapshot of the database.
