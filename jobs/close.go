@@ -216,6 +216,7 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	}
 	sum.Standing = rows
 
+	log.Debug("close: standing swept", "accounts", len(rows), "since_read", time.Since(started))
 	rep, err := j.reportOf(ctx, p, at, append(existing, sum.Issued...))
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
@@ -227,7 +228,9 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	rep.Run = &shown
 	rep.Rejects = res.Rejects
 	if ex != nil {
+		log.Debug("close: report built", "since_read", time.Since(started))
 		files, err := ex.finish(rep)
+		log.Debug("close: exports finished", "since_read", time.Since(started))
 		switch {
 		case err == nil:
 			if err := WriteFileAtomic(rejectsPath, func(w io.Writer) error { return j.Exporter.WriteRejectsCSV(w, rep.Rejects) }); err != nil {

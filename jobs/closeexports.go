@@ -37,13 +37,13 @@ type StreamingExporter interface {
 
 // closeExports are a close's invoices.json and workbook being written as its documents are issued:
 // each on a goroutine of its own, fed batches of documents, into a temporary file beside its final
-// path that is renamed only when the export is complete.
+// path that is renamed only when the export is complete. Issuing a batch is one row per document in
+// the database; rendering its lines into the exports is the larger work, and two goroutines share
+// it rather than leave it all to one that the close would then wait for.
 type closeExports struct {
 	parts []*exportPart
-	// One goroutine writes every part, batch by batch: the issuing goroutine is what the close waits
-	// for, and a goroutine per part would take its core from it half the time on two cores.
-	work chan []invoices.DocView // nil once closed (or never started)
-	done chan struct{}
+	done  sync.WaitGroup
+	open  bool // the parts' goroutines take work
 	// payments and at give the documents' statuses as the report will (see views).
 	payments []invoices.Payment
 	at       time.Time
@@ -62,7 +62,8 @@ type exportPart struct {
 	path   string
 	tmp    *os.File
 	stream PeriodStream
-	err    error // set by the goroutine before done closes
+	work   chan []invoices.DocView
+	err    error // set by the part's goroutine before it ends
 }
 
 // startCloseExports opens the streamed exports of period p in dir for a report of docs documents with
@@ -98,20 +99,22 @@ func (j *Jobs) startCloseExports(dir string, p rating.Period, currency string, d
 			return nil, fmt.Errorf("export %s: %w", path, err)
 		}
 	}
-	c.work, c.done = make(chan []invoices.DocView, 64), make(chan struct{})
-	go c.run(c.work)
+	c.open = true
+	for _, ep := range c.parts {
+		ep.work = make(chan []invoices.DocView, 64)
+		c.done.Add(1)
+		go ep.run(&c.done)
+	}
 	return c, nil
 }
 
-// run adds the batches it is sent on work to every part until work closes; a part that failed gets
+// run adds the batches it is sent on work to the part until work closes; once it failed, it takes
 // no more.
-func (c *closeExports) run(work <-chan []invoices.DocView) {
-	defer close(c.done)
-	for docs := range work {
-		for _, ep := range c.parts {
-			if ep.err == nil {
-				ep.err = ep.stream.Add(docs)
-			}
+func (ep *exportPart) run(done *sync.WaitGroup) {
+	defer done.Done()
+	for docs := range ep.work {
+		if ep.err == nil {
+			ep.err = ep.stream.Add(docs)
 		}
 	}
 }
@@ -122,15 +125,19 @@ func (c *closeExports) add(docs []invoices.DocView) {
 	if len(docs) == 0 {
 		return
 	}
-	c.work <- docs
+	for _, ep := range c.parts {
+		ep.work <- docs
+	}
 }
 
 // wait stops feeding the exports and waits until every batch sent is written.
 func (c *closeExports) wait() error {
-	if c.work != nil {
-		close(c.work)
-		c.work = nil
-		<-c.done
+	if c.open {
+		c.open = false
+		for _, ep := range c.parts {
+			close(ep.work)
+		}
+		c.done.Wait()
 	}
 	var errs []error
 	for _, ep := range c.parts {

@@ -1,10 +1,10 @@
 // Package store persists billrun's ledger, runs, rejects, standing and run locks in SQLite
 // (modernc.org/sqlite, no cgo) or PostgreSQL (pgx stdlib driver) through sqlx. The schema is embedded
 // and migrated with goose when a Store opens; the SQL is the same on both databases except for the
-// DDL (on SQLite, document_lines is a WITHOUT ROWID table), the run lock (a lease row on SQLite, a
-// session advisory lock on PostgreSQL) and how IssueBatch writes invoice lines, almost all the rows a
-// close writes: PostgreSQL takes them in one COPY per batch, SQLite in multi-row INSERTs sent on the
-// driver's connection. Both run on the batch's own connection, inside its transaction.
+// DDL and the run lock (a lease row on SQLite, a session advisory lock on PostgreSQL). A document's
+// lines — almost all of what a close writes — are one row of document_line_sets per document, a JSON
+// array (linesjson.go) written with the document and read with it; the document_lines view shows them
+// a row per line for queries by hand.
 //
 // Storage conventions, identical on both databases: money is integer cents; unit prices, quantities,
 // unrounded amounts and percents are decimal text; times are UTC text in the fixed-width form

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/shopspring/decimal"
 
 	"billrun/invoices"
 	"billrun/rating"
@@ -35,20 +34,10 @@ type docRow struct {
 const docColumns = `id, number, account_id, period, kind, replaces, corrects, issued_at, due_at, voided_at, run_id,
 	subtotal_cents, discount_cents, credits_applied_cents, amount_due_cents`
 
-type lineRow struct {
-	DocumentID  int64          `db:"document_id"`
-	Position    int            `db:"position"`
-	Kind        string         `db:"kind"`
-	Product     string         `db:"product"`
-	BaseModel   string         `db:"base_model"`
-	Deployment  string         `db:"deployment"`
-	Meter       string         `db:"meter"`
-	Description string         `db:"description"`
-	Quantity    sql.NullString `db:"quantity"`
-	Unit        string         `db:"unit"`
-	UnitPrice   sql.NullString `db:"unit_price"`
-	Unrounded   string         `db:"unrounded"`
-	Amount      int64          `db:"amount_cents"`
+// lineSetRow is a document's lines as stored: a JSON array (linesjson.go).
+type lineSetRow struct {
+	DocumentID int64  `db:"document_id"`
+	Lines      []byte `db:"lines"`
 }
 
 type consumptionRow struct {
@@ -93,7 +82,7 @@ func (s *Store) lockDocument(ctx context.Context, tx *sqlx.Tx, number string) (d
 // and consumptions, ordered by issue order (id).
 func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Document, error) {
 	var docs []docRow
-	var lines []lineRow
+	var lines []lineSetRow
 	var cons []consumptionRow
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.SelectContext(ctx, &docs, s.q(`SELECT `+docColumns+` FROM documents WHERE period = ? ORDER BY id`),
@@ -115,9 +104,8 @@ func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Docu
 			}
 			of, arg = `WHERE t.document_id = ANY(?)`, ids
 		}
-		if err := tx.SelectContext(ctx, &lines, s.q(`SELECT t.document_id, t.position, t.kind, t.product, t.base_model,
-				t.deployment, t.meter, t.description, t.quantity, t.unit, t.unit_price, t.unrounded, t.amount_cents
-			FROM document_lines t `+of+` ORDER BY t.document_id, t.position`), arg); err != nil {
+		if err := tx.SelectContext(ctx, &lines, s.q(`SELECT t.document_id, t.lines
+			FROM document_line_sets t `+of+` ORDER BY t.document_id`), arg); err != nil {
 			return err
 		}
 		return tx.SelectContext(ctx, &cons, s.q(`SELECT t.document_id, t.position, t.grant_id, t.amount_cents
@@ -137,12 +125,10 @@ func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Docu
 		index[r.ID] = &out[i]
 	}
 	for _, r := range lines {
-		l, err := r.line()
-		if err != nil {
-			return nil, fmt.Errorf("store: documents %s: document %d line %d: %w", p, r.DocumentID, r.Position+1, err)
-		}
 		d := index[r.DocumentID]
-		d.Lines = append(d.Lines, l)
+		if d.Lines, err = parseLinesJSON(r.Lines); err != nil {
+			return nil, fmt.Errorf("store: documents %s: %s lines: %w", p, d.Number, err)
+		}
 	}
 	for _, r := range cons {
 		d := index[r.DocumentID]
@@ -193,29 +179,4 @@ func (r docRow) document() (invoices.Document, error) {
 		DueAt: due, VoidedAt: voided, RunID: r.RunID, Subtotal: rating.Cents(r.Subtotal),
 		Discount: rating.Cents(r.Discount), CreditsApplied: rating.Cents(r.CreditsApplied),
 		AmountDue: rating.Cents(r.AmountDue)}, nil
-}
-
-func (r lineRow) line() (rating.Line, error) {
-	qty, err := nullDecimal(r.Quantity)
-	if err != nil {
-		return rating.Line{}, fmt.Errorf("quantity: %w", err)
-	}
-	price, err := nullDecimal(r.UnitPrice)
-	if err != nil {
-		return rating.Line{}, fmt.Errorf("unit price: %w", err)
-	}
-	unrounded, err := decimal.NewFromString(r.Unrounded)
-	if err != nil {
-		return rating.Line{}, fmt.Errorf("unrounded: %w", err)
-	}
-	return rating.Line{Kind: rating.Kind(r.Kind), Product: r.Product, BaseModel: r.BaseModel,
-		Deployment: r.Deployment, Meter: rating.Meter(r.Meter), Description: r.Description, Quantity: qty,
-		Unit: r.Unit, UnitPrice: price, Unrounded: unrounded, Amount: rating.Cents(r.Amount)}, nil
-}
-
-func nullDecimal(s sql.NullString) (decimal.Decimal, error) {
-	if !s.Valid {
-		return decimal.Zero, nil
-	}
-	return decimal.NewFromString(s.String)
 }

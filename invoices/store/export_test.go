@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
 )
 
 // SetLeaseTiming shortens the SQLite lock lease for tests.
@@ -16,5 +17,19 @@ func DB(s *Store) *sqlx.DB { return s.db }
 // FmtTime exposes the stored time form.
 var FmtTime = fmtTime
 
-// PostgresMigrations are the embedded PostgreSQL migrations, for tests that migrate down and up.
-func PostgresMigrations() (fs.FS, error) { return fs.Sub(migrations, "migrations/postgres") }
+// Postgres reports whether s is on PostgreSQL.
+func Postgres(s *Store) bool { return s.dialect == dialectPostgres }
+
+// Migrations returns a goose provider of s's embedded migrations on its database, for tests that
+// migrate down and up.
+func Migrations(s *Store) (*goose.Provider, error) {
+	dir, dialect := "migrations/sqlite", goose.DialectSQLite3
+	if s.dialect == dialectPostgres {
+		dir, dialect = "migrations/postgres", goose.DialectPostgres
+	}
+	fsys, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(dialect, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
+}

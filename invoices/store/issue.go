@@ -4,16 +4,12 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
-	"strconv"
-	"strings"
+	"sync"
 
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 
@@ -22,11 +18,11 @@ import (
 )
 
 // Statement sizes of a batch: how many rows one multi-row INSERT carries. Each stays well below
-// SQLite's 32,766 and PostgreSQL's 65,535 parameters: documents 14 each, lines 13, consumptions 4,
+// SQLite's 32,766 and PostgreSQL's 65,535 parameters: documents 14 each, line sets 2, consumptions 4,
 // credit note grants 7.
 const (
 	docsPerInsert         = 500
-	linesPerInsert        = 500
+	lineSetsPerInsert     = 100
 	consumptionsPerInsert = 500
 	grantsPerInsert       = 500
 	// idsPerSelect is how many grant or document ids one IN (…) list carries.
@@ -126,9 +122,9 @@ func (s *Store) issue(ctx context.Context, docs []*invoices.Document) error {
 		}
 	}
 	var out []issued
-	err := s.writeConn(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		out, err = s.issueTx(ctx, conn, tx, docs)
+		out, err = s.issueTx(ctx, tx, docs)
 		return err
 	})
 	if err != nil {
@@ -141,8 +137,8 @@ func (s *Store) issue(ctx context.Context, docs []*invoices.Document) error {
 	return nil
 }
 
-// issueTx writes the batch in tx, which runs on conn.
-func (s *Store) issueTx(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, docs []*invoices.Document) ([]issued, error) {
+// issueTx writes the batch in tx.
+func (s *Store) issueTx(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document) ([]issued, error) {
 	if s.dialect == dialectPostgres {
 		// A close issues thousands of documents, a batch per transaction; waiting for the WAL flush of
 		// every one would dominate it. An asynchronous commit can only lose a suffix of the latest
@@ -175,12 +171,7 @@ func (s *Store) issueTx(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, docs 
 	if err != nil {
 		return nil, err
 	}
-	if s.dialect == dialectPostgres {
-		err = s.copyLines(ctx, conn, docs, out)
-	} else {
-		err = s.insertLines(ctx, conn, docs, out)
-	}
-	if err != nil {
+	if err := s.insertLineSets(ctx, tx, docs, out); err != nil {
 		return nil, err
 	}
 	if err := s.insertConsumptions(ctx, tx, docs, out, voided); err != nil {
@@ -341,239 +332,41 @@ func scanIDs(ctx context.Context, tx *sqlx.Tx, query string, args []any, ids map
 	return rows.Err()
 }
 
-// lineColumns are document_lines' columns, in the order of lineValues.
-var lineColumns = [lineCols]string{"document_id", "position", "kind", "product", "base_model", "deployment", "meter",
-	"description", "quantity", "unit", "unit_price", "unrounded", "amount_cents"}
-
-// lineCols is how many columns a line has.
-const lineCols = 13
-
-var lineInsertHead = "INSERT INTO document_lines (" + strings.Join(lineColumns[:], ", ") + ") VALUES "
-
-// lineValues sets row to the stored values of line k of the document stored with id docID, in
-// lineColumns' order: int64, string or nil (NULL), which both drivers take as they are.
-func lineValues(row *[lineCols]any, docID int64, k int, l *rating.Line) {
-	qty, price := lineDecimals(l)
-	*row = [lineCols]any{docID, int64(k), string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter),
-		l.Description, qty, l.Unit, price, decimalText(l.Unrounded), int64(l.Amount)}
-}
-
-// insertLines is how SQLite stores the lines of every document of the batch: packed into INSERTs
-// of linesPerInsert rows whatever document they belong to, sent on the driver's connection
-// (conn.Raw) inside the transaction open on it. A close sends 3.9 million line values; going
-// around database/sql spares converting and copying each of them (driverArgsConnLocked) and the
-// statement's locking, ~10% of the CPU of issuing on SQLite.
-func (s *Store) insertLines(ctx context.Context, conn *sqlx.Conn, docs []*invoices.Document, out []issued) error {
-	err := conn.Raw(func(dc any) error {
-		c, ok := dc.(driver.ConnPrepareContext)
-		if !ok {
-			return fmt.Errorf("driver connection %T cannot prepare statements", dc)
-		}
-		ins := &lineInserter{c: c, head: lineInsertHead, args: make([]driver.NamedValue, 0, lineCols*linesPerInsert)}
-		defer ins.close()
-		var row [lineCols]any
-		for i, doc := range docs {
-			for k := range doc.Lines {
-				lineValues(&row, out[i].id, k, &doc.Lines[k])
-				for _, v := range row {
-					ins.add(v)
-				}
-				if ins.rows++; ins.rows == linesPerInsert {
-					if err := ins.flush(ctx, s); err != nil {
-						return err
-					}
-				}
+// insertLineSets stores the lines of every document of the batch that has any: a row per document
+// holding them as one JSON array (linesjson.go). The batch's arrays are encoded into one buffer,
+// reused from batch to batch, and made one string, which the rows' values are slices of.
+func (s *Store) insertLineSets(ctx context.Context, tx *sqlx.Tx, docs []*invoices.Document, out []issued) error {
+	pooled := lineSetBuffers.Get().(*[]byte)
+	defer lineSetBuffers.Put(pooled)
+	buf := (*pooled)[:0]
+	defer func() { *pooled = buf[:0] }()
+	ends := make([]int, len(docs))
+	for i, doc := range docs {
+		if len(doc.Lines) > 0 {
+			var err error
+			if buf, err = appendLinesJSON(buf, doc.Lines); err != nil {
+				return docErr(docs, i, err)
 			}
 		}
-		return ins.flush(ctx, s)
-	})
-	if err != nil {
-		return fmt.Errorf("lines: %w", err)
+		ends[i] = len(buf)
 	}
-	return nil
-}
-
-// lineInserter is inserter on the driver's connection, for lines: the values go to the driver as
-// they are (int64, string or nil, all driver.Values), and a full INSERT's statement is prepared once
-// per batch.
-type lineInserter struct {
-	c    driver.ConnPrepareContext
-	head string
-	full driver.Stmt
-	args []driver.NamedValue
-	rows int // rows in args
-	sent int // rows inserted before them
-}
-
-func (ins *lineInserter) add(v driver.Value) {
-	ins.args = append(ins.args, driver.NamedValue{Ordinal: len(ins.args) + 1, Value: v})
-}
-
-// flush sends the rows waiting, if any.
-func (ins *lineInserter) flush(ctx context.Context, s *Store) error {
-	if ins.rows == 0 {
-		return nil
-	}
-	err := func() error {
-		st := ins.full
-		if st == nil || ins.rows < linesPerInsert {
-			var err error
-			if st, err = ins.c.PrepareContext(ctx, s.insertSQL(ins.head, ins.rows, lineCols, "")); err != nil {
+	all := string(buf)
+	ins := s.newInserter(tx, "lines", `INSERT INTO document_line_sets (document_id, lines) VALUES `, 2, lineSetsPerInsert)
+	defer ins.close()
+	start := 0
+	for i := range docs {
+		if ends[i] > start {
+			if err := ins.row(ctx, out[i].id, all[start:ends[i]]); err != nil {
 				return err
 			}
-			if ins.rows == linesPerInsert {
-				ins.full = st
-			} else {
-				defer st.Close()
-			}
 		}
-		exec, ok := st.(driver.StmtExecContext)
-		if !ok {
-			return fmt.Errorf("driver statement %T cannot execute with a context", st)
-		}
-		_, err := exec.ExecContext(ctx, ins.args)
-		return err
-	}()
-	if err != nil {
-		return fmt.Errorf("%d–%d: %w", ins.sent+1, ins.sent+ins.rows, err)
+		start = ends[i]
 	}
-	ins.sent += ins.rows
-	ins.rows, ins.args = 0, ins.args[:0]
-	return nil
+	return ins.flush(ctx)
 }
 
-// close releases the prepared statement.
-func (ins *lineInserter) close() {
-	if ins.full != nil {
-		ins.full.Close()
-	}
-}
-
-// copyLines is insertLines for PostgreSQL: one COPY of the batch's lines on conn, inside the
-// transaction open on it, so it commits or rolls back with the rest of the batch. COPY spares the
-// server parsing and planning a 2,600-parameter INSERT per 200 lines and the client binding them.
-func (s *Store) copyLines(ctx context.Context, conn *sqlx.Conn, docs []*invoices.Document, out []issued) error {
-	err := conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("driver connection is a %T, not pgx's", dc)
-		}
-		_, err := c.Conn().PgConn().CopyFrom(ctx, &lineCopy{docs: docs, out: out}, lineCopySQL)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("copy lines: %w", err)
-	}
-	return nil
-}
-
-var lineCopySQL = "COPY document_lines (" + strings.Join(lineColumns[:], ", ") + ") FROM STDIN"
-
-// lineCopy reads as the text-format COPY data of a batch's lines, rows in lineColumns' order with
-// lineValues' values, appended a chunk at a time to one reused buffer straight from the lines: no
-// value boxed, no string allocated. Through pgx's CopyFrom (a []any per row, each value encoded by
-// its codec) that was ~0.5 s of CPU for the 304,198 lines of a close, while the close's issuing is
-// CPU-bound on both cores.
-type lineCopy struct {
-	docs []*invoices.Document
-	out  []issued
-	i, k int // the document and line whose row is next
-	buf  []byte
-	off  int // what of buf was read
-}
-
-// lineCopyChunk is how many bytes of rows lineCopy appends at a time (a row is ~200).
-const lineCopyChunk = 64 << 10
-
-func (lc *lineCopy) Read(p []byte) (int, error) {
-	if lc.off == len(lc.buf) {
-		lc.buf, lc.off = lc.buf[:0], 0
-		for len(lc.buf) < lineCopyChunk && lc.i < len(lc.docs) {
-			if lc.k == len(lc.docs[lc.i].Lines) {
-				lc.i, lc.k = lc.i+1, 0
-				continue
-			}
-			lc.buf = appendLineCopyRow(lc.buf, lc.out[lc.i].id, lc.k, &lc.docs[lc.i].Lines[lc.k])
-			lc.k++
-		}
-		if len(lc.buf) == 0 {
-			return 0, io.EOF
-		}
-	}
-	n := copy(p, lc.buf[lc.off:])
-	lc.off += n
-	return n, nil
-}
-
-// appendLineCopyRow appends line k of the document stored with id docID as one row of text-format
-// COPY data: lineValues' values, tab-separated, NULL as \N, ended by a newline.
-func appendLineCopyRow(b []byte, docID int64, k int, l *rating.Line) []byte {
-	b = strconv.AppendInt(b, docID, 10)
-	b = append(b, '\t')
-	b = strconv.AppendInt(b, int64(k), 10)
-	for _, t := range [...]string{string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter), l.Description} {
-		b = append(b, '\t')
-		b = appendCopyText(b, t)
-	}
-	b = append(b, '\t')
-	b = appendCopyDecimal(b, l, l.Quantity)
-	b = append(b, '\t')
-	b = appendCopyText(b, l.Unit)
-	b = append(b, '\t')
-	b = appendCopyDecimal(b, l, l.UnitPrice)
-	b = append(b, '\t')
-	b = rating.AppendQuantity(b, l.Unrounded)
-	b = append(b, '\t')
-	b = strconv.AppendInt(b, int64(l.Amount), 10)
-	return append(b, '\n')
-}
-
-// appendCopyDecimal appends d, the quantity or unit price of l, as lineDecimals stores it.
-func appendCopyDecimal(b []byte, l *rating.Line, d decimal.Decimal) []byte {
-	if decimalAbsent(l, d) {
-		return append(b, '\\', 'N')
-	}
-	return rating.AppendQuantity(b, d)
-}
-
-// appendCopyText appends s as a value of text-format COPY data: a backslash, and the newline,
-// carriage return and tab that would end a row or a column, are escaped with a backslash; the runs
-// between them are appended whole.
-func appendCopyText(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); i++ {
-		var esc byte
-		switch s[i] {
-		case '\\':
-			esc = '\\'
-		case '\n':
-			esc = 'n'
-		case '\r':
-			esc = 'r'
-		case '\t':
-			esc = 't'
-		default:
-			continue
-		}
-		b = append(b, s[start:i]...)
-		b = append(b, '\\', esc)
-		start = i + 1
-	}
-	return append(b, s[start:]...)
-}
-
-// lineDecimals returns the stored quantity and unit price of a line: its decimals' text, or nil
-// (NULL) for those a discount line does not have. Plain strings and nil, not sql.NullString: they
-// go to the driver as they are, without database/sql's Valuer call per argument.
-func lineDecimals(l *rating.Line) (qty, price any) {
-	if !decimalAbsent(l, l.Quantity) {
-		qty = decimalText(l.Quantity)
-	}
-	if !decimalAbsent(l, l.UnitPrice) {
-		price = decimalText(l.UnitPrice)
-	}
-	return qty, price
-}
+// lineSetBuffers hold the JSON of a batch's lines while it is encoded (~700 KB for 100 invoices).
+var lineSetBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // decimalAbsent reports whether d, the quantity or unit price of l, is stored as NULL: a discount
 // line has neither (a zero one is NULL, read back as zero).

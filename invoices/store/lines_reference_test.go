@@ -7,39 +7,34 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
+	"github.com/shopspring/decimal"
 
 	"billrun/invoices"
 	"billrun/invoices/store"
+	"billrun/rating"
 )
 
-// planted is a store with account a1 and one document, id 1, that has one line (position 0).
+const plantedDocument = `INSERT INTO documents (id, number, account_id, period, kind, issued_at, subtotal_cents,
+	discount_cents, credits_applied_cents, amount_due_cents) VALUES (%d, 'INV-2026-%06d', '%s', '2026-10', 'invoice',
+	'2026-11-01T02:00:00.000000000Z', 2000, 0, 0, 2000)`
+
+// plantedLines is the stored form of one line (linesjson.go).
+const plantedLines = `[["serverless","m","","","input_tokens","m, input tokens","1000","1M tokens","2","2000",200000]]`
+
+// planted is a store with account a1 and one document, id 1, whose lines are plantedLines.
 func planted(t *testing.T, s *store.Store) {
 	t.Helper()
-	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1"}}})
-	db := store.DB(s)
-	for _, q := range []string{
-		`INSERT INTO documents (id, number, account_id, period, kind, issued_at, subtotal_cents, discount_cents,
-			credits_applied_cents, amount_due_cents) VALUES (1, 'INV-2026-000001', 'a1', '2026-10', 'invoice',
-			'2026-11-01T02:00:00.000000000Z', 2000, 0, 0, 2000)`,
-		lineInsert(1, 0),
-	} {
-		if _, err := db.ExecContext(t.Context(), q); err != nil {
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1"}, {ID: "a5"}}})
+	for _, q := range []string{fmt.Sprintf(plantedDocument, 1, 1, "a1"), lineSetInsert(1)} {
+		if err := exec(t.Context(), s, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 }
 
-// lineInsert is an INSERT of one line of document doc at position pos; lineValues is its row.
-func lineInsert(doc, pos int) string {
-	return "INSERT INTO document_lines VALUES " + lineValues(doc, pos)
-}
-
-func lineValues(doc, pos int) string {
-	return fmt.Sprintf(`(%d, %d, 'serverless', 'm', '', '', 'input_tokens', 'm, input tokens', '1000', '1M tokens', '2', '2000', 200000)`, doc, pos)
+func lineSetInsert(doc int) string {
+	return fmt.Sprintf(`INSERT INTO document_line_sets (document_id, lines) VALUES (%d, '%s')`, doc, plantedLines)
 }
 
 func countLines(t *testing.T, s *store.Store) int {
@@ -51,39 +46,38 @@ func countLines(t *testing.T, s *store.Store) int {
 	return n
 }
 
-// TestLinesNeedTheirDocument: on every backend a line whose document does not exist is refused, and
-// a document that has lines cannot be deleted; voiding a document (an UPDATE that keeps its id) is
-// allowed. SQLite holds this with a foreign key; PostgreSQL (migration 3) with one check per statement
-// and documents that cannot be deleted, renumbered or truncated at all — the refusals must carry the
-// foreign key's SQLSTATE, 23503, and leave nothing of the statement behind.
+func exec(ctx context.Context, s *store.Store, q string) error {
+	_, err := store.DB(s).ExecContext(ctx, q)
+	return err
+}
+
+// TestLinesNeedTheirDocument: on every backend the lines of a document that does not exist are
+// refused (the foreign key of document_line_sets; on PostgreSQL with SQLSTATE 23503), a document has
+// one set of lines, a document that has lines cannot be deleted, and voiding a document (an UPDATE
+// that keeps its id) is allowed. PostgreSQL also keeps migration 3's rule that documents are never
+// deleted, renumbered or truncated.
 func TestLinesNeedTheirDocument(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			s := b.open(t)
 			planted(t, s)
-			db := store.DB(s)
 			ctx := t.Context()
-			refused := func(what string, err error) {
+			refused := func(what string, err error, code string) {
 				t.Helper()
 				if err == nil {
 					t.Errorf("%s: accepted, want it refused", what)
 					return
 				}
-				if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code != "23503" {
-					t.Errorf("%s: SQLSTATE %s (%v), want 23503", what, pe.Code, err)
+				if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code != code {
+					t.Errorf("%s: SQLSTATE %s (%v), want %s", what, pe.Code, err, code)
 				}
 			}
-			// A second line of document 1 is fine.
-			if _, err := db.ExecContext(ctx, lineInsert(1, 1)); err != nil {
-				t.Fatalf("a line of document 1: %v", err)
-			}
-			refused("a line of document 2, which does not exist", exec(ctx, s, lineInsert(2, 0)))
-			// One orphan among good lines fails the whole statement.
-			refused("two lines, the second of document 3", exec(ctx, s, lineInsert(1, 2)+", "+lineValues(3, 0)))
-			refused("moving a line to document 4", exec(ctx, s, `UPDATE document_lines SET document_id = 4 WHERE position = 1`))
-			refused("deleting document 1", exec(ctx, s, `DELETE FROM documents WHERE id = 1`))
-			if n := countLines(t, s); n != 2 {
-				t.Errorf("%d lines after the refusals, want 2 (positions 0 and 1 of document 1)", n)
+			refused("the lines of document 2, which does not exist", exec(ctx, s, lineSetInsert(2)), "23503")
+			refused("a second set of lines of document 1", exec(ctx, s, lineSetInsert(1)), "23505")
+			refused("moving the lines to document 4", exec(ctx, s, `UPDATE document_line_sets SET document_id = 4`), "23503")
+			refused("deleting document 1", exec(ctx, s, `DELETE FROM documents WHERE id = 1`), "23503")
+			if n := countLines(t, s); n != 1 {
+				t.Errorf("%d lines after the refusals, want 1", n)
 			}
 			if err := exec(ctx, s, `UPDATE documents SET voided_at = '2026-11-02T00:00:00.000000000Z' WHERE id = 1`); err != nil {
 				t.Errorf("voiding document 1: %v", err)
@@ -91,108 +85,217 @@ func TestLinesNeedTheirDocument(t *testing.T) {
 			if b.name != "postgres" {
 				return
 			}
-			refused("renumbering document 1", exec(ctx, s, `UPDATE documents SET id = 5 WHERE id = 1`))
-			refused("truncating documents", exec(ctx, s, `TRUNCATE documents CASCADE`))
-			// COPY, which issuing uses, is checked the same way.
-			conn, err := db.Conn(ctx)
+			if err := exec(ctx, s, fmt.Sprintf(plantedDocument, 5, 5, "a5")); err != nil {
+				t.Fatal(err)
+			}
+			refused("deleting document 5, which has no lines", exec(ctx, s, `DELETE FROM documents WHERE id = 5`), "23503")
+			refused("renumbering document 5", exec(ctx, s, `UPDATE documents SET id = 6 WHERE id = 5`), "23503")
+			refused("truncating documents", exec(ctx, s, `TRUNCATE documents CASCADE`), "23503")
+		})
+	}
+}
+
+// oldLine is a row of the document_lines table of migrations 1–3; nil is NULL.
+type oldLine struct {
+	doc, pos                                                 int64
+	kind, product, baseModel, deployment, meter, description string
+	quantity                                                 *string
+	unit                                                     string
+	unitPrice                                                *string
+	unrounded                                                string
+	amount                                                   int64
+}
+
+// oldLines are lines as migration 3 stored them, with texts that JSON must escape and a discount
+// line's NULLs; document 2's are inserted out of order.
+var oldLines = []oldLine{
+	{1, 0, "serverless", "llama \"3\"", "", "", "input_tokens", "tab\there, line\nbreak, back\\slash, ünïcødé 😀, \x01",
+		ptr("1000.5"), "1M tokens", ptr("0.20"), "200.1", 20010},
+	{2, 1, "discount", "on_demand", "", "", "discount", "bulk on-demand discount 5%", nil, "", nil, "-1.005", -101},
+	{2, 0, "gpu", "h100", "", "dep/1", "gpu_seconds", "h100 on dep/1", ptr("3600"), "GPU-hour", ptr("5.8"), "5.8", 580},
+}
+
+// plantOld stores documents 1 and 2 with oldLines in the document_lines table of migration 3.
+func plantOld(t *testing.T, s *store.Store) {
+	t.Helper()
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1"}, {ID: "a2"}}})
+	db := store.DB(s)
+	for _, id := range []int{1, 2} {
+		if err := exec(t.Context(), s, fmt.Sprintf(plantedDocument, id, id, fmt.Sprintf("a%d", id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range oldLines {
+		if _, err := db.ExecContext(t.Context(), db.Rebind(`INSERT INTO document_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			l.doc, l.pos, l.kind, l.product, l.baseModel, l.deployment, l.meter, l.description, l.quantity, l.unit,
+			l.unitPrice, l.unrounded, l.amount); err != nil {
+			t.Fatalf("line %d/%d: %v", l.doc, l.pos, err)
+		}
+	}
+}
+
+// linesTable reads document_lines (the table, or migration 4's view) in order.
+func linesTable(t *testing.T, s *store.Store) []oldLine {
+	t.Helper()
+	rows, err := store.DB(s).QueryContext(t.Context(), `SELECT document_id, position, kind, product, base_model,
+		deployment, meter, description, quantity, unit, unit_price, unrounded, amount_cents
+		FROM document_lines ORDER BY document_id, position`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []oldLine
+	for rows.Next() {
+		var l oldLine
+		if err := rows.Scan(&l.doc, &l.pos, &l.kind, &l.product, &l.baseModel, &l.deployment, &l.meter, &l.description,
+			&l.quantity, &l.unit, &l.unitPrice, &l.unrounded, &l.amount); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func fmtOld(ls []oldLine) string {
+	var b strings.Builder
+	for _, l := range ls {
+		q, p := "NULL", "NULL"
+		if l.quantity != nil {
+			q = *l.quantity
+		}
+		if l.unitPrice != nil {
+			p = *l.unitPrice
+		}
+		fmt.Fprintf(&b, "%d/%d %q %q %q %q %q %q %s %q %s %s %d\n", l.doc, l.pos, l.kind, l.product, l.baseModel,
+			l.deployment, l.meter, l.description, q, l.unit, p, l.unrounded, l.amount)
+	}
+	return b.String()
+}
+
+// TestLineSetsMigration: migration 4 turns the lines of a database at version 3 into one JSON array
+// per document that Documents reads as they were stored, and the document_lines view shows exactly
+// the rows the table held; migrating down gives the table back with the same rows, and up again the
+// same arrays.
+func TestLineSetsMigration(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			ctx := t.Context()
+			p, err := store.Migrations(s)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close()
-			copyLines := func(doc int64) error {
-				return conn.Raw(func(dc any) error {
-					rows := [][]any{
-						{int64(1), int32(7), "serverless", "m", "", "", "input_tokens", "m", "1", "1M tokens", "2", "2", int64(2)},
-						{doc, int32(8), "serverless", "m", "", "", "input_tokens", "m", "1", "1M tokens", "2", "2", int64(2)},
+			if _, err := p.DownTo(ctx, 3); err != nil {
+				t.Fatalf("down to 3: %v", err)
+			}
+			plantOld(t, s)
+			want := []oldLine{oldLines[0], oldLines[2], oldLines[1]} // in (document, position) order
+			for round := range 2 {
+				if _, err := p.UpTo(ctx, 4); err != nil {
+					t.Fatalf("round %d: up to 4: %v", round, err)
+				}
+				if got := fmtOld(linesTable(t, s)); got != fmtOld(want) {
+					t.Errorf("round %d: the document_lines view shows\n%swant\n%s", round, got, fmtOld(want))
+				}
+				docs, err := s.Documents(ctx, oct)
+				if err != nil {
+					t.Fatalf("round %d: Documents: %v", round, err)
+				}
+				if len(docs) != 2 || len(docs[0].Lines) != 1 || len(docs[1].Lines) != 2 {
+					t.Fatalf("round %d: Documents = %+v, want documents 1 and 2 with 1 and 2 lines", round, docs)
+				}
+				for k, l := range []rating.Line{docs[0].Lines[0], docs[1].Lines[0], docs[1].Lines[1]} {
+					w := want[k]
+					q, pr := decimal.Zero, decimal.Zero
+					if w.quantity != nil {
+						q, pr = decimal.RequireFromString(*w.quantity), decimal.RequireFromString(*w.unitPrice)
 					}
-					_, err := dc.(*stdlib.Conn).Conn().CopyFrom(ctx, pgx.Identifier{"document_lines"},
-						[]string{"document_id", "position", "kind", "product", "base_model", "deployment", "meter",
-							"description", "quantity", "unit", "unit_price", "unrounded", "amount_cents"},
-						pgx.CopyFromRows(rows))
-					return err
-				})
+					if string(l.Kind) != w.kind || l.Product != w.product || l.Deployment != w.deployment ||
+						string(l.Meter) != w.meter || l.Description != w.description || !l.Quantity.Equal(q) ||
+						l.Unit != w.unit || !l.UnitPrice.Equal(pr) || l.Unrounded.String() != w.unrounded || int64(l.Amount) != w.amount {
+						t.Errorf("round %d: line %d = %+v, want %s", round, k, l, fmtOld([]oldLine{w}))
+					}
+				}
+				if _, err := p.DownTo(ctx, 3); err != nil {
+					t.Fatalf("round %d: down to 3: %v", round, err)
+				}
+				if got := fmtOld(linesTable(t, s)); got != fmtOld(want) {
+					t.Errorf("round %d: after migrating down, document_lines holds\n%swant\n%s", round, got, fmtOld(want))
+				}
 			}
-			refused("a COPY of two lines, the second of document 6", copyLines(6))
-			// The check reads this store's documents whatever the session's search_path.
-			var schema string
-			if err := db.GetContext(ctx, &schema, `SELECT current_schema()`); err != nil {
+			if _, err := p.Up(ctx); err != nil {
 				t.Fatal(err)
-			}
-			if _, err := conn.ExecContext(ctx, `SET search_path TO pg_catalog`); err != nil {
-				t.Fatal(err)
-			}
-			_, err = conn.ExecContext(ctx, strings.Replace(lineInsert(7, 0), "document_lines", schema+".document_lines", 1))
-			refused("a line of document 7 with another search_path", err)
-			if _, err := conn.ExecContext(ctx, `RESET search_path`); err != nil {
-				t.Fatal(err)
-			}
-			if n := countLines(t, s); n != 2 {
-				t.Errorf("%d lines after the refused COPY, want 2", n)
-			}
-			if err := copyLines(1); err != nil {
-				t.Errorf("a COPY of two lines of document 1: %v", err)
-			}
-			if n := countLines(t, s); n != 4 {
-				t.Errorf("%d lines after a good COPY, want 4", n)
 			}
 		})
 	}
 }
 
-func exec(ctx context.Context, s *store.Store, q string) error {
-	_, err := store.DB(s).ExecContext(ctx, q)
-	return err
-}
-
-// TestPostgresLinesMigration: migrating PostgreSQL down from 3 gives document_lines its foreign key
-// back and removes the checks; migrating up again, over stored documents and lines, swaps them once
-// more and keeps the lines.
+// TestPostgresLinesMigration: migration 3 on PostgreSQL — down from it gives document_lines its
+// foreign key back and removes the checks; up again, over stored lines, swaps them once more and keeps
+// the lines; and migration 4 then has a foreign key on document_line_sets and keeps the documents'
+// triggers.
 func TestPostgresLinesMigration(t *testing.T) {
 	s := openPostgres(t)
 	ctx := t.Context()
-	fsys, err := store.PostgresMigrations()
+	p, err := store.Migrations(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, store.DB(s).DB, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := func() (fk, triggers int) {
+	state := func(table string) (fk, triggers int) {
 		t.Helper()
 		db := store.DB(s)
 		if err := db.GetContext(ctx, &fk, `SELECT count(*) FROM pg_constraint
-			WHERE conrelid = 'document_lines'::regclass AND contype = 'f'`); err != nil {
+			WHERE conrelid = $1::regclass AND contype = 'f'`, table); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.GetContext(ctx, &triggers, `SELECT count(*) FROM pg_trigger
-			WHERE tgrelid IN ('document_lines'::regclass, 'documents'::regclass) AND NOT tgisinternal`); err != nil {
+			WHERE tgrelid IN ($1::regclass, 'documents'::regclass) AND NOT tgisinternal`, table); err != nil {
 			t.Fatal(err)
 		}
 		return fk, triggers
 	}
-	if fk, tr := state(); fk != 0 || tr != 4 {
-		t.Errorf("migrated: %d foreign keys on document_lines, %d triggers; want 0 and 4", fk, tr)
+	if fk, tr := state("document_line_sets"); fk != 1 || tr != 2 {
+		t.Errorf("migrated: %d foreign keys on document_line_sets, %d triggers; want 1 and 2", fk, tr)
+	}
+	// This server has lz4 (Debian's PostgreSQL 15 is built with it): the lines use it.
+	var compression string
+	if err := store.DB(s).GetContext(ctx, &compression, `SELECT attcompression FROM pg_attribute
+		WHERE attrelid = 'document_line_sets'::regclass AND attname = 'lines'`); err != nil || compression != "l" {
+		t.Errorf("document_line_sets.lines compression = %q, %v; want l (lz4)", compression, err)
+	}
+	if _, err := p.DownTo(ctx, 3); err != nil {
+		t.Fatalf("down to 3: %v", err)
+	}
+	if fk, tr := state("document_lines"); fk != 0 || tr != 4 {
+		t.Errorf("at version 3: %d foreign keys on document_lines, %d triggers; want 0 and 4", fk, tr)
 	}
 	if _, err := p.DownTo(ctx, 2); err != nil {
 		t.Fatalf("down to 2: %v", err)
 	}
-	if fk, tr := state(); fk != 1 || tr != 0 {
+	if fk, tr := state("document_lines"); fk != 1 || tr != 0 {
 		t.Errorf("at version 2: %d foreign keys on document_lines, %d triggers; want 1 and 0", fk, tr)
 	}
-	// A database that already holds documents and lines keeps them through the migration, and its
-	// lines are checked from then on.
-	planted(t, s)
+	plantOld(t, s)
+	if _, err := p.UpTo(ctx, 3); err != nil {
+		t.Fatalf("up to 3: %v", err)
+	}
+	if fk, tr := state("document_lines"); fk != 0 || tr != 4 {
+		t.Errorf("at version 3 again: %d foreign keys on document_lines, %d triggers; want 0 and 4", fk, tr)
+	}
+	if n := countLines(t, s); n != len(oldLines) {
+		t.Errorf("%d lines after migrating, want the %d stored before", n, len(oldLines))
+	}
+	if err := exec(ctx, s, `INSERT INTO document_lines VALUES (9, 0, 'serverless', 'm', '', '', 'input_tokens', 'm',
+		'1', '1M tokens', '2', '2', 2)`); err == nil {
+		t.Errorf("a line of document 9, which does not exist, was accepted at version 3")
+	}
 	if _, err := p.Up(ctx); err != nil {
-		t.Fatalf("up again: %v", err)
+		t.Fatalf("up: %v", err)
 	}
-	if fk, tr := state(); fk != 0 || tr != 4 {
-		t.Errorf("migrated again: %d foreign keys on document_lines, %d triggers; want 0 and 4", fk, tr)
-	}
-	if n := countLines(t, s); n != 1 {
-		t.Errorf("%d lines after migrating, want the 1 stored before", n)
-	}
-	if err := exec(ctx, s, lineInsert(2, 0)); err == nil {
-		t.Errorf("a line of document 2, which does not exist, was accepted after migrating")
+	if n := countLines(t, s); n != len(oldLines) {
+		t.Errorf("%d lines at version 4, want %d", n, len(oldLines))
 	}
 }

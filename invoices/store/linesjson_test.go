@@ -1,0 +1,206 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+
+	"billrun/rating"
+)
+
+// trickyLines are lines with every kind of text a line's fields may hold — quotes, backslashes,
+// control characters, tabs and newlines, non-ASCII, text that looks like JSON — discount lines without
+// quantity and unit price, a discount line with them, negative amounts, and long decimals.
+func trickyLines(seed uint64, n int) []rating.Line {
+	tricky := []string{"", "plain", "tab\there", "line\nbreak", "cr\rhere", `back\slash`, `"quoted"`, `\u0041`, "null",
+		"ünïcødé €", "😀 emoji", "\x00nul\x01\x1f", "\t\n\r\\\"", "accounts/acct_00042/models/ft-llama-8b", "],[", "\u2028"}
+	dec := func(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+	lines := []rating.Line{
+		{Kind: rating.KindServerless, Product: "m", Meter: rating.MeterInput, Description: "m, input tokens",
+			Quantity: dec("1000000"), Unit: "1M tokens", UnitPrice: dec("0.20"), Unrounded: dec("0.2"), Amount: 20},
+		{Kind: rating.KindDiscount, Product: "on_demand", Meter: "discount", Description: "bulk on-demand discount 5%",
+			Unrounded: dec("-1.005"), Amount: -101},
+		{Kind: rating.KindDiscount, Product: "on_demand", Meter: "discount", Description: "odd discount",
+			Quantity: dec("2"), UnitPrice: dec("-0.5"), Unrounded: dec("-1"), Amount: -100},
+		{Kind: rating.KindGPU, Product: "h100", Deployment: "dep\t1", Meter: "gpu_seconds", Description: "x",
+			Quantity: dec("3600.5"), Unit: "GPU-hour", UnitPrice: dec("5.8"), Unrounded: dec("5.80080555555555555555556"), Amount: 580},
+	}
+	r := rand.New(rand.NewPCG(seed, 7))
+	for range n {
+		pick := func() string { return tricky[r.IntN(len(tricky))] }
+		lines = append(lines, rating.Line{Kind: rating.Kind(pick()), Product: pick(), BaseModel: pick(), Deployment: pick(),
+			Meter: rating.Meter(pick()), Description: pick() + pick(), Quantity: decimal.New(r.Int64N(1e12)-5e11, -r.Int32N(12)),
+			Unit: pick(), UnitPrice: decimal.New(r.Int64N(1e6), -r.Int32N(6)), Unrounded: decimal.New(r.Int64N(1e15)-5e14, -r.Int32N(24)),
+			Amount: rating.Cents(r.Int64N(1e9) - 5e8)})
+	}
+	return lines
+}
+
+// sameLine reports whether a line read back is the line written: texts byte for byte, decimals equal
+// in value, a discount line's absent quantity and unit price read as zero.
+func sameLine(a, b rating.Line) bool {
+	return a.Kind == b.Kind && a.Product == b.Product && a.BaseModel == b.BaseModel && a.Deployment == b.Deployment &&
+		a.Meter == b.Meter && a.Description == b.Description && a.Quantity.Equal(b.Quantity) && a.Unit == b.Unit &&
+		a.UnitPrice.Equal(b.UnitPrice) && a.Unrounded.Equal(b.Unrounded) && a.Amount == b.Amount
+}
+
+// TestLinesJSON: the stored array is valid JSON that encoding/json — an independent reader — reads
+// as the documented layout (11 fields per line, texts and decimals as strings, null for a discount
+// line's absent quantity and unit price, the amount an integer), and parseLinesJSON reads it back as
+// the lines written.
+func TestLinesJSON(t *testing.T) {
+	lines := trickyLines(6, 300)
+	data, err := appendLinesJSON(nil, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var std [][]any
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(&std); err != nil {
+		t.Fatalf("encoding/json cannot read the stored lines: %v\n%s", err, data)
+	}
+	if len(std) != len(lines) {
+		t.Fatalf("encoding/json reads %d lines, want %d", len(std), len(lines))
+	}
+	for k, l := range lines {
+		want := []any{string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter), l.Description,
+			l.Quantity.String(), l.Unit, l.UnitPrice.String(), l.Unrounded.String(), json.Number(decimal.NewFromInt(int64(l.Amount)).String())}
+		if l.Kind == rating.KindDiscount && l.Quantity.IsZero() {
+			want[6], want[8] = nil, nil
+		}
+		if len(std[k]) != lineFields {
+			t.Fatalf("line %d: %d fields, want %d", k, len(std[k]), lineFields)
+		}
+		for i := range lineFields {
+			if std[k][i] != want[i] {
+				t.Errorf("line %d, %s: encoding/json reads %#v, want %#v", k, lineFieldNames[i], std[k][i], want[i])
+			}
+		}
+	}
+	got, err := parseLinesJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(lines) {
+		t.Fatalf("read back %d lines, want %d", len(got), len(lines))
+	}
+	for k := range lines {
+		if !sameLine(got[k], lines[k]) {
+			t.Errorf("line %d read back as %+v, want %+v", k, got[k], lines[k])
+		}
+	}
+	if data, err := appendLinesJSON(nil, nil); err != nil || string(data) != "[]" {
+		t.Errorf("no lines = %q, %v; want []", data, err)
+	}
+}
+
+// TestLinesJSONFromDatabases: migration 4 builds the arrays with SQLite's json_group_array and
+// PostgreSQL's json_agg, which write spaces after commas and their own escapes (\t, \n, \/, \uXXXX,
+// surrogate pairs); they read the same.
+func TestLinesJSONFromDatabases(t *testing.T) {
+	data := "[[\"serverless\", \"m\", \"\", \"\", \"input_tokens\", \"a\\tb\\n\\r\\\\ \\\"q\\\" \\/ \\u00e9 \\ud83d\\ude00 \\u0001\", " +
+		"\"1000.5\", \"1M tokens\", \"0.20\", \"200.1\", 2000], \n [\"discount\",\"on_demand\",\"\",\"\",\"discount\",\"d\",null,\"\",null,\"-1.005\",-101]]"
+	got, err := parseLinesJSON([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rating.Line{
+		{Kind: rating.KindServerless, Product: "m", Meter: rating.MeterInput, Description: "a\tb\n\r\\ \"q\" / é 😀 \x01",
+			Quantity: decimal.RequireFromString("1000.5"), Unit: "1M tokens", UnitPrice: decimal.RequireFromString("0.2"),
+			Unrounded: decimal.RequireFromString("200.1"), Amount: 2000},
+		{Kind: rating.KindDiscount, Product: "on_demand", Meter: "discount", Description: "d",
+			Unrounded: decimal.RequireFromString("-1.005"), Amount: -101},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d lines, want %d", len(got), len(want))
+	}
+	for k := range want {
+		if !sameLine(got[k], want[k]) {
+			t.Errorf("line %d = %+v, want %+v", k, got[k], want[k])
+		}
+	}
+}
+
+// TestLinesJSONErrors: what is not the layout is refused with the line, the field and the byte.
+func TestLinesJSONErrors(t *testing.T) {
+	line := `["serverless","m","","","input_tokens","d","1","u","2","2",200]`
+	for _, c := range []struct{ data, want string }{
+		{``, "at byte 0: want [ to open the lines"},
+		{`{}`, "at byte 0: want [ to open the lines"},
+		{`[` + line, "at byte 64: after line 1, want , or ]"},
+		{`[` + line + `] x`, "at byte 66: unexpected data after the lines"},
+		{`[["serverless"]]`, "line 1: at byte 14: want , before product"},
+		{`[["serverless","m","","","input_tokens","d","1","u","2","2",200,1]]`, "line 1: at byte 63: want ] after amount_cents"},
+		{`[["serverless","m","","","input_tokens","d","x1","u","2","2",200]]`, "line 1: quantity: "},
+		{`[["serverless","m","","","input_tokens","d","1","u","2","2","200"]]`, "line 1: amount_cents: at byte 60: want an integer"},
+		{`[["serverless",null,"","","input_tokens","d","1","u","2","2",200]]`, "line 1: product: at byte 15: want a string"},
+		{`[["serverless","m","","","input_tokens","d","1","u","2",null,200]]`, "line 1: unrounded: at byte 56: want a string"},
+		{`[["serverless","m\q","","","input_tokens","d","1","u","2","2",200]]`, `line 1: product: at byte 19: unknown escape \q`},
+		{`[["serverless","m\ud800","","","input_tokens","d","1","u","2","2",200]]`, "line 1: product: at byte 23: unpaired surrogate"},
+		{"[[\"serverless\",\"m\n\",\"\",\"\",\"input_tokens\",\"d\",\"1\",\"u\",\"2\",\"2\",200]]", "line 1: product: at byte 17: control character"},
+		{`[["serverless","m`, "line 1: product: at byte 17: unterminated string"},
+		{`[` + line + `,` + strings.Replace(line, "200", "", 1) + `]`, "line 2: amount_cents: at byte 124: want an integer"},
+	} {
+		_, err := parseLinesJSON([]byte(c.data))
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("parseLinesJSON(%q) = %v, want an error starting %q", c.data, err, c.want)
+		}
+	}
+	bad := []rating.Line{{Kind: rating.KindServerless, Product: "m\xff", Unrounded: decimal.NewFromInt(1)}}
+	if _, err := appendLinesJSON(nil, bad); err == nil || !strings.Contains(err.Error(), "line 1: product") {
+		t.Errorf("a product that is not UTF-8: %v, want an error naming line 1's product", err)
+	}
+}
+
+// FuzzLinesJSON: whatever parseLinesJSON accepts, encoding/json reads as the same texts and numbers,
+// and writing the lines again reads back the same; it never panics.
+func FuzzLinesJSON(f *testing.F) {
+	for _, n := range []int{0, 1, 5} {
+		data, err := appendLinesJSON(nil, trickyLines(uint64(n), n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`[["a", "b", "c", "d", "e", "f\u00e9\/", null, "g", null, "1", -0]]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines, err := parseLinesJSON(data)
+		if err != nil {
+			return
+		}
+		if utf8.Valid(data) {
+			var std [][]any
+			d := json.NewDecoder(bytes.NewReader(data))
+			d.UseNumber()
+			if err := d.Decode(&std); err != nil || d.More() {
+				t.Fatalf("parseLinesJSON accepts %q, encoding/json does not: %v", data, err)
+			}
+			for k, l := range lines {
+				for i, s := range []string{string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter), l.Description} {
+					if std[k][i] != s {
+						t.Fatalf("line %d %s: %q, encoding/json reads %#v", k, lineFieldNames[i], s, std[k][i])
+					}
+				}
+			}
+		}
+		again, err := appendLinesJSON(nil, lines)
+		if err != nil {
+			return // texts that are not UTF-8 (raw bytes in a string) are refused on the way in
+		}
+		back, err := parseLinesJSON(again)
+		if err != nil || len(back) != len(lines) {
+			t.Fatalf("re-encoded %q: %v", again, err)
+		}
+		for k := range lines {
+			if !sameLine(back[k], lines[k]) {
+				t.Fatalf("line %d: %+v written again reads %+v", k, lines[k], back[k])
+			}
+		}
+	})
+}
