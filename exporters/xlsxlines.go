@@ -39,6 +39,10 @@ const spoolMemoryBytes = 1 << 20
 // while the close issues its invoices rather than once it is done. The deflated rows are one run of
 // non-final deflate blocks ended by a sync flush, so they can sit between the deflated start and end of
 // the sheet's part in one deflate stream (spliceZipWriter).
+//
+// Deflating is more than half of the sheet's work (~0.45 of ~0.8 s of CPU for 304,000 lines), so a
+// goroutine of the spool's own does it while the rows after are encoded: full buffers go to it in
+// order, two of them in turn.
 type rowSpool struct {
 	buf  []byte
 	file *os.File      // nil while the rows fit in buf
@@ -47,9 +51,16 @@ type rowSpool struct {
 	size int64         // deflated bytes in file
 	raw  int64         // bytes deflated
 	crc  uint32        // CRC-32 of the bytes deflated
+
+	// The deflater: work takes full buffers in order, free gives them back, done carries its first
+	// error (or nil) once work is closed. size, raw and crc are its own until then.
+	work chan []byte
+	free chan []byte
+	done chan error
+	err  error // the deflater's error, once known
 }
 
-// sync deflates the rows held in memory into the temporary file once they reach spoolMemoryBytes.
+// sync hands the rows held in memory to the deflater once they reach spoolMemoryBytes.
 func (s *rowSpool) sync() error {
 	if len(s.buf) < spoolMemoryBytes {
 		return nil
@@ -57,8 +68,12 @@ func (s *rowSpool) sync() error {
 	return s.deflate()
 }
 
-// deflate moves the rows held in memory into the temporary file.
+// deflate hands the rows held in memory to the deflater, starting it (and the temporary file) the
+// first time, and takes an empty buffer for the next rows.
 func (s *rowSpool) deflate() error {
+	if s.err != nil {
+		return s.err
+	}
 	if s.file == nil {
 		f, err := os.CreateTemp("", "billrun-xlsx-rows-*.xml.deflate")
 		if err != nil {
@@ -69,19 +84,54 @@ func (s *rowSpool) deflate() error {
 		if s.fw, err = flate.NewWriter(s.out, workbookDeflateLevel); err != nil {
 			return fmt.Errorf("spool rows: %w", err)
 		}
+		s.work, s.free, s.done = make(chan []byte, 1), make(chan []byte, 2), make(chan error, 1)
+		s.free <- make([]byte, 0, cap(s.buf))
+		go s.deflater()
 	}
-	s.crc = crc32.Update(s.crc, crc32.IEEETable, s.buf)
-	s.raw += int64(len(s.buf))
-	if _, err := s.fw.Write(s.buf); err != nil {
-		return fmt.Errorf("spool rows: %w", err)
+	if len(s.buf) == 0 {
+		return nil
 	}
-	s.buf = s.buf[:0]
+	s.work <- s.buf
+	s.buf = <-s.free
 	return nil
+}
+
+// deflater deflates the buffers sent on work, in order, until work closes. After an error it only
+// gives the buffers back.
+func (s *rowSpool) deflater() {
+	var err error
+	for b := range s.work {
+		if err == nil {
+			s.crc = crc32.Update(s.crc, crc32.IEEETable, b)
+			s.raw += int64(len(b))
+			if _, werr := s.fw.Write(b); werr != nil {
+				err = fmt.Errorf("spool rows: %w", werr)
+			}
+		}
+		s.free <- b[:0]
+	}
+	s.done <- err
+}
+
+// stop closes work and waits for the deflater to finish what it was sent; it returns the deflater's
+// error. It may be called more than once.
+func (s *rowSpool) stop() error {
+	if s.work != nil {
+		close(s.work)
+		s.work = nil
+		if err := <-s.done; err != nil && s.err == nil {
+			s.err = err
+		}
+	}
+	return s.err
 }
 
 // end deflates the last rows and ends the deflated run with a sync flush; the spool takes no more rows.
 func (s *rowSpool) end() error {
 	if err := s.deflate(); err != nil {
+		return err
+	}
+	if err := s.stop(); err != nil {
 		return err
 	}
 	if err := s.fw.Flush(); err != nil {
@@ -93,8 +143,9 @@ func (s *rowSpool) end() error {
 	return nil
 }
 
-// close removes the temporary file; it may be called more than once.
+// close stops the deflater and removes the temporary file; it may be called more than once.
 func (s *rowSpool) close() error {
+	_ = s.stop()
 	s.buf = nil
 	if s.file == nil {
 		return nil
