@@ -2,7 +2,10 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"billrun/invoices"
 	"billrun/rating"
 )
 
@@ -204,3 +208,67 @@ func FuzzLinesJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestLineSetCopy: the binary COPY data of a batch, read through buffers of any size, is the format's
+// signature, then a row per document that has lines — 2 fields: its id as 8 bytes, its JSON — and the
+// trailer; parsed here as PostgreSQL's format describes it.
+func TestLineSetCopy(t *testing.T) {
+	var docs []*invoices.Document
+	for d := range 40 {
+		doc := &invoices.Document{Account: fmt.Sprintf("a%d", d)}
+		if d%7 != 3 { // some documents have no lines
+			doc.Lines = trickyLines(uint64(d), d*3)
+		}
+		docs = append(docs, doc)
+	}
+	out := make([]issued, len(docs))
+	for i := range out {
+		out[i].id = int64(1)<<40 + int64(i*i)
+	}
+	sets := encodeLineSets(docs)
+	if sets.err != nil {
+		t.Fatal(sets.err)
+	}
+	for _, size := range []int{1, 7, 18, 4096, 64<<10 + 13} {
+		data, err := io.ReadAll(struct{ io.Reader }{&chunked{r: newLineSetCopy(out, sets), size: size}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := "PGCOPY\n\xff\r\n\x00"
+		if !strings.HasPrefix(string(data), sig) || binary.BigEndian.Uint32(data[11:]) != 0 || binary.BigEndian.Uint32(data[15:]) != 0 {
+			t.Fatalf("size %d: data starts %q, want the signature, no flags, no extension", size, data[:min(19, len(data))])
+		}
+		rest := data[19:]
+		for i, doc := range docs {
+			if len(doc.Lines) == 0 {
+				continue
+			}
+			if len(rest) < 18 || binary.BigEndian.Uint16(rest) != 2 || binary.BigEndian.Uint32(rest[2:]) != 8 {
+				t.Fatalf("size %d: document %d: row header %x, want 2 fields and an 8-byte id", size, i, rest[:min(18, len(rest))])
+			}
+			id, n := int64(binary.BigEndian.Uint64(rest[6:])), int(binary.BigEndian.Uint32(rest[14:]))
+			lines, err := parseLinesJSON(rest[18 : 18+n])
+			if id != out[i].id || err != nil || len(lines) != len(doc.Lines) {
+				t.Fatalf("size %d: document %d: row of id %d with %d lines (%v), want id %d with %d", size, i, id, len(lines), err,
+					out[i].id, len(doc.Lines))
+			}
+			for k := range lines {
+				if !sameLine(lines[k], doc.Lines[k]) {
+					t.Fatalf("size %d: document %d line %d = %+v, want %+v", size, i, k, lines[k], doc.Lines[k])
+				}
+			}
+			rest = rest[18+n:]
+		}
+		if string(rest) != "\xff\xff" {
+			t.Errorf("size %d: data ends %q, want the trailer (-1) only", size, rest)
+		}
+	}
+}
+
+// chunked reads r at most size bytes at a time.
+type chunked struct {
+	r    io.Reader
+	size int
+}
+
+func (c *chunked) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.size)]) }

@@ -295,6 +295,22 @@ func finish(ctx context.Context, tx *sqlx.Tx, err error) error {
 	return tx.Commit()
 }
 
+// writeConn is write on a connection of its own, which fn also gets: a driver-level call on the
+// connection (conn.Raw), such as PostgreSQL's COPY, runs inside the transaction and is committed or
+// rolled back with it.
+func (s *Store) writeConn(ctx context.Context, fn func(conn *sqlx.Conn, tx *sqlx.Tx) error) error {
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return err
+	}
+	return finish(ctx, tx, fn(conn, tx))
+}
+
 // read runs fn in a read-only transaction that sees one snapshot of the database.
 func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	opts := &sql.TxOptions{ReadOnly: true}
