@@ -17,9 +17,6 @@ func DB(s *Store) *sqlx.DB { return s.db }
 // FmtTime exposes the stored time form.
 var FmtTime = fmtTime
 
-// Postgres reports whether s is on PostgreSQL.
-func Postgres(s *Store) bool { return s.dialect == dialectPostgres }
-
 // Migrations returns a goose provider of s's embedded migrations on its database, for tests that
 // migrate down and up.
 func Migrations(s *Store) (*goose.Provider, error) {
