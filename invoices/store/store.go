@@ -269,21 +269,29 @@ func (s *Store) insertSQL(head string, rows, cols int, tail string) string {
 
 // write runs fn in a read-write transaction (BEGIN IMMEDIATE on SQLite) and commits it.
 func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(context.WithoutCancel(ctx), nil)
+	tx, err := s.db.BeginTxx(s.txContext(ctx), nil)
 	if err != nil {
 		return err
 	}
 	return finish(ctx, tx, fn(tx))
 }
 
+// txContext is the context a write transaction begins on. pgx sends COMMIT under it, and a deadline
+// that passed while COMMIT was on its way would cancel the wait for the answer, not the commit: the
+// server commits, the caller hears "deadline exceeded", and a batch reported as failed is in the
+// database. So on PostgreSQL it is ctx without its cancellation — the statements still run under ctx,
+// and finish checks ctx once before COMMIT — and COMMIT's answer is always awaited: an error from it
+// means nothing was committed, short of a connection lost at that very moment. SQLite knows in-process
+// whether a COMMIT happened, and keeps ctx: its BEGIN IMMEDIATE, which may wait for another writer's
+// lock, stops when ctx ends.
+func (s *Store) txContext(ctx context.Context) context.Context {
+	if s.dialect == dialectPostgres {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // finish commits tx when its work succeeded and ctx is still live, and rolls it back otherwise.
-//
-// Write transactions begin on context.WithoutCancel(ctx); their statements still run under ctx. The
-// drivers send COMMIT under the transaction's context, and a deadline that passed while COMMIT was
-// on its way would cancel the wait for its answer: the server commits, the caller hears "deadline
-// exceeded", and a batch reported as failed is in the database. So ctx is checked once, before COMMIT,
-// and COMMIT's answer is always awaited: an error from it means nothing was committed, short of a
-// connection lost at that very moment.
 func finish(ctx context.Context, tx *sqlx.Tx, err error) error {
 	if err == nil {
 		err = ctx.Err()
@@ -304,7 +312,7 @@ func (s *Store) writeConn(ctx context.Context, fn func(conn *sqlx.Conn, tx *sqlx
 		return err
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTxx(context.WithoutCancel(ctx), nil)
+	tx, err := conn.BeginTxx(s.txContext(ctx), nil)
 	if err != nil {
 		return err
 	}
