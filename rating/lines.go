@@ -121,35 +121,40 @@ func compareEntries(a, b *entryKey) int {
 	return strings.Compare(a.account, b.account)
 }
 
-// buildSorted sorts es, sums the quantities of equal keys and rates each key as BuildLines does; es is
-// reordered. The lines come out in BuildLines's order without sorting them (lines are large, entries
-// are not).
+// buildSorted sorts es, sums the quantities of equal keys and rates each key as BuildLines does. The
+// lines come out in BuildLines's order without sorting them (lines are large, entries are not). What
+// is sorted is the entries' indices: an entry is ~140 bytes, and sorting them moved and copied them
+// for every comparison — half of drafting's time.
 func buildSorted(es []lineEntry) []Line {
-	slices.SortFunc(es, func(a, b lineEntry) int { return compareEntries(&a.key, &b.key) })
-	// Sum runs of equal keys into their first entry. Sums cannot overflow where the entries come from an
+	idx := make([]int32, len(es))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return compareEntries(&es[a].key, &es[b].key) })
+	// Runs of equal keys, each summed into one line. Sums cannot overflow where the entries come from an
 	// aggregate (its meter totals were checked); should one, the run keeps its sum so far, as addLine
 	// leaves a line unchanged.
-	n := 0
-	for i := 0; i < len(es); {
-		j := i + 1
-		sum := es[i].q
-		for ; j < len(es) && compareEntries(&es[i].key, &es[j].key) == 0; j++ {
-			if s, ok := sum.add(es[j].q); ok {
+	ends := make([]int32, 0, len(idx)/2+1)
+	for i := 1; i <= len(idx); i++ {
+		if i == len(idx) || compareEntries(&es[idx[i-1]].key, &es[idx[i]].key) != 0 {
+			ends = append(ends, int32(i))
+		}
+	}
+	// One spare slot: rating an account appends its discount line.
+	out := make([]Line, 0, len(ends)+1)
+	start := int32(0)
+	for _, end := range ends {
+		first := &es[idx[start]]
+		sum := first.q
+		for _, k := range idx[start+1 : end] {
+			if s, ok := sum.add(es[k].q); ok {
 				sum = s
 			}
 		}
-		if sum.Units != 0 || sum.Nanos != 0 {
-			es[n] = lineEntry{key: es[i].key, q: sum}
-			n++
-		}
-		i = j
-	}
-	// One spare slot: rating an account appends its discount line.
-	out := make([]Line, 0, n+1)
-	for i := range n {
-		if l, ok := buildLine(&es[i].key, es[i].q); ok {
+		if l, ok := buildLine(&first.key, sum); ok {
 			out = append(out, l)
 		}
+		start = end
 	}
 	return out
 }
