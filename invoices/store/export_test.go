@@ -1,11 +1,14 @@
 package store
 
 import (
+	"context"
 	"io/fs"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
+
+	"billrun/invoices"
 )
 
 // SetLeaseTiming shortens the SQLite lock lease for tests.
@@ -29,4 +32,16 @@ func Migrations(s *Store) (*goose.Provider, error) {
 		return nil, err
 	}
 	return goose.NewProvider(dialect, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
+}
+
+// CopyLineSets stores the lines of docs as those of the documents ids, in one transaction of the COPY
+// path of PostgreSQL's issuing.
+func CopyLineSets(ctx context.Context, s *Store, ids []int64, docs []*invoices.Document) error {
+	out := make([]issued, len(ids))
+	for i, id := range ids {
+		out[i].id = id
+	}
+	return s.writeConn(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
+		return s.copyLineSets(ctx, conn, out, encodeLineSets(docs))
+	})
 }

@@ -299,3 +299,44 @@ func TestPostgresLinesMigration(t *testing.T) {
 		t.Errorf("%d lines at version 4, want %d", n, len(oldLines))
 	}
 }
+
+// TestLineSetCopyRefused: on PostgreSQL, a COPY of line sets of which one names a document that does
+// not exist fails with the foreign key's SQLSTATE and stores none of them; the same COPY for existing
+// documents stores them, and Documents reads them back.
+func TestLineSetCopyRefused(t *testing.T) {
+	s := openPostgres(t)
+	ctx := t.Context()
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1"}, {ID: "a2"}}})
+	for _, id := range []int{1, 2} {
+		if err := exec(ctx, s, fmt.Sprintf(plantedDocument, id, id, fmt.Sprintf("a%d", id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docs := []*invoices.Document{withLines(invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 0), 3),
+		withLines(invoice("a2", oct, tm("2026-11-01T02:00:00Z"), 0), 5)}
+	err := store.CopyLineSets(ctx, s, []int64{1, 99}, docs)
+	if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "23503" {
+		t.Fatalf("COPY naming document 99: %v, want SQLSTATE 23503", err)
+	}
+	if n := countLines(t, s); n != 0 {
+		t.Fatalf("%d lines stored after the refused COPY, want 0", n)
+	}
+	if err := store.CopyLineSets(ctx, s, []int64{1, 2}, docs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Documents(ctx, oct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || len(got[0].Lines) != 3 || len(got[1].Lines) != 5 {
+		t.Fatalf("Documents = %d documents, want 2 with 3 and 5 lines", len(got))
+	}
+	for i, d := range got {
+		for k, l := range d.Lines {
+			if w := docs[i].Lines[k]; l.Key() != w.Key() || l.Description != w.Description || !l.Quantity.Equal(w.Quantity) ||
+				!l.Unrounded.Equal(w.Unrounded) || l.Amount != w.Amount {
+				t.Errorf("document %d line %d = %+v, want %+v", i+1, k, l, w)
+			}
+		}
+	}
+}
