@@ -42,6 +42,10 @@ func CopyLineSets(ctx context.Context, s *Store, ids []int64, docs []*invoices.D
 		out[i].id = id
 	}
 	return s.writeConn(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
-		return s.copyLineSets(ctx, conn, out, encodeLineSets(docs))
+		sets := encodeLineSets(docs)
+		if sets.err != nil {
+			return sets.err
+		}
+		return s.copyLineSets(ctx, conn, out, sets)
 	})
 }

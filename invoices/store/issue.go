@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
-	"github.com/shopspring/decimal"
 
 	"billrun/invoices"
 	"billrun/rating"
@@ -178,10 +177,14 @@ func (s *Store) issueTx(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, docs 
 	if err != nil {
 		return nil, err
 	}
+	ls := <-sets
+	if ls.err != nil {
+		return nil, ls.err
+	}
 	if s.dialect == dialectPostgres {
-		err = s.copyLineSets(ctx, conn, out, <-sets)
+		err = s.copyLineSets(ctx, conn, out, ls)
 	} else {
-		err = s.insertLineSets(ctx, tx, out, <-sets)
+		err = s.insertLineSets(ctx, tx, out, ls)
 	}
 	if err != nil {
 		return nil, err
@@ -373,11 +376,8 @@ func encodeLineSets(docs []*invoices.Document) lineSets {
 }
 
 // insertLineSets stores the lines of every document of the batch that has any: a row per document,
-// its lines' JSON array from sets.
+// its lines' JSON array from sets (encoded without error).
 func (s *Store) insertLineSets(ctx context.Context, tx *sqlx.Tx, out []issued, sets lineSets) error {
-	if sets.err != nil {
-		return sets.err
-	}
 	ins := s.newInserter(tx, "lines", `INSERT INTO document_line_sets (document_id, lines) VALUES `, 2, lineSetsPerInsert)
 	defer ins.close()
 	start := 0
@@ -397,9 +397,6 @@ func (s *Store) insertLineSets(ctx context.Context, tx *sqlx.Tx, out []issued, s
 // JSON into its parameter buffer and again into the Bind message, growing both as it went: ~0.45 s of
 // a close's issuing. COPY reads the rows straight from the batch's text.
 func (s *Store) copyLineSets(ctx context.Context, conn *sqlx.Conn, out []issued, sets lineSets) error {
-	if sets.err != nil {
-		return sets.err
-	}
 	err := conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -470,12 +467,6 @@ func (c *lineSetCopy) Read(p []byte) (int, error) {
 
 // lineSetBuffers hold the JSON of a batch's lines while it is encoded (~700 KB for 100 invoices).
 var lineSetBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// decimalAbsent reports whether d, the quantity or unit price of l, is stored as NULL: a discount
-// line has neither (a zero one is NULL, read back as zero).
-func decimalAbsent(l *rating.Line, d decimal.Decimal) bool {
-	return l.Kind == rating.KindDiscount && d.IsZero()
-}
 
 // insertConsumptions checks and stores the batch's consumptions. Each consumption is checked as
 // Issue checks it, in batch order: the grant exists and belongs to the document's account, and what
@@ -609,9 +600,10 @@ func (s *Store) insertCreditNoteGrants(ctx context.Context, tx *sqlx.Tx, docs []
 }
 
 // inserter sends rows to one table in multi-row INSERTs of up to perInsert rows, through
-// database/sql: consumptions and credit note grants, a few per batch (lines have lineInserter and
-// COPY), and an import's accounts and contracts. The statement of a full INSERT is prepared on the first one and reused for the next, so
-// SQLite parses it once per transaction instead of once per statement.
+// database/sql: a batch's line sets on SQLite (PostgreSQL takes them by COPY), consumptions and
+// credit note grants, and an import's accounts and contracts. The statement of a full INSERT is
+// prepared on the first one and reused for the next, so SQLite parses it once per transaction
+// instead of once per statement.
 type inserter struct {
 	s         *Store
 	tx        *sqlx.Tx

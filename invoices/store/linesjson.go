@@ -63,6 +63,12 @@ func appendLinesJSON(dst []byte, lines []rating.Line) ([]byte, error) {
 var lineFieldNames = [lineFields]string{"kind", "product", "base_model", "deployment", "meter", "description",
 	"quantity", "unit", "unit_price", "unrounded", "amount_cents"}
 
+// decimalAbsent reports whether d, the quantity or unit price of l, is stored as null: a discount
+// line has neither (a zero one is null, read back as zero).
+func decimalAbsent(l *rating.Line, d decimal.Decimal) bool {
+	return l.Kind == rating.KindDiscount && d.IsZero()
+}
+
 // appendJSONDecimal appends d, the quantity or unit price of l, as a JSON string, or null when the
 // line has none (decimalAbsent).
 func appendJSONDecimal(dst, scratch []byte, l *rating.Line, d decimal.Decimal) []byte {

@@ -1,4 +1,4 @@
-package store
+package rating
 
 import (
 	"math"
@@ -9,14 +9,17 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-func TestDecimalText(t *testing.T) {
+// TestAppendQuantity: AppendQuantity writes exactly what Decimal.String does — the form in which the
+// store keeps quantities, prices and unrounded amounts — for decimals whose coefficient fits in an
+// int64 (its own formatting) and for larger ones (the decimal package's).
+func TestAppendQuantity(t *testing.T) {
 	for _, s := range []string{"0", "0.00", "-0.0", "1", "-1", "10", "1.5", "1.50", "-1.50", "0.05", "-0.05", "0.000001",
 		"100.004999999999", "-1.005", "1000.5", "1200000", "3600.5", "0.20", "8.00", "0.025", "123456789012345678",
 		"1234567890123456789", "-1234567890123456789.5", "0.0000000000000000000001", "99999999999999999999999.99",
 		"9223372036854775807", "-9223372036854775808", "922337203685477580.7"} {
 		d := decimal.RequireFromString(s)
-		if got, want := decimalText(d), d.String(); got != want {
-			t.Errorf("decimalText(%s) = %q, want %q", s, got, want)
+		if got, want := string(AppendQuantity(nil, d)), d.String(); got != want {
+			t.Errorf("AppendQuantity(%s) = %q, want %q", s, got, want)
 		}
 	}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -32,23 +35,24 @@ func TestDecimalText(t *testing.T) {
 		}
 		exp := int32(r.IntN(40) - 30)
 		for _, d := range []decimal.Decimal{decimal.New(c, exp), decimal.NewFromBigInt(new(big.Int).Mul(big.NewInt(c), big.NewInt(math.MaxInt32)), exp)} {
-			if got, want := decimalText(d), d.String(); got != want {
-				t.Fatalf("decimalText(%d e%d) = %q, want %q", d.CoefficientInt64(), d.Exponent(), got, want)
+			if got, want := string(AppendQuantity(nil, d)), d.String(); got != want {
+				t.Fatalf("AppendQuantity(%d e%d) = %q, want %q", d.CoefficientInt64(), d.Exponent(), got, want)
 			}
 		}
 	}
 }
 
-func BenchmarkDecimalText(b *testing.B) {
+func BenchmarkAppendQuantity(b *testing.B) {
 	d := decimal.RequireFromString("100.004999999999")
 	b.Run("String", func(b *testing.B) {
 		for b.Loop() {
 			_ = d.String()
 		}
 	})
-	b.Run("decimalText", func(b *testing.B) {
+	b.Run("AppendQuantity", func(b *testing.B) {
+		var buf [48]byte
 		for b.Loop() {
-			_ = decimalText(d)
+			_ = AppendQuantity(buf[:0], d)
 		}
 	})
 }
