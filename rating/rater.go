@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 	"unsafe"
+
+	"billrun/internal/prefetch"
 )
 
 // Window is the half-open usage time range a run bills: a period, or a month up to a sweep's `at`.
@@ -24,7 +26,6 @@ type Rater struct {
 	window   Window
 	accounts map[string]bool
 	cache    map[rateCacheKey]rateCacheVal
-	sink     int64 // keeps Lookup's look-ahead load from being optimized away
 }
 
 type rateCacheKey struct {
@@ -88,7 +89,7 @@ func (r *Rater) Lookup(ev *Event, syms EventSyms, agg *Aggregate) Hint {
 	}
 	g := agg.hot.get(serverlessKey(v, &syms))
 	if g != nil {
-		r.sink += g.units[miInput] // the load the add needs, started now
+		prefetch.Line(unsafe.Pointer(&g.units[0])) // what the add reads, started now
 	}
 	return Hint{g: g}
 }
@@ -378,7 +379,6 @@ type Symbols struct {
 	slots []symSlot // len is a power of two (or 0 before the first string); id 0 marks an empty slot
 	strs  []string
 	chunk []byte // the chunk new strings are packed into (keep)
-	sink  byte   // Prefetch's loads land here, so they are not optimized away
 }
 
 // symSlot is one slot of Symbols: the string (so a probe reads no other memory than the slot and the
@@ -417,15 +417,14 @@ func (s *Symbols) init() {
 	}
 }
 
-// Prefetch returns b's hash for InternHashed and starts loading what interning b will read: the first
-// slot it probes and the bytes of the string there. A decoder prefetches an event's strings before it
-// interns the first of them, so that their cache misses overlap instead of following one another.
+// Prefetch returns b's hash for InternHashed and starts loading the first slot interning b will probe
+// (the string's bytes, packed in a few chunks, stay in cache). A decoder prefetches an event's strings
+// before it interns the first of them, so that their cache misses overlap instead of following one
+// another.
 func (s *Symbols) Prefetch(b []byte) uint64 {
 	s.init()
 	h := maphash.Bytes(s.seed, b)
-	if sl := &s.slots[h&uint64(len(s.slots)-1)]; sl.id != 0 {
-		s.sink += sl.str[0] // a slot in use holds a non-empty string
-	}
+	prefetch.Line(unsafe.Pointer(&s.slots[h&uint64(len(s.slots)-1)]))
 	return h
 }
 

@@ -7,7 +7,9 @@ import (
 	"math/bits"
 	"sync"
 	"time"
+	"unsafe"
 
+	"billrun/internal/prefetch"
 	"billrun/rating"
 )
 
@@ -215,14 +217,13 @@ type dedupReq struct {
 type dedupBatch struct {
 	hash  []uint64 // spread hash per request
 	order []int32  // request indexes grouped by shard, in request order within a shard
-	sink  uint64   // keeps the touching loads from being optimized away
 }
 
 // insertBatch inserts every request in turn, as insert would in the order given, and sets its
 // verdict: copies of one id within the batch get the verdicts sequential inserts give them. The
 // requests are grouped by shard, each shard locked once, and the slots a shard's requests start
-// probing at are read before any of them is inserted, so that their cache misses overlap rather than
-// follow one another.
+// probing at are prefetched before any of them is inserted, so that their cache misses overlap rather
+// than follow one another.
 func (s *dedupSet) insertBatch(reqs []dedupReq, b *dedupBatch) {
 	n := len(reqs)
 	if cap(b.hash) < n {
@@ -256,12 +257,10 @@ func (s *dedupSet) insertBatch(reqs []dedupReq, b *dedupBatch) {
 			sh.resize(growSlots(len(sh.slots)))
 		}
 		slots := sh.slots
-		// Touch the first slot of every probe; the loads are independent, so they overlap.
-		var sink uint64
+		// Prefetch the first slot of every probe, so that the misses overlap.
 		for _, ri := range group {
-			sink += slots[slotIndex(hash[ri]<<dedupShardBits, len(slots))].key.lo
+			prefetch.Line(unsafe.Pointer(&slots[slotIndex(hash[ri]<<dedupShardBits, len(slots))]))
 		}
-		b.sink += sink
 		for _, ri := range group {
 			r := &reqs[ri]
 			r.res = sh.insertLocked(r.key, r.content, hash[ri]<<dedupShardBits)
