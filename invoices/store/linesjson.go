@@ -28,7 +28,6 @@ const lineFields = 11
 // appendLinesJSON appends the JSON array of lines to dst.
 func appendLinesJSON(dst []byte, lines []rating.Line) ([]byte, error) {
 	dst = append(dst, '[')
-	var num [48]byte
 	for k := range lines {
 		l := &lines[k]
 		if k > 0 {
@@ -42,14 +41,14 @@ func appendLinesJSON(dst []byte, lines []rating.Line) ([]byte, error) {
 			dst = appendJSONText(dst, s)
 			dst = append(dst, ',')
 		}
-		dst = appendJSONDecimal(dst, num[:0], l, l.Quantity)
+		dst = appendJSONDecimal(dst, l, l.Quantity)
 		dst = append(dst, ',')
 		if !utf8.ValidString(l.Unit) {
 			return dst, fmt.Errorf("line %d: unit %q is not valid UTF-8", k+1, l.Unit)
 		}
 		dst = appendJSONText(dst, l.Unit)
 		dst = append(dst, ',')
-		dst = appendJSONDecimal(dst, num[:0], l, l.UnitPrice)
+		dst = appendJSONDecimal(dst, l, l.UnitPrice)
 		dst = append(dst, ',', '"')
 		dst = rating.AppendQuantity(dst, l.Unrounded)
 		dst = append(dst, '"', ',')
@@ -71,12 +70,12 @@ func decimalAbsent(l *rating.Line, d decimal.Decimal) bool {
 
 // appendJSONDecimal appends d, the quantity or unit price of l, as a JSON string, or null when the
 // line has none (decimalAbsent).
-func appendJSONDecimal(dst, scratch []byte, l *rating.Line, d decimal.Decimal) []byte {
+func appendJSONDecimal(dst []byte, l *rating.Line, d decimal.Decimal) []byte {
 	if decimalAbsent(l, d) {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '"')
-	dst = append(dst, rating.AppendQuantity(scratch, d)...)
+	dst = rating.AppendQuantity(dst, d)
 	return append(dst, '"')
 }
 
