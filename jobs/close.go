@@ -202,10 +202,10 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 		"batch_accounts", size, "draft_elapsed", drafts.finished.Sub(started), "issue_elapsed", time.Since(started))
 	// Make the invoices durable while standing is evaluated and the exports are finished, rather
 	// than in the middle of issuing or when the store is closed.
-	checkpointed := make(chan error, 1)
-	go func() { checkpointed <- j.Store.Checkpoint(context.WithoutCancel(ctx)) }()
+	var ckpt checkpoints
+	ckpt.then(j.Store.Checkpoint)
 	defer func() {
-		if err := <-checkpointed; err != nil {
+		if err := ckpt.wait(); err != nil {
 			log.Warn("close: checkpoint after issuing failed; the database will checkpoint later", "error", err)
 		}
 	}()
@@ -221,6 +221,9 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
+	// All the close writes from here on is its run record: empty the WAL while the exports are
+	// finished, which leaves closing the store nothing to sync or delete.
+	ckpt.then(j.Store.TruncateWAL)
 	// The workbook's Run sheet shows the run as it will be recorded once the exports are written.
 	shown := *run
 	end := j.now()
@@ -252,6 +255,34 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 		return fmt.Errorf("close %s: exports: %w", p, err)
 	}
 	return nil
+}
+
+// checkpoints runs a close's checkpoints in the background, one after another, each once the one
+// before has succeeded.
+type checkpoints struct{ last chan error }
+
+// then starts f once the checkpoints started before are done, unless one of them failed.
+func (c *checkpoints) then(f func(context.Context) error) {
+	prev, next := c.last, make(chan error, 1)
+	c.last = next
+	go func() {
+		var err error
+		if prev != nil {
+			err = <-prev
+		}
+		if err == nil {
+			err = f(context.Background())
+		}
+		next <- err
+	}()
+}
+
+// wait waits for the checkpoints started and returns the first error.
+func (c *checkpoints) wait() error {
+	if c.last == nil {
+		return nil
+	}
+	return <-c.last
 }
 
 // streamCloseExports starts the exports of a close that will issue drafts to the accounts has does not

@@ -324,7 +324,8 @@ func ledger(t *testing.T, st interface {
 	return out
 }
 
-// callLog is a store that records, in order, the close's batches and checkpoints.
+// callLog is a store that records, in order, the close's batches, standing saves, checkpoints (once
+// each is done) and the finishing of its run.
 type callLog struct {
 	jobs.Store
 	mu    sync.Mutex
@@ -348,13 +349,25 @@ func (c *callLog) SaveStanding(ctx context.Context, rows []invoices.Standing, ev
 }
 
 func (c *callLog) Checkpoint(ctx context.Context) error {
-	c.log("checkpoint")
+	defer c.log("checkpoint")
 	return c.Store.Checkpoint(ctx)
 }
 
+func (c *callLog) TruncateWAL(ctx context.Context) error {
+	defer c.log("truncate-wal")
+	return c.Store.TruncateWAL(ctx)
+}
+
+func (c *callLog) FinishRun(ctx context.Context, run *invoices.Run) error {
+	c.log("finish-run")
+	return c.Store.FinishRun(ctx, run)
+}
+
 // TestCloseCheckpointsAfterIssuing: a close makes its invoices durable once, after the last batch —
-// while it evaluates standing, not in the middle of issuing — and before it returns. Its order
-// against the sweep's save is free; that it comes after every batch and is waited for is not.
+// while it evaluates standing, not in the middle of issuing — and, once standing is saved, empties
+// the WAL; both are done before it records the run as finished. The checkpoint's order against the
+// sweep's save is free; that it comes after every batch, that the WAL is emptied after both, and that
+// both are waited for is not.
 func TestCloseCheckpointsAfterIssuing(t *testing.T) {
 	pb, hash, src, imp := loadFixtures(t)
 	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.DiscardHandler)
@@ -371,9 +384,19 @@ func TestCloseCheckpointsAfterIssuing(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.mu.Lock()
-	calls := slices.DeleteFunc(slices.Clone(c.calls), func(s string) bool { return s == "standing" })
+	calls := slices.Clone(c.calls)
 	c.mu.Unlock()
-	if want := []string{"issue", "issue", "issue", "issue", "issue", "checkpoint"}; !slices.Equal(calls, want) {
-		t.Errorf("close called %v (standing left out), want %v", calls, want)
+	// The sweep records a run of its own (a finish-run) and saves standing while the checkpoint runs.
+	mid := slices.DeleteFunc(slices.Clone(calls[min(5, len(calls)):max(len(calls)-2, 5)]),
+		func(s string) bool { return s == "standing" || s == "finish-run" })
+	switch {
+	case len(calls) < 8 || !slices.Equal(calls[:5], []string{"issue", "issue", "issue", "issue", "issue"}):
+		t.Errorf("close called %v, want the 5 batches first", calls)
+	case !slices.Equal(mid, []string{"checkpoint"}):
+		t.Errorf("close called %v, want one checkpoint after the batches", calls)
+	case !slices.Equal(calls[len(calls)-2:], []string{"truncate-wal", "finish-run"}):
+		t.Errorf("close called %v, want the WAL emptied last, then the run finished", calls)
+	case !slices.Contains(calls[5:len(calls)-2], "standing"):
+		t.Errorf("close called %v, want standing saved before the WAL is emptied", calls)
 	}
 }

@@ -72,6 +72,10 @@ type Store interface {
 	// Checkpoint makes what was committed so far durable where the database leaves that to later
 	// (SQLite's WAL with synchronous=NORMAL); it may take a while and does not block other writers.
 	Checkpoint(ctx context.Context) error
+	// TruncateWAL checkpoints everything and empties SQLite's WAL when no other connection is using
+	// it, without waiting for one that is, so that closing the store has nothing left to do; it
+	// does nothing on PostgreSQL.
+	TruncateWAL(ctx context.Context) error
 
 	Close() error
 }

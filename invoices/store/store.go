@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -204,6 +205,40 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	var busy, log, done int
 	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
 		return fmt.Errorf("store: checkpoint: %w", err)
+	}
+	return nil
+}
+
+// TruncateWAL copies all of SQLite's WAL into the database file, syncs it and truncates the WAL to
+// zero bytes — if no other connection is writing or reading from the WAL at that moment: it does not
+// wait for them (a busy timeout of 0 on its connection), and when one is, it copies what it can, as
+// Checkpoint does, and returns nil. Closing the store has then nothing left to copy, sync or delete:
+// after a close that wrote the benchmark month's invoices (a WAL of ~75 MB), closing the database took
+// ~0.1 s — a sync of the database file and the deletion of the WAL — that TruncateWAL does while
+// the exports are written. On PostgreSQL it does nothing.
+func (s *Store) TruncateWAL(ctx context.Context) error {
+	if s.dialect != dialectSQLite {
+		return nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: truncate WAL: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
+		return fmt.Errorf("store: truncate WAL: %w", err)
+	}
+	var busy, log, done int
+	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &log, &done)
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA busy_timeout = %d`, sqliteBusyTimeoutMillis)); rerr != nil {
+		// A connection that would give up on the first busy lock must not go back to the pool.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		if err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("store: truncate WAL: %w", err)
 	}
 	return nil
 }
