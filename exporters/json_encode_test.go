@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"billrun/internal/textcache"
 	"billrun/invoices"
 	"billrun/rating"
 )
@@ -118,18 +119,21 @@ func encodeDocumentJSON(t testing.TB, d *invoices.DocView, drafts bool) []byte {
 }
 
 // checkDocumentJSON fails t unless appendDocumentJSON writes d as encoding/json does, whether or not
-// dst already holds bytes.
+// dst already holds bytes, and whether the lines' texts are encoded or come from a cache.
 func checkDocumentJSON(t testing.TB, d *invoices.DocView, drafts bool) {
 	t.Helper()
 	want := encodeDocumentJSON(t, d, drafts)
-	if got := appendDocumentJSON(nil, d, drafts); !bytes.Equal(got, want) {
+	if got := appendDocumentJSON(nil, d, drafts, nil); !bytes.Equal(got, want) {
 		t.Fatalf("appendDocumentJSON(%q, drafts %t) differs from encoding/json: %s", d.Number, drafts, firstDiff(got, want))
 	}
 	prefix := []byte("[\n    ")
-	got := appendDocumentJSON(bytes.Clone(prefix), d, drafts)
-	if !bytes.HasPrefix(got, prefix) || !bytes.Equal(got[len(prefix):], want) {
-		t.Fatalf("appendDocumentJSON(%q, drafts %t) after other bytes = %q, want %q", d.Number, drafts, got,
-			append(prefix, want...))
+	var texts textcache.Cache
+	for _, cached := range []string{"filled", "read"} {
+		got := appendDocumentJSON(bytes.Clone(prefix), d, drafts, &texts)
+		if !bytes.HasPrefix(got, prefix) || !bytes.Equal(got[len(prefix):], want) {
+			t.Fatalf("appendDocumentJSON(%q, drafts %t) after other bytes, cache %s = %q, want %q", d.Number, drafts,
+				cached, got, append(prefix, want...))
+		}
 	}
 }
 
@@ -224,8 +228,9 @@ func TestAppendDocumentJSON(t *testing.T) {
 // allocates nothing: a close encodes hundreds of thousands of lines, and each allocation adds up.
 func TestAppendDocumentJSONAllocs(t *testing.T) {
 	for _, d := range sampleReport().Docs {
-		buf := appendDocumentJSON(nil, &d, false)
-		if n := testing.AllocsPerRun(100, func() { buf = appendDocumentJSON(buf[:0], &d, false) }); n != 0 {
+		var texts textcache.Cache
+		buf := appendDocumentJSON(nil, &d, false, &texts)
+		if n := testing.AllocsPerRun(100, func() { buf = appendDocumentJSON(buf[:0], &d, false, &texts) }); n != 0 {
 			t.Errorf("appendDocumentJSON(%s) allocates %.0f times, want 0", d.Number, n)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/xuri/excelize/v2"
 
+	"billrun/internal/textcache"
 	"billrun/invoices"
 	"billrun/rating"
 )
@@ -182,7 +183,8 @@ type lineRowsWriter struct {
 	part  string // the sheet's part name in the package, as excelize names it
 	row   int    // the last row written; the header is row 1
 	spool rowSpool
-	rowNo []byte // the current row's number, in decimal
+	rowNo []byte          // the current row's number, in decimal
+	texts textcache.Cache // the <is> elements of the lines' texts, by string (appendInlineText)
 	// The <is> elements of the current document's number, account and status (nil when empty: no
 	// cell), and the buffers they are encoded in.
 	docCells, docBufs [3][]byte
@@ -252,7 +254,7 @@ func (w *lineRowsWriter) appendRow(b []byte, x *xlsxWriter, l *rating.Line) []by
 		{colDeployment, l.Deployment}, {colMeter, string(l.Meter)}, {colDescription, l.Description},
 	} {
 		if c.s != "" {
-			b = appendTextCell(b, c.col, row, 0, c.s)
+			b = w.appendText(b, c.col, row, c.s)
 		}
 	}
 	if l.Kind != rating.KindDiscount {
@@ -267,7 +269,7 @@ func (w *lineRowsWriter) appendRow(b []byte, x *xlsxWriter, l *rating.Line) []by
 			b = appendDecimalCell(b, colQuantity, row, x.quantityStyle(l.Quantity), l.Quantity)
 		}
 		if l.Unit != "" {
-			b = appendTextCell(b, colUnit, row, 0, l.Unit)
+			b = w.appendText(b, colUnit, row, l.Unit)
 		}
 		if v, _, ok := appendDecimalText(num[:0], l.UnitPrice); ok {
 			b = appendNumberCell(b, colUnitPrice, row, x.st.unitPrice, v)
@@ -282,6 +284,15 @@ func (w *lineRowsWriter) appendRow(b []byte, x *xlsxWriter, l *rating.Line) []by
 		b = appendDecimalCell(b, colAmount, row, x.st.money, l.Amount.Decimal())
 	}
 	return append(b, `</row>`...)
+}
+
+// appendText appends the inline-string cell of s, as appendTextCell does, with s's <is> element from
+// the writer's cache when s was met before.
+func (w *lineRowsWriter) appendText(b []byte, col string, row []byte, s string) []byte {
+	b = appendCellStart(b, col, row, 0)
+	b = append(b, ` t="inlineStr">`...)
+	b = w.texts.Append(b, s, appendInlineText)
+	return append(b, `</c>`...)
 }
 
 // errRowsNotSpliced is returned when excelize wrote the workbook without the part the rows belong in.

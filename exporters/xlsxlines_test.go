@@ -155,8 +155,10 @@ func TestLinesSheetMatchesExcelize(t *testing.T) {
 		{"awkward", awkwardReport(false), 0},
 		{"awkward drafts", awkwardReport(true), 0},
 		{"awkward in memory", awkwardReport(false), maxDirectRows + 1},
+		{"awkward, texts shared", shareTexts(awkwardReport(false)), 0},
 		{"spooled to a file", bigReport(400, 50), 0}, // 20,000 lines, several MB of rows
 		{"spooled to a file in memory", bigReport(400, 50), maxDirectRows + 1},
+		{"spooled to a file, texts shared", shareTexts(bigReport(400, 50)), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("TMPDIR", t.TempDir())
