@@ -60,6 +60,7 @@ func TestStore(t *testing.T) {
 		{"Runs", testRuns},
 		{"Rejects", testRejects},
 		{"Standing", testStanding},
+		{"StandingMany", testStandingMany},
 		{"Lock", testLock},
 		{"IssueBatchNumbering", testIssueBatchNumbering},
 		{"IssueBatchAllOrNothing", testIssueBatchAllOrNothing},
@@ -973,6 +974,66 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "hunter2secret") {
 			t.Errorf("Open error shows the password: %v", err)
+		}
+	}
+}
+
+// testStandingMany saves the standing of more accounts than one statement carries on SQLite (500),
+// twice — every row new, then every row replaced — and reads every field of every row back, and the
+// events in the order given (one evaluation's events share their time; their ids order them).
+func testStandingMany(t *testing.T, s *store.Store) {
+	const n = 1234
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("acct_%05d", n-i) // descending: the events keep this order, the rows sort
+	}
+	importAccounts(t, s, ids...)
+	at := tm("2026-11-01T02:00:00.5Z")
+	for pass, runID := range []string{"run-1", "run-2"} {
+		evaluated := at.Add(time.Duration(pass) * time.Hour)
+		rows := make([]invoices.Standing, n)
+		events := make([]invoices.StandingEvent, n)
+		for i, id := range ids {
+			st := invoices.Standing{Account: id, Status: invoices.StandingActive, Reasons: []invoices.Reason{},
+				Tier: (i + pass) % 4, SpendLimit: rating.Cents(1000 * i), UsageLimit: rating.Cents(900*i + pass),
+				MonthUsage: rating.Cents(i), CreditBalance: rating.Cents(-i), HistoricalSpend: rating.Cents(7 * i),
+				EvaluatedAt: evaluated, RunID: runID}
+			if (i+pass)%3 == 0 {
+				st.Status, st.Reasons = invoices.StandingSuspended, []invoices.Reason{invoices.ReasonNoPaymentMethod, invoices.ReasonPastDueInvoice}
+			}
+			rows[i] = st
+			events[i] = invoices.StandingEvent{Account: id, At: evaluated, NewStatus: st.Status, Reasons: st.Reasons, RunID: runID}
+		}
+		if err := s.SaveStanding(t.Context(), rows, events); err != nil {
+			t.Fatalf("SaveStanding, pass %d: %v", pass+1, err)
+		}
+		got, err := s.Standing(t.Context())
+		if err != nil {
+			t.Fatalf("Standing: %v", err)
+		}
+		if len(got) != n {
+			t.Fatalf("pass %d: %d standing rows, want %d", pass+1, len(got), n)
+		}
+		for k, g := range got {
+			w := rows[n-1-k] // Standing is ordered by account, rows are descending
+			if g.Account != w.Account || g.Status != w.Status || !slices.Equal(g.Reasons, w.Reasons) || g.Tier != w.Tier ||
+				g.SpendLimit != w.SpendLimit || g.UsageLimit != w.UsageLimit || g.MonthUsage != w.MonthUsage ||
+				g.CreditBalance != w.CreditBalance || g.HistoricalSpend != w.HistoricalSpend ||
+				!g.EvaluatedAt.Equal(w.EvaluatedAt) || g.RunID != w.RunID {
+				t.Fatalf("pass %d: standing %+v, want %+v", pass+1, g, w)
+			}
+		}
+	}
+	evs, err := s.StandingEvents(t.Context())
+	if err != nil {
+		t.Fatalf("StandingEvents: %v", err)
+	}
+	if len(evs) != 2*n {
+		t.Fatalf("%d events, want %d", len(evs), 2*n)
+	}
+	for k, e := range evs {
+		if want := ids[k%n]; e.Account != want || e.RunID != []string{"run-1", "run-2"}[k/n] {
+			t.Fatalf("event %d is %s of %s, want %s of %s", k, e.Account, e.RunID, want, []string{"run-1", "run-2"}[k/n])
 		}
 	}
 }
