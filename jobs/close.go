@@ -206,7 +206,7 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	ckpt.then(j.Store.Checkpoint)
 	defer func() {
 		if err := ckpt.wait(); err != nil {
-			log.Warn("close: checkpoint after issuing failed; the database will checkpoint later", "error", err)
+			log.Warn("close: checkpoint after issuing failed; the database will checkpoint later, at the latest when it is closed", "error", err)
 		}
 	}()
 
@@ -221,8 +221,8 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
-	// All the close writes from here on is its run record: empty the WAL while the exports are
-	// finished, which leaves closing the store nothing to sync or delete.
+	// From here on the close writes only its run record (and releases its lock): empty the WAL while
+	// the exports are finished, which leaves closing the store nothing to sync or delete.
 	ckpt.then(j.Store.TruncateWAL)
 	// The workbook's Run sheet shows the run as it will be recorded once the exports are written.
 	shown := *run
