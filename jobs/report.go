@@ -38,6 +38,9 @@ func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs
 	}
 	byID, _ := knownAccounts(accts)
 	rep := &invoices.Report{Period: p, Currency: j.currency(), At: at, Standing: standing, Accounts: byID}
+	if len(docs) > 0 {
+		rep.Docs = make([]invoices.DocView, 0, len(docs))
+	}
 	for _, d := range docs {
 		rep.Docs = append(rep.Docs, docView(d, payments, at))
 	}
