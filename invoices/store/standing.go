@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -73,16 +72,8 @@ func (s *Store) SaveStanding(ctx context.Context, rows []invoices.Standing, even
 					int64(st.UsageLimit), int64(st.MonthUsage), int64(st.CreditBalance), int64(st.HistoricalSpend),
 					fmtTime(st.EvaluatedAt), st.RunID)
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO account_standing (account_id, status, reasons, tier,
-					spend_limit_cents, usage_limit_cents, month_usage_cents, credit_balance_cents, historical_spend_cents,
-					evaluated_at, run_id)
-				VALUES `+valuesList(len(chunk), 11)+`
-				ON CONFLICT (account_id) DO UPDATE SET status = excluded.status, reasons = excluded.reasons,
-					tier = excluded.tier, spend_limit_cents = excluded.spend_limit_cents,
-					usage_limit_cents = excluded.usage_limit_cents, month_usage_cents = excluded.month_usage_cents,
-					credit_balance_cents = excluded.credit_balance_cents,
-					historical_spend_cents = excluded.historical_spend_cents, evaluated_at = excluded.evaluated_at,
-					run_id = excluded.run_id`), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO account_standing (`+standingColumns+`)
+				VALUES `+valuesList(len(chunk), 11)+` `+standingOnConflict), args...); err != nil {
 				return fmt.Errorf("accounts %s–%s: %w", chunk[0].Account, chunk[len(chunk)-1].Account, err)
 			}
 		}
@@ -93,8 +84,8 @@ func (s *Store) SaveStanding(ctx context.Context, rows []invoices.Standing, even
 				args = append(args, e.Account, fmtTime(e.At), string(e.OldStatus), string(e.NewStatus),
 					joinReasons(e.OldReasons), joinReasons(e.Reasons), e.RunID)
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO standing_events (account_id, at, old_status, new_status,
-					old_reasons, reasons, run_id) VALUES `+valuesList(len(chunk), 7)), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO standing_events (`+standingEventColumns+`)
+				VALUES `+valuesList(len(chunk), 7)), args...); err != nil {
 				return fmt.Errorf("events of accounts %s–%s: %w", chunk[0].Account, chunk[len(chunk)-1].Account, err)
 			}
 		}
@@ -117,30 +108,19 @@ func saveStandingArrays(ctx context.Context, tx *sqlx.Tx, rows []invoices.Standi
 		var (
 			accounts, statuses, reasons, evaluated, runs = make([]string, len(chunk)), make([]string, len(chunk)),
 				make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk))
-			tiers                                   = make([]int32, len(chunk))
-			spend, usage, month, credit, historical = make([]int64, len(chunk)), make([]int64, len(chunk)),
-				make([]int64, len(chunk)), make([]int64, len(chunk)), make([]int64, len(chunk))
+			// Tiers go as bigints; the integer column checks their range, as it did with a parameter each.
+			tiers, spend, usage, month, credit, historical = make([]int64, len(chunk)), make([]int64, len(chunk)),
+				make([]int64, len(chunk)), make([]int64, len(chunk)), make([]int64, len(chunk)), make([]int64, len(chunk))
 		)
 		for i, st := range chunk {
-			if st.Tier < math.MinInt32 || st.Tier > math.MaxInt32 {
-				return fmt.Errorf("account %s: tier %d out of range", st.Account, st.Tier)
-			}
-			accounts[i], statuses[i], reasons[i], tiers[i] = st.Account, string(st.Status), joinReasons(st.Reasons), int32(st.Tier)
+			accounts[i], statuses[i], reasons[i], tiers[i] = st.Account, string(st.Status), joinReasons(st.Reasons), int64(st.Tier)
 			spend[i], usage[i], month[i] = int64(st.SpendLimit), int64(st.UsageLimit), int64(st.MonthUsage)
 			credit[i], historical[i] = int64(st.CreditBalance), int64(st.HistoricalSpend)
 			evaluated[i], runs[i] = fmtTime(st.EvaluatedAt), st.RunID
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO account_standing (account_id, status, reasons, tier,
-				spend_limit_cents, usage_limit_cents, month_usage_cents, credit_balance_cents, historical_spend_cents,
-				evaluated_at, run_id)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::bigint[],
-				$7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[])
-			ON CONFLICT (account_id) DO UPDATE SET status = excluded.status, reasons = excluded.reasons,
-				tier = excluded.tier, spend_limit_cents = excluded.spend_limit_cents,
-				usage_limit_cents = excluded.usage_limit_cents, month_usage_cents = excluded.month_usage_cents,
-				credit_balance_cents = excluded.credit_balance_cents,
-				historical_spend_cents = excluded.historical_spend_cents, evaluated_at = excluded.evaluated_at,
-				run_id = excluded.run_id`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO account_standing (`+standingColumns+`)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+				$7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[]) `+standingOnConflict,
 			accounts, statuses, reasons, tiers, spend, usage, month, credit, historical, evaluated, runs); err != nil {
 			return fmt.Errorf("accounts %s–%s: %w", chunk[0].Account, chunk[len(chunk)-1].Account, err)
 		}
@@ -156,17 +136,30 @@ func saveStandingArrays(ctx context.Context, tx *sqlx.Tx, rows []invoices.Standi
 			cols[4][i], cols[5][i], cols[6][i] = joinReasons(e.OldReasons), joinReasons(e.Reasons), e.RunID
 		}
 		// In the slice's order: events of one evaluation share their time, and ids order them.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO standing_events (account_id, at, old_status, new_status,
-				old_reasons, reasons, run_id)
-			SELECT account_id, at, old_status, new_status, old_reasons, reasons, run_id
+		if _, err := tx.ExecContext(ctx, `INSERT INTO standing_events (`+standingEventColumns+`)
+			SELECT `+standingEventColumns+`
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-				WITH ORDINALITY AS e (account_id, at, old_status, new_status, old_reasons, reasons, run_id, n)
+				WITH ORDINALITY AS e (`+standingEventColumns+`, n)
 			ORDER BY n`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]); err != nil {
 			return fmt.Errorf("events of accounts %s–%s: %w", chunk[0].Account, chunk[len(chunk)-1].Account, err)
 		}
 	}
 	return nil
 }
+
+// The columns SaveStanding writes, in the order it binds their values, and how a saved row replaces an
+// account's earlier one.
+const (
+	standingColumns = `account_id, status, reasons, tier, spend_limit_cents, usage_limit_cents,
+		month_usage_cents, credit_balance_cents, historical_spend_cents, evaluated_at, run_id`
+	standingOnConflict = `ON CONFLICT (account_id) DO UPDATE SET status = excluded.status,
+		reasons = excluded.reasons, tier = excluded.tier, spend_limit_cents = excluded.spend_limit_cents,
+		usage_limit_cents = excluded.usage_limit_cents, month_usage_cents = excluded.month_usage_cents,
+		credit_balance_cents = excluded.credit_balance_cents,
+		historical_spend_cents = excluded.historical_spend_cents, evaluated_at = excluded.evaluated_at,
+		run_id = excluded.run_id`
+	standingEventColumns = `account_id, at, old_status, new_status, old_reasons, reasons, run_id`
+)
 
 // standingRowsPerArrays is how many standing rows or events one of saveStandingArrays's statements
 // carries: a sweep of the benchmark's 5,000 accounts in one of each.
