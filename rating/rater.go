@@ -397,6 +397,18 @@ func NewSymbols() *Symbols {
 	return &Symbols{seed: maphash.MakeSeed(), slots: make([]symSlot, symMinSlots), strs: []string{""}}
 }
 
+// NewSymbolsSeeded returns an empty symbol table that hashes with seed. Tables that share a seed give
+// equal strings equal hashes (Prefetch, Hash), so a caller may use those hashes beyond the table.
+func NewSymbolsSeeded(seed maphash.Seed) *Symbols {
+	return &Symbols{seed: seed, slots: make([]symSlot, symMinSlots), strs: []string{""}}
+}
+
+// Hash returns b's hash for InternHashed: maphash.Bytes with the table's seed.
+func (s *Symbols) Hash(b []byte) uint64 {
+	s.init()
+	return maphash.Bytes(s.seed, b)
+}
+
 // Intern returns the string equal to b and its Sym, adding it on first sight.
 func (s *Symbols) Intern(b []byte) (string, Sym) {
 	if len(b) == 0 {

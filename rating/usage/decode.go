@@ -2,6 +2,7 @@ package usage
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"math"
 	"math/bits"
 	"time"
@@ -43,7 +44,13 @@ type decoded struct {
 	// symbol table.
 	syms     rating.EventSyms
 	interned bool
+	// sums are the content hashes (strSum) of ev's strings in the roles of syms, when interned is set:
+	// the hashes interning computed, which equal strSum since every table of a read has its seed.
+	sums eventSums
 }
+
+// eventSums are the strSums of an event's strings by role, as in rating.EventSyms.
+type eventSums struct{ account, product, base, aux uint64 }
 
 // decoder decodes lines. With symbol tables, the fast path interns the strings that repeat from event
 // to event (accounts, models, deployments) and records their Syms, so the aggregate's keys are not
@@ -76,10 +83,12 @@ type decoderSyms struct {
 	job, method         rating.Symbols // fine_tuning
 }
 
-func newDecoderSyms() *decoderSyms {
+// newDecoderSyms returns empty tables hashing with seed, the read's: the hashes the fast path computes to
+// intern an event's strings are then its strSums too (decoded.sums).
+func newDecoderSyms(seed maphash.Seed) *decoderSyms {
 	d := &decoderSyms{}
 	for _, t := range []*rating.Symbols{&d.account, &d.model, &d.base, &d.gpuType, &d.deployment, &d.job, &d.method} {
-		*t = *rating.NewSymbols()
+		*t = *rating.NewSymbolsSeeded(seed)
 	}
 	return d
 }
@@ -94,15 +103,8 @@ func (d *decoder) decode(line []byte, out *decoded) (rating.RejectCode, string) 
 	return d.decodeJSON(line, out)
 }
 
-// str returns b as a string and its Sym: interned in the symbol table t when the decoder has tables.
-func (d *decoder) str(t *rating.Symbols, b []byte) (string, rating.Sym) {
-	if d.syms == nil {
-		return string(b), 0
-	}
-	return t.Intern(b)
-}
-
-// strHashed is str for bytes whose hash t.Prefetch returned (h is unused without tables).
+// strHashed returns b as a string and its Sym, interned in the symbol table t when the decoder has
+// tables (else a copy, Sym 0); h is b's hash, which t.Prefetch returned.
 func (d *decoder) strHashed(t *rating.Symbols, b []byte, h uint64) (string, rating.Sym) {
 	if d.syms == nil {
 		return string(b), 0
@@ -110,7 +112,25 @@ func (d *decoder) strHashed(t *rating.Symbols, b []byte, h uint64) (string, rati
 	return t.InternHashed(b, h)
 }
 
-// table returns the symbol table t picks, or nil without tables (str then copies).
+// strSummed is strHashed that hashes b itself, and also returns b's strSum (0 without tables).
+func (d *decoder) strSummed(t *rating.Symbols, b []byte) (string, rating.Sym, uint64) {
+	if d.syms == nil {
+		return string(b), 0, 0
+	}
+	h := t.Hash(b)
+	str, sym := t.InternHashed(b, h)
+	return str, sym, sumOf(b, h)
+}
+
+// sumOf is the strSum of b, whose table hash is h: 0 for the empty string.
+func sumOf(b []byte, h uint64) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return h
+}
+
+// table returns the symbol table t picks, or nil without tables (strHashed then copies).
 func (d *decoder) table(t func(*decoderSyms) *rating.Symbols) *rating.Symbols {
 	if d.syms == nil {
 		return nil
@@ -315,6 +335,8 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 	*ev = rating.Event{}
 	sy := &out.syms
 	*sy = rating.EventSyms{}
+	sums := &out.sums
+	*sums = eventSums{}
 	// Nearly every event interns its account and model (and many a base model): hash them and start
 	// loading their table slots first, so the three lookups' cache misses overlap.
 	var hAccount, hModel, hBase uint64
@@ -341,6 +363,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		return false
 	}
 	ev.Account, sy.Account = d.strHashed(d.table(accountSyms), acct, hAccount)
+	sums.account = sumOf(acct, hAccount)
 	typ, ok := fastReqString(s, f[fType])
 	if !ok {
 		return false
@@ -353,8 +376,12 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 			return false
 		}
 		ev.Model, sy.Product = d.strHashed(d.table(modelSyms), model, hModel)
+		sums.product = sumOf(model, hModel)
 		if ev.BaseModel, sy.Base, ok = d.fastOptString(d.table(baseSyms), s, f[fBaseModel], hBase); !ok {
 			return false
+		}
+		if ev.BaseModel != "" {
+			sums.base = hBase
 		}
 		if ev.InputTokens, ok = fastInt(s, f[fInputTokens], 0, 0); !ok {
 			return false
@@ -381,12 +408,12 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Deployment, sy.Aux = d.str(d.table(deploymentSyms), dep)
+		ev.Deployment, sy.Aux, sums.aux = d.strSummed(d.table(deploymentSyms), dep)
 		gt, ok := fastReqString(s, f[fGPUType])
 		if !ok {
 			return false
 		}
-		ev.GPUType, sy.Product = d.str(d.table(gpuTypeSyms), gt)
+		ev.GPUType, sy.Product, sums.product = d.strSummed(d.table(gpuTypeSyms), gt)
 		if f[fGPUCount].kind != vInt {
 			return false
 		}
@@ -408,12 +435,13 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if !ok {
 			return false
 		}
-		ev.Job, sy.Product = d.str(d.table(jobSyms), job)
+		ev.Job, sy.Product, sums.product = d.strSummed(d.table(jobSyms), job)
 		base, ok := fastReqString(s, f[fBaseModel])
 		if !ok {
 			return false
 		}
 		ev.BaseModel, sy.Base = d.strHashed(d.table(baseSyms), base, hBase)
+		sums.base = sumOf(base, hBase)
 		if f[fTrainingTokens].kind != vInt {
 			return false
 		}
@@ -433,7 +461,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		default:
 			return false
 		}
-		ev.Method, sy.Aux = d.str(d.table(methodSyms), method)
+		ev.Method, sy.Aux, sums.aux = d.strSummed(d.table(methodSyms), method)
 	default:
 		return false
 	}

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"encoding/json"
+	"hash/maphash"
 	"strings"
 	"testing"
 	"time"
@@ -269,7 +270,7 @@ func TestDecodeFastPath(t *testing.T) {
 
 // TestDecodeAllocs checks the read loop's decoding allocates nothing once strings are interned.
 func TestDecodeAllocs(t *testing.T) {
-	d := decoder{syms: newDecoderSyms()}
+	d := decoder{syms: newDecoderSyms(maphash.MakeSeed())}
 	var out decoded
 	lines := [][]byte{[]byte(sv(`"input_tokens":100`, `"output_tokens":50`)), []byte(gpu()), []byte(ft())}
 	for _, l := range lines {
@@ -397,17 +398,20 @@ func checkDecodeAgrees(t *testing.T, line []byte) {
 	// The fast path predicts each line's keys from those of the lines before (decoder.pred): decode the
 	// line with no prediction, after a line of another layout, and after itself.
 	for _, before := range [][]byte{nil, []byte(gpu(`"meta":{"a":1}`)), line} {
-		fastDec := decoder{syms: newDecoderSyms()}
+		seed := maphash.MakeSeed()
+		fastDec := decoder{syms: newDecoderSyms(seed)}
+		h := contentHasher{seed: seed}
 		if before != nil {
 			var out decoded
 			fastDec.decodeFast(before, &out)
 		}
-		checkDecodeAgreesAfter(t, &fastDec, line)
+		checkDecodeAgreesAfter(t, &fastDec, &h, line)
 	}
 }
 
-// checkDecodeAgreesAfter is checkDecodeAgrees with the decoder fastDec, in whatever state it is.
-func checkDecodeAgreesAfter(t *testing.T, fastDec *decoder, line []byte) {
+// checkDecodeAgreesAfter is checkDecodeAgrees with the decoder fastDec, in whatever state it is, and
+// h, the content hasher of its tables.
+func checkDecodeAgreesAfter(t *testing.T, fastDec *decoder, h *contentHasher, line []byte) {
 	var fast, ref decoded
 	fastOK := fastDec.decodeFast(line, &fast)
 	var refDec decoder
@@ -426,6 +430,12 @@ func checkDecodeAgreesAfter(t *testing.T, fastDec *decoder, line []byte) {
 		t.Fatalf("line %q:\nfast     %+v\nfallback %+v", line, fast.ev, ref.ev)
 	}
 	checkSyms(t, line, fastDec.syms, &fast)
+	// Copies decoded either way must get the same content hash, or an exact copy would be taken
+	// for a conflicting one.
+	fast.interned = true
+	if hf, hr := h.sum(&fast), h.sum(&ref); hf != hr {
+		t.Fatalf("line %q: content hash %x on the fast path, %x on the fallback", line, hf, hr)
+	}
 	// The scope rules' lenient look must agree with the event on valid lines.
 	lf, lr := lookAt(line, "", &fast.ev), lookAt(line, rating.RejectInvalidValue, &ref.ev)
 	if !sameLook(lf, lr) {
@@ -489,7 +499,7 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	b.Run("fast", func(b *testing.B) {
-		d := decoder{syms: newDecoderSyms()}
+		d := decoder{syms: newDecoderSyms(maphash.MakeSeed())}
 		var out decoded
 		run(b, func(l []byte) { d.decode(l, &out) })
 	})

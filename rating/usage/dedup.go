@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"sync"
-	"time"
 	"unsafe"
 
 	"billrun/internal/prefetch"
@@ -68,52 +67,89 @@ func fmix64(x uint64) uint64 {
 // contentHasher hashes the canonical content of an event: every field DESIGN §3 defines, after parsing
 // (times as UTC instants, defaults applied), so key order, spacing and unknown fields do not matter.
 // The seed is per Read; the hash is only compared within one run.
+//
+// The content is a few 64-bit words — the type, the numbers and times, and for each string its strSum
+// — hashed once more as bytes. Two copies that differ get equal hashes only if one of their differing
+// strings' strSums or the final hash collides: odds of about 2^-63 per pair of copies of one id. The
+// fast path's strSums cost nothing: they are the hashes it interned the strings with (decoded.sums);
+// the fallback computes them.
 type contentHasher struct {
-	seed maphash.Seed
-	buf  []byte
+	seed  maphash.Seed
+	words [contentWords]uint64
 }
 
-func (h *contentHasher) sum(ev *rating.Event) uint64 {
-	b := h.buf[:0]
-	str := func(s string) {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
-		b = append(b, s...)
+// contentWords is the most words an event's content takes (a GPU event's).
+const contentWords = 12
+
+// strSum is the hash of one string of an event's content: maphash with the read's seed, which every
+// symbol table of the read's decoders hashes with too; 0 for the empty string.
+func strSum(seed maphash.Seed, s string) uint64 {
+	if s == "" {
+		return 0
 	}
-	num := func(n int64) { b = binary.LittleEndian.AppendUint64(b, uint64(n)) }
-	tm := func(t time.Time) {
-		num(t.Unix())
-		b = binary.LittleEndian.AppendUint32(b, uint32(t.Nanosecond()))
+	return maphash.String(seed, s)
+}
+
+// kindWord is the first word of an event's content: its type (decoders take no other).
+func kindWord(k rating.Kind) uint64 {
+	switch k {
+	case rating.KindServerless:
+		return 1
+	case rating.KindGPU:
+		return 2
+	case rating.KindFineTuning:
+		return 3
 	}
-	str(string(ev.Type))
-	tm(ev.TS)
-	str(ev.Account)
+	return 0
+}
+
+// sum returns the content hash of d's event.
+func (h *contentHasher) sum(d *decoded) uint64 {
+	ev := &d.ev
+	ss := d.sums
+	if !d.interned {
+		ss = eventSums{account: strSum(h.seed, ev.Account)}
+		switch ev.Type {
+		case rating.KindServerless:
+			ss.product, ss.base = strSum(h.seed, ev.Model), strSum(h.seed, ev.BaseModel)
+		case rating.KindGPU:
+			ss.product, ss.aux = strSum(h.seed, ev.GPUType), strSum(h.seed, ev.Deployment)
+		case rating.KindFineTuning:
+			ss.product, ss.base, ss.aux = strSum(h.seed, ev.Job), strSum(h.seed, ev.BaseModel), strSum(h.seed, ev.Method)
+		}
+	}
+	w := &h.words
+	w[0] = kindWord(ev.Type)
+	w[1] = uint64(ev.TS.Unix())
+	w[2] = uint64(ev.TS.Nanosecond())
+	w[3] = ss.account
+	w[4] = ss.product
+	w[5] = ss.base
+	w[6] = ss.aux
+	n := 7
 	switch ev.Type {
 	case rating.KindServerless:
-		str(ev.Model)
-		str(ev.BaseModel)
-		num(ev.InputTokens)
-		num(ev.OutputTokens)
-		num(ev.CachedInputTokens)
+		w[7] = uint64(ev.InputTokens)
+		w[8] = uint64(ev.OutputTokens)
+		w[9] = uint64(ev.CachedInputTokens)
+		w[10] = 0
 		if ev.Batch {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
+			w[10] = 1
 		}
+		n = 11
 	case rating.KindGPU:
-		str(ev.Deployment)
-		str(ev.GPUType)
-		num(ev.GPUCount)
-		tm(ev.Start)
-		tm(ev.End)
+		w[7] = uint64(ev.GPUCount)
+		w[8] = uint64(ev.Start.Unix())
+		w[9] = uint64(ev.Start.Nanosecond())
+		w[10] = uint64(ev.End.Unix())
+		w[11] = uint64(ev.End.Nanosecond())
+		n = 12
 	case rating.KindFineTuning:
-		str(ev.Job)
-		str(ev.BaseModel)
-		num(ev.TrainingTokens)
-		num(ev.Epochs)
-		str(ev.Method)
+		w[7] = uint64(ev.TrainingTokens)
+		w[8] = uint64(ev.Epochs)
+		n = 9
 	}
-	h.buf = b
-	return maphash.Bytes(h.seed, b)
+	return maphash.Bytes(h.seed, unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), n*8))
 }
 
 // seenResult is what the dedup set knew of an id before an insert.

@@ -2,7 +2,9 @@ package usage
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -156,5 +158,93 @@ func TestDedupInsertBatch(t *testing.T) {
 	}
 	if one.len() != batched.len() {
 		t.Fatalf("batched set holds %d ids, the other %d", batched.len(), one.len())
+	}
+}
+
+func TestContentHash(t *testing.T) {
+	// Each group holds lines of one content — written differently: key order, spacing, unknown fields,
+	// a UTC offset, escapes (which the fast path leaves to the fallback), defaults written out — and
+	// every group differs from the first of its type in one field. One decoder and one hasher take
+	// all the lines, in order and then again in reverse, as a worker would.
+	groups := [][]string{
+		{svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 20),
+			`{"output_tokens":20, "input_tokens":100, "model":"m-small", "type":"serverless", "account":"acct_1", "ts":"2026-10-05T16:03:07+02:00", "id":"e1", "x":[1,{"y":null}]}`,
+			strings.Replace(svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 20), `"acct_1"`, `"acct\u005f1"`, 1),
+			svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 20, `"batch":false`, `"cached_input_tokens":0`, `"base_model":null`)},
+		{svl("e1", "2026-10-05T14:03:07Z", "acct_2", 100, 20)},
+		{svl("e1", "2026-10-05T14:03:08Z", "acct_1", 100, 20)},
+		{svl("e1", "2026-10-05T14:03:07.5Z", "acct_1", 100, 20)},
+		{svl("e1", "2026-10-05T14:03:07Z", "acct_1", 101, 20)},
+		{svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 21)},
+		{svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 20, `"cached_input_tokens":1`)},
+		{svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 20, `"batch":true`)},
+		{svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 20, `"base_model":"m-base"`)},
+		{strings.Replace(svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 20), "m-small", "m-large", 1),
+			strings.Replace(svl("e1", "2026-10-05T14:03:07Z", "acct_1", 100, 20), `"m-small"`, `"m-l\u0061rge"`, 1)},
+		{gpu(), gpu(`"extra":"x"`), strings.Replace(gpu(), `"dep-1"`, `"dep\u002d1"`, 1)},
+		{strings.Replace(gpu(), `"dep-1"`, `"dep-2"`, 1)},
+		{strings.Replace(gpu(), `"H100-80GB"`, `"A100-80GB"`, 1)},
+		{strings.Replace(gpu(), `"gpu_count":2`, `"gpu_count":3`, 1)},
+		{strings.Replace(gpu(), `13:00:00Z`, `12:00:00Z`, 1)},
+		{strings.Replace(gpu(), `13:00:00Z`, `13:00:00.5Z`, 1)},
+		{strings.Replace(gpu(), `14:00:00Z"`, `14:00:00.5Z"`, 1)},
+		{strings.Replace(gpu(), `14:00:00Z"`, `13:30:00Z"`, 1)},
+		{ft(), ft(`"epochs":1`, `"method":"lora_sft"`), ft(`"method":null`)},
+		{strings.Replace(ft(), `"job-1"`, `"job-2"`, 1)},
+		{strings.Replace(ft(), `"base-8b"`, `"base-70b"`, 1)},
+		{strings.Replace(ft(), `1000`, `1001`, 1)},
+		{ft(`"epochs":2`)},
+		{ft(`"method":"full_sft"`)},
+	}
+	// And in each group, line 0 with its id escaped: the fallback decodes it, with no Syms, so every
+	// string field of every type is hashed both ways.
+	for gi := range groups {
+		fallback := strings.Replace(groups[gi][0], `"id":"e1"`, `"id":"e\u0031"`, 1)
+		if fallback == groups[gi][0] {
+			t.Fatalf("group %d: no id to escape in %s", gi, fallback)
+		}
+		groups[gi] = append(groups[gi], fallback)
+	}
+	seed := maphash.MakeSeed()
+	dec := decoder{syms: newDecoderSyms(seed)}
+	h := contentHasher{seed: seed}
+	type at struct{ g, l int }
+	var order []at
+	sums := make([][]uint64, len(groups))
+	for gi := range groups {
+		for li := range groups[gi] {
+			order = append(order, at{gi, li})
+		}
+		sums[gi] = make([]uint64, len(groups[gi]))
+	}
+	for pass := range 2 {
+		for i := range order {
+			p := order[i]
+			if pass == 1 {
+				p = order[len(order)-1-i]
+			}
+			var d decoded
+			if code, msg := dec.decode([]byte(groups[p.g][p.l]), &d); code != "" {
+				t.Fatalf("group %d line %d: %s %s", p.g, p.l, code, msg)
+			}
+			sum := h.sum(&d)
+			if pass == 0 {
+				sums[p.g][p.l] = sum
+			} else if sum != sums[p.g][p.l] {
+				t.Errorf("group %d line %d: content hash %x after the others, %x before", p.g, p.l, sum, sums[p.g][p.l])
+			}
+		}
+	}
+	seen := map[uint64]int{}
+	for gi, g := range sums {
+		for li, s := range g {
+			if s != g[0] {
+				t.Errorf("group %d line %d %s: content hash differs from line 0's %s", gi, li, groups[gi][li], groups[gi][0])
+			}
+		}
+		if other, dup := seen[g[0]]; dup {
+			t.Errorf("groups %d and %d have different content and the same hash:\n%s\n%s", other, gi, groups[other][0], groups[gi][0])
+		}
+		seen[g[0]] = gi
 	}
 }

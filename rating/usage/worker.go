@@ -135,7 +135,7 @@ func newWorker(ps *passState) (*worker, error) {
 		rater:   rater,
 		agg:     rating.NewAggregate(),
 		scratch: rating.NewAggregate(),
-		dec:     decoder{syms: newDecoderSyms()},
+		dec:     decoder{syms: newDecoderSyms(r.seed)},
 		batch:   make([]pendingEvent, dedupBatchSize),
 		reqs:    make([]dedupReq, dedupBatchSize),
 		hasher:  contentHasher{seed: r.seed},
@@ -370,7 +370,7 @@ func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 	p.idOff = int32(len(w.arena))
 	w.arena = append(w.arena, d.id...)
 	p.idEnd = int32(len(w.arena))
-	w.reqs[w.nb] = dedupReq{key: k, content: w.hasher.sum(ev)}
+	w.reqs[w.nb] = dedupReq{key: k, content: w.hasher.sum(d)}
 	w.nb++
 	if w.nb == len(w.batch) {
 		w.flush()
