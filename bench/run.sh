@@ -10,11 +10,19 @@
 # Environment: BENCH_EVENTS (5000000), BENCH_FILES (50), BENCH_ACCOUNTS (5000), BENCH_REPEAT (3),
 # BENCH_EVENTS_BIG (20000000, 0 = skip), BENCH_DUCKDB (1; 0 = skip), BENCH_CLOSE (1; 0 = skip),
 # BENCH_POSTGRES (a DSN whose database the bench may drop and recreate; else BILLRUN_TEST_POSTGRES's
-# server is used with a database billrun_bench), BENCH_DUCKDB_DIR (/tmp/billrun-duckdb).
+# server is used with a database billrun_bench), BENCH_DUCKDB_DIR (/tmp/billrun-duckdb), BENCH_PAUSE
+# (5: the idle seconds before the first run of rate and of DuckDB in each round).
 # Data is generated once with fixtures/gen and cached under ./bench-data/ (git-ignored). Timings on a
 # shared 2-core machine are noisy: the runs go in rounds (rate, floor, DuckDB, the closes, each once per
 # round), so every figure samples the same minutes, and each is the best of BENCH_REPEAT runs, with the
 # median shown.
+#
+# Every timed run follows a run of the same command (a warm-up, as hyperfine --warmup does), so that
+# each starts from the same state of the machine: on a virtual machine that hands freed memory back to
+# its host (free page reporting), a process started after an idle pause pays to fault its memory back
+# in — billrun rate, ~280 MB, measured 0.3-0.5 s slower after a 6 s pause, DuckDB no slower — and
+# without warm-ups the order of the round decided who paid. The warm-ups of rate and DuckDB come after
+# BENCH_PAUSE idle seconds and are reported too: the after-a-pause figures, as a cron job would start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,6 +35,7 @@ EVENTS_BIG=${BENCH_EVENTS_BIG:-20000000}
 DUCKDB=${BENCH_DUCKDB:-1}
 CLOSE=${BENCH_CLOSE:-1}
 DUCKDB_DIR=${BENCH_DUCKDB_DIR:-/tmp/billrun-duckdb}
+PAUSE=${BENCH_PAUSE:-5}
 PERIOD=2026-10
 AT=2026-11-01T02:00:00Z
 DATA=$ROOT/bench-data
@@ -117,35 +126,49 @@ pg_settle() {
 
 # Each round runs every measurement once, so that all of them sample the same minutes: the VM's speed
 # drifts by tens of percent within minutes, and measuring rate in one block and its comparisons in
-# another made the ratios measure the drift. A close runs on a new database that holds billrun's
-# schema, as a monthly close finds it (`billrun migrate`, not timed), and imports the 5,000 accounts
-# itself; a PostgreSQL one on a settled server, settled again after it, so that its background work
-# lands on nothing timed.
+# another made the ratios measure the drift. Each measurement is the second of two runs in a row (see
+# the top); the first runs of rate and DuckDB follow an idle pause and are kept as *_cold. A close runs
+# on a new database that holds billrun's schema, as a monthly close finds it (`billrun migrate`, not
+# timed), and imports the 5,000 accounts itself; a PostgreSQL one on a settled server, settled again
+# after it, so that its background work lands on nothing timed.
+close_sqlite() { # close_sqlite NAME: a close on a new SQLite database, timed as NAME
+	rm -rf "$WORK/close.db"* "$WORK/out"
+	"$BIN/billrun" migrate --db "sqlite:$WORK/close.db" >/dev/null
+	timed "$1" "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
+		--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "sqlite:$WORK/close.db" --out "$WORK/out" --progress never
+}
+close_pg() { # close_pg NAME: a close on a new PostgreSQL database, timed as NAME
+	rm -rf "$WORK/out"
+	pg_reset
+	"$BIN/billrun" migrate --db "$PG_DSN" >/dev/null
+	pg_settle
+	timed "$1" "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
+		--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "$PG_DSN" --out "$WORK/out" --progress never
+	pg_settle
+}
 for i in $(seq "$REPEAT"); do
-	echo "round $i/$REPEAT: billrun rate" >&2
+	echo "round $i/$REPEAT: billrun rate (after ${PAUSE}s idle, then again)" >&2
+	sleep "$PAUSE"
+	timed rate_cold "${RATE[@]}" --usage "$USAGE"
 	timed rate "${RATE[@]}" --usage "$USAGE"
 	echo "round $i/$REPEAT: decompression floor" >&2
+	timed floor_warmup "$BIN/floor" -parallel 2 "$USAGE"
 	timed floor "$BIN/floor" -parallel 2 "$USAGE"
 	if [ "$DUCKDB" = 1 ]; then
-		echo "round $i/$REPEAT: DuckDB" >&2
+		echo "round $i/$REPEAT: DuckDB (after ${PAUSE}s idle, then again)" >&2
+		sleep "$PAUSE"
+		NODE_PATH="$DUCKDB_DIR/node_modules" timed duckdb_cold node bench/duckdb.cjs "$USAGE" 2
 		NODE_PATH="$DUCKDB_DIR/node_modules" timed duckdb node bench/duckdb.cjs "$USAGE" 2
 	fi
 	if [ "$CLOSE" = 1 ]; then
-		echo "round $i/$REPEAT: billrun close on SQLite" >&2
-		rm -rf "$WORK/close.db"* "$WORK/out"
-		"$BIN/billrun" migrate --db "sqlite:$WORK/close.db" >/dev/null
-		timed close_sqlite "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
-			--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "sqlite:$WORK/close.db" --out "$WORK/out" --progress never
+		echo "round $i/$REPEAT: billrun close on SQLite (twice)" >&2
+		close_sqlite close_sqlite_warmup
+		close_sqlite close_sqlite
 	fi
 	if [ -n "$PG_DSN" ]; then
-		echo "round $i/$REPEAT: billrun close on PostgreSQL" >&2
-		rm -rf "$WORK/out"
-		pg_reset
-		"$BIN/billrun" migrate --db "$PG_DSN" >/dev/null
-		pg_settle
-		timed close_pg "$BIN/billrun" close --period "$PERIOD" --at "$AT" --usage "$USAGE" --prices fixtures/prices.yaml \
-			--accounts "$DATA/accounts-$ACCOUNTS.yaml" --db "$PG_DSN" --out "$WORK/out" --progress never
-		pg_settle
+		echo "round $i/$REPEAT: billrun close on PostgreSQL (twice)" >&2
+		close_pg close_pg_warmup
+		close_pg close_pg
 	fi
 done
 RAW=$(awk '/^raw_bytes/ {print $2}' "$WORK/floor.out")
@@ -164,11 +187,11 @@ fi
 R=$(best rate)
 F=$(best floor)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-row() { # name best median rss_kb events
+row() { # name best median rss_kb events [duckdb_best: what "× DuckDB" compares with; default $D]
 	local eps
 	eps=$(awk -v n="$5" -v s="$2" 'BEGIN {printf "%.2f M", n / s / 1e6}')
-	local vs_duck="-"
-	[ -n "${D:-}" ] && vs_duck=$(ratio "$2" "$D")
+	local vs_duck="-" d=${6:-${D:-}}
+	[ -n "$d" ] && vs_duck=$(ratio "$2" "$d")
 	printf "| %s | %s | %s | %s | %s MB | %s | %s |\n" "$1" "$2" "$3" "$eps" "$(awk -v k="$4" 'BEGIN {printf "%.0f", k / 1024}')" \
 		"$vs_duck" "$(ratio "$2" "$F")"
 }
@@ -183,6 +206,11 @@ echo "|---|---:|---:|---:|---:|---:|---:|"
 row "billrun rate (read, validate, dedup, rate, price)" "$R" "$(median rate)" "$(rss rate)" "$LINES"
 [ -n "$D" ] && row "DuckDB read_ndjson + DISTINCT ON (id) + GROUP BY, 2 threads" "$D" "$(median duckdb)" "$(rss duckdb)" "$LINES"
 row "gzip decompression alone, klauspost, 2 in parallel (floor)" "$F" "$(median floor)" "$(rss floor)" "$LINES"
+if [ -n "$D" ]; then
+	DC=$(best duckdb_cold)
+	row "billrun rate, first run after ${PAUSE}s idle" "$(best rate_cold)" "$(median rate_cold)" "$(rss rate_cold)" "$LINES" "$DC"
+	row "DuckDB, first run after ${PAUSE}s idle" "$DC" "$(median duckdb_cold)" "$(rss duckdb_cold)" "$LINES" "$DC"
+fi
 echo
 echo "billrun rate: $(awk -v c="$COMPRESSED" -v s="$R" 'BEGIN {printf "%.1f", c / s / 1e6}') MB/s compressed," \
 	"$(awk -v c="$RAW" -v s="$R" 'BEGIN {printf "%.1f", c / s / 1e6}') MB/s uncompressed; peak RSS $(( $(rss rate) / 1024 )) MB"
@@ -206,6 +234,7 @@ rounds() {
 }
 echo
 echo "per-round ratios, median: DuckDB / rate $( [ -n "$D" ] && rounds duckdb rate || echo -)," \
+	"after ${PAUSE}s idle $( [ -n "$D" ] && rounds duckdb_cold rate_cold || echo -)," \
 	"rate / floor $(rounds rate floor)$( [ "$CLOSE" = 1 ] && echo ", close SQLite / rate $(rounds close_sqlite rate)")$( [ -n "$PG_DSN" ] && echo ", close PostgreSQL / rate $(rounds close_pg rate)")"
 if [ "$EVENTS_BIG" != 0 ]; then
 	SMALL_RSS=$(rss rate)
