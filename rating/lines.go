@@ -29,12 +29,14 @@ type Line struct {
 	Amount      Cents
 }
 
-// Key returns the line's identity within an invoice, used to compare documents line by line.
+// Key returns the line's identity within an invoice, used to compare documents line by line: DESIGN §6's
+// (kind, product, meter, unit price), and the deployment of a GPU line. The base model is not part of
+// it: events of one product that name different base models but get the same unit price are one line.
 func (l Line) Key() string {
 	if l.Kind == KindDiscount {
 		return "discount|on_demand"
 	}
-	return fmt.Sprintf("%s|%s|%s|%s|%s|%s", l.Kind, l.Product, l.BaseModel, l.Deployment, l.Meter, l.UnitPrice.String())
+	return fmt.Sprintf("%s|%s|%s|%s|%s", l.Kind, l.Product, l.Deployment, l.Meter, l.UnitPrice.String())
 }
 
 // unrounded amounts keep this many decimal places; with unit sizes of 10^6 and 3600 the quotient's
@@ -43,7 +45,7 @@ const unroundedPlaces = 24
 
 // BuildLines rates the aggregate lines of one account: quantity × unit price ÷ unit size, each line
 // rounded on its own. Lines with quantity 0 are omitted. The order is stable: kind, deployment, product,
-// base model, meter, unit price.
+// meter, unit price. Keys that differ only in their base model are one line (see Line.Key).
 func BuildLines(lines map[LineKey]Quantity) []Line {
 	es := make([]lineEntry, 0, len(lines))
 	for k, q := range lines {
@@ -67,7 +69,8 @@ type entryKey struct {
 	rank           int8
 }
 
-// lineNames are what name a line, in the order an invoice sorts lines by.
+// lineNames are what name a line, in the order an invoice sorts lines by; base is not part of a line's
+// identity (see Line.Key) and comes last.
 type lineNames struct {
 	kind                      Kind
 	deployment, product, base string
@@ -78,8 +81,7 @@ func lineKeyOf(k *LineKey) entryKey {
 		account: k.Account, price: k.UnitPrice, meter: k.Meter, rank: int8(meterOrder(k.Meter))}
 }
 
-// compareNames orders lines by their names: discount lines last, then kind, deployment, product and
-// base model.
+// compareNames orders lines by their names: discount lines last, then kind, deployment and product.
 func compareNames(a, b *lineNames) int {
 	if ad, bd := a.kind == KindDiscount, b.kind == KindDiscount; ad != bd {
 		if bd {
@@ -93,16 +95,13 @@ func compareNames(a, b *lineNames) int {
 	if c := strings.Compare(a.deployment, b.deployment); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.product, b.product); c != 0 {
-		return c
-	}
-	return strings.Compare(a.base, b.base)
+	return strings.Compare(a.product, b.product)
 }
 
-// compareEntries orders entries as LineLess orders the lines they become; keys that LineLess
-// cannot tell apart (another account, or a price spelt differently) then by price text and account, so
-// that equal keys, and only they, compare equal.
-func compareEntries(a, b *entryKey) int {
+// compareLineKeys orders entries as LineLess orders the lines they become, and is 0 exactly for the
+// entries of one line: keys that LineLess cannot tell apart (another account, or a price spelt
+// differently) then by price text and account. The base model is not compared (see Line.Key).
+func compareLineKeys(a, b *entryKey) int {
 	if c := compareNames(&a.lineNames, &b.lineNames); c != 0 {
 		return c
 	}
@@ -121,6 +120,15 @@ func compareEntries(a, b *entryKey) int {
 	return strings.Compare(a.account, b.account)
 }
 
+// compareEntries is compareLineKeys, then the base model: the order entries are sorted in, so that
+// those of one line are adjacent and in a reproducible order.
+func compareEntries(a, b *entryKey) int {
+	if c := compareLineKeys(a, b); c != 0 {
+		return c
+	}
+	return strings.Compare(a.base, b.base)
+}
+
 // buildSorted sorts es, sums the quantities of equal keys and rates each key as BuildLines does. The
 // lines come out in BuildLines's order without sorting them (lines are large, entries are not). What
 // is sorted is the entries' indices: an entry is ~140 bytes, and sorting them moved and copied them
@@ -136,7 +144,7 @@ func buildSorted(es []lineEntry) []Line {
 	// leaves a line unchanged.
 	ends := make([]int32, 0, len(idx)/2+1)
 	for i := 1; i <= len(idx); i++ {
-		if i == len(idx) || compareEntries(&es[idx[i-1]].key, &es[idx[i]].key) != 0 {
+		if i == len(idx) || compareLineKeys(&es[idx[i-1]].key, &es[idx[i]].key) != 0 {
 			ends = append(ends, int32(i))
 		}
 	}
@@ -146,17 +154,34 @@ func buildSorted(es []lineEntry) []Line {
 	for _, end := range ends {
 		first := &es[idx[start]]
 		sum := first.q
+		key := first.key
 		for _, k := range idx[start+1 : end] {
 			if s, ok := sum.add(es[k].q); ok {
 				sum = s
 			}
+			if es[k].key.base != key.base {
+				key.base = mergedBase(es, idx[start:end])
+			}
 		}
-		if l, ok := buildLine(&first.key, sum); ok {
+		if l, ok := buildLine(&key, sum); ok {
 			out = append(out, l)
 		}
 		start = end
 	}
 	return out
+}
+
+// mergedBase is the base model of a line whose entries (es at run, sorted by base) name different
+// ones: the distinct base models other than none, in order, joined by ", " — a serverless event that
+// names no base model and one that names its own model as its base are priced alike.
+func mergedBase(es []lineEntry, run []int32) string {
+	var bases []string
+	for _, k := range run {
+		if b := es[k].key.base; b != "" && (len(bases) == 0 || bases[len(bases)-1] != b) {
+			bases = append(bases, b)
+		}
+	}
+	return strings.Join(bases, ", ")
 }
 
 // buildLine rates quantity q of key k; false when the quantity is zero.
@@ -347,13 +372,13 @@ func lineLess(a, b *Line) bool {
 	if a.Product != b.Product {
 		return a.Product < b.Product
 	}
-	if a.BaseModel != b.BaseModel {
-		return a.BaseModel < b.BaseModel
-	}
 	if a.Meter != b.Meter {
 		return meterOrder(a.Meter) < meterOrder(b.Meter)
 	}
-	return a.UnitPrice.LessThan(b.UnitPrice)
+	if !a.UnitPrice.Equal(b.UnitPrice) {
+		return a.UnitPrice.LessThan(b.UnitPrice)
+	}
+	return a.BaseModel < b.BaseModel
 }
 
 func meterOrder(m Meter) int {

@@ -311,3 +311,48 @@ func TestCompareLinesAgreesWithLineLess(t *testing.T) {
 		}
 	}
 }
+
+// DESIGN §6 step 1: one usage line per (kind, product, meter, unit price), rounded once. Events of one
+// product that name different base models but get the same unit price are one line: rounding each
+// base model's share on its own would bill 0.01 too much for the serverless pair and nothing for the
+// fine-tuning job.
+func TestHandBuildLinesOneLinePerProductWhateverTheBaseModel(t *testing.T) {
+	withBase := func(k LineKey, base string) LineKey { k.BaseModel = base; return k }
+	svl := handKey(KindServerless, handLlama8B, "", MeterInput, "0.20")
+	job := handKey(KindFineTuning, "job-1", "", MeterTrainingTokens, "0.50")
+	lines := BuildLines(map[LineKey]Quantity{
+		// no base_model, and base_model = the model itself: both priced as the model
+		withBase(svl, ""): handQ(25_000, 0), withBase(svl, handLlama8B): handQ(25_000, 0),
+		// one job on two base models in the same fine-tuning bucket
+		withBase(job, handLlama8B): handQ(5_000, 0), withBase(job, handLlama3B): handQ(5_000, 0),
+	})
+	if len(lines) != 2 {
+		t.Fatalf("BuildLines gave %d lines, want 2: %+v", len(lines), lines)
+	}
+	svlLine, jobLine := lines[0], lines[1]
+	if jobLine.Kind != KindFineTuning {
+		svlLine, jobLine = jobLine, svlLine
+	}
+	// (25,000 + 25,000) × 0.20 / 1M = 0.01, not 0.005 → 0.01 twice
+	if svlLine.Quantity.String() != "50000" || svlLine.Amount != 1 {
+		t.Errorf("serverless line: quantity %s amount %s, want 50000 and 0.01", svlLine.Quantity, svlLine.Amount)
+	}
+	if svlLine.BaseModel != handLlama8B || svlLine.Description != handLlama8B+", input tokens" {
+		t.Errorf("serverless line: base %q, description %q", svlLine.BaseModel, svlLine.Description)
+	}
+	// (5,000 + 5,000) × 0.50 / 1M = 0.005 → 0.01, not 0.0025 → 0.00 twice
+	if jobLine.Quantity.String() != "10000" || jobLine.Amount != 1 {
+		t.Errorf("fine-tuning line: quantity %s amount %s, want 10000 and 0.01", jobLine.Quantity, jobLine.Amount)
+	}
+	bases := handLlama8B + ", " + handLlama3B // both named, in order (v3p1 before v3p2)
+	if jobLine.BaseModel != bases || jobLine.Description != "fine-tuning job job-1 on "+bases+", training tokens" {
+		t.Errorf("fine-tuning line: base %q, description %q", jobLine.BaseModel, jobLine.Description)
+	}
+	// A line's identity leaves the base model out, so invoices issued before this rule compare (and sum)
+	// with their lines as one.
+	other := svlLine
+	other.BaseModel = ""
+	if svlLine.Key() != other.Key() {
+		t.Errorf("Key %q and %q: the base model is part of a line's identity", svlLine.Key(), other.Key())
+	}
+}

@@ -1,6 +1,9 @@
 package rating
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // SortLines and compareLines are the tests' reference for the order BuildLines gives lines (sorting
 // the large Line structs, where BuildLines sorts small entries before it builds them).
@@ -40,5 +43,8 @@ func compareLines(a, b *Line, ma, mb int8) int {
 	if a.Meter != b.Meter {
 		return int(ma) - int(mb)
 	}
-	return a.UnitPrice.Cmp(b.UnitPrice)
+	if c := a.UnitPrice.Cmp(b.UnitPrice); c != 0 {
+		return c
+	}
+	return strings.Compare(a.BaseModel, b.BaseModel)
 }
