@@ -16,13 +16,16 @@ func runAccountsImport(ctx context.Context, e *environment, args []string) error
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		file, args = args[0], args[1:]
 	}
-	if err := e.parse(fs, &c, args); err != nil {
+	if err := e.parseArgs(fs, &c, args); err != nil {
 		return err
 	}
 	if file == "" && fs.NArg() == 1 {
 		file = fs.Arg(0)
 	} else if file == "" || fs.NArg() > 0 {
 		fs.Usage()
+		if fs.NArg() > 0 {
+			return usagef("accounts import: want exactly one FILE, got %q as well (flags after it would be ignored)", fs.Arg(0))
+		}
 		return usagef("accounts import: want exactly one FILE")
 	}
 	imp, err := accountsfile.Load(file)

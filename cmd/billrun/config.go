@@ -122,7 +122,23 @@ func (e *environment) flags(name, synopsis string, c *config, spec flagSpec) *fl
 }
 
 // parse parses args and records which flags were given.
+//
+// Every input of a command is a flag: a word that is not one is a usage error. Go's flag parsing
+// stops at the first such word and leaves it and everything after it unparsed, so without the check
+// `rerun --period 2026-10 acct_1 --dry-run` would rerun every account for real.
 func (e *environment) parse(fs *flag.FlagSet, c *config, args []string) error {
+	if err := e.parseArgs(fs, c, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q: every input is a flag (such as --account ID), and the "+
+			"flags after a stray word would be ignored", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// parseArgs is parse for a command that takes arguments besides its flags (fs.Args()).
+func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
