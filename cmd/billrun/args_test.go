@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStrayArgumentIsUsageError: a word that is not a flag is bad usage (exit 2), never a reason to
@@ -38,5 +41,96 @@ func TestStrayArgumentIsUsageError(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "billrun.db")); !os.IsNotExist(err) {
 		t.Errorf("a command with a stray argument opened the database: %v", err)
+	}
+}
+
+// runEnv runs billrun with the environment vars.
+func runEnv(vars map[string]string, args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, func(k string) string { return vars[k] }, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+// TestEveryFlagFromTheEnvironment: DESIGN §10 — flags, then BILLRUN_* variables, then defaults — for
+// flags the commands define themselves too (export's --format and --out here), and a value a flag
+// refuses is bad usage naming the variable, not a silent default.
+func TestEveryFlagFromTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	if out, err := runCapture("migrate", "--db", db); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	// export --period 2026-10 of an empty period: BILLRUN_FORMAT picks JSON, BILLRUN_OUT the file.
+	file := filepath.Join(dir, "period.json")
+	if out, err := runEnv(map[string]string{"BILLRUN_FORMAT": "json", "BILLRUN_OUT": file},
+		"export", "--period", "2026-10", "--db", db); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(file); err != nil || !bytes.Contains(b, []byte(`"schema"`)) {
+		t.Errorf("BILLRUN_OUT=%s BILLRUN_FORMAT=json: %v, %.80q", file, err, b)
+	}
+	// A flag on the command line beats its variable.
+	if out, err := runEnv(map[string]string{"BILLRUN_FORMAT": "xlsx"}, "export", "--period", "2026-10", "--db", db,
+		"--format", "csv"); err != nil || strings.HasPrefix(out, "{") {
+		t.Errorf("--format csv with BILLRUN_FORMAT=xlsx: %v\n%.200s", err, out)
+	}
+	for _, c := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"BILLRUN_MAX_REJECTS": "abc"}, []string{"rate", "--period", "2026-10", "--db", db}, "BILLRUN_MAX_REJECTS"},
+		{map[string]string{"BILLRUN_WORKERS": "two"}, []string{"rate", "--period", "2026-10", "--db", db}, "BILLRUN_WORKERS"},
+		{map[string]string{"BILLRUN_MAX_GPU_INTERVAL": "1hour"}, []string{"sweep", "--db", db}, "BILLRUN_MAX_GPU_INTERVAL"},
+		{map[string]string{"BILLRUN_WAIT": "yes"}, []string{"close", "--period", "2026-10", "--db", db}, "BILLRUN_WAIT"},
+		{map[string]string{"BILLRUN_DRY_RUN": "maybe"}, []string{"rerun", "--period", "2026-10", "--db", db}, "BILLRUN_DRY_RUN"},
+		{map[string]string{"BILLRUN_LOG_LEVEL": "loud"}, []string{"standing", "--db", db}, "log-level"},
+		{nil, []string{"standing", "--db", db, "--log-format", "xml"}, "log-format"},
+		{map[string]string{"BILLRUN_AT": "yesterday"}, []string{"migrate", "--db", db}, "--at"},
+	} {
+		out, err := runEnv(c.vars, c.args...)
+		if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v billrun %s: exit %d, %v; want %d naming %s\n%s", c.vars, strings.Join(c.args, " "), code, err,
+				exitUsage, c.want, out)
+		}
+	}
+}
+
+// TestEveryCommandTakesAt: DESIGN §10 — every command takes --at T; a bad one is bad usage.
+func TestEveryCommandTakesAt(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	for _, args := range [][]string{
+		{"migrate", "--db", db},
+		{"standing", "--db", db, "--format", "json"},
+		{"standing", "--db", db, "--history"},
+		{"export", "--period", "2026-10", "--db", db, "--format", "json"},
+	} {
+		if out, err := runCapture(append(args, "--at", "2026-11-02T00:00:00Z")...); err != nil {
+			t.Errorf("billrun %s --at …: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if _, err := runCapture(append(args, "--at", "2026-11-02")...); exitCode(err) != exitUsage {
+			t.Errorf("billrun %s --at 2026-11-02: %v, want exit %d", strings.Join(args, " "), err, exitUsage)
+		}
+	}
+	if _, err := runCapture("schedule", "--db", db, "--listen", "off", "--at", "soon"); exitCode(err) != exitUsage {
+		t.Errorf("schedule --at soon: %v, want exit %d", err, exitUsage)
+	}
+}
+
+// TestScheduleClock: with --at the scheduler's clock starts there and advances with the wall clock.
+func TestScheduleClock(t *testing.T) {
+	wall := time.Date(2026, 11, 27, 17, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return wall }
+	if got := scheduleClock("", clock)(); !got.Equal(wall) {
+		t.Errorf("no --at: %s, want the wall clock %s", got, wall)
+	}
+	now := scheduleClock("2026-11-01T01:59:00Z", clock)
+	if got := now(); got != time.Date(2026, 11, 1, 1, 59, 0, 0, time.UTC) {
+		t.Errorf("at start: %s, want --at", got)
+	}
+	wall = wall.Add(90 * time.Second)
+	if got := now(); got != time.Date(2026, 11, 1, 2, 0, 30, 0, time.UTC) {
+		t.Errorf("90 s later: %s, want --at + 90 s", got)
 	}
 }

@@ -138,6 +138,11 @@ func (e *environment) parse(fs *flag.FlagSet, c *config, args []string) error {
 }
 
 // parseArgs is parse for a command that takes arguments besides its flags (fs.Args()).
+//
+// Every flag not given on the command line then takes its BILLRUN_* environment variable when that is
+// set (flags, then the environment, then defaults: DESIGN §10), whether or not flags registered it as
+// its default, and a value the flag refuses is bad usage naming the variable — not a silent default
+// (BILLRUN_MAX_REJECTS=abc was read as 0). The log level and format are checked too.
 func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -145,7 +150,38 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 		}
 		return usagef("%v", err)
 	}
-	fs.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			c.set[f.Name] = true
+			return
+		}
+		v := e.getenv(envName(f.Name))
+		if v == "" {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %v", envName(f.Name), v, err))
+			return
+		}
+		c.set[f.Name] = true
+	})
+	if len(errs) > 0 {
+		return usagef("%v", errors.Join(errs...))
+	}
+	if c.logLevel != "" {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+			return usagef("--log-level %q: want debug, info, warn or error", c.logLevel)
+		}
+	}
+	switch c.logFormat {
+	case "", "auto", "text", "json":
+	default:
+		return usagef("--log-format %q: want auto, text or json", c.logFormat)
+	}
 	return nil
 }
 

@@ -9,8 +9,12 @@ import (
 
 func runMigrate(ctx context.Context, e *environment, args []string) error {
 	var c config
-	fs := e.flags("migrate", "migrate [--db DSN]", &c, flagSpec{db: true})
+	fs := e.flags("migrate", "migrate [--db DSN]", &c, flagSpec{db: true, at: true})
 	if err := e.parse(fs, &c, args); err != nil {
+		return err
+	}
+	// Every command takes --at (DESIGN §10); migrations do not depend on the time, so it is only checked.
+	if _, err := c.atTime(); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, &c, e.logger(&c))

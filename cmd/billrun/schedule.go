@@ -55,7 +55,7 @@ func runSchedule(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	defer st.Close()
-	d, err := e.newDaemon(ctx, c, sc, log, st, st, time.Now)
+	d, err := e.newDaemon(ctx, c, sc, log, st, st, scheduleClock(c.at, time.Now))
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func runSchedule(ctx context.Context, e *environment, args []string) error {
 func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, error) {
 	var c config
 	fs := e.flags("schedule", "schedule [flags]", &c,
-		flagSpec{db: true, usage: true, prices: true, accounts: true, out: true, rejects: true})
+		flagSpec{db: true, usage: true, prices: true, accounts: true, out: true, rejects: true, at: true})
 	sc := &scheduleConfig{}
 	var envErrs []error
 	str := func(p *string, name, def, usage string) {
@@ -104,6 +104,9 @@ func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, er
 	if fs.NArg() > 0 {
 		return nil, nil, usagef("schedule takes no arguments, got %q", fs.Args())
 	}
+	if _, err := c.atTime(); err != nil {
+		return nil, nil, err
+	}
 	for _, p := range []*string{&sc.closeSpec, &sc.sweepSpec, &sc.reconcileSpec, &sc.listen} {
 		if strings.TrimSpace(*p) == disabled {
 			*p = ""
@@ -130,6 +133,22 @@ func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, er
 		return nil, nil, err
 	}
 	return &c, sc, nil
+}
+
+// scheduleClock is the scheduler's clock: the wall clock, or with --at one that starts at --at and
+// advances with it (DESIGN §10: every command takes --at as the current time). At start the scheduler
+// catches up each job's latest firing at or before that time — a rehearsal of a month close, say —
+// while its later wake-ups still come on the wall clock's schedule. at was checked by parseSchedule.
+func scheduleClock(at string, wall func() time.Time) func() time.Time {
+	if at == "" {
+		return wall
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return wall
+	}
+	start := wall()
+	return func() time.Time { return t.Add(wall().Sub(start)) }
 }
 
 func envName(flagName string) string {

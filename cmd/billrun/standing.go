@@ -16,11 +16,16 @@ import (
 
 func runStanding(ctx context.Context, e *environment, args []string) error {
 	var c config
-	fs := e.flags("standing", "standing [--format table|json|csv] [flags]", &c, flagSpec{db: true})
+	fs := e.flags("standing", "standing [--format table|json|csv] [flags]", &c, flagSpec{db: true, at: true})
 	format := fs.String("format", "table", "table, json (billrun.standing/v1, what the API gateway reads) or csv")
 	history := fs.Bool("history", false, "print the history of standing changes (time, old → new, reasons, run) instead")
 	account := fs.String("account", "", "with --history: only this account")
 	if err := e.parse(fs, &c, args); err != nil {
+		return err
+	}
+	// Every command takes --at (DESIGN §10). standing prints what the last close, rerun or sweep
+	// evaluated and stored (each row says when); `sweep --at T` evaluates standing at T.
+	if _, err := c.atTime(); err != nil {
 		return err
 	}
 	log := e.logger(&c)
