@@ -442,9 +442,6 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		}
 		ev.BaseModel, sy.Base = d.strHashed(d.table(baseSyms), base, hBase)
 		sums.base = sumOf(base, hBase)
-		if f[fTrainingTokens].kind != vInt {
-			return false
-		}
 		if ev.TrainingTokens, ok = fastInt(s, f[fTrainingTokens], 0, 0); !ok {
 			return false
 		}

@@ -93,7 +93,8 @@ func (d *decoder) decodeJSON(line []byte, out *decoded) (rating.RejectCode, stri
 		if ev.BaseModel, code, msg = jf.reqString(fBaseModel); code != "" {
 			return code, msg
 		}
-		if ev.TrainingTokens, code, msg = jf.count(fTrainingTokens, 0, 0, true); code != "" {
+		// A token field: 0 when absent (DESIGN §11), like the serverless ones.
+		if ev.TrainingTokens, code, msg = jf.count(fTrainingTokens, 0, 0, false); code != "" {
 			return code, msg
 		}
 		if ev.Epochs, code, msg = jf.count(fEpochs, 1, 1, false); code != "" {

@@ -138,6 +138,10 @@ func TestDecodeValid(t *testing.T) {
 			e.Epochs, e.Method = 3, "full_dpo"
 		})},
 		{"fine-tuning zero tokens", ft(`"training_tokens":0`), ftEvent(func(e *rating.Event) { e.TrainingTokens = 0 })},
+		// DESIGN §11: token fields default to 0 when absent — training_tokens too.
+		{"fine-tuning tokens absent", strings.Replace(ft(), `,"training_tokens":1000`, "", 1),
+			ftEvent(func(e *rating.Event) { e.TrainingTokens = 0 })},
+		{"fine-tuning tokens null", ft(`"training_tokens":null`), ftEvent(func(e *rating.Event) { e.TrainingTokens = 0 })},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,7 +188,6 @@ func TestDecodeRejects(t *testing.T) {
 		{"end missing", gpu(`"end":null`), rating.RejectMissingField, "end is missing", "e1"},
 		{"job missing", ft(`"job":null`), rating.RejectMissingField, "job is missing", "e1"},
 		{"fine-tuning base_model missing", ft(`"base_model":null`), rating.RejectMissingField, "base_model is missing", "e1"},
-		{"training_tokens missing", ft(`"training_tokens":null`), rating.RejectMissingField, "training_tokens is missing", "e1"},
 
 		{"id not a string", sv(`"id":42`), rating.RejectInvalidValue, "id must be a JSON string, got 42", ""},
 		{"id empty", sv(`"id":""`), rating.RejectInvalidValue, "id must not be empty", ""},
