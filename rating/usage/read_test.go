@@ -487,6 +487,32 @@ func TestReadStartPartition(t *testing.T) {
 	checkLines(t, res, map[string]string{"acct_1 gpu H100-80GB dep-1 gpu_seconds @8": "1800"})
 }
 
+func TestReadStartPartitionLeavesNoLineToNeitherClose(t *testing.T) {
+	// A GPU line in dt=2026-10-01 ending at or before October is September's only if September's close
+	// took it from its day-after partition (it overlaps September); every other one is October's to
+	// validate. Read with both windows, each such line is taken by exactly one of them.
+	const obj = "dt=2026-10-01/a.jsonl"
+	gpuEnd := func(id, extra string) string { // a GPU line ending at 23:50 on September 30
+		return `{"id":"` + id + `","ts":"2026-10-01T00:30:00Z","account":"acct_1","type":"gpu","deployment":"dep-1",` +
+			`"gpu_type":"H100-80GB","gpu_count":1,"end":"2026-09-30T23:50:00Z"` + extra + `}`
+	}
+	files := map[string][]byte{obj: jsonl(
+		gpuEnd("ok", `,"start":"2026-09-30T23:00:00Z"`),        // 1: September's, accepted there: 23:00–23:50 = 3000 s
+		gpuEnd("reversed", `,"start":"2026-10-01T00:10:00Z"`),  // 2: start after end, not before October
+		gpuEnd("nostart", ``),                                  // 3: no start
+		gpuEnd("badstart", `,"start":"yesterday"`),             // 4: a start that does not parse
+		gpuEnd("backwards", `,"start":"2026-09-30T23:55:00Z"`), // 5: overlaps September: rejected there
+	)}
+	sep := mustRead(t, files, Options{Window: rating.PeriodWindow(rating.Period{Year: 2026, Month: time.September})})
+	checkRejects(t, sep, []rejectAt{{obj, 5, "backwards", rating.RejectEndNotAfterStart}})
+	checkCounts(t, sep, 5, 2, 1, 0, 1)
+	checkLines(t, sep, map[string]string{"acct_1 gpu H100-80GB dep-1 gpu_seconds @8": "3000"})
+	oct := mustRead(t, files, Options{})
+	checkRejects(t, oct, []rejectAt{{obj, 2, "reversed", rating.RejectEndNotAfterStart},
+		{obj, 3, "nostart", rating.RejectMissingField}, {obj, 4, "badstart", rating.RejectInvalidValue}})
+	checkCounts(t, oct, 5, 3, 0, 0, 3)
+}
+
 func TestReadPriceVersionBoundary(t *testing.T) {
 	// The price book changes at 2026-09-01: H100-80GB 4.00 → 8.00 per GPU-hour. One GPU from
 	// 2026-08-31T23:30Z to 2026-09-01T00:30Z, reported in dt=2026-09-01.

@@ -493,10 +493,18 @@ func (r *reader) inScope(line []byte, code rating.RejectCode, ev *rating.Event, 
 		return false
 	case sc.endDay && l.hasTS && !l.ts.Before(w.To) && !overlaps:
 		return false
-	case sc.startDay && l.gpu && l.hasEnd && !l.end.After(w.From):
+	case sc.startDay && l.gpu && l.hasEnd && !l.end.After(w.From) && tookBefore(l, w.From):
 		return false
 	}
 	return true
+}
+
+// tookBefore reports whether the close of the month before the one starting at from took the GPU line
+// l from this, its day-after partition: whether l overlaps that month as its dayAfter rule decides.
+// Only those lines are the earlier close's (DESIGN §11); one it could not place — no start, or a
+// start that is not before from — is this read's to validate and reject, or no close would.
+func tookBefore(l look, from time.Time) bool {
+	return l.hasStart && l.start.Before(from) && l.end.After(from.AddDate(0, -1, 0))
 }
 
 // validate applies the checks that need the partition and the options (DESIGN §11).
