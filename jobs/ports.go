@@ -25,6 +25,9 @@ type Store interface {
 	// Documents returns the documents of a period, void ones included, with lines and consumptions,
 	// ordered by issue order (id).
 	Documents(ctx context.Context, p rating.Period) ([]invoices.Document, error)
+	// PeriodConsumptions returns, per grant id, the credits the effective documents of period p
+	// consumed (what voiding them all would give back); grants they did not touch are absent.
+	PeriodConsumptions(ctx context.Context, p rating.Period) (map[string]rating.Cents, error)
 	// OpenDocuments returns every effective invoice or supplementary invoice of any period with
 	// amount_due > 0, without lines: what standing needs to find past-due documents.
 	OpenDocuments(ctx context.Context) ([]invoices.Document, error)

@@ -22,7 +22,7 @@ type RateOptions struct {
 
 // Rate reads and rates period p exactly as Close would and returns draft documents (no numbers, status
 // draft) with the read's counts, writing nothing. Credits apply as a close at opts.At would; documents
-// already issued are ignored. It returns the report together with an error wrapping ErrTooManyRejects
+// already issued for p are ignored, the credits they consumed included. It returns the report together with an error wrapping ErrTooManyRejects
 // when rejects exceed opts.MaxRejects, so the caller can still print the drafts.
 func (j *Jobs) Rate(ctx context.Context, p rating.Period, opts RateOptions) (*invoices.Report, error) {
 	at := opts.At.UTC()
@@ -31,6 +31,19 @@ func (j *Jobs) Rate(ctx context.Context, p rating.Period, opts RateOptions) (*in
 		var err error
 		if accts, err = j.Store.Accounts(ctx); err != nil {
 			return nil, fmt.Errorf("rate %s: accounts: %w", p, err)
+		}
+		// DESIGN §11: rate ignores documents already issued and applies credits as a close would. The
+		// credits the period's own documents consumed are given back, as voiding them would, so a
+		// rate after a close shows the credits the close applied rather than what they left.
+		given, err := j.Store.PeriodConsumptions(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("rate %s: %w", p, err)
+		}
+		for i := range accts {
+			for k := range accts[i].Grants {
+				g := &accts[i].Grants[k]
+				g.Consumed -= given[g.ID]
+			}
 		}
 	}
 	byID, known := knownAccounts(accts)

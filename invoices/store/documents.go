@@ -137,6 +137,27 @@ func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Docu
 	return out, nil
 }
 
+// PeriodConsumptions returns, per grant id, the credits the effective documents of period p consumed.
+func (s *Store) PeriodConsumptions(ctx context.Context, p rating.Period) (map[string]rating.Cents, error) {
+	var rows []struct {
+		GrantID string `db:"grant_id"`
+		Amount  int64  `db:"amount_cents"`
+	}
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &rows, s.q(`SELECT c.grant_id, CAST(SUM(c.amount_cents) AS BIGINT) AS amount_cents
+			FROM consumptions c JOIN documents d ON d.id = c.document_id
+			WHERE d.period = ? AND d.voided_at IS NULL GROUP BY c.grant_id`), p.String())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: consumptions of %s: %w", p, err)
+	}
+	out := make(map[string]rating.Cents, len(rows))
+	for _, r := range rows {
+		out[r.GrantID] = rating.Cents(r.Amount)
+	}
+	return out, nil
+}
+
 // OpenDocuments returns every effective invoice or supplementary invoice of any period with an amount
 // due above zero, without lines or consumptions, ordered by id.
 func (s *Store) OpenDocuments(ctx context.Context) ([]invoices.Document, error) {

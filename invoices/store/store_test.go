@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -290,6 +291,8 @@ func testGrantConsumption(t *testing.T, s *store.Store) {
 	if g := accountsByID(t, s)["a1"].Grants[0]; g.Consumed != 400 || g.Remaining() != 600 {
 		t.Errorf("grant after issue = %+v, want 4.00 consumed", g)
 	}
+	checkPeriodConsumptions(t, s, oct, map[string]rating.Cents{"cg_1": 400})
+	checkPeriodConsumptions(t, s, nov, map[string]rating.Cents{})
 
 	// The consumed grant's amount cannot change; the failed import changes nothing else either.
 	changed := grant
@@ -324,6 +327,7 @@ func testGrantConsumption(t *testing.T, s *store.Store) {
 	if g := accountsByID(t, s)["a1"].Grants[0]; g.Consumed != 0 {
 		t.Errorf("grant after void = %+v, want nothing consumed", g)
 	}
+	checkPeriodConsumptions(t, s, oct, map[string]rating.Cents{}) // a void document consumes nothing
 	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1", Grants: []invoices.Grant{changed}}}})
 	if g := accountsByID(t, s)["a1"].Grants[0]; g.Amount != 2000 {
 		t.Errorf("grant amount = %s, want 20.00", g.Amount)
@@ -1035,5 +1039,17 @@ func testStandingMany(t *testing.T, s *store.Store) {
 		if want := ids[k%n]; e.Account != want || e.RunID != []string{"run-1", "run-2"}[k/n] {
 			t.Fatalf("event %d is %s of %s, want %s of %s", k, e.Account, e.RunID, want, []string{"run-1", "run-2"}[k/n])
 		}
+	}
+}
+
+// checkPeriodConsumptions compares PeriodConsumptions(p) with want.
+func checkPeriodConsumptions(t *testing.T, s *store.Store, p rating.Period, want map[string]rating.Cents) {
+	t.Helper()
+	got, err := s.PeriodConsumptions(t.Context(), p)
+	if err != nil {
+		t.Fatalf("PeriodConsumptions(%s): %v", p, err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("PeriodConsumptions(%s) = %v, want %v", p, got, want)
 	}
 }
