@@ -210,7 +210,7 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 		}
 	}()
 
-	rows, err := j.sweep(ctx, at)
+	rows, err := j.sweep(ctx, at, run.ID)
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}

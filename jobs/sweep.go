@@ -25,25 +25,31 @@ func (j *Jobs) Sweep(ctx context.Context, at time.Time, wait bool) (*SweepSummar
 		return nil, err
 	}
 	defer release()
-	run, events, rows, err := j.sweepRun(ctx, at)
+	run, events, rows, err := j.sweepRun(ctx, at, "")
 	return &SweepSummary{Run: run, Standing: rows, Changes: events}, err
 }
 
-// sweep is the standing pass of a close: it runs as a sweep run of its own (its rejects belong to the
-// month of `at`, not to the period being closed).
-func (j *Jobs) sweep(ctx context.Context, at time.Time) ([]invoices.Standing, error) {
-	_, _, rows, err := j.sweepRun(ctx, at)
+// sweep is the standing pass of a close or rerun, the run decidedBy. It reads as a sweep run of its own
+// (its rejects belong to the month of `at`, not to the period being closed), but the standing rows
+// and events it writes name decidedBy: DESIGN §7's "the run that decided it" is the close or rerun.
+func (j *Jobs) sweep(ctx context.Context, at time.Time, decidedBy string) ([]invoices.Standing, error) {
+	_, _, rows, err := j.sweepRun(ctx, at, decidedBy)
 	return rows, err
 }
 
-func (j *Jobs) sweepRun(ctx context.Context, at time.Time) (*invoices.Run, []invoices.StandingEvent, []invoices.Standing, error) {
+// sweepRun evaluates and stores standing at `at` as a sweep run; its rows and events name decidedBy,
+// or the sweep run itself when that is "".
+func (j *Jobs) sweepRun(ctx context.Context, at time.Time, decidedBy string) (*invoices.Run, []invoices.StandingEvent, []invoices.Standing, error) {
 	month := rating.PeriodOf(at)
 	run := &invoices.Run{ID: newRunID(invoices.RunSweep, at), Kind: invoices.RunSweep, Period: month, Scope: "all",
 		At: at, StartedAt: j.now(), Status: invoices.RunRunning, PriceBookHash: j.PriceBookHash}
 	if err := j.Store.StartRun(ctx, run); err != nil {
 		return nil, nil, nil, fmt.Errorf("sweep: start run: %w", err)
 	}
-	events, rows, err := j.evaluate(ctx, at, run)
+	if decidedBy == "" {
+		decidedBy = run.ID
+	}
+	events, rows, err := j.evaluate(ctx, at, run, decidedBy)
 	end := j.now()
 	run.FinishedAt = &end
 	run.Status = invoices.RunSucceeded
@@ -56,7 +62,7 @@ func (j *Jobs) sweepRun(ctx context.Context, at time.Time) (*invoices.Run, []inv
 	return run, events, rows, err
 }
 
-func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run) ([]invoices.StandingEvent, []invoices.Standing, error) {
+func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run, decidedBy string) ([]invoices.StandingEvent, []invoices.Standing, error) {
 	month := rating.PeriodOf(at)
 	accts, err := j.Store.Accounts(ctx)
 	if err != nil {
@@ -120,10 +126,10 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run) ([
 		u := rating.Sum(j.rateAccount(byID[a.ID], lines, month.Start()))
 		s := invoices.EvaluateStanding(invoices.StandingInput{Account: a, At: at, Policy: j.PriceBook.Policy,
 			Payments: payBy[a.ID], Documents: docsBy[a.ID], MonthUsage: u, MonthInvoiced: invoiced[a.ID]})
-		s.RunID = run.ID
+		s.RunID = decidedBy
 		rows = append(rows, s)
 		if o := old[a.ID]; invoices.StandingChanged(o, s) {
-			ev := invoices.StandingEvent{Account: a.ID, At: at, NewStatus: s.Status, Reasons: s.Reasons, RunID: run.ID}
+			ev := invoices.StandingEvent{Account: a.ID, At: at, NewStatus: s.Status, Reasons: s.Reasons, RunID: decidedBy}
 			if o != nil {
 				ev.OldStatus, ev.OldReasons = o.Status, o.Reasons
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -434,5 +435,22 @@ func TestStandingHistory(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("standing history:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// DESIGN §7: each change names the run that decided it — the close for the changes of a close (its
+	// standing pass reads as a sweep run of its own), the sweep for the sweep's.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	runCol := slices.Index(strings.Split(lines[0], ","), "run_id")
+	if runCol < 0 {
+		t.Fatalf("standing history header %q has no run column", lines[0])
+	}
+	for _, line := range lines[1:] {
+		f := strings.Split(line, ",")
+		want := "close-"
+		if strings.HasPrefix(f[0], "2026-11-04") {
+			want = "sweep-"
+		}
+		if !strings.HasPrefix(f[runCol], want) {
+			t.Errorf("history %s: run %q, want a %s… run", line, f[runCol], want)
+		}
 	}
 }
