@@ -15,6 +15,8 @@ const (
 	RunRerun     RunKind = "rerun"
 	RunSweep     RunKind = "sweep"
 	RunReconcile RunKind = "reconcile"
+	// RunImport is `accounts import`: the month of its --at, scope the file.
+	RunImport RunKind = "import"
 )
 
 // RunStatus is the state of a run.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"billrun/invoices"
+	"billrun/rating"
 )
 
 // ImportAccounts upserts an accounts file into the store in one transaction. Standing is not
@@ -17,6 +19,28 @@ func (j *Jobs) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoic
 	}
 	j.Logger.Info("accounts imported", "accounts", res.Accounts, "grants", res.Grants, "payments", res.Payments)
 	return res, nil
+}
+
+// ImportAccountsRun is `billrun accounts import`: ImportAccounts recorded as a run (DESIGN §8: every
+// command that changes data is a run), of kind import, the month of at and scope "accounts file F",
+// whose status says whether the import was applied.
+func (j *Jobs) ImportAccountsRun(ctx context.Context, imp *invoices.Import, at time.Time, file string) (invoices.ImportResult, *invoices.Run, error) {
+	at = at.UTC()
+	run := &invoices.Run{ID: newRunID(invoices.RunImport, at), Kind: invoices.RunImport, Period: rating.PeriodOf(at),
+		Scope: "accounts file " + file, At: at, StartedAt: j.now(), Status: invoices.RunRunning}
+	if err := j.Store.StartRun(ctx, run); err != nil {
+		return invoices.ImportResult{}, nil, fmt.Errorf("accounts import: start run: %w", err)
+	}
+	res, err := j.ImportAccounts(ctx, imp)
+	end := j.now()
+	run.FinishedAt, run.Status = &end, invoices.RunSucceeded
+	if err != nil {
+		run.Status, run.Error = invoices.RunFailed, err.Error()
+	}
+	if ferr := j.Store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
+		err = fmt.Errorf("accounts import: finish run: %w", ferr)
+	}
+	return res, run, err
 }
 
 func sortAccounts(a []invoices.Account) {

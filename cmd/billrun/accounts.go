@@ -28,6 +28,10 @@ func runAccountsImport(ctx context.Context, e *environment, args []string) error
 		}
 		return usagef("accounts import: want exactly one FILE")
 	}
+	at, err := c.atTime()
+	if err != nil {
+		return err
+	}
 	imp, err := accountsfile.Load(file)
 	if err != nil {
 		return err
@@ -39,10 +43,11 @@ func runAccountsImport(ctx context.Context, e *environment, args []string) error
 	}
 	defer st.Close()
 	j := &jobs.Jobs{Store: st, Logger: log}
-	res, err := j.ImportAccounts(ctx, imp)
+	res, run, err := j.ImportAccountsRun(ctx, imp, at, file)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "imported %s: %d accounts, %d credit grants, %d payments\n", file, res.Accounts, res.Grants, res.Payments)
+	fmt.Fprintf(e.stdout, "imported %s: %d accounts, %d credit grants, %d payments (run %s)\n", file, res.Accounts,
+		res.Grants, res.Payments, run.ID)
 	return nil
 }
