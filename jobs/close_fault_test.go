@@ -58,7 +58,7 @@ func (u localUsage) Read(ctx context.Context, w rating.Window, accounts map[stri
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.UsageResult{Aggregate: res.Aggregate, Rejects: res.Rejects, Counts: res.Counts, Manifest: res.Manifest}, nil
+	return &jobs.UsageResult{Aggregate: res.Aggregate, Rejects: res.Rejects, Counts: res.Counts, Manifest: res.Manifest, Taken: res.Taken}, nil
 }
 
 // fileExporter writes the real exports; failXLSX makes the workbook fail (a crash before exports end).

@@ -30,6 +30,9 @@ type UsageResult struct {
 	Rejects   []rating.Reject
 	Counts    rating.Counts
 	Manifest  []rating.Object
+	// Taken holds, per Manifest object, how many of its lines were in scope (accepted, duplicates or
+	// rejected); nil when the reader does not say (every object then counts as taken from).
+	Taken []int64
 }
 
 // Exporter writes the finance exports.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"billrun/invoices"
@@ -36,7 +37,7 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 	}
 	if run != nil {
 		rec.RunID = run.ID
-		rec.Objects = invoices.DiffManifests(run.Manifest, res.Manifest)
+		rec.Objects = periodDrift(p, invoices.DiffManifests(run.Manifest, res.Manifest), res)
 	}
 	docs, err := j.Store.Documents(ctx, p)
 	if err != nil {
@@ -80,6 +81,32 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 		}
 	}
 	return rec, nil
+}
+
+// periodDrift keeps the object drift that concerns period p. The partition of the day after p is the
+// next month's first day, written all day long: its objects added or changed since the close hold the
+// next period's events (§11: not validated, not counted, not rejected by p), so one from which p's
+// read took nothing is not p's drift — else the daily reconcile after each close would report drift
+// until the next month ends. One that holds a GPU interval overlapping p is reported, as is every
+// removed object.
+func periodDrift(p rating.Period, drift []invoices.ObjectDrift, res *UsageResult) []invoices.ObjectDrift {
+	if len(res.Taken) != len(res.Manifest) {
+		return drift
+	}
+	taken := make(map[string]int64, len(res.Manifest))
+	for i, o := range res.Manifest {
+		taken[o.Key] = res.Taken[i]
+	}
+	dayAfter := "dt=" + p.End().Format(time.DateOnly) + "/"
+	out := drift[:0]
+	for _, d := range drift {
+		inDayAfter := strings.HasPrefix(d.Key, dayAfter) || strings.Contains(d.Key, "/"+dayAfter)
+		if inDayAfter && d.Change != "removed" && taken[d.Key] == 0 {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // ErrDifferences is returned when a reconciliation finds differences (exit code 4).

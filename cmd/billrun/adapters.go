@@ -35,7 +35,7 @@ func (u *usageReader) Read(ctx context.Context, w rating.Window, accounts map[st
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.UsageResult{Aggregate: res.Aggregate, Rejects: res.Rejects, Counts: res.Counts, Manifest: res.Manifest}, nil
+	return &jobs.UsageResult{Aggregate: res.Aggregate, Rejects: res.Rejects, Counts: res.Counts, Manifest: res.Manifest, Taken: res.Taken}, nil
 }
 
 // exporter adapts the exporters package to jobs.Exporter.

@@ -101,6 +101,10 @@ type Result struct {
 	// Manifest lists every object read, sorted by key, with its size and its ETag (for objects listed
 	// without one, "sha256:<hex>" of the bytes read).
 	Manifest []rating.Object
+	// Taken holds, for each object of Manifest, how many of its lines were in scope (accepted,
+	// duplicates or rejected): 0 for an object the read only looked through, such as one of the day
+	// after a period holding only the next period's events.
+	Taken []int64
 }
 
 // ErrLineTooLong is wrapped by the error Read returns for a line longer than 16 MiB.
@@ -284,6 +288,7 @@ type passResult struct {
 	workers   []*worker
 	etags     []string // computed checksums, per object ("" when listed with an ETag)
 	bytes     []int64  // raw bytes read, per object
+	taken     []int64  // lines in scope, per object
 	conflicts map[idKey]struct{}
 }
 
@@ -295,7 +300,7 @@ func (r *reader) pass(ctx context.Context, n int, conflicts map[idKey]struct{}) 
 	r.bytesDone.Store(0)
 	r.events.Store(0)
 
-	p := &passResult{n: n, etags: make([]string, len(r.objs)), bytes: make([]int64, len(r.objs))}
+	p := &passResult{n: n, etags: make([]string, len(r.objs)), bytes: make([]int64, len(r.objs)), taken: make([]int64, len(r.objs))}
 	ps := &passState{r: r, res: p, known: conflicts, dedup: new(dedupSet),
 		idle: make(chan *worker, r.opts.Workers)}
 	if conflicts == nil {
@@ -390,7 +395,7 @@ func (ps *passState) addConflict(k idKey) {
 
 // result merges the workers of the final pass into a Result.
 func (r *reader) result(p *passResult) (*Result, error) {
-	out := &Result{Manifest: make([]rating.Object, len(r.objs))}
+	out := &Result{Manifest: make([]rating.Object, len(r.objs)), Taken: p.taken}
 	c := &out.Counts
 	c.Objects = int64(len(r.objs))
 	for i, o := range r.objs {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -469,6 +470,31 @@ func TestReadDayAfterPartition(t *testing.T) {
 	checkRejects(t, res, []rejectAt{{obj, 5, "g3", rating.RejectInvalidValue}, {obj, 7, "g4", rating.RejectMissingField}})
 	checkCounts(t, res, 8, 3, 1, 0, 2)
 	checkLines(t, res, map[string]string{"acct_1 gpu H100-80GB dep-1 gpu_seconds @8": "3600"})
+}
+
+func TestReadTakenPerObject(t *testing.T) {
+	// Result.Taken counts, per object, the lines in scope: October's read takes 2 lines of its own
+	// partition (one accepted, one rejected) and, of its day-after partition, one object's overlapping
+	// GPU interval and nothing of an object of November events only.
+	files := map[string][]byte{
+		"dt=2026-10-05/a.jsonl": jsonl(svl("a1", "2026-10-05T10:00:00Z", "acct_1", 1, 0),
+			svl("a2", "2026-10-05T10:00:00Z", "nobody", 1, 0)),
+		"dt=2026-11-01/gpu.jsonl": jsonl(gpul("g1", "2026-11-01T00:31:00Z", 1, "2026-10-31T23:30:00Z", "2026-11-01T00:30:00Z"),
+			svl("n0", "2026-11-01T00:05:00Z", "acct_1", 1, 0)),
+		"dt=2026-11-01/nov.jsonl": jsonl(svl("n1", "2026-11-01T05:00:00Z", "acct_1", 1, 0),
+			gpul("g2", "2026-11-01T00:31:00Z", 1, "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z")),
+	}
+	for _, workers := range []int{1, 3} {
+		res := mustRead(t, files, Options{Workers: workers})
+		got := map[string]int64{}
+		for i, o := range res.Manifest {
+			got[o.Key] = res.Taken[i]
+		}
+		want := map[string]int64{"dt=2026-10-05/a.jsonl": 2, "dt=2026-11-01/gpu.jsonl": 1, "dt=2026-11-01/nov.jsonl": 0}
+		if !maps.Equal(got, want) {
+			t.Errorf("workers=%d: taken per object %v, want %v", workers, got, want)
+		}
+	}
 }
 
 func TestReadStartPartition(t *testing.T) {

@@ -176,7 +176,7 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	began := time.Now()
+	began, takenBefore := time.Now(), w.taken
 	rc, err := r.src.Open(ctx, obj)
 	if err != nil {
 		return fmt.Errorf("usage: open %s: %w", obj.Key, err)
@@ -277,6 +277,7 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 		w.ps.res.etags[oi] = "sha256:" + hex.EncodeToString(cr.h.Sum(nil))
 	}
 	w.ps.res.bytes[oi] = cr.n
+	w.ps.res.taken[oi] = w.taken - takenBefore
 	r.objectsDone.Add(1)
 	if cap(w.long) > readBufferBytes {
 		w.long = nil
