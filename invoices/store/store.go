@@ -176,6 +176,20 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 		return err
 	}
 	results, err := p.Up(ctx)
+	// SQLite has no lock to serialize the openers of a new database: two runs started together both
+	// find it unmigrated, and the second to apply a migration fails with "already exists" once the
+	// first has committed it (each migration is one transaction, so nothing is half-applied). Such an
+	// opener tries again, and finds the migrations the other one applied.
+	for attempt := 0; err != nil && s.dialect == dialectSQLite && strings.Contains(err.Error(), "already exists") &&
+		attempt < sqliteMigrateRetries; attempt++ {
+		s.logger.Info("store: another process is migrating the database; trying again", "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(sqliteMigrateRetryDelay):
+		}
+		results, err = p.Up(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -185,6 +199,13 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 	}
 	return nil
 }
+
+// How often, and how far apart, an opener of a new SQLite database tries its migrations again when
+// another process applied them first.
+const (
+	sqliteMigrateRetries    = 50
+	sqliteMigrateRetryDelay = 50 * time.Millisecond
+)
 
 // sqliteAutoCheckpointPages is the WAL size, in pages, at which a commit checkpoints (copies the
 // WAL into the database file and syncs both): 256 MB with billrun's 64 KiB pages. SQLite's 1,000

@@ -1053,3 +1053,41 @@ func checkPeriodConsumptions(t *testing.T, s *store.Store, p rating.Period, want
 		t.Errorf("PeriodConsumptions(%s) = %v, want %v", p, got, want)
 	}
 }
+
+// TestSQLiteOpenedTogether: runs started together on a new SQLite database all open it — none fails
+// because another applied a migration first — and the migrations are applied once.
+func TestSQLiteOpenedTogether(t *testing.T) {
+	for round := range 3 {
+		dsn := "sqlite:" + filepath.Join(t.TempDir(), fmt.Sprintf("new-%d.db", round))
+		const openers = 4
+		errs := make(chan error, openers)
+		stores := make(chan *store.Store, openers)
+		start := make(chan struct{})
+		for range openers {
+			go func() {
+				<-start
+				s, err := store.Open(t.Context(), dsn, testLogger(t))
+				errs <- err
+				stores <- s
+			}()
+		}
+		close(start)
+		for range openers {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: an opener failed: %v", round, err)
+			}
+			if s := <-stores; s != nil {
+				defer s.Close()
+			}
+		}
+		s, err := store.Open(t.Context(), dsn, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		importAccounts(t, s, "a1")
+		if len(accountsByID(t, s)) != 1 {
+			t.Errorf("round %d: the migrated database does not work", round)
+		}
+		s.Close()
+	}
+}
