@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"billrun/invoices"
 	"billrun/invoices/store"
@@ -103,6 +104,55 @@ func TestConcurrentClose(t *testing.T) {
 			sum, err := j2.Close(ctx, p, jobs.CloseOptions{At: at, Wait: true})
 			if err != nil || len(sum.Issued) != 0 {
 				t.Errorf("close after the first: issued %d, err %v; want 0, nil", len(sum.Issued), err)
+			}
+		})
+	}
+}
+
+// TestSweepTakesItsPeriodLock: DESIGN §8 — runs on the same period are serialized. A sweep is a run of
+// the month of its --at: while a close or rerun holds that month, a sweep at a time in it fails with
+// ErrLocked (exit 5); a sweep of another month goes ahead.
+func TestSweepTakesItsPeriodLock(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dsns := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "billrun.db") },
+		"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := dsns[name](t)
+			holder, err := store.Open(ctx, dsn, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Close()
+			sweeper, err := store.Open(ctx, dsn, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sweeper.Close()
+			if _, err := holder.ImportAccounts(ctx, imp); err != nil {
+				t.Fatal(err)
+			}
+			j := &jobs.Jobs{Store: sweeper, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+				PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+			release, err := holder.Lock(ctx, "period:2026-11", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inNov := fixtureAt.Add(19 * 24 * time.Hour) // 2026-11-20T02:00:00Z
+			if _, err := j.Sweep(ctx, inNov, false); !errors.Is(err, invoices.ErrLocked) {
+				t.Errorf("sweep at %s while 2026-11 is held: %v, want ErrLocked", inNov, err)
+			}
+			inDec := fixtureAt.Add(34 * 24 * time.Hour) // 2026-12-05T02:00:00Z
+			if _, err := j.Sweep(ctx, inDec, false); err != nil {
+				t.Errorf("sweep at %s while 2026-11 is held: %v, want it to run", inDec, err)
+			}
+			release()
+			if _, err := j.Sweep(ctx, inNov, false); err != nil {
+				t.Errorf("sweep at %s once 2026-11 is released: %v", inNov, err)
 			}
 		})
 	}

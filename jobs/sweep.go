@@ -18,6 +18,11 @@ type SweepSummary struct {
 
 // Sweep rates month-to-date usage at `at` and stores every account's standing (DESIGN §7): the hourly
 // spend-limit pass. Bad usage lines never stop it; their rejects are recorded on its run.
+//
+// It takes the sweep lock (one sweep at a time: standing is every account's) and then the lock of its
+// period, the month of `at` (DESIGN §8: runs on the same period are serialized), so it never runs
+// while a close or rerun of that month changes it. A close's own standing pass runs under the
+// close's lock.
 func (j *Jobs) Sweep(ctx context.Context, at time.Time, wait bool) (*SweepSummary, error) {
 	at = at.UTC()
 	release, err := j.lock(ctx, "sweep", wait)
@@ -25,6 +30,11 @@ func (j *Jobs) Sweep(ctx context.Context, at time.Time, wait bool) (*SweepSummar
 		return nil, err
 	}
 	defer release()
+	releasePeriod, err := j.lock(ctx, "period:"+rating.PeriodOf(at).String(), wait)
+	if err != nil {
+		return nil, err
+	}
+	defer releasePeriod()
 	run, events, rows, err := j.sweepRun(ctx, at, "")
 	return &SweepSummary{Run: run, Standing: rows, Changes: events}, err
 }
