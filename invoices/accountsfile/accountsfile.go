@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
@@ -87,6 +89,13 @@ func Parse(data []byte) (*invoices.Import, error) {
 		if a.ID == "" {
 			return nil, fmt.Errorf("accounts[%d] (line %d): id is required", i, n.Line)
 		}
+		texts := []namedText{{"id", a.ID}, {"name", deref(a.Name)}, {"email", deref(a.Email)}}
+		for j, g := range a.Credits {
+			texts = append(texts, namedText{fmt.Sprintf("credits[%d].id", j), g.ID})
+		}
+		if err := checkTexts(texts); err != nil {
+			return nil, fmt.Errorf("accounts[%d] (line %d): %w", i, n.Line, err)
+		}
 		if seen["a:"+a.ID] {
 			return nil, fmt.Errorf("account %s (line %d): listed twice", a.ID, n.Line)
 		}
@@ -151,6 +160,9 @@ func Parse(data []byte) (*invoices.Import, error) {
 			return nil, fmt.Errorf("payments[%d] (line %d): %w", i, n.Line, err)
 		}
 		name := fmt.Sprintf("payments[%d] (line %d)", i, n.Line)
+		if err := checkTexts([]namedText{{"id", p.ID}, {"account", p.Account}, {"invoice", p.Invoice}}); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
 		if p.ID == "" || p.Account == "" {
 			return nil, fmt.Errorf("%s: id and account are required", name)
 		}
@@ -176,6 +188,30 @@ func Parse(data []byte) (*invoices.Import, error) {
 		imp.Payments = append(imp.Payments, pay)
 	}
 	return imp, nil
+}
+
+// namedText is a text field of a record and its name.
+type namedText struct{ name, value string }
+
+// checkTexts refuses a text with a NUL character or invalid UTF-8: PostgreSQL cannot store either,
+// and the same file must be refused (or accepted) by both databases alike.
+func checkTexts(texts []namedText) error {
+	for _, t := range texts {
+		if strings.ContainsRune(t.value, 0) {
+			return fmt.Errorf("%s %q contains a NUL character", t.name, t.value)
+		}
+		if !utf8.ValidString(t.value) {
+			return fmt.Errorf("%s %q is not valid UTF-8", t.name, t.value)
+		}
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func mappingKeys(n *yaml.Node) map[string]bool {

@@ -50,6 +50,11 @@ func TestParseErrorsNameTheRecord(t *testing.T) {
 		{"grant kind", `accounts: [{id: a, credits: [{id: g, kind: gift, amount: "1", granted_at: 2026-01-01T00:00:00Z}]}]`},
 		{"missing id", `accounts: [{name: x}]`},
 		{"overlapping contracts", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "1", from: 2026-01-01, to: 2026-06-01}, {on_demand_discount_percent: "2", from: 2026-05-01, to: 2026-07-01}]}]`},
+		// Text PostgreSQL cannot store is refused by either database (YAML's "\0" is a NUL).
+		{"NUL in a name", `accounts: [{id: acct_z, name: "Zed\0Co", payment_method: true}]`},
+		{"NUL in an id", `accounts: [{id: "acct\0z"}]`},
+		{"NUL in a grant id", `accounts: [{id: a, credits: [{id: "g\0", kind: free, amount: "1", granted_at: 2026-01-01T00:00:00Z}]}]`},
+		{"NUL in a payment's invoice", `payments: [{id: p1, account: a, amount: "1.00", paid_at: 2026-01-01T00:00:00Z, invoice: "INV\0"}]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Parse([]byte(tc.in)); err == nil {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -431,13 +432,24 @@ func (r *reader) result(p *passResult) (*Result, error) {
 	c.RejectsByCode = make(map[rating.RejectCode]int64)
 	out.Rejects = make([]rating.Reject, len(rejects))
 	for i, rj := range rejects {
-		out.Rejects[i] = rating.Reject{Object: r.objs[rj.obj].Key, Line: rj.line, EventID: rj.id, Code: rj.code,
-			Message: rj.msg}
+		out.Rejects[i] = rating.Reject{Object: r.objs[rj.obj].Key, Line: rj.line, EventID: storableText(rj.id), Code: rj.code,
+			Message: storableText(rj.msg)}
 		c.RejectsByCode[rj.code]++
 	}
 	c.Rejected = int64(len(rejects))
 	c.Meters = out.Aggregate.MeterTotals()
 	return out, nil
+}
+
+// storableText is s as every store and export can keep it: a reject's event id and message come from
+// the bad line itself, and PostgreSQL refuses text holding a NUL or invalid UTF-8 (one such line
+// would fail the whole close, where SQLite kept it). A NUL becomes the six characters \u0000, as the
+// line most likely wrote it, and each invalid byte sequence U+FFFD.
+func storableText(s string) string {
+	if !strings.ContainsRune(s, 0) && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", `\u0000`)
 }
 
 // lineReject is a reject before its object index becomes a key.

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -901,5 +902,27 @@ func TestDates(t *testing.T) {
 	got = Dates(rating.Window{From: utc("2026-10-01T00:00:00Z"), To: utc("2026-10-03T09:30:00+02:00")})
 	if want := []string{"2026-10-01", "2026-10-02", "2026-10-03"}; !slices.Equal(got, want) {
 		t.Errorf("Dates(sweep) = %v, want %v", got, want)
+	}
+}
+
+func TestReadRejectTextIsStorable(t *testing.T) {
+	// A reject's event id and message come from the bad line, and PostgreSQL refuses text holding a NUL
+	// or invalid UTF-8: a NUL is kept as the six characters \u0000, an invalid byte as U+FFFD, so one
+	// such line is a reject like any other on both databases.
+	const obj = "dt=2026-10-05/a.jsonl"
+	res := mustRead(t, map[string][]byte{obj: jsonl(
+		`{"id":"r\u00001","ts":"2026-10-05T10:00:00Z","account":"acct_1","type":"serverless","model":"m-small","input_tokens":-5}`,
+		`{"id":"r2","ts":"2026-10-05T10:00:00Z","account":"acct_\u0000x","type":"serverless","model":"m-small","input_tokens":5}`,
+		"{\"id\":\"r\xff3\",\"ts\":\"2026-10-05T10:00:00Z\",\"account\":\"acct_1\",\"type\":\"serverless\",\"model\":\"m-small\",\"input_tokens\":-5}",
+	)}, Options{})
+	checkRejects(t, res, []rejectAt{{obj, 1, `r\u00001`, rating.RejectInvalidValue},
+		{obj, 2, "r2", rating.RejectUnknownAccount}, {obj, 3, "r\uFFFD3", rating.RejectInvalidValue}})
+	for _, r := range res.Rejects {
+		if strings.ContainsRune(r.EventID+r.Message, 0) || !utf8.ValidString(r.EventID+r.Message) {
+			t.Errorf("reject at line %d: id %q message %q hold a NUL or invalid UTF-8", r.Line, r.EventID, r.Message)
+		}
+	}
+	if msg := res.Rejects[1].Message; !strings.Contains(msg, `acct_\u0000x`) {
+		t.Errorf("unknown account message %q does not name the account as written", msg)
 	}
 }
