@@ -647,9 +647,11 @@ func (x *xlsxWriter) rejects() error {
 	if err != nil {
 		return err
 	}
+	// The texts as they are: cells are inline strings, which no spreadsheet evaluates, so an id such as
+	// "=1+2" needs no CSV-style apostrophe (DESIGN §9 escapes CSV cells), which would change it.
 	for _, rj := range x.r.Rejects {
-		if err := s.add(text(escapeText(rj.Object)), x.integer(rj.Line), text(escapeText(rj.EventID)),
-			text(escapeText(string(rj.Code))), text(escapeText(rj.Message))); err != nil {
+		if err := s.add(text(rj.Object), x.integer(rj.Line), text(rj.EventID), text(string(rj.Code)),
+			text(rj.Message)); err != nil {
 			return err
 		}
 	}

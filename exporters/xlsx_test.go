@@ -156,8 +156,9 @@ func TestXLSXSheetsAndLayout(t *testing.T) {
 			t.Errorf("%s panes = %+v, want the header row frozen", name, p)
 		}
 	}
-	// Rejects are escaped against formula injection and never stored as formulas.
-	for ref, want := range map[string]string{"E2": "'=cmd|' /C calc'!A0", "E3": "'-1", "C3": "'+evt_18"} {
+	// Rejects keep their text exactly (ids and messages as the usage wrote them) and are never stored as
+	// formulas: inline strings, which no spreadsheet evaluates, so no CSV-style apostrophe is added.
+	for ref, want := range map[string]string{"E2": "=cmd|' /C calc'!A0", "E3": "-1", "C3": "+evt_18"} {
 		got, err := f.GetCellValue(SheetRejects, ref)
 		if err != nil {
 			t.Fatal(err)
