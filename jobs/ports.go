@@ -28,9 +28,13 @@ type Store interface {
 	// PeriodConsumptions returns, per grant id, the credits the effective documents of period p
 	// consumed (what voiding them all would give back); grants they did not touch are absent.
 	PeriodConsumptions(ctx context.Context, p rating.Period) (map[string]rating.Cents, error)
-	// OpenDocuments returns every effective invoice or supplementary invoice of any period with
-	// amount_due > 0, without lines: what standing needs to find past-due documents.
-	OpenDocuments(ctx context.Context) ([]invoices.Document, error)
+	// OpenDocumentsAt returns the invoices and supplementary invoices of any period with amount_due > 0
+	// that were effective at at (issued by then, not voided by then), as they stood then, without
+	// lines: what standing at at needs to find past-due documents.
+	OpenDocumentsAt(ctx context.Context, at time.Time) ([]invoices.Document, error)
+	// ConsumedAt returns, per grant id, the credits consumed at at: by the documents issued at or
+	// before it and not voided by then.
+	ConsumedAt(ctx context.Context, at time.Time) (map[string]rating.Cents, error)
 	// Issue inserts doc in one transaction: it assigns the next number of the series
 	// (prefix INV or CN, year of doc.IssuedAt) from a counter row, stores lines and consumptions, and
 	// voids doc.Replaces (setting voided_at = doc.IssuedAt) when set. It sets doc.ID and doc.Number. It

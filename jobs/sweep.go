@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"billrun/invoices"
@@ -95,14 +96,29 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run, de
 	if err != nil {
 		return nil, nil, fmt.Errorf("sweep: payments: %w", err)
 	}
-	open, err := j.Store.OpenDocuments(ctx)
+	// Standing at `at` sees the ledger as it stood then (DESIGN §10: any run can be reproduced
+	// exactly): documents issued by then and not voided by then, the credits they had consumed, and
+	// (EvaluateStanding) payments made before then — whatever was issued, voided or paid after.
+	open, err := j.Store.OpenDocumentsAt(ctx, at)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sweep: open documents: %w", err)
+	}
+	consumed, err := j.Store.ConsumedAt(ctx, at)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: %w", err)
+	}
+	for i := range accts {
+		for k := range accts[i].Grants {
+			accts[i].Grants[k].Consumed = consumed[accts[i].Grants[k].ID]
+		}
 	}
 	monthDocs, err := j.Store.Documents(ctx, month)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sweep: documents of %s: %w", month, err)
 	}
+	monthDocs = slices.DeleteFunc(monthDocs, func(d invoices.Document) bool {
+		return d.IssuedAt.After(at) || d.VoidedAt != nil && !d.VoidedAt.After(at)
+	})
 	stored, err := j.Store.Standing(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sweep: stored standing: %w", err)
@@ -112,8 +128,8 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run, de
 		old[stored[i].Account] = &stored[i]
 	}
 	invoiced := map[string]bool{}
-	for _, d := range monthDocs {
-		if d.Effective() && d.Kind == invoices.KindInvoice {
+	for _, d := range monthDocs { // effective at `at`, whatever became of them since
+		if d.Kind == invoices.KindInvoice {
 			invoiced[d.Account] = true
 		}
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -69,5 +71,62 @@ func TestAccountsImportIsARun(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("runs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSweepAtReproducesThePast: DESIGN §10 — any run can be reproduced exactly. A sweep at T sees the
+// ledger as it stood at T: on a database where October was closed afterwards (its invoices consuming
+// credits), `sweep --at` a time before the close gives exactly the standing it gives on a database
+// where nothing was issued yet.
+func TestSweepAtReproducesThePast(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = "2026-10-31T12:00:00Z" // the close is at 2026-11-01T02:00:00Z
+	standingAt := func(closeFirst bool) []map[string]any {
+		dir := t.TempDir()
+		args := fixtureArgs(t, dir)
+		if closeFirst {
+			if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", fixtureAt,
+				"--accounts", filepath.Join(root, "fixtures/accounts.yaml"), "--out", filepath.Join(dir, "out")}, args...)...); err != nil {
+				t.Fatalf("close: %v\n%s", err, out)
+			}
+		} else if out, err := runCapture("accounts", "import", filepath.Join(root, "fixtures/accounts.yaml"), args[0], args[1],
+			"--at", "2026-10-01T00:00:00Z"); err != nil {
+			t.Fatalf("import: %v\n%s", err, out)
+		}
+		if out, err := runCapture(append([]string{"sweep", "--at", before}, args...)...); err != nil {
+			t.Fatalf("sweep: %v\n%s", err, out)
+		}
+		out, err := runStdout("standing", "--format", "json", args[0], args[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Standing []map[string]any `json:"standing"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("standing json: %v\n%s", err, out)
+		}
+		for _, row := range doc.Standing {
+			for k := range row {
+				if strings.Contains(k, "run") {
+					delete(row, k) // the deciding run differs, of course
+				}
+			}
+		}
+		return doc.Standing
+	}
+	fresh, closed := standingAt(false), standingAt(true)
+	if len(fresh) != 20 {
+		t.Fatalf("%d standing rows, want the 20 fixture accounts", len(fresh))
+	}
+	if !reflect.DeepEqual(fresh, closed) {
+		for i := range fresh {
+			if !reflect.DeepEqual(fresh[i], closed[i]) {
+				t.Errorf("standing at %s:\nnothing issued yet %v\nclosed afterwards  %v", before, fresh[i], closed[i])
+			}
+		}
 	}
 }

@@ -137,6 +137,29 @@ func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Docu
 	return out, nil
 }
 
+// ConsumedAt returns, per grant id, the credits consumed at at: by the documents issued at or before it
+// and not voided by then.
+func (s *Store) ConsumedAt(ctx context.Context, at time.Time) (map[string]rating.Cents, error) {
+	var rows []struct {
+		GrantID string `db:"grant_id"`
+		Amount  int64  `db:"amount_cents"`
+	}
+	t := fmtTime(at)
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &rows, s.q(`SELECT c.grant_id, CAST(SUM(c.amount_cents) AS BIGINT) AS amount_cents
+			FROM consumptions c JOIN documents d ON d.id = c.document_id
+			WHERE d.issued_at <= ? AND (d.voided_at IS NULL OR d.voided_at > ?) GROUP BY c.grant_id`), t, t)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: consumptions at %s: %w", t, err)
+	}
+	out := make(map[string]rating.Cents, len(rows))
+	for _, r := range rows {
+		out[r.GrantID] = rating.Cents(r.Amount)
+	}
+	return out, nil
+}
+
 // PeriodConsumptions returns, per grant id, the credits the effective documents of period p consumed.
 func (s *Store) PeriodConsumptions(ctx context.Context, p rating.Period) (map[string]rating.Cents, error) {
 	var rows []struct {
@@ -158,14 +181,21 @@ func (s *Store) PeriodConsumptions(ctx context.Context, p rating.Period) (map[st
 	return out, nil
 }
 
-// OpenDocuments returns every effective invoice or supplementary invoice of any period with an amount
-// due above zero, without lines or consumptions, ordered by id.
-func (s *Store) OpenDocuments(ctx context.Context) ([]invoices.Document, error) {
+// OpenDocumentsAt returns the invoices and supplementary invoices of any period with an amount due
+// above zero that were effective at at — issued at or before it and not voided by then — as they
+// stood at at (a document voided later comes back without its void), without lines or consumptions,
+// ordered by id.
+func (s *Store) OpenDocumentsAt(ctx context.Context, at time.Time) ([]invoices.Document, error) {
 	var rows []docRow
+	t := fmtTime(at)
 	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+docColumns+` FROM documents
-		WHERE voided_at IS NULL AND kind IN (?, ?) AND amount_due_cents > 0 ORDER BY id`),
-		string(invoices.KindInvoice), string(invoices.KindSupplementary)); err != nil {
+		WHERE kind IN (?, ?) AND amount_due_cents > 0 AND issued_at <= ? AND (voided_at IS NULL OR voided_at > ?)
+		ORDER BY id`),
+		string(invoices.KindInvoice), string(invoices.KindSupplementary), t, t); err != nil {
 		return nil, fmt.Errorf("store: open documents: %w", err)
+	}
+	for i := range rows {
+		rows[i].VoidedAt = sql.NullString{}
 	}
 	out := make([]invoices.Document, len(rows))
 	for i, r := range rows {

@@ -324,6 +324,25 @@ func testGrantConsumption(t *testing.T, s *store.Store) {
 	if err := s.Void(t.Context(), doc.Number, tm("2026-11-02T00:00:00Z")); err != nil {
 		t.Fatalf("Void: %v", err)
 	}
+	// As of a time, what was consumed then: nothing before the issue (2026-11-01T02:00), 4.00 until
+	// the void, nothing from the void on; and the invoice was open in between, as it stood then.
+	for at, want := range map[string]rating.Cents{"2026-11-01T01:59:59Z": 0, "2026-11-01T02:00:00Z": 400,
+		"2026-11-01T23:59:59Z": 400, "2026-11-02T00:00:00Z": 0} {
+		got, err := s.ConsumedAt(t.Context(), tm(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["cg_1"] != want {
+			t.Errorf("ConsumedAt(%s) = %v, want cg_1 %s", at, got, want)
+		}
+		open, err := s.OpenDocumentsAt(t.Context(), tm(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantOpen := want != 0; (len(open) == 1) != wantOpen || wantOpen && (open[0].Number != doc.Number || !open[0].Effective()) {
+			t.Errorf("OpenDocumentsAt(%s) = %+v, want %s open: %v", at, open, doc.Number, wantOpen)
+		}
+	}
 	if g := accountsByID(t, s)["a1"].Grants[0]; g.Consumed != 0 {
 		t.Errorf("grant after void = %+v, want nothing consumed", g)
 	}
@@ -541,12 +560,15 @@ func testDocumentRoundTrip(t *testing.T, s *store.Store) {
 		t.Errorf("FormatPrice(stored 0.20) = %s", rating.FormatPrice(got.Lines[1].UnitPrice))
 	}
 
-	open, err := s.OpenDocuments(t.Context())
+	open, err := s.OpenDocumentsAt(t.Context(), doc.IssuedAt)
 	if err != nil {
-		t.Fatalf("OpenDocuments: %v", err)
+		t.Fatalf("OpenDocumentsAt: %v", err)
 	}
 	if len(open) != 1 || open[0].Number != doc.Number || open[0].Lines != nil || open[0].AmountDue != 784 {
-		t.Errorf("OpenDocuments = %+v, want only %s without lines", open, doc.Number)
+		t.Errorf("OpenDocumentsAt(issue time) = %+v, want only %s without lines", open, doc.Number)
+	}
+	if open, err := s.OpenDocumentsAt(t.Context(), doc.IssuedAt.Add(-time.Nanosecond)); err != nil || len(open) != 0 {
+		t.Errorf("OpenDocumentsAt(before the issue) = %+v, %v; want none", open, err)
 	}
 	if docs, err := s.Documents(t.Context(), nov); err != nil || len(docs) != 0 {
 		t.Errorf("Documents(empty period) = %v, %v", docs, err)
