@@ -147,6 +147,18 @@ func (pb *PriceBook) Validate() error {
 	if len(pb.Policy.Tiers) == 0 {
 		pb.Policy.Tiers = DefaultPolicy().Tiers
 	}
+	tiers := map[int]bool{}
+	for _, t := range pb.Policy.Tiers {
+		switch {
+		case t.Tier < 1:
+			return fmt.Errorf("price book: policy: tier %d: tiers are numbered from 1", t.Tier)
+		case tiers[t.Tier]:
+			return fmt.Errorf("price book: policy: tier %d is listed twice", t.Tier)
+		case t.MinHistoricalSpend.IsNegative() || t.SpendLimit.IsNegative():
+			return fmt.Errorf("price book: policy: tier %d: min_historical_spend and spend_limit must not be negative", t.Tier)
+		}
+		tiers[t.Tier] = true
+	}
 	sort.SliceStable(pb.Policy.Tiers, func(i, j int) bool {
 		return pb.Policy.Tiers[i].MinHistoricalSpend.LessThan(pb.Policy.Tiers[j].MinHistoricalSpend)
 	})
@@ -169,6 +181,17 @@ func (v *Version) validate() error {
 		if b.Input.IsNegative() || b.Output.IsNegative() {
 			return fmt.Errorf("serverless bucket %q: negative price", b.Name)
 		}
+		if b.MaxParamsB != nil && !b.MaxParamsB.IsPositive() {
+			return fmt.Errorf("serverless bucket %q: max_params_b must be positive", b.Name)
+		}
+	}
+	for i, b := range v.FineTuning.Buckets {
+		if b.Price.IsNegative() {
+			return fmt.Errorf("fine_tuning bucket %d: negative price", i+1)
+		}
+		if b.MaxParamsB != nil && !b.MaxParamsB.IsPositive() {
+			return fmt.Errorf("fine_tuning bucket %d: max_params_b must be positive", i+1)
+		}
 	}
 	for name, p := range s.Models {
 		if p.Input.IsNegative() || p.Output.IsNegative() || (p.CachedInput != nil && p.CachedInput.IsNegative()) {
@@ -183,6 +206,9 @@ func (v *Version) validate() error {
 	for _, t := range v.GPUVolumeDiscounts {
 		if t.Percent.IsNegative() || t.Percent.GreaterThan(decimal.NewFromInt(100)) {
 			return fmt.Errorf("gpu_volume_discounts: percent %s out of 0..100", t.Percent)
+		}
+		if t.MinGPUHours.IsNegative() {
+			return fmt.Errorf("gpu_volume_discounts: min_gpu_hours %s must not be negative", t.MinGPUHours)
 		}
 	}
 	for m, x := range v.FineTuning.MethodMultipliers {
