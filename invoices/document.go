@@ -63,7 +63,8 @@ func (d *Document) Effective() bool { return d.VoidedAt == nil }
 func (d *Document) PaidBy(payments []Payment, at time.Time) rating.Cents {
 	var sum rating.Cents
 	for _, p := range payments {
-		if p.Invoice != "" && p.Invoice == d.Number && p.PaidAt.Before(at) {
+		// Only the account's own payments: one that names another account's invoice pays nothing.
+		if p.Invoice != "" && p.Invoice == d.Number && p.Account == d.Account && p.PaidAt.Before(at) {
 			sum += p.Amount
 		}
 	}

@@ -146,6 +146,8 @@ func TestHandDocumentStatusAndPastDue(t *testing.T) {
 		{ID: "p2", Account: "acct_s2", Amount: 100, PaidAt: handTime("2026-11-03T10:00:00Z"), Invoice: "INV-2026-000002"},
 		{ID: "p3", Account: "acct_s2", Amount: 5000, PaidAt: handTime("2026-10-02T00:00:00Z"), Invoice: "INV-2026-000099"}, // another invoice
 		{ID: "p4", Account: "acct_s2", Amount: 10000, PaidAt: handTime("2026-10-02T00:00:00Z"), ForCredits: true},          // credits
+		// another account's money naming this invoice pays nothing of it
+		{ID: "p5", Account: "acct_other", Amount: 400, PaidAt: handTime("2026-10-02T00:00:00Z"), Invoice: "INV-2026-000002"},
 	}
 	tests := []struct {
 		at      string

@@ -66,6 +66,9 @@ const (
 	contractsPerInsert = 500
 )
 
+// errPaymentAccount fails an import with a payment that names another account's invoice.
+var errPaymentAccount = errors.New("a payment must name an invoice of its own account")
+
 // errAccountWithoutID fails an import with an account record without an id.
 var errAccountWithoutID = errors.New("account without id")
 
@@ -388,6 +391,17 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 	}
 	if n == 0 {
 		return false, fmt.Errorf("account %q: %w", p.Account, invoices.ErrNotFound)
+	}
+	if p.Invoice != "" {
+		// The invoice may not be issued yet (a payment file prepared ahead); once it is, it must be the
+		// paying account's.
+		var owner []string
+		if err := tx.SelectContext(ctx, &owner, s.q(`SELECT account_id FROM documents WHERE number = ?`), p.Invoice); err != nil {
+			return false, err
+		}
+		if len(owner) > 0 && owner[0] != p.Account {
+			return false, fmt.Errorf("invoice %s is account %s's, not %s's: %w", p.Invoice, owner[0], p.Account, errPaymentAccount)
+		}
 	}
 	row := paymentRow{ID: p.ID, AccountID: p.Account, Amount: int64(p.Amount), PaidAt: fmtTime(p.PaidAt),
 		Invoice: p.Invoice, ForCredits: p.ForCredits}

@@ -278,6 +278,23 @@ func testImportPaymentNeedsAccount(t *testing.T, s *store.Store) {
 		Accounts: []invoices.AccountRecord{{ID: "acct_new"}},
 		Payments: []invoices.Payment{{ID: "pay_x", Account: "acct_new", Amount: 100, PaidAt: tm("2026-10-01T00:00:00Z")}},
 	})
+	// A payment may name an invoice not issued yet; one issued to another account is refused, and the
+	// whole import with it.
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "acct_other"}},
+		Payments: []invoices.Payment{{ID: "pay_ahead", Account: "acct_new", Amount: 100, PaidAt: tm("2026-11-05T00:00:00Z"),
+			Invoice: "INV-2026-000001"}}})
+	doc := invoice("acct_new", oct, tm("2026-11-01T02:00:00Z"), 100)
+	mustIssue(t, s, doc)
+	_, err = s.ImportAccounts(t.Context(), &invoices.Import{
+		Accounts: []invoices.AccountRecord{{ID: "acct_later"}},
+		Payments: []invoices.Payment{{ID: "pay_wrong", Account: "acct_other", Amount: 100, PaidAt: tm("2026-11-05T00:00:00Z"),
+			Invoice: doc.Number}}})
+	if err == nil || !strings.Contains(err.Error(), "pay_wrong") || !strings.Contains(err.Error(), "acct_new") {
+		t.Fatalf("a payment of %s naming acct_new's invoice = %v, want it refused", "acct_other", err)
+	}
+	if _, ok := accountsByID(t, s)["acct_later"]; ok {
+		t.Errorf("the refused import wrote its account")
+	}
 }
 
 func testGrantConsumption(t *testing.T, s *store.Store) {
