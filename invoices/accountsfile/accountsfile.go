@@ -75,6 +75,7 @@ func Load(path string) (*invoices.Import, error) {
 func Parse(data []byte) (*invoices.Import, error) {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // a misspelt section (acounts:) is an error, not an empty import
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
@@ -82,6 +83,9 @@ func Parse(data []byte) (*invoices.Import, error) {
 	seen := map[string]bool{}
 	for i := range f.Accounts {
 		n := &f.Accounts[i]
+		if err := checkKeys(n, accountKeys, fmt.Sprintf("accounts[%d]", i), accountLists); err != nil {
+			return nil, err
+		}
 		var a account
 		if err := n.Decode(&a); err != nil {
 			return nil, fmt.Errorf("accounts[%d] (line %d): %w", i, n.Line, err)
@@ -107,10 +111,26 @@ func Parse(data []byte) (*invoices.Import, error) {
 		if a.SpendLimitOverride != nil && a.SpendLimitOverride.IsNegative() {
 			return nil, fmt.Errorf("account %s: spend_limit_override must not be negative", a.ID)
 		}
+		if a.SpendLimitOverride != nil && a.SpendLimitOverride.Exponent() < -2 && !a.SpendLimitOverride.Equal(a.SpendLimitOverride.Round(2)) {
+			return nil, fmt.Errorf("account %s: spend_limit_override %s has fractions of a cent", a.ID, a.SpendLimitOverride)
+		}
 		rec.ContractsSet = keys["contracts"]
 		for j, c := range a.Contracts {
 			if c.From.IsZero() || c.To.IsZero() || !c.To.After(c.From) {
 				return nil, fmt.Errorf("account %s: contracts[%d]: from and to are required and to must be after from", a.ID, j)
+			}
+			// DESIGN §6: contract dates are midnight UTC, month boundaries.
+			for _, d := range []struct {
+				name string
+				t    time.Time
+			}{{"from", c.From}, {"to", c.To}} {
+				if u := d.t.UTC(); u.Day() != 1 || !u.Equal(u.Truncate(24*time.Hour)) {
+					return nil, fmt.Errorf("account %s: contracts[%d]: %s %s is not the start of a month (midnight UTC on the 1st)",
+						a.ID, j, d.name, d.t.Format(time.RFC3339))
+				}
+			}
+			if v := mapValue(contractNodes(n)[j], "on_demand_discount_percent"); v == nil || v.Tag == "!!null" {
+				return nil, fmt.Errorf("account %s: contracts[%d]: on_demand_discount_percent is required", a.ID, j)
 			}
 			if c.Percent.IsNegative() || c.Percent.GreaterThan(decimal.NewFromInt(100)) {
 				return nil, fmt.Errorf("account %s: contracts[%d]: on_demand_discount_percent %s out of 0..100", a.ID, j, c.Percent)
@@ -144,6 +164,10 @@ func Parse(data []byte) (*invoices.Import, error) {
 			if g.GrantedAt.IsZero() {
 				return nil, fmt.Errorf("%s (%s): granted_at is required", name, g.ID)
 			}
+			if g.ExpiresAt != nil && !g.ExpiresAt.After(g.GrantedAt) {
+				return nil, fmt.Errorf("%s (%s): expires_at %s is not after granted_at %s", name, g.ID,
+					g.ExpiresAt.Format(time.RFC3339), g.GrantedAt.Format(time.RFC3339))
+			}
 			gr := invoices.Grant{ID: g.ID, Account: a.ID, Kind: kind, Amount: amt, GrantedAt: g.GrantedAt.UTC()}
 			if g.ExpiresAt != nil {
 				e := g.ExpiresAt.UTC()
@@ -155,6 +179,9 @@ func Parse(data []byte) (*invoices.Import, error) {
 	}
 	for i := range f.Payments {
 		n := &f.Payments[i]
+		if err := checkKeys(n, paymentKeys, fmt.Sprintf("payments[%d]", i), nil); err != nil {
+			return nil, err
+		}
 		var p payment
 		if err := n.Decode(&p); err != nil {
 			return nil, fmt.Errorf("payments[%d] (line %d): %w", i, n.Line, err)
@@ -188,6 +215,67 @@ func Parse(data []byte) (*invoices.Import, error) {
 		imp.Payments = append(imp.Payments, pay)
 	}
 	return imp, nil
+}
+
+// The keys each record may have: any other is refused, so a misspelt key (expires: for expires_at)
+// never leaves a field at its default unnoticed.
+var (
+	accountKeys  = keySet("id", "name", "email", "payment_method", "spend_limit_override", "contracts", "credits")
+	contractKeys = keySet("on_demand_discount_percent", "from", "to")
+	grantKeys    = keySet("id", "kind", "amount", "granted_at", "expires_at")
+	paymentKeys  = keySet("id", "account", "amount", "paid_at", "for", "invoice")
+	accountLists = map[string]map[string]bool{"contracts": contractKeys, "credits": grantKeys}
+)
+
+func keySet(keys ...string) map[string]bool {
+	m := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+// checkKeys refuses a key of record n (named where) that allowed lacks, naming its line; the records
+// of a list that nested names by key (an account's contracts and credits) are checked too.
+func checkKeys(n *yaml.Node, allowed map[string]bool, where string, nested map[string]map[string]bool) error {
+	if n.Kind != yaml.MappingNode {
+		return nil // the decoder says what is wrong with it
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !allowed[k.Value] {
+			return fmt.Errorf("line %d: %s: unknown key %q", k.Line, where, k.Value)
+		}
+		if sub := nested[k.Value]; sub != nil && v.Kind == yaml.SequenceNode {
+			for j, c := range v.Content {
+				if err := checkKeys(c, sub, fmt.Sprintf("%s.%s[%d]", where, k.Value, j), nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// contractNodes returns the nodes of account node n's contracts, in order.
+func contractNodes(n *yaml.Node) []*yaml.Node {
+	if v := mapValue(n, "contracts"); v != nil && v.Kind == yaml.SequenceNode {
+		return v.Content
+	}
+	return nil
+}
+
+// mapValue returns the value of key in mapping n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // namedText is a text field of a record and its name.

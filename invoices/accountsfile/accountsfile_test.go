@@ -50,6 +50,19 @@ func TestParseErrorsNameTheRecord(t *testing.T) {
 		{"grant kind", `accounts: [{id: a, credits: [{id: g, kind: gift, amount: "1", granted_at: 2026-01-01T00:00:00Z}]}]`},
 		{"missing id", `accounts: [{name: x}]`},
 		{"overlapping contracts", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "1", from: 2026-01-01, to: 2026-06-01}, {on_demand_discount_percent: "2", from: 2026-05-01, to: 2026-07-01}]}]`},
+		// A misspelt key is refused rather than leaving its field at the default: a grant that never
+		// expires, a section of no accounts.
+		{"misspelt grant key", `accounts: [{id: a, credits: [{id: g, kind: free, amount: "1", granted_at: 2026-01-01T00:00:00Z, expires: 2026-02-01T00:00:00Z}]}]`},
+		{"misspelt account key", `accounts: [{id: a, payment_methd: true}]`},
+		{"misspelt contract key", `accounts: [{id: a, contracts: [{percent: "5", from: 2026-01-01, to: 2026-07-01}]}]`},
+		{"misspelt payment key", `payments: [{id: p1, account: a, amount: "1.00", paid: 2026-01-01T00:00:00Z, for: credits}]`},
+		{"misspelt section", "acounts:\n  - id: acct_q\n"},
+		// DESIGN §6: contract dates are midnight UTC month boundaries; a percent is required.
+		{"contract mid-month", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "5", from: 2026-01-15, to: 2026-07-01}]}]`},
+		{"contract at 13:00", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "5", from: 2026-01-01T13:00:00Z, to: 2026-07-01}]}]`},
+		{"contract without percent", `accounts: [{id: a, contracts: [{from: 2026-01-01, to: 2026-07-01}]}]`},
+		{"grant expiring before it is granted", `accounts: [{id: a, credits: [{id: g, kind: free, amount: "1", granted_at: 2026-02-01T00:00:00Z, expires_at: 2026-01-01T00:00:00Z}]}]`},
+		{"spend limit with fractions of a cent", `accounts: [{id: a, spend_limit_override: "10.005"}]`},
 		// Text PostgreSQL cannot store is refused by either database (YAML's "\0" is a NUL).
 		{"NUL in a name", `accounts: [{id: acct_z, name: "Zed\0Co", payment_method: true}]`},
 		{"NUL in an id", `accounts: [{id: "acct\0z"}]`},
