@@ -134,3 +134,33 @@ func TestScheduleClock(t *testing.T) {
 		t.Errorf("90 s later: %s, want --at + 90 s", got)
 	}
 }
+
+// TestFailedRerunSaysSo: a rerun that fails (here on a corrupt usage object) prints FAILED, as close
+// does, not "applied", and exits 1.
+func TestFailedRerunSaysSo(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	usageDir := filepath.Join(dir, "usage")
+	if err := os.CopyFS(usageDir, os.DirFS(filepath.Join(root, "fixtures/usage"))); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--db", "sqlite:" + filepath.Join(dir, "billrun.db"), "--usage", usageDir,
+		"--prices", filepath.Join(root, "fixtures/prices.yaml"), "--out", filepath.Join(dir, "out")}
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", fixtureAt,
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, args...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(usageDir, "dt=2026-10-20", "late.jsonl.gz"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runStdout(append([]string{"rerun", "--period", "2026-10", "--at", "2026-11-05T04:00:00Z"}, args...)...)
+	if exitCode(err) != exitError {
+		t.Fatalf("rerun over a corrupt object: %v, want exit %d", err, exitError)
+	}
+	if !strings.Contains(out, "billrun rerun 2026-10 — FAILED") || strings.Contains(out, "applied") {
+		t.Errorf("rerun output does not say it failed:\n%s", out)
+	}
+}

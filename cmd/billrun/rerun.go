@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -41,15 +42,24 @@ func runRerun(ctx context.Context, e *environment, args []string) error {
 	started := time.Now()
 	sum, err := j.Rerun(ctx, p, jobs.RerunOptions{At: at, Accounts: accounts, DryRun: *dry, MaxRejects: c.maxRejects, Wait: c.wait})
 	if sum != nil {
-		printRerun(e.stdout, p, *dry, sum)
+		printRerun(e.stdout, p, *dry, sum, err)
 		fmt.Fprintf(e.stdout, "  duration %s\n", time.Since(started).Round(time.Millisecond))
 	}
 	return err
 }
 
-func printRerun(w io.Writer, p rating.Period, dry bool, sum *jobs.RerunSummary) {
+// printRerun prints what a rerun did, or would do with dry; err is the rerun's error, whose kind the
+// headline states as close's does.
+func printRerun(w io.Writer, p rating.Period, dry bool, sum *jobs.RerunSummary, err error) {
 	mode := "applied"
-	if dry {
+	switch {
+	case errors.Is(err, jobs.ErrTooManyRejects):
+		mode = "STOPPED: too many rejects, nothing changed"
+	case errors.Is(err, invoices.ErrLocked):
+		mode = "STOPPED: another run holds the period"
+	case err != nil:
+		mode = "FAILED"
+	case dry:
 		mode = "DRY RUN — nothing changed"
 	}
 	fmt.Fprintf(w, "billrun rerun %s — %s\n", p, mode)
