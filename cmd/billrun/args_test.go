@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,5 +163,30 @@ func TestFailedRerunSaysSo(t *testing.T) {
 	}
 	if !strings.Contains(out, "billrun rerun 2026-10 — FAILED") || strings.Contains(out, "applied") {
 		t.Errorf("rerun output does not say it failed:\n%s", out)
+	}
+}
+
+// TestBadFlagValuesAreUsageErrors: values a flag cannot take are bad usage (exit 2) before anything
+// runs — a negative --max-rejects had stopped a clean close with exit 3, the others failed with exit 1
+// after a run was recorded — and a DSN's password is never printed.
+func TestBadFlagValuesAreUsageErrors(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "billrun.db")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"close", "--period", "2026-10", "--db", db, "--max-rejects", "-1"}, "--max-rejects -1"},
+		{[]string{"rate", "--period", "2026-10", "--db", db, "--max-gpu-interval", "-1h"}, "--max-gpu-interval -1h"},
+		{[]string{"sweep", "--db", db, "--max-gpu-interval", "24h"}, "--max-gpu-interval 24h"},
+		{[]string{"rate", "--period", "2026-10", "--db", db, "--workers", "-3"}, "--workers -3"},
+		{[]string{"standing", "--db", "mysql://u:MySecret@h/x"}, "want sqlite:PATH or postgres://"},
+	} {
+		out, err := runCapture(c.args...)
+		if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("billrun %s: exit %d, %v; want %d naming %q", strings.Join(c.args, " "), code, err, exitUsage, c.want)
+		}
+		if strings.Contains(out+fmt.Sprint(err), "MySecret") {
+			t.Errorf("billrun %s printed the DSN's password", strings.Join(c.args, " "))
+		}
 	}
 }

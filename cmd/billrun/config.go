@@ -171,6 +171,17 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 	if len(errs) > 0 {
 		return usagef("%v", errors.Join(errs...))
 	}
+	switch {
+	case c.maxRejects < 0:
+		return usagef("--max-rejects %d: must not be negative", c.maxRejects)
+	case c.maxGPUInterval < 0 || c.maxGPUInterval > usage.MaxGPUIntervalLimit:
+		return usagef("--max-gpu-interval %s: must be between 0 (the default, 1h) and %s", c.maxGPUInterval, usage.MaxGPUIntervalLimit)
+	case c.workers < 0:
+		return usagef("--workers %d: must not be negative (0: one per CPU)", c.workers)
+	case c.db != "" && !strings.HasPrefix(c.db, "sqlite:") && !strings.HasPrefix(c.db, "postgres://") &&
+		!strings.HasPrefix(c.db, "postgresql://"):
+		return usagef("--db %s: want sqlite:PATH or postgres://USER:PASS@HOST/DB", store.Redacted(c.db))
+	}
 	if c.logLevel != "" {
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {

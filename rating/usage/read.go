@@ -28,12 +28,16 @@ const (
 	// maxMaxGPUInterval keeps every GPU interval that overlaps a window reported in the partitions a
 	// read covers: its report time is at most end + 1h < window end + MaxGPUInterval + 1h, within the
 	// day after the window.
-	maxMaxGPUInterval = 23 * time.Hour
+	maxMaxGPUInterval = MaxGPUIntervalLimit
 	// lateReportAfter is how long after its end a GPU interval may be reported (DESIGN §11).
 	lateReportAfter = time.Hour
 	// progressInterval is how often Options.Progress is called during a read.
 	progressInterval = 200 * time.Millisecond
 )
+
+// MaxGPUIntervalLimit is the largest Options.MaxGPUInterval (--max-gpu-interval) allowed: every GPU
+// interval overlapping a window must be reported in the partitions its read covers.
+const MaxGPUIntervalLimit = 23 * time.Hour
 
 // Options configure Read.
 type Options struct {
