@@ -20,6 +20,8 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 	var c config
 	fs := e.flags("rate", "rate --period YYYY-MM|prev|current [--format table|json] [flags]", &c,
 		flagSpec{db: true, usage: true, prices: true, accounts: true, at: true, rejects: true})
+	fs.Lookup("accounts").Usage = "accounts file to rate against instead of the database's accounts; nothing is imported\n" +
+		"(env BILLRUN_ACCOUNTS; default " + fixtureAccounts + " only with the default --db, and only if it exists)"
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rate: YYYY-MM, prev or current")
 	format := fs.String("format", "table", "output: table or json (the billrun.period/v1 shape with drafts and counts)")
 	prof := profileFlags(fs)
