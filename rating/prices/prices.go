@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
@@ -34,6 +36,9 @@ func Parse(data []byte) (*rating.PriceBook, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, err
+	}
+	if root.Kind == 0 {
+		return nil, errors.New("the file is empty: a price book needs a currency and versions")
 	}
 	if err := checkDecimals(&root, ""); err != nil {
 		return nil, err
@@ -109,6 +114,11 @@ func checkRequired(root *yaml.Node) error {
 	if vs := mapValue(doc, "versions"); vs != nil && vs.Kind == yaml.SequenceNode {
 		for i, v := range vs.Content {
 			at := fmt.Sprintf("versions[%d]", i)
+			if ef := mapValue(v, "effective_from"); ef != nil && !isNull(ef) {
+				if _, err := time.Parse(time.RFC3339Nano, ef.Value); err != nil {
+					return fmt.Errorf("line %d: %s.effective_from: %q is not an RFC 3339 time like 2026-09-01T00:00:00Z", ef.Line, at, ef.Value)
+				}
+			}
 			if sv := mapValue(v, "serverless"); sv != nil {
 				// A version may price no serverless usage at all (its usage is then no_price); one with
 				// buckets or models needs its multipliers.

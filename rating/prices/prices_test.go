@@ -90,3 +90,15 @@ func TestParseRefusesAPriceLeftOut(t *testing.T) {
 		})
 	}
 }
+
+// TestParseNamesEmptyFilesAndBadDates: an empty file and a version date that does not parse are named
+// as such (they read "EOF" and a bare time-parsing error before).
+func TestParseNamesEmptyFilesAndBadDates(t *testing.T) {
+	if _, err := Parse(nil); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("Parse(empty) = %v, want it called empty", err)
+	}
+	_, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: 2026-13-01T00:00:00Z\n    gpu_hour: {A100-80GB: \"2.90\"}\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 3: versions[0].effective_from") {
+		t.Errorf("Parse(month 13) = %v, want the line and field", err)
+	}
+}
