@@ -113,10 +113,11 @@ func periodDrift(p rating.Period, drift []invoices.ObjectDrift, res *UsageResult
 var ErrDifferences = errors.New("reconcile found differences")
 
 // ScheduledReconcile returns the scheduler's reconcile job: each firing reconciles the month before its
-// scheduled time at its start time, under the period's run lock (so it never reads a period a close or
-// rerun is changing), and fails with an error wrapping ErrDifferences when anything disagrees, so the
-// scheduler's metrics and /healthz show it.
-func (j *Jobs) ScheduledReconcile(spec string, timeout time.Duration) ScheduledJob {
+// scheduled time at that time, under the period's run lock (so it never reads a period a close or
+// rerun is changing), hands the reconciliation to report (billrun writes DIR/P/reconciliation.json
+// and its workbook, as `billrun reconcile` does; nil: none), and fails with an error wrapping
+// ErrDifferences when anything disagrees, so the scheduler's metrics and /healthz show it.
+func (j *Jobs) ScheduledReconcile(spec string, timeout time.Duration, report func(*invoices.Reconciliation) error) ScheduledJob {
 	return ScheduledJob{Name: "reconcile", Spec: spec, Timeout: timeout,
 		Run: func(ctx context.Context, f Firing) (*invoices.Run, error) {
 			p := PreviousPeriod(f.ScheduledAt)
@@ -125,9 +126,14 @@ func (j *Jobs) ScheduledReconcile(spec string, timeout time.Duration) ScheduledJ
 				return nil, err
 			}
 			defer release()
-			rec, err := j.Reconcile(ctx, p, f.StartedAt)
+			rec, err := j.Reconcile(ctx, p, f.ScheduledAt)
 			if err != nil {
 				return nil, err
+			}
+			if report != nil {
+				if err := report(rec); err != nil {
+					return nil, fmt.Errorf("reconcile %s: report: %w", p, err)
+				}
 			}
 			j.Logger.Info("reconcile finished", "period", p.String(), "clean", rec.Clean(), "objects", len(rec.Objects),
 				"usage", len(rec.Usage), "ledger", len(rec.Ledger), "open", len(rec.Open), "overdue", len(rec.Overdue),

@@ -574,13 +574,15 @@ func (l cronLogger) Error(err error, msg string, keysAndValues ...any) {
 func PreviousPeriod(t time.Time) rating.Period { return rating.PeriodOf(t.UTC()).Prev() }
 
 // ScheduledClose returns the scheduler's close job. A firing closes the month before its scheduled
-// time (PreviousPeriod), with the firing's start as the run's business time (issue and due dates,
-// standing), and fails rather than waits when another run holds the period. A firing whose period has
+// time (PreviousPeriod), with that scheduled time as the run's --at (issue and due dates, standing):
+// a run DESIGN §10 can reproduce exactly (`close --at 2026-11-01T02:00:00Z`), rather than one dated
+// when this scheduler got to start it, to the nanosecond. It fails rather than waits when another run
+// holds the period. A firing whose period has
 // no succeeded close or rerun is Missed: the scheduler catches it up on start.
 func (j *Jobs) ScheduledClose(spec string, timeout time.Duration, maxRejects int64) ScheduledJob {
 	return ScheduledJob{Name: "close", Spec: spec, Timeout: timeout,
 		Run: func(ctx context.Context, f Firing) (*invoices.Run, error) {
-			sum, err := j.Close(ctx, PreviousPeriod(f.ScheduledAt), CloseOptions{At: f.StartedAt, MaxRejects: maxRejects})
+			sum, err := j.Close(ctx, PreviousPeriod(f.ScheduledAt), CloseOptions{At: f.ScheduledAt, MaxRejects: maxRejects})
 			if sum != nil {
 				return sum.Run, err
 			}
@@ -600,11 +602,11 @@ func (j *Jobs) ScheduledClose(spec string, timeout time.Duration, maxRejects int
 	}
 }
 
-// ScheduledSweep returns the scheduler's sweep job: each firing sweeps standing at its start time.
+// ScheduledSweep returns the scheduler's sweep job: each firing sweeps standing at its scheduled time.
 func (j *Jobs) ScheduledSweep(spec string, timeout time.Duration) ScheduledJob {
 	return ScheduledJob{Name: "sweep", Spec: spec, Timeout: timeout,
 		Run: func(ctx context.Context, f Firing) (*invoices.Run, error) {
-			sum, err := j.Sweep(ctx, f.StartedAt, false)
+			sum, err := j.Sweep(ctx, f.ScheduledAt, false)
 			if sum != nil {
 				return sum.Run, err
 			}

@@ -479,8 +479,8 @@ func TestCatchUpOnce(t *testing.T) {
 			got := res.of("close", jobs.FiringSucceeded)
 			for _, r := range got {
 				if !r.CatchUp || !r.ScheduledAt.Equal(tm("2026-11-01T02:00:00Z")) || r.Run == nil || r.Run.Period != oct ||
-					!r.Run.At.Equal(tm("2026-11-03T09:00:00Z")) {
-					t.Errorf("start %d: catch-up %+v, want the close of 2026-10 at the start time", i, r)
+					!r.Run.At.Equal(tm("2026-11-01T02:00:00Z")) {
+					t.Errorf("start %d: catch-up %+v, want the close of 2026-10 at the firing's scheduled time", i, r)
 				}
 			}
 			closes += len(got)

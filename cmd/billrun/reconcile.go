@@ -37,14 +37,8 @@ func runReconcile(ctx context.Context, e *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(c.out, p.String())
-	jsonPath, xlsxPath := filepath.Join(dir, "reconciliation.json"), filepath.Join(dir, "reconciliation-"+p.String()+".xlsx")
-	if err := jobs.WriteFileAtomic(jsonPath, func(w io.Writer) error { return exporters.WriteReconciliationJSON(w, rec) }); err != nil {
-		return err
-	}
-	if err := jobs.WriteFileAtomic(xlsxPath, func(w io.Writer) error {
-		return exporters.WriteReconciliationXLSX(w, rec, j.PriceBook.Currency)
-	}); err != nil {
+	jsonPath, xlsxPath, err := writeReconciliation(c.out, rec, j.PriceBook.Currency)
+	if err != nil {
 		return err
 	}
 	if *format == "json" {
@@ -107,4 +101,21 @@ func printReconciliation(w io.Writer, rec *invoices.Reconciliation) {
 	} else {
 		fmt.Fprintln(w, "\n  preview the fix with: billrun rerun --period "+rec.Period.String()+" --dry-run")
 	}
+}
+
+// writeReconciliation writes DIR/P/reconciliation.json and DIR/P/reconciliation-P.xlsx (`billrun
+// reconcile` and the scheduler's reconcile firings) and returns their paths.
+func writeReconciliation(out string, rec *invoices.Reconciliation, currency string) (string, string, error) {
+	p := rec.Period
+	dir := filepath.Join(out, p.String())
+	jsonPath, xlsxPath := filepath.Join(dir, "reconciliation.json"), filepath.Join(dir, "reconciliation-"+p.String()+".xlsx")
+	if err := jobs.WriteFileAtomic(jsonPath, func(w io.Writer) error { return exporters.WriteReconciliationJSON(w, rec) }); err != nil {
+		return "", "", err
+	}
+	if err := jobs.WriteFileAtomic(xlsxPath, func(w io.Writer) error {
+		return exporters.WriteReconciliationXLSX(w, rec, currency)
+	}); err != nil {
+		return "", "", err
+	}
+	return jsonPath, xlsxPath, nil
 }

@@ -182,7 +182,10 @@ func (e *environment) newDaemon(ctx context.Context, c *config, sc *scheduleConf
 		Jobs: []jobs.ScheduledJob{
 			j.ScheduledClose(sc.closeSpec, sc.closeTimeout, c.maxRejects),
 			j.ScheduledSweep(sc.sweepSpec, sc.sweepTimeout),
-			j.ScheduledReconcile(sc.reconcileSpec, sc.reconcileTimeout),
+			j.ScheduledReconcile(sc.reconcileSpec, sc.reconcileTimeout, func(rec *invoices.Reconciliation) error {
+				_, _, err := writeReconciliation(c.out, rec, j.PriceBook.Currency)
+				return err
+			}),
 		},
 		Store: claims, Logger: log, Now: now, ShutdownTimeout: sc.shutdownTimeout, OnFinish: m.observe,
 	})

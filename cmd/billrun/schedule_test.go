@@ -243,8 +243,8 @@ func TestScheduleSIGTERMMidCloseThenRestart(t *testing.T) {
 	if err := clean.sched.Tick(); err != nil {
 		t.Fatal(err)
 	}
-	// The scheduled close is `billrun close --period prev --at` its start: its invoices.json is the
-	// golden of TestCloseFixtures, byte for byte.
+	// The scheduled close is `billrun close --period prev --at` its scheduled time: its invoices.json
+	// is the golden of TestCloseFixtures, byte for byte.
 	cleanJSON, err := os.ReadFile(filepath.Join(outB, "2026-10", "invoices.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -265,10 +265,9 @@ func TestScheduleSIGTERMMidCloseThenRestart(t *testing.T) {
 	}
 	for i := range min(len(got.docs), len(want.docs)) {
 		g, w := got.docs[i], want.docs[i]
+		// Both attempts are the 02:00 firing's, whose scheduled time is their --at: the invoices the
+		// restart issued at 02:07 are dated 02:00 like the first five, as in the uninterrupted close.
 		wantIssued := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
-		if i >= 5 {
-			wantIssued = wantIssued.Add(7 * time.Minute)
-		}
 		if !g.IssuedAt.Equal(wantIssued) {
 			t.Errorf("%s issued at %s, want %s", g.Number, g.IssuedAt, wantIssued)
 		}
@@ -572,5 +571,38 @@ func TestRunSchedule(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestScheduledReconcileWritesItsReport: a reconcile firing writes DIR/P/reconciliation.json and its
+// workbook, as `billrun reconcile` does — the report on-call opens when the firing fails — dated at
+// the firing's scheduled time.
+func TestScheduledReconcileWritesItsReport(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	clk := newFakeClock("2026-11-01T02:00:00Z")
+	d := fixtureDaemon(t, t.Context(), filepath.Join(dir, "a.db"), out, clk, nil)
+	if err := d.sched.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.sched.Tick(); err != nil { // the 02:00 close
+		t.Fatal(err)
+	}
+	clk.Set("2026-11-01T06:00:03Z") // the 06:00 reconcile, started a little late
+	if err := d.sched.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if last := d.sched.Jobs()[2].Last; last == nil || last.Status != jobs.FiringSucceeded {
+		t.Fatalf("reconcile firing: %+v, want it succeeded", last)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "2026-10", "reconciliation.json"))
+	if err != nil {
+		t.Fatalf("the scheduled reconcile wrote no report: %v", err)
+	}
+	if !bytes.Contains(b, []byte(`"at": "2026-11-01T06:00:00Z"`)) && !bytes.Contains(b, []byte(`"at":"2026-11-01T06:00:00Z"`)) {
+		t.Errorf("reconciliation.json is not dated at the firing's scheduled time 06:00:00:\n%.300s", b)
+	}
+	if _, err := os.Stat(filepath.Join(out, "2026-10", "reconciliation-2026-10.xlsx")); err != nil {
+		t.Errorf("no reconciliation workbook: %v", err)
 	}
 }
