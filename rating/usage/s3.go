@@ -109,7 +109,13 @@ func ParseS3URI(uri string) (bucket, prefix string, err error) {
 	}
 	if strings.ContainsAny(bucket, "@:?# ") {
 		// Credentials or a port in the authority would end up in logs; they belong in the SDK's chain.
-		return "", "", fmt.Errorf("usage: S3 URI %q: bucket %q is not a bucket name (put credentials and endpoints in AWS_* variables, not the URI)", uri, bucket)
+		// The message shows only what follows a userinfo's @, so it never prints a secret either.
+		shown := bucket
+		if i := strings.LastIndexByte(shown, '@'); i >= 0 {
+			shown = "…@" + shown[i+1:]
+		}
+		return "", "", fmt.Errorf("usage: S3 URI s3://%s/…: %q is not a bucket name (put credentials and endpoints in AWS_* "+
+			"variables, not the URI)", shown, shown)
 	}
 	return bucket, prefix, nil
 }

@@ -291,6 +291,9 @@ func TestS3ParseURI(t *testing.T) {
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("ParseS3URI(%q) error = %v, want error %v", tc.uri, err, tc.wantErr)
 			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("ParseS3URI(%q) error %q shows the secret", tc.uri, err)
+			}
 			if bucket != tc.bucket || prefix != tc.prefix {
 				t.Errorf("ParseS3URI(%q) = %q, %q, want %q, %q", tc.uri, bucket, prefix, tc.bucket, tc.prefix)
 			}
