@@ -175,19 +175,32 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 	if err != nil {
 		return err
 	}
-	results, err := p.Up(ctx)
 	// SQLite has no lock to serialize the openers of a new database: two runs started together both
-	// find it unmigrated, and the second to apply a migration fails with "already exists" once the
-	// first has committed it (each migration is one transaction, so nothing is half-applied). Such an
-	// opener tries again, and finds the migrations the other one applied.
-	for attempt := 0; err != nil && s.dialect == dialectSQLite && strings.Contains(err.Error(), "already exists") &&
-		attempt < sqliteMigrateRetries; attempt++ {
+	// find it unmigrated, and the second to apply a migration fails once the first has committed it
+	// ("table accounts already exists", "use DROP VIEW…": whatever that migration's DDL meets). Each
+	// migration is one transaction, so nothing is half-applied: an opener whose attempt failed while
+	// the database's version moved on (or with "already exists") tries again, and finds what the other
+	// applied.
+	version := func() int64 {
+		v, err := p.GetDBVersion(ctx)
+		if err != nil {
+			return -1 // no version table yet
+		}
+		return v
+	}
+	before := version()
+	results, err := p.Up(ctx)
+	for attempt := 0; err != nil && s.dialect == dialectSQLite && attempt < sqliteMigrateRetries; attempt++ {
+		if after := version(); after == before && !strings.Contains(err.Error(), "already exists") {
+			break // no one else is migrating: a real failure
+		}
 		s.logger.Info("store: another process is migrating the database; trying again", "error", err)
 		select {
 		case <-ctx.Done():
 			return err
 		case <-time.After(sqliteMigrateRetryDelay):
 		}
+		before = version()
 		results, err = p.Up(ctx)
 	}
 	if err != nil {
