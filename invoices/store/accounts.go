@@ -437,11 +437,17 @@ func (s *Store) Accounts(ctx context.Context) ([]invoices.Account, error) {
 			FROM contracts ORDER BY account_id, position`); err != nil {
 			return err
 		}
+		// The consumption of every grant in one aggregate joined to the grants, not a subquery per grant:
+		// on a PostgreSQL database whose tables had no statistics yet (a first close), the correlated
+		// form was planned as a scan of consumptions and documents per grant, and a close of 20,000
+		// accounts with 13,000 grants ran for minutes in it.
 		return tx.SelectContext(ctx, &grants, `SELECT g.id, g.account_id, g.kind, g.amount_cents, g.granted_at,
-				g.expires_at, g.source,
-				CAST(COALESCE((SELECT SUM(c.amount_cents) FROM consumptions c JOIN documents d ON d.id = c.document_id
-					WHERE c.grant_id = g.id AND d.voided_at IS NULL), 0) AS BIGINT) AS consumed_cents
-			FROM grants g ORDER BY g.account_id, g.granted_at, g.id`)
+				g.expires_at, g.source, CAST(COALESCE(u.consumed, 0) AS BIGINT) AS consumed_cents
+			FROM grants g LEFT JOIN (
+				SELECT c.grant_id, SUM(c.amount_cents) AS consumed
+				FROM consumptions c JOIN documents d ON d.id = c.document_id
+				WHERE d.voided_at IS NULL GROUP BY c.grant_id) u ON u.grant_id = g.id
+			ORDER BY g.account_id, g.granted_at, g.id`)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: accounts: %w", err)
