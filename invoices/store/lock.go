@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +25,8 @@ const releaseTimeout = 10 * time.Second
 //
 // On PostgreSQL the lock is a session advisory lock on a 64-bit hash of key, held on a dedicated
 // connection. On SQLite it is a lease row in run_locks that expires unless renewed, which a goroutine
-// does while the lock is held, so a crashed holder blocks others for at most the lease time.
+// does while the lock is held; a lease whose holder was a process of this host that no longer exists
+// is taken over at once, and a crashed holder elsewhere blocks others for at most the lease time.
 func (s *Store) Lock(ctx context.Context, key string, wait bool) (func(), error) {
 	var release func()
 	var err error
@@ -36,6 +39,21 @@ func (s *Store) Lock(ctx context.Context, key string, wait bool) (func(), error)
 		return nil, fmt.Errorf("store: lock %s: %w", key, err)
 	}
 	return release, nil
+}
+
+// deadHolder reports whether a lease holder ("host/pid/nonce") is a process of this host, not this one,
+// that no longer exists. A holder on another host, or one whose process cannot be checked, is taken
+// to be alive: its lease expires on its own.
+func deadHolder(holder, host string) bool {
+	parts := strings.Split(holder, "/")
+	if len(parts) != 3 || host == "" || parts[0] != host {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || pid == os.Getpid() {
+		return false
+	}
+	return processGone(pid)
 }
 
 // pollWait waits one poll interval; it returns an error when ctx ends first.
@@ -126,6 +144,20 @@ func (s *Store) lockLease(ctx context.Context, key string, wait bool) (func(), e
 		}
 		if err := s.db.GetContext(ctx, &other, `SELECT holder, expires_at FROM run_locks WHERE key = ?`, key); err != nil {
 			other.Holder = "another process" // released meanwhile: try again
+		} else if deadHolder(other.Holder, host) {
+			// A process of this machine that ended without releasing its lease — killed, say — would
+			// otherwise hold the period until the lease expires, and a retried close exit 5 meanwhile.
+			res, err := s.db.ExecContext(ctx, `UPDATE run_locks SET holder = ?, expires_at = ? WHERE key = ? AND holder = ?`,
+				holder, fmtTime(now.Add(s.leaseTTL)), key, other.Holder)
+			if err != nil {
+				return nil, err
+			}
+			if n, err := res.RowsAffected(); err == nil && n == 1 {
+				s.logger.Warn("store: took over a lock whose holder ended without releasing it", "lock", key,
+					"holder", other.Holder)
+				break
+			}
+			continue
 		}
 		desc := other.Holder
 		if other.ExpiresAt != "" {
