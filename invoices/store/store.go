@@ -149,12 +149,31 @@ func createSQLite(ctx context.Context, path string) error {
 		return err
 	}
 	defer conn.Close()
-	for _, stmt := range []string{fmt.Sprintf("PRAGMA page_size = %d", sqlitePageSize), "PRAGMA journal_mode = WAL"} {
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("%s: %w", stmt, err)
+	stmt := fmt.Sprintf("PRAGMA page_size = %d", sqlitePageSize)
+	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("%s: %w", stmt, err)
+	}
+	// Switching to WAL takes an exclusive lock, and SQLite answers SQLITE_BUSY at once, busy timeout or
+	// not, while another opener of the new file holds a lock: try again until WAL is on (whoever
+	// switched it).
+	for attempt := 0; ; attempt++ {
+		var mode string
+		err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if attempt >= sqliteMigrateRetries {
+			if err == nil {
+				err = fmt.Errorf("journal mode is %s", mode)
+			}
+			return fmt.Errorf("PRAGMA journal_mode = WAL: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(sqliteMigrateRetryDelay):
 		}
 	}
-	return nil
 }
 
 func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error {
