@@ -48,6 +48,7 @@ func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*
 		return nil, err
 	}
 	defer release()
+	j.abandonRuns(ctx, p)
 
 	run := &invoices.Run{ID: newRunID(invoices.RunClose, at), Kind: invoices.RunClose, Period: p, Scope: "all",
 		At: at, StartedAt: j.now(), Status: invoices.RunRunning, PriceBookHash: j.PriceBookHash}

@@ -88,6 +88,18 @@ func (j *Jobs) lock(ctx context.Context, key string, wait bool) (func(), error) 
 	return release, nil
 }
 
+// abandonRuns records as failed the closes and reruns of p a killed process left marked running: the
+// caller holds p's lock, so none is live. A failure to do so is logged, never the run's failure.
+func (j *Jobs) abandonRuns(ctx context.Context, p rating.Period) {
+	n, err := j.Store.AbandonRuns(ctx, p, []invoices.RunKind{invoices.RunClose, invoices.RunRerun}, j.now())
+	switch {
+	case err != nil:
+		j.Logger.Warn("could not record abandoned runs as failed", "period", p.String(), "error", err)
+	case n > 0:
+		j.Logger.Warn("recorded runs a killed process left running as failed", "period", p.String(), "runs", n)
+	}
+}
+
 // knownAccounts returns the accounts by id and the set of ids.
 func knownAccounts(accts []invoices.Account) (map[string]*invoices.Account, map[string]bool) {
 	byID := make(map[string]*invoices.Account, len(accts))

@@ -56,6 +56,9 @@ type Store interface {
 	StartRun(ctx context.Context, run *invoices.Run) error
 	// FinishRun updates a run's status, end time, manifest, counts and totals.
 	FinishRun(ctx context.Context, run *invoices.Run) error
+	// AbandonRuns records as failed the runs of period p of the given kinds still marked running (their
+	// process died: the caller holds the period's lock) and returns how many.
+	AbandonRuns(ctx context.Context, p rating.Period, kinds []invoices.RunKind, at time.Time) (int64, error)
 	// LatestRun returns the latest close or rerun of a period that succeeded, or invoices.ErrNotFound.
 	LatestRun(ctx context.Context, p rating.Period) (*invoices.Run, error)
 	// SaveRejects stores a run's rejects.

@@ -49,6 +49,7 @@ func (j *Jobs) Rerun(ctx context.Context, p rating.Period, opts RerunOptions) (*
 		return nil, err
 	}
 	defer release()
+	j.abandonRuns(ctx, p)
 	scope := "all"
 	if len(opts.Accounts) > 0 {
 		scope = fmt.Sprint(opts.Accounts)

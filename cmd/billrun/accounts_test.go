@@ -130,3 +130,43 @@ func TestSweepAtReproducesThePast(t *testing.T) {
 		}
 	}
 }
+
+// TestKilledRunIsRecordedAbandoned: a close killed mid-run leaves its run marked running; the next
+// close of the period, holding the period's lock (so no live process runs it), records it as failed,
+// abandoned — a run record never says a close is in progress forever.
+func TestKilledRunIsRecordedAbandoned(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "billrun.db")
+	if out, err := runCapture("migrate", "--db", "sqlite:"+path); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	conn, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// What a close killed with SIGKILL leaves: its run row, running.
+	if _, err := conn.Exec(`INSERT INTO runs (id, kind, period, scope, at, started_at, status)
+		VALUES ('close-killed', 'close', '2026-10', 'all', '2026-11-01T02:00:00.000000000Z', '2026-11-01T02:00:01.000000000Z', 'running'),
+		       ('close-of-september', 'close', '2026-09', 'all', '2026-10-01T02:00:00.000000000Z', '2026-10-01T02:00:01.000000000Z', 'running')`); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	for id, want := range map[string]string{"close-killed": "failed", "close-of-september": "running"} {
+		var status, msg string
+		var finished sql.NullString
+		if err := conn.QueryRow(`SELECT status, error, finished_at FROM runs WHERE id = ?`, id).Scan(&status, &msg, &finished); err != nil {
+			t.Fatal(err)
+		}
+		if status != want || want == "failed" && (!strings.Contains(msg, "abandoned") || !finished.Valid) {
+			t.Errorf("run %s: %s %q (finished %v), want %s", id, status, msg, finished, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"time"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -121,6 +122,28 @@ func (s *Store) FinishRun(ctx context.Context, run *invoices.Run) error {
 	}
 	return nil
 }
+
+// AbandonRuns records as failed every run of period p of the given kinds still marked running — the
+// caller holds the period's lock, so no live process is running one — with finished_at at and an
+// error saying so, and returns how many it changed.
+func (s *Store) AbandonRuns(ctx context.Context, p rating.Period, kinds []invoices.RunKind, at time.Time) (int64, error) {
+	if len(kinds) == 0 {
+		return 0, nil
+	}
+	args := []any{string(invoices.RunFailed), fmtTime(at), abandonedRunError, p.String(), string(invoices.RunRunning)}
+	for _, k := range kinds {
+		args = append(args, string(k))
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET status = ?, finished_at = ?, error = ?
+		WHERE period = ? AND status = ? AND kind IN `+valuesList(1, len(kinds))), args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: abandon runs of %s: %w", p, err)
+	}
+	return res.RowsAffected()
+}
+
+// abandonedRunError is the error of a run AbandonRuns closed.
+const abandonedRunError = "abandoned: the process running it ended without finishing it (killed?); the next run of the period found it"
 
 // LatestRun returns the latest (by started_at, then id) close or rerun of period p that succeeded,
 // or an error wrapping invoices.ErrNotFound when there is none.
