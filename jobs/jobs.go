@@ -130,7 +130,8 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	pattern := "." + filepath.Base(path) + ".tmp-*"
+	f, err := os.CreateTemp(filepath.Dir(path), pattern)
 	if err != nil {
 		return err
 	}
@@ -139,8 +140,33 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; an export is for finance's tools, as a file os.WriteFile writes.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	removeStaleTemps(filepath.Join(filepath.Dir(path), pattern))
+	return nil
+}
+
+// staleTempAge is how old another writer's temporary file of the same export must be before it counts
+// as left behind: exports take seconds, and a live writer's file is never that old.
+const staleTempAge = 10 * time.Minute
+
+// removeStaleTemps deletes the temporary files matching pattern that a process killed while writing
+// the same export left behind (the next successful write of it cleans up; an invoices.json's could
+// be ~100 MB).
+func removeStaleTemps(pattern string) {
+	names, _ := filepath.Glob(pattern)
+	for _, name := range names {
+		if st, err := os.Stat(name); err == nil && time.Since(st.ModTime()) > staleTempAge {
+			_ = os.Remove(name)
+		}
+	}
 }

@@ -1,6 +1,9 @@
 package jobs
 
 import (
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -38,5 +41,37 @@ func TestPeriodDrift(t *testing.T) {
 	// A reader that does not count per object leaves the drift as it is.
 	if n := len(periodDrift(oct, slices.Clone(drift), &UsageResult{Manifest: res.Manifest})); n != len(drift) {
 		t.Errorf("without Taken: %d objects, want all %d", n, len(drift))
+	}
+}
+
+// TestWriteFileAtomicCleansUp: a write leaves a readable file (0644, not CreateTemp's 0600) and removes
+// the temporary files of the same export that a process killed mid-write left behind, once they are
+// old enough not to be a live writer's.
+func TestWriteFileAtomicCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "invoices.json")
+	stale, fresh := filepath.Join(dir, ".invoices.json.tmp-111"), filepath.Join(dir, ".invoices.json.tmp-222")
+	other := filepath.Join(dir, ".billrun-2026-10.xlsx.tmp-333")
+	for _, f := range []string{stale, fresh, other} {
+		if err := os.WriteFile(f, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, f := range []string{stale, other} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "{}"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("written file: %v, mode %v; want 0644", err, st.Mode().Perm())
+	}
+	for f, want := range map[string]bool{stale: false, fresh: true, other: true} {
+		if _, err := os.Stat(f); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", filepath.Base(f), err == nil, want)
+		}
 	}
 }
