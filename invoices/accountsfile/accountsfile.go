@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
 
+	"billrun/internal/yamlnode"
 	"billrun/invoices"
 	"billrun/rating"
 )
@@ -129,7 +130,7 @@ func Parse(data []byte) (*invoices.Import, error) {
 						a.ID, j, d.name, d.t.Format(time.RFC3339))
 				}
 			}
-			if v := mapValue(contractNodes(n)[j], "on_demand_discount_percent"); v == nil || v.Tag == "!!null" {
+			if v := yamlnode.Value(contractNodes(n)[j], "on_demand_discount_percent"); v == nil || v.Tag == "!!null" {
 				return nil, fmt.Errorf("account %s: contracts[%d]: on_demand_discount_percent is required", a.ID, j)
 			}
 			if c.Percent.IsNegative() || c.Percent.GreaterThan(decimal.NewFromInt(100)) {
@@ -259,21 +260,8 @@ func checkKeys(n *yaml.Node, allowed map[string]bool, where string, nested map[s
 
 // contractNodes returns the nodes of account node n's contracts, in order.
 func contractNodes(n *yaml.Node) []*yaml.Node {
-	if v := mapValue(n, "contracts"); v != nil && v.Kind == yaml.SequenceNode {
+	if v := yamlnode.Value(n, "contracts"); v != nil && v.Kind == yaml.SequenceNode {
 		return v.Content
-	}
-	return nil
-}
-
-// mapValue returns the value of key in mapping n, or nil.
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
 	}
 	return nil
 }

@@ -140,28 +140,25 @@ func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Docu
 // ConsumedAt returns, per grant id, the credits consumed at at: by the documents issued at or before it
 // and not voided by then.
 func (s *Store) ConsumedAt(ctx context.Context, at time.Time) (map[string]rating.Cents, error) {
-	var rows []struct {
-		GrantID string `db:"grant_id"`
-		Amount  int64  `db:"amount_cents"`
-	}
 	t := fmtTime(at)
-	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		return tx.SelectContext(ctx, &rows, s.q(`SELECT c.grant_id, CAST(SUM(c.amount_cents) AS BIGINT) AS amount_cents
-			FROM consumptions c JOIN documents d ON d.id = c.document_id
-			WHERE d.issued_at <= ? AND (d.voided_at IS NULL OR d.voided_at > ?) GROUP BY c.grant_id`), t, t)
-	})
+	out, err := s.consumptionsWhere(ctx, `d.issued_at <= ? AND (d.voided_at IS NULL OR d.voided_at > ?)`, t, t)
 	if err != nil {
 		return nil, fmt.Errorf("store: consumptions at %s: %w", t, err)
-	}
-	out := make(map[string]rating.Cents, len(rows))
-	for _, r := range rows {
-		out[r.GrantID] = rating.Cents(r.Amount)
 	}
 	return out, nil
 }
 
 // PeriodConsumptions returns, per grant id, the credits the effective documents of period p consumed.
 func (s *Store) PeriodConsumptions(ctx context.Context, p rating.Period) (map[string]rating.Cents, error) {
+	out, err := s.consumptionsWhere(ctx, `d.period = ? AND d.voided_at IS NULL`, p.String())
+	if err != nil {
+		return nil, fmt.Errorf("store: consumptions of %s: %w", p, err)
+	}
+	return out, nil
+}
+
+// consumptionsWhere sums, per grant id, the consumptions of the documents d that where selects.
+func (s *Store) consumptionsWhere(ctx context.Context, where string, args ...any) (map[string]rating.Cents, error) {
 	var rows []struct {
 		GrantID string `db:"grant_id"`
 		Amount  int64  `db:"amount_cents"`
@@ -169,10 +166,10 @@ func (s *Store) PeriodConsumptions(ctx context.Context, p rating.Period) (map[st
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
 		return tx.SelectContext(ctx, &rows, s.q(`SELECT c.grant_id, CAST(SUM(c.amount_cents) AS BIGINT) AS amount_cents
 			FROM consumptions c JOIN documents d ON d.id = c.document_id
-			WHERE d.period = ? AND d.voided_at IS NULL GROUP BY c.grant_id`), p.String())
+			WHERE `+where+` GROUP BY c.grant_id`), args...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: consumptions of %s: %w", p, err)
+		return nil, err
 	}
 	out := make(map[string]rating.Cents, len(rows))
 	for _, r := range rows {

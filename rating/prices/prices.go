@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
 
+	"billrun/internal/yamlnode"
 	"billrun/rating"
 )
 
@@ -94,7 +95,7 @@ func checkRequired(root *yaml.Node) error {
 			return nil // the decoder names what else it is
 		}
 		for _, k := range requiredKeys[kind] {
-			if v := mapValue(n, k); v == nil || isNull(v) {
+			if v := yamlnode.Value(n, k); v == nil || yamlnode.IsNull(v) {
 				return fmt.Errorf("line %d: %s: %s is required", n.Line, where, k)
 			}
 		}
@@ -111,26 +112,26 @@ func checkRequired(root *yaml.Node) error {
 		}
 		return nil
 	}
-	if vs := mapValue(doc, "versions"); vs != nil && vs.Kind == yaml.SequenceNode {
+	if vs := yamlnode.Value(doc, "versions"); vs != nil && vs.Kind == yaml.SequenceNode {
 		for i, v := range vs.Content {
 			at := fmt.Sprintf("versions[%d]", i)
-			if ef := mapValue(v, "effective_from"); ef != nil && !isNull(ef) {
+			if ef := yamlnode.Value(v, "effective_from"); ef != nil && !yamlnode.IsNull(ef) {
 				if _, err := time.Parse(time.RFC3339Nano, ef.Value); err != nil {
 					return fmt.Errorf("line %d: %s.effective_from: %q is not an RFC 3339 time like 2026-09-01T00:00:00Z", ef.Line, at, ef.Value)
 				}
 			}
-			if sv := mapValue(v, "serverless"); sv != nil {
+			if sv := yamlnode.Value(v, "serverless"); sv != nil {
 				// A version may price no serverless usage at all (its usage is then no_price); one with
 				// buckets or models needs its multipliers.
-				if mapValue(sv, "buckets") != nil || mapValue(sv, "models") != nil {
+				if yamlnode.Value(sv, "buckets") != nil || yamlnode.Value(sv, "models") != nil {
 					if err := need(sv, "serverless", at+".serverless"); err != nil {
 						return err
 					}
 				}
-				if err := each(mapValue(sv, "buckets"), "serverless.bucket", at+".serverless.buckets"); err != nil {
+				if err := each(yamlnode.Value(sv, "buckets"), "serverless.bucket", at+".serverless.buckets"); err != nil {
 					return err
 				}
-				if ms := mapValue(sv, "models"); ms != nil && ms.Kind == yaml.MappingNode {
+				if ms := yamlnode.Value(sv, "models"); ms != nil && ms.Kind == yaml.MappingNode {
 					for j := 0; j+1 < len(ms.Content); j += 2 {
 						if err := need(ms.Content[j+1], "serverless.model", at+".serverless.models."+ms.Content[j].Value); err != nil {
 							return err
@@ -138,41 +139,26 @@ func checkRequired(root *yaml.Node) error {
 					}
 				}
 			}
-			if err := each(mapValue(v, "gpu_volume_discounts"), "volume_tier", at+".gpu_volume_discounts"); err != nil {
+			if err := each(yamlnode.Value(v, "gpu_volume_discounts"), "volume_tier", at+".gpu_volume_discounts"); err != nil {
 				return err
 			}
-			if ft := mapValue(v, "fine_tuning"); ft != nil {
-				if err := each(mapValue(ft, "buckets"), "fine_tuning.bucket", at+".fine_tuning.buckets"); err != nil {
+			if ft := yamlnode.Value(v, "fine_tuning"); ft != nil {
+				if err := each(yamlnode.Value(ft, "buckets"), "fine_tuning.bucket", at+".fine_tuning.buckets"); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if pol := mapValue(doc, "policy"); pol != nil {
-		if err := each(mapValue(pol, "tiers"), "policy.tier", "policy.tiers"); err != nil {
+	if pol := yamlnode.Value(doc, "policy"); pol != nil {
+		if err := each(yamlnode.Value(pol, "tiers"), "policy.tier", "policy.tiers"); err != nil {
 			return err
 		}
-		if t := mapValue(pol, "payment_terms_days"); t != nil && !isNull(t) && t.Tag != "!!int" {
+		if t := yamlnode.Value(pol, "payment_terms_days"); t != nil && !yamlnode.IsNull(t) && t.Tag != "!!int" {
 			return fmt.Errorf("line %d: policy.payment_terms_days: %q is not a whole number of days", t.Line, t.Value)
 		}
 	}
 	return nil
 }
-
-// mapValue returns the value of key in mapping n, or nil.
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
 // checkDecimals reports the first decimal field that does not parse, with its line, so a typo in a
 // price is named where it is rather than by the decoder's generic message. A null decimal is refused
