@@ -87,7 +87,7 @@ func (j *Jobs) startCloseExports(dir string, p rating.Period, currency string, d
 		}},
 	} {
 		path := filepath.Join(dir, part.name)
-		tmp, err := os.CreateTemp(dir, "."+part.name+".tmp-*")
+		tmp, err := createTemp(path)
 		if err != nil {
 			c.abort()
 			return nil, err
@@ -175,14 +175,9 @@ func (c *closeExports) finish(rep *invoices.Report) ([]string, error) {
 	}
 	files := make([]string, len(c.parts))
 	for i, ep := range c.parts {
-		// Readable by finance's tools, as WriteFileAtomic's exports (CreateTemp makes 0600).
-		if err := os.Chmod(ep.tmp.Name(), 0o644); err != nil {
+		if err := commitTemp(ep.tmp.Name(), ep.path); err != nil {
 			return nil, err
 		}
-		if err := os.Rename(ep.tmp.Name(), ep.path); err != nil {
-			return nil, err
-		}
-		removeStaleTemps(filepath.Join(filepath.Dir(ep.path), "."+filepath.Base(ep.path)+".tmp-*"))
 		files[i] = ep.path
 	}
 	return files, nil

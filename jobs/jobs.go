@@ -130,8 +130,7 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	pattern := "." + filepath.Base(path) + ".tmp-*"
-	f, err := os.CreateTemp(filepath.Dir(path), pattern)
+	f, err := createTemp(path)
 	if err != nil {
 		return err
 	}
@@ -140,18 +139,31 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	// CreateTemp makes the file 0600; an export is for finance's tools, as a file os.WriteFile writes.
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	return commitTemp(f.Name(), path)
+}
+
+// tempPattern is the name pattern of path's temporary files.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// createTemp creates a temporary file for path, in its directory.
+func createTemp(path string) (*os.File, error) {
+	return os.CreateTemp(filepath.Dir(path), tempPattern(path))
+}
+
+// commitTemp makes the closed temporary file tmp path: readable by finance's tools (CreateTemp makes
+// it 0600; 0644 as os.WriteFile would), renamed over path, and then the temporary files of path that
+// a killed writer left behind removed.
+func commitTemp(tmp, path string) error {
+	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
-	removeStaleTemps(filepath.Join(filepath.Dir(path), pattern))
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	removeStaleTemps(filepath.Join(filepath.Dir(path), tempPattern(path)))
 	return nil
 }
 

@@ -22,8 +22,9 @@ type RateOptions struct {
 
 // Rate reads and rates period p exactly as Close would and returns draft documents (no numbers, status
 // draft) with the read's counts, writing nothing. Credits apply as a close at opts.At would; documents
-// already issued for p are ignored, the credits they consumed included. It returns the report together with an error wrapping ErrTooManyRejects
-// when rejects exceed opts.MaxRejects, so the caller can still print the drafts.
+// already issued for p are ignored, the credits they consumed included. It returns the report together
+// with an error wrapping ErrTooManyRejects when rejects exceed opts.MaxRejects, so the caller can still
+// print the drafts.
 func (j *Jobs) Rate(ctx context.Context, p rating.Period, opts RateOptions) (*invoices.Report, error) {
 	at := opts.At.UTC()
 	accts := opts.Accounts

@@ -89,15 +89,7 @@ func importFile(ctx context.Context, j *jobs.Jobs, path string) error {
 func printCloseSummary(e *environment, p rating.Period, sum *jobs.CloseSummary, took time.Duration, err error) {
 	w := e.stdout
 	r := sum.Run
-	status := "done"
-	switch {
-	case errors.Is(err, jobs.ErrTooManyRejects):
-		status = "STOPPED: too many rejects, nothing issued"
-	case errors.Is(err, invoices.ErrLocked):
-		status = "STOPPED: another run holds the period"
-	case err != nil:
-		status = "FAILED"
-	}
+	status := outcome(err, "done", "nothing issued")
 	fmt.Fprintf(w, "billrun close %s — %s\n", p, status)
 	if r != nil {
 		fmt.Fprintf(w, "  run              %s (at %s)\n", r.ID, r.At.Format(time.RFC3339))
@@ -123,4 +115,18 @@ func printCloseSummary(e *environment, p rating.Period, sum *jobs.CloseSummary, 
 		fmt.Fprintf(w, "  wrote            %s\n", f)
 	}
 	fmt.Fprintf(w, "  duration         %s\n", took.Round(time.Millisecond))
+}
+
+// outcome is the headline word of a close's or rerun's summary: done when err is nil, else why it
+// stopped (too many rejects: then nothing, as the caller says; the period's lock held) or FAILED.
+func outcome(err error, done, nothing string) string {
+	switch {
+	case err == nil:
+		return done
+	case errors.Is(err, jobs.ErrTooManyRejects):
+		return "STOPPED: too many rejects, " + nothing
+	case errors.Is(err, invoices.ErrLocked):
+		return "STOPPED: another run holds the period"
+	}
+	return "FAILED"
 }

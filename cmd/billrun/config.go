@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -65,55 +64,39 @@ func (e *environment) flags(name, synopsis string, c *config, spec flagSpec) *fl
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	c.set = map[string]bool{}
-	env := func(flagName, def string) string {
-		key := "BILLRUN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-		if v := e.getenv(key); v != "" {
-			c.set[flagName] = true
-			return v
-		}
-		return def
-	}
-	envInt := func(flagName string, def int64) int64 {
-		v, err := strconv.ParseInt(env(flagName, strconv.FormatInt(def, 10)), 10, 64)
-		if err != nil {
-			return def
-		}
-		return v
-	}
-	envBool := func(flagName string) bool { b, _ := strconv.ParseBool(env(flagName, "false")); return b }
+	// Defaults only: parseArgs sets every flag not on the command line from its BILLRUN_* variable.
 	if spec.db {
-		fs.StringVar(&c.db, "db", env("db", defaultDB), "database: sqlite:PATH or postgres://USER:PASS@HOST/DB (env BILLRUN_DB)")
+		fs.StringVar(&c.db, "db", defaultDB, "database: sqlite:PATH or postgres://USER:PASS@HOST/DB (env BILLRUN_DB)")
 	}
 	if spec.usage {
-		fs.StringVar(&c.usage, "usage", env("usage", ""), "raw usage: s3://bucket/prefix, file:///abs/path or a path (env BILLRUN_USAGE;\n"+
+		fs.StringVar(&c.usage, "usage", "", "raw usage: s3://bucket/prefix, file:///abs/path or a path (env BILLRUN_USAGE;\n"+
 			"default "+fixtureUsage+" only with the default --db)")
-		d, _ := time.ParseDuration(env("max-gpu-interval", "1h"))
-		fs.DurationVar(&c.maxGPUInterval, "max-gpu-interval", d, "longest GPU interval accepted; longer ones are rejected (env BILLRUN_MAX_GPU_INTERVAL)")
-		fs.IntVar(&c.workers, "workers", int(envInt("workers", int64(runtime.GOMAXPROCS(0)))), "objects decoded in parallel (env BILLRUN_WORKERS)")
-		fs.BoolVar(&c.s3PathStyle, "s3-path-style", envBool("s3-path-style"), "path-style S3 addressing, for S3-compatible stores (env BILLRUN_S3_PATH_STYLE)")
-		fs.StringVar(&c.progress, "progress", env("progress", "auto"), "progress bar on stderr: auto (on a terminal), always, never (env BILLRUN_PROGRESS)")
+		fs.DurationVar(&c.maxGPUInterval, "max-gpu-interval", time.Hour, "longest GPU interval accepted; longer ones are rejected (env BILLRUN_MAX_GPU_INTERVAL)")
+		fs.IntVar(&c.workers, "workers", runtime.GOMAXPROCS(0), "objects decoded in parallel (env BILLRUN_WORKERS)")
+		fs.BoolVar(&c.s3PathStyle, "s3-path-style", false, "path-style S3 addressing, for S3-compatible stores (env BILLRUN_S3_PATH_STYLE)")
+		fs.StringVar(&c.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never (env BILLRUN_PROGRESS)")
 	}
 	if spec.prices || spec.usage {
-		fs.StringVar(&c.prices, "prices", env("prices", ""), "price book YAML (env BILLRUN_PRICES; default "+fixturePrices+" only with the default --db)")
+		fs.StringVar(&c.prices, "prices", "", "price book YAML (env BILLRUN_PRICES; default "+fixturePrices+" only with the default --db)")
 	}
 	if spec.accounts {
-		fs.StringVar(&c.accounts, "accounts", env("accounts", ""), "accounts file to import first (env BILLRUN_ACCOUNTS; default "+fixtureAccounts+"\n"+
+		fs.StringVar(&c.accounts, "accounts", "", "accounts file to import first (env BILLRUN_ACCOUNTS; default "+fixtureAccounts+"\n"+
 			"only with the default --db, and only if it exists)")
 	}
 	if spec.out {
-		fs.StringVar(&c.out, "out", env("out", "out"), "directory for exports; files go to DIR/PERIOD/ (env BILLRUN_OUT)")
+		fs.StringVar(&c.out, "out", "out", "directory for exports; files go to DIR/PERIOD/ (env BILLRUN_OUT)")
 	}
 	if spec.at {
-		fs.StringVar(&c.at, "at", env("at", ""), "the run's current time, RFC 3339 (env BILLRUN_AT; default now): issue and due dates and standing use it")
+		fs.StringVar(&c.at, "at", "", "the run's current time, RFC 3339 (env BILLRUN_AT; default now): issue and due dates and standing use it")
 	}
 	if spec.rejects {
-		fs.Int64Var(&c.maxRejects, "max-rejects", envInt("max-rejects", 0), "most rejected usage lines tolerated before nothing is issued (env BILLRUN_MAX_REJECTS)")
+		fs.Int64Var(&c.maxRejects, "max-rejects", 0, "most rejected usage lines tolerated before nothing is issued (env BILLRUN_MAX_REJECTS)")
 	}
 	if spec.wait {
-		fs.BoolVar(&c.wait, "wait", envBool("wait"), "wait for another run on the same period to finish instead of exiting 5 (env BILLRUN_WAIT)")
+		fs.BoolVar(&c.wait, "wait", false, "wait for another run on the same period to finish instead of exiting 5 (env BILLRUN_WAIT)")
 	}
-	fs.StringVar(&c.logFormat, "log-format", env("log-format", "auto"), "logs on stderr: auto (text on a terminal, else JSON), text, json (env BILLRUN_LOG_FORMAT)")
-	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (env BILLRUN_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", "auto", "logs on stderr: auto (text on a terminal, else JSON), text, json (env BILLRUN_LOG_FORMAT)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (env BILLRUN_LOG_LEVEL)")
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: billrun %s\n\n", synopsis)
 		fs.PrintDefaults()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -51,15 +50,8 @@ func runRerun(ctx context.Context, e *environment, args []string) error {
 // printRerun prints what a rerun did, or would do with dry; err is the rerun's error, whose kind the
 // headline states as close's does.
 func printRerun(w io.Writer, p rating.Period, dry bool, sum *jobs.RerunSummary, err error) {
-	mode := "applied"
-	switch {
-	case errors.Is(err, jobs.ErrTooManyRejects):
-		mode = "STOPPED: too many rejects, nothing changed"
-	case errors.Is(err, invoices.ErrLocked):
-		mode = "STOPPED: another run holds the period"
-	case err != nil:
-		mode = "FAILED"
-	case dry:
+	mode := outcome(err, "applied", "nothing changed")
+	if err == nil && dry {
 		mode = "DRY RUN — nothing changed"
 	}
 	fmt.Fprintf(w, "billrun rerun %s — %s\n", p, mode)

@@ -68,24 +68,10 @@ func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, er
 	fs := e.flags("schedule", "schedule [flags]", &c,
 		flagSpec{db: true, usage: true, prices: true, accounts: true, out: true, rejects: true, at: true})
 	sc := &scheduleConfig{}
-	var envErrs []error
-	str := func(p *string, name, def, usage string) {
-		v := e.getenv(envName(name))
-		if v == "" {
-			v = def
-		}
-		fs.StringVar(p, name, v, usage+" (env "+envName(name)+")")
-	}
+	// Defaults only: parse sets every flag not on the command line from its BILLRUN_* variable.
+	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, def, usage+" (env "+envName(name)+")") }
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
-		v := def
-		if s := e.getenv(envName(name)); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				envErrs = append(envErrs, fmt.Errorf("%s=%q: want a duration such as 30m or 4h", envName(name), s))
-			}
-			v = d
-		}
-		fs.DurationVar(p, name, v, usage+" (env "+envName(name)+")")
+		fs.DurationVar(p, name, def, usage+" (env "+envName(name)+")")
 	}
 	str(&sc.closeSpec, "schedule-close", jobs.DefaultCloseSpec, `cron spec, UTC, of the close of the previous month; "off" disables`)
 	str(&sc.sweepSpec, "schedule-sweep", jobs.DefaultSweepSpec, `cron spec, UTC, of the standing sweep; "off" disables`)
@@ -97,9 +83,6 @@ func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, er
 	str(&sc.listen, "listen", defaultListen, `address of /healthz and /metrics; "off" disables`)
 	if err := e.parse(fs, &c, args); err != nil {
 		return nil, nil, err
-	}
-	if len(envErrs) > 0 {
-		return nil, nil, usagef("%v", errors.Join(envErrs...))
 	}
 	if fs.NArg() > 0 {
 		return nil, nil, usagef("schedule takes no arguments, got %q", fs.Args())
