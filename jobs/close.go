@@ -25,6 +25,9 @@ type CloseOptions struct {
 	At         time.Time // business time: issue dates, due dates, standing
 	MaxRejects int64
 	Wait       bool // wait for the period's lock instead of failing with ErrLocked
+	// ReadAhead, when set, is the period's read started before the close (StartReadAhead); the close
+	// takes its result if the accounts are still those it was started with. The caller stops it.
+	ReadAhead *ReadAhead
 }
 
 // CloseSummary is what a close did, for the summary line and tests.
@@ -82,7 +85,7 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 		return fmt.Errorf("close %s: load accounts: %w", p, err)
 	}
 	byID, known := knownAccounts(accts)
-	res, err := j.Usage.Read(ctx, rating.PeriodWindow(p), known)
+	res, err := j.readUsage(ctx, opts.ReadAhead, rating.PeriodWindow(p), known)
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}

@@ -19,6 +19,8 @@ type Store interface {
 	// Accounts returns every account with its contracts and grants (Consumed summed over the
 	// consumptions of effective documents), in ascending id order.
 	Accounts(ctx context.Context) ([]invoices.Account, error)
+	// AccountIDs returns the id of every account, in ascending order.
+	AccountIDs(ctx context.Context) ([]string, error)
 	// Payments returns every payment, ordered by paid_at then id.
 	Payments(ctx context.Context) ([]invoices.Payment, error)
 

@@ -46,12 +46,22 @@ func runClose(ctx context.Context, e *environment, args []string) error {
 	if lerr != nil {
 		return lerr
 	}
+	// The usage is read while the accounts are imported and the close takes its lock and starts its
+	// run, unless the close is to wait for the lock: it then reads once it holds it, the usage as it
+	// is by then.
+	var ahead *jobs.ReadAhead
+	if !c.wait {
+		if ahead, err = j.StartReadAhead(ctx, p, imp); err != nil {
+			return err
+		}
+		defer ahead.Stop()
+	}
 	if imp != nil {
 		if _, err := j.ImportAccounts(ctx, imp); err != nil {
 			return err
 		}
 	}
-	sum, err := j.Close(ctx, p, jobs.CloseOptions{At: at, MaxRejects: c.maxRejects, Wait: c.wait})
+	sum, err := j.Close(ctx, p, jobs.CloseOptions{At: at, MaxRejects: c.maxRejects, Wait: c.wait, ReadAhead: ahead})
 	if sum != nil {
 		printCloseSummary(e, p, sum, time.Since(started), err)
 	}

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"billrun/exporters"
+	"billrun/invoices/store"
+	"billrun/rating"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -173,5 +177,38 @@ func TestCloseBadAccountsFile(t *testing.T) {
 	args = append(args, "--db", "sqlite:"+filepath.Join(dir, "no-such-dir", "billrun.db"))
 	if _, err := runCapture(args...); err == nil || strings.Contains(err.Error(), bad) {
 		t.Errorf("close on a store that cannot open: %v; want the store's error, not the file's", err)
+	}
+}
+
+// TestCloseWhileAnotherRunHoldsThePeriod: a close started while another run holds the period's lock
+// exits 5 without issuing anything — the read it started ahead of taking the lock is stopped, not
+// waited for to the end, nor billed — and the close run after the lock is released issues all 17.
+func TestCloseWhileAnotherRunHoldsThePeriod(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := filepath.Abs("../..")
+	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "billrun.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	release, err := st.Lock(t.Context(), "period:2026-10", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := runCapture(args...)
+	if code := exitCode(err); code != exitLocked {
+		t.Fatalf("close while the period is locked: exit %d (%v), want %d\n%s", code, err, exitLocked, text)
+	}
+	if !strings.Contains(err.Error(), "period:2026-10") {
+		t.Errorf("the error does not name the period's lock: %v", err)
+	}
+	if docs, err := st.Documents(t.Context(), rating.Period{Year: 2026, Month: time.October}); err != nil || len(docs) != 0 {
+		t.Errorf("the refused close left %d documents (%v), want none", len(docs), err)
+	}
+	release()
+	if text, err = runCapture(args...); err != nil || !strings.Contains(text, "invoices issued  17") {
+		t.Errorf("close after the lock was released: %v\n%s", err, text)
 	}
 }

@@ -421,6 +421,16 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 	return err == nil, err
 }
 
+// AccountIDs returns the id of every account, in ascending order: what a read needs to tell known
+// accounts from unknown ones, without the contracts and grants Accounts loads.
+func (s *Store) AccountIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM accounts ORDER BY id`); err != nil {
+		return nil, fmt.Errorf("store: account ids: %w", err)
+	}
+	return ids, nil
+}
+
 // Accounts returns every account with its contracts (in stored order) and grants (by granted_at, then
 // id), each grant's Consumed summed over the consumptions of effective documents, in ascending id
 // order.

@@ -50,6 +50,7 @@ func TestStore(t *testing.T) {
 		fn   func(t *testing.T, s *store.Store)
 	}{
 		{"ImportUpsert", testImportUpsert},
+		{"AccountIDs", testAccountIDs},
 		{"ImportPaymentNeedsAccount", testImportPaymentNeedsAccount},
 		{"GrantConsumption", testGrantConsumption},
 		{"IssueNumbering", testIssueNumbering},
@@ -151,6 +152,19 @@ func mustIssue(t *testing.T, s *store.Store, doc *invoices.Document) {
 	t.Helper()
 	if err := s.Issue(t.Context(), doc); err != nil {
 		t.Fatalf("Issue(%s %s %s): %v", doc.Kind, doc.Account, doc.Period, err)
+	}
+}
+
+func testAccountIDs(t *testing.T, s *store.Store) {
+	ids, err := s.AccountIDs(t.Context())
+	if err != nil || len(ids) != 0 {
+		t.Fatalf("AccountIDs of an empty store = %q, %v; want none", ids, err)
+	}
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "acct_b"}, {ID: "acct_a"}, {ID: "acct_c"}}})
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "acct_0"}}}) // imports never delete
+	ids, err = s.AccountIDs(t.Context())
+	if want := []string{"acct_0", "acct_a", "acct_b", "acct_c"}; err != nil || !slices.Equal(ids, want) {
+		t.Errorf("AccountIDs = %q, %v; want %q", ids, err, want)
 	}
 }
 
