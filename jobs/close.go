@@ -127,7 +127,20 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	log := j.Logger.With("run_id", run.ID, "period", p.String())
 	started := time.Now()
 	// One core fewer than there are: issuing, on a goroutine of its own, is what the close waits for.
-	drafts := j.startDrafts(res.Aggregate, p, byID, at, runtime.GOMAXPROCS(0)-1)
+	procs := runtime.GOMAXPROCS(0)
+	drafts := j.startDrafts(res.Aggregate, p, byID, at, procs-1)
+	if r, ok := j.Store.(interface{ Remote() bool }); ok && r.Remote() {
+		// From here on more goroutines compute than there are cores — the drafting ones, then the two
+		// exports and the workbook's deflater — while the issuing goroutine waits on the database
+		// server some seven times a batch. With every P taken by a computing goroutine, the issuing
+		// one, woken by its reply, waited in the run queue for a P to come free, up to the
+		// scheduler's 10 ms time slice. Two Ps more than cores leave it one, and the OS, which runs a
+		// thread that has just woken promptly, shares the cores. Bench month on PostgreSQL, 5
+		// alternating closes each: from the end of the read to the end of the close 1.34-1.41 s
+		// against 1.37-1.54 s. SQLite's issuing computes in-process and did not gain.
+		runtime.GOMAXPROCS(procs + 2)
+		defer runtime.GOMAXPROCS(procs)
+	}
 	// The drafts will hold everything the rest of the close needs of the usage: once the drafting
 	// goroutines are done, let the collector have the workers' groups and symbol tables rather than
 	// mark them on every cycle of the issuing and exports.

@@ -299,6 +299,10 @@ func (s *Store) TruncateWAL(ctx context.Context) error {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Remote reports whether the database is a server that every statement is a round trip to
+// (PostgreSQL), rather than a file in the process (SQLite).
+func (s *Store) Remote() bool { return s.dialect == dialectPostgres }
+
 var (
 	passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
 	userInfo      = regexp.MustCompile(`(://[^:/@]*:).*@`) // greedy: a password may contain @

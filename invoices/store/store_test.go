@@ -89,6 +89,17 @@ func TestStore(t *testing.T) {
 	}
 }
 
+// TestRemote: PostgreSQL is a server every statement is a round trip to; SQLite is not.
+func TestRemote(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			if got, want := b.open(t).Remote(), b.name == "postgres"; got != want {
+				t.Errorf("Remote() = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 func tm(s string) time.Time {
