@@ -1,0 +1,80 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"billrun/invoices/store/storetest"
+	"billrun/jobs"
+)
+
+// remoteStore is a store that says its statements are round trips to a server.
+type remoteStore struct{ jobs.Store }
+
+func (remoteStore) Remote() bool { return true }
+
+// TestCloseRestoresGOMAXPROCS: a close on a remote store runs its issuing with more Ps than cores, and
+// gives the setting back when it ends, whether it succeeded or failed.
+func TestCloseRestoresGOMAXPROCS(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	before := runtime.GOMAXPROCS(0)
+	for _, fail := range []bool{false, true} {
+		st := storetest.OpenSQLite(t)
+		if _, err := st.ImportAccounts(context.Background(), imp); err != nil {
+			t.Fatal(err)
+		}
+		var s jobs.Store = remoteStore{st}
+		if fail {
+			s = remoteStore{&faultyStore{Store: st, failStanding: true}}
+		}
+		j := &jobs.Jobs{Store: s, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+			PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+		_, err := j.Close(context.Background(), fixturePeriod, jobs.CloseOptions{At: fixtureAt})
+		if (err != nil) != fail {
+			t.Fatalf("close (failing: %v): %v", fail, err)
+		}
+		if got := runtime.GOMAXPROCS(0); got != before {
+			t.Errorf("GOMAXPROCS after a close (failing: %v) = %d, want %d", fail, got, before)
+		}
+	}
+}
+
+// TestCloseWritesNoExportWhenStandingFails: no export is put in place before standing is saved, which
+// on PostgreSQL is also the commit that makes the issuing's asynchronous commits durable; when saving
+// standing fails, the close fails and leaves no export, not even a temporary file, in its output
+// directory, whether the exports were streamed while issuing or written after it.
+func TestCloseWritesNoExportWhenStandingFails(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	exps := map[string]jobs.Exporter{"written after issuing": fileExporter{},
+		"streamed while issuing": streamingExporter{finished: &atomic.Int32{}}}
+	for _, b := range storetest.Backends {
+		for name, exp := range exps {
+			t.Run(b.Name+"/"+name, func(t *testing.T) {
+				st := b.Open(t)
+				if _, err := st.ImportAccounts(context.Background(), imp); err != nil {
+					t.Fatal(err)
+				}
+				out := t.TempDir()
+				j := &jobs.Jobs{Store: &faultyStore{Store: st, failStanding: true}, Usage: localUsage{src: src, pb: pb},
+					Exporter: exp, PriceBook: pb, PriceBookHash: hash, OutDir: out, Logger: slog.New(slog.DiscardHandler)}
+				if _, err := j.Close(context.Background(), fixturePeriod, jobs.CloseOptions{At: fixtureAt}); !errors.Is(err, errInjected) {
+					t.Fatalf("close: err = %v, want the injected fault", err)
+				}
+				entries, err := os.ReadDir(filepath.Join(out, fixturePeriod.String()))
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					t.Fatal(err)
+				}
+				for _, e := range entries {
+					t.Errorf("the failed close left %s", e.Name())
+				}
+			})
+		}
+	}
+}
