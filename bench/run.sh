@@ -127,7 +127,8 @@ pg_settle() {
 # Each round runs every measurement once, so that all of them sample the same minutes: the VM's speed
 # drifts by tens of percent within minutes, and measuring rate in one block and its comparisons in
 # another made the ratios measure the drift. Each measurement is the second of two runs in a row (see
-# the top); the first runs of rate and DuckDB follow an idle pause and are kept as *_cold. A close runs
+# the top); the first runs of rate and DuckDB follow an idle pause and are kept as *_cold. Rate runs
+# again right before the closes (rate_near), and each round's close ratios are to that run. A close runs
 # on a new database that holds billrun's schema, as a monthly close finds it (`billrun migrate`, not
 # timed), and imports the 5,000 accounts itself; a PostgreSQL one on a settled server, settled again
 # after it, so that its background work lands on nothing timed.
@@ -161,6 +162,11 @@ for i in $(seq "$REPEAT"); do
 		NODE_PATH="$DUCKDB_DIR/node_modules" timed duckdb node bench/duckdb.cjs "$USAGE" 2
 	fi
 	if [ "$CLOSE" = 1 ]; then
+		# rate again, right before the closes: each round's close ratios compare runs a few seconds
+		# apart, not the round's first rate, a minute or more earlier (the VM drifts within minutes).
+		echo "round $i/$REPEAT: billrun rate again, before the closes (twice)" >&2
+		timed rate_near_warmup "${RATE[@]}" --usage "$USAGE"
+		timed rate_near "${RATE[@]}" --usage "$USAGE"
 		echo "round $i/$REPEAT: billrun close on SQLite (twice)" >&2
 		close_sqlite close_sqlite_warmup
 		close_sqlite close_sqlite
@@ -215,11 +221,14 @@ echo
 echo "billrun rate: $(awk -v c="$COMPRESSED" -v s="$R" 'BEGIN {printf "%.1f", c / s / 1e6}') MB/s compressed," \
 	"$(awk -v c="$RAW" -v s="$R" 'BEGIN {printf "%.1f", c / s / 1e6}') MB/s uncompressed; peak RSS $(( $(rss rate) / 1024 )) MB"
 if [ "$CLOSE" = 1 ]; then
+	# The closes' ratios are to the best rate of all the rounds' rate runs, those right before the
+	# closes included.
+	RC=$(cat "$WORK/rate" "$WORK/rate_near" | sort -n | head -1 | cut -d' ' -f1)
 	echo "close on SQLite (import $ACCOUNTS accounts, read, issue, sweep, exports): best $(best close_sqlite) s," \
-		"median $(median close_sqlite) s, peak RSS $(( $(rss close_sqlite) / 1024 )) MB: $(ratio "$(best close_sqlite)" "$R") × rate"
+		"median $(median close_sqlite) s, peak RSS $(( $(rss close_sqlite) / 1024 )) MB: $(ratio "$(best close_sqlite)" "$RC") × rate ($RC s)"
 	if [ -n "$PG_DSN" ]; then
 		echo "close on PostgreSQL: best $(best close_pg) s, median $(median close_pg) s, peak RSS $(( $(rss close_pg) / 1024 )) MB:" \
-			"$(ratio "$(best close_pg)" "$R") × rate"
+			"$(ratio "$(best close_pg)" "$RC") × rate ($RC s)"
 	else
 		echo "close on PostgreSQL: skipped (set BENCH_POSTGRES or BILLRUN_TEST_POSTGRES)"
 	fi
@@ -235,7 +244,7 @@ rounds() {
 echo
 echo "per-round ratios, median: DuckDB / rate $( [ -n "$D" ] && rounds duckdb rate || echo -)," \
 	"after ${PAUSE}s idle $( [ -n "$D" ] && rounds duckdb_cold rate_cold || echo -)," \
-	"rate / floor $(rounds rate floor)$( [ "$CLOSE" = 1 ] && echo ", close SQLite / rate $(rounds close_sqlite rate)")$( [ -n "$PG_DSN" ] && echo ", close PostgreSQL / rate $(rounds close_pg rate)")"
+	"rate / floor $(rounds rate floor)$( [ "$CLOSE" = 1 ] && echo ", close SQLite / the rate run before it $(rounds close_sqlite rate_near)")$( [ -n "$PG_DSN" ] && echo ", close PostgreSQL / the rate run before the closes $(rounds close_pg rate_near)")"
 if [ "$EVENTS_BIG" != 0 ]; then
 	SMALL_RSS=$(rss rate)
 	BIG_RSS=$(rss rate_big)
