@@ -60,25 +60,25 @@ func (r *ReadAhead) Stop() {
 	<-r.done
 }
 
-// take waits for the read and returns its result when it read window w for exactly the accounts
-// known; otherwise it stops the read and returns false.
-func (r *ReadAhead) take(w rating.Window, known map[string]bool) (*UsageResult, error, bool) {
+// take waits for the read and returns its result, with ok true, when it read window w for exactly
+// the accounts known; otherwise it stops the read and returns ok false.
+func (r *ReadAhead) take(w rating.Window, known map[string]bool) (res *UsageResult, ok bool, err error) {
 	if r == nil {
-		return nil, nil, false
+		return nil, false, nil
 	}
 	if !w.From.Equal(r.window.From) || !w.To.Equal(r.window.To) || !maps.Equal(known, r.known) {
 		r.Stop()
-		return nil, nil, false
+		return nil, false, nil
 	}
 	<-r.done
-	res, err := r.res, r.err
+	res, err = r.res, r.err
 	r.res, r.err = nil, nil // the close owns the result now; Stop must not keep it alive
-	return res, err, true
+	return res, true, err
 }
 
 // readUsage reads window w for the accounts known, taking ahead's read when it matches.
 func (j *Jobs) readUsage(ctx context.Context, ahead *ReadAhead, w rating.Window, known map[string]bool) (*UsageResult, error) {
-	if res, err, ok := ahead.take(w, known); ok {
+	if res, ok, err := ahead.take(w, known); ok {
 		return res, err
 	} else if ahead != nil {
 		j.Logger.Info("the accounts changed since the read started ahead of the close: reading usage again")
