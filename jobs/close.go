@@ -86,7 +86,8 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 		return fmt.Errorf("close %s: load accounts: %w", p, err)
 	}
 	byID, known := knownAccounts(accts)
-	res, err := j.readUsage(ctx, opts.ReadAhead, rating.PeriodWindow(p), known)
+	res, err := j.readUsage(ctx, j.Logger.With("run_id", run.ID, "period", p.String()), opts.ReadAhead,
+		rating.PeriodWindow(p), known)
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
@@ -425,7 +426,12 @@ func baseProcs() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// moreProcs sets GOMAXPROCS to extra more than baseProcs until the returned func is called.
+// moreProcs sets GOMAXPROCS to extra more than baseProcs until the returned func is called. Setting
+// GOMAXPROCS stops the runtime from following the CPU limit it runs under (a container's quota, the
+// CPU affinity), as it does by default; so the last close to give its Ps back hands GOMAXPROCS to the
+// runtime's default again (runtime.SetDefaultGOMAXPROCS) rather than set the number it found — unless
+// the GOMAXPROCS variable fixed it, which the runtime never updates anyway. billrun schedule, running
+// closes in a long-lived process, keeps following its pod's CPU limit.
 func moreProcs(extra int) (restore func()) {
 	extraProcs.Lock()
 	defer extraProcs.Unlock()
@@ -437,7 +443,12 @@ func moreProcs(extra int) (restore func()) {
 	return func() {
 		extraProcs.Lock()
 		defer extraProcs.Unlock()
-		if extraProcs.users--; extraProcs.users == 0 {
+		if extraProcs.users--; extraProcs.users > 0 {
+			return
+		}
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.SetDefaultGOMAXPROCS()
+		} else {
 			runtime.GOMAXPROCS(extraProcs.base)
 		}
 	}

@@ -2,6 +2,9 @@ package jobs
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"maps"
 
 	"billrun/invoices"
@@ -26,8 +29,19 @@ type ReadAhead struct {
 
 // StartReadAhead starts reading period p's usage for the accounts the store will hold once imp (nil:
 // no accounts file) is imported: those it holds now and imp's, since an import never deletes. Stop
-// must be called once the close is done with it.
+// must be called once the close is done with it. It starts nothing, and returns nil, when another run
+// holds the period now.
 func (j *Jobs) StartReadAhead(ctx context.Context, p rating.Period, imp *invoices.Import) (*ReadAhead, error) {
+	// A close that will find its period held exits 5 at once: no read for it, which on S3 would
+	// download the month first. The lock is only tried here, not kept; the close takes it itself.
+	release, err := j.Store.Lock(ctx, "period:"+p.String(), false)
+	switch {
+	case errors.Is(err, invoices.ErrLocked):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("lock period:%s: %w", p, err)
+	}
+	release()
 	ids, err := j.Store.AccountIDs(ctx)
 	if err != nil {
 		return nil, err
@@ -68,6 +82,7 @@ func (r *ReadAhead) take(w rating.Window, known map[string]bool) (res *UsageResu
 	}
 	if !w.From.Equal(r.window.From) || !w.To.Equal(r.window.To) || !maps.Equal(known, r.known) {
 		r.Stop()
+		r.res, r.err = nil, nil // the read is discarded: let its aggregate go before the close reads again
 		return nil, false, nil
 	}
 	<-r.done
@@ -77,11 +92,11 @@ func (r *ReadAhead) take(w rating.Window, known map[string]bool) (res *UsageResu
 }
 
 // readUsage reads window w for the accounts known, taking ahead's read when it matches.
-func (j *Jobs) readUsage(ctx context.Context, ahead *ReadAhead, w rating.Window, known map[string]bool) (*UsageResult, error) {
+func (j *Jobs) readUsage(ctx context.Context, log *slog.Logger, ahead *ReadAhead, w rating.Window, known map[string]bool) (*UsageResult, error) {
 	if res, ok, err := ahead.take(w, known); ok {
 		return res, err
 	} else if ahead != nil {
-		j.Logger.Info("the accounts changed since the read started ahead of the close: reading usage again")
+		log.Info("the accounts changed since the read started ahead of the close: reading usage again")
 	}
 	return j.Usage.Read(ctx, w, known)
 }

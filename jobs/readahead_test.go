@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"reflect"
@@ -119,5 +120,35 @@ func TestReadAheadStop(t *testing.T) {
 	case <-stopped:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Stop did not end the read")
+	}
+}
+
+// TestReadAheadNotWhenLocked: while another run holds the period, StartReadAhead starts no read — the
+// close will exit 5 at once, and on S3 the read would download the month first — and the lock is
+// still the other run's afterwards.
+func TestReadAheadNotWhenLocked(t *testing.T) {
+	pb, _, src, _ := loadFixtures(t)
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			release, err := st.Lock(context.Background(), "period:"+fixturePeriod.String(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			u := &countingUsage{UsageReader: localUsage{src: src, pb: pb}}
+			j := &jobs.Jobs{Store: st, Usage: u, Logger: slog.New(slog.DiscardHandler)}
+			ahead, err := j.StartReadAhead(context.Background(), fixturePeriod, nil)
+			if err != nil || ahead != nil {
+				t.Fatalf("StartReadAhead while the period is held = %v, %v; want nil, nil", ahead, err)
+			}
+			ahead.Stop() // a nil read ahead may be stopped
+			if n := u.reads.Load(); n != 0 {
+				t.Errorf("usage read %d times, want none", n)
+			}
+			if _, err := st.Lock(context.Background(), "period:"+fixturePeriod.String(), false); !errors.Is(err, invoices.ErrLocked) {
+				t.Errorf("the period's lock after StartReadAhead: %v, want it still held", err)
+			}
+		})
 	}
 }

@@ -181,8 +181,8 @@ func TestCloseBadAccountsFile(t *testing.T) {
 }
 
 // TestCloseWhileAnotherRunHoldsThePeriod: a close started while another run holds the period's lock
-// exits 5 without issuing anything — the read it started ahead of taking the lock is stopped, not
-// waited for to the end, nor billed — and the close run after the lock is released issues all 17.
+// exits 5 without issuing anything (it starts no read ahead: jobs.TestReadAheadNotWhenLocked), and
+// the close run after the lock is released issues all 17.
 func TestCloseWhileAnotherRunHoldsThePeriod(t *testing.T) {
 	dir := t.TempDir()
 	root, _ := filepath.Abs("../..")

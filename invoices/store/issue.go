@@ -497,10 +497,11 @@ func (c *lineSetCopy) Read(p []byte) (int, error) {
 }
 
 // lineSetBuffers hold the JSON of a batch's lines (~1.3 MB for 100 invoices of the benchmark month, 5 MB
-// for its first, largest accounts) between batches. A close encodes one batch while the one before is
-// issued, so two are in use at once. Unlike a sync.Pool's, these outlive collections: a close collects
-// several times while issuing, and a pool emptied each time had its buffers grown again from nothing —
-// 51 MB allocated and cleared for the bench month's 50 batches, against the ~7 MB of two buffers.
+// for its first, largest accounts) between batches: a close holds one at a time, from encoding a batch
+// until it is committed, and two closes in one process (billrun schedule) two. Unlike a sync.Pool's,
+// these outlive collections: a close collects several times while issuing, and a pool emptied each
+// time had its buffers grown again from nothing — 51 MB allocated and cleared for the bench month's 50
+// batches, 5.4 MB now. A long-lived process keeps up to two of them, at most 16 MB each.
 var lineSetBuffers = bufferList{free: make(chan *[]byte, 2)}
 
 // bufferList is a free list of byte buffers, up to cap(free) of them, of at most maxKeptBuffer bytes.
