@@ -110,6 +110,10 @@ func TestEveryCommandTakesAt(t *testing.T) {
 		if out, err := runCapture(append(args, "--at", "2026-11-02T00:00:00Z")...); err != nil {
 			t.Errorf("billrun %s --at …: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		// RFC 3339 5.6: "T" and "Z" may be lower case.
+		if out, err := runCapture(append(args, "--at", "2026-11-02t00:00:00z")...); err != nil {
+			t.Errorf("billrun %s --at 2026-11-02t00:00:00z: %v\n%s", strings.Join(args, " "), err, out)
+		}
 		if _, err := runCapture(append(args, "--at", "2026-11-02")...); exitCode(err) != exitUsage {
 			t.Errorf("billrun %s --at 2026-11-02: %v, want exit %d", strings.Join(args, " "), err, exitUsage)
 		}
@@ -188,5 +192,17 @@ func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 		if strings.Contains(out+fmt.Sprint(err), "MySecret") {
 			t.Errorf("billrun %s printed the DSN's password", strings.Join(c.args, " "))
 		}
+	}
+}
+
+// TestParseRFC3339: "t" and "z" in lower case name the same instant as upper case (RFC 3339 5.6).
+func TestParseRFC3339(t *testing.T) {
+	lower, err1 := parseRFC3339("2026-11-01t02:00:00.5z")
+	upper, err2 := parseRFC3339("2026-11-01T02:00:00.5Z")
+	if err1 != nil || err2 != nil || !lower.Equal(upper) {
+		t.Errorf("parseRFC3339: %v (%v), %v (%v); want the same instant", lower, err1, upper, err2)
+	}
+	if _, err := parseRFC3339("2026-11-01 02:00:00Z"); err == nil {
+		t.Error("a space for T was accepted")
 	}
 }

@@ -126,7 +126,7 @@ func scheduleClock(at string, wall func() time.Time) func() time.Time {
 	if at == "" {
 		return wall
 	}
-	t, err := time.Parse(time.RFC3339Nano, at)
+	t, err := parseRFC3339(at)
 	if err != nil {
 		return wall
 	}

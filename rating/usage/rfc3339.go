@@ -3,20 +3,22 @@ package usage
 import (
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Times in usage are RFC 3339 as Go's time.RFC3339 reads it, strictly:
+// Times in usage are RFC 3339 (section 5.6), strictly:
 //
 //	YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
 //
-// with an upper-case T and Z, a day that exists in its month, seconds 00-59 (no leap second), any number
+// with T and Z in either case (the RFC allows "t" and "z" unless a format using it says otherwise, and
+// DESIGN does not), a day that exists in its month, seconds 00-59 (no leap second), any number
 // of fraction digits (nanoseconds kept, further digits dropped, as time.Parse does) and an offset of at
 // most ±23:59. A time without an offset is rejected: it names no instant. Times are converted to UTC.
 
 // rfc3339Shape is the syntax the reference parser accepts before time.Parse checks the ranges; it keeps
 // out what time.Parse would otherwise tolerate (a comma before the fraction, one-digit fields).
-var rfc3339Shape = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`)
+var rfc3339Shape = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`)
 
 // parseTimeRef is the reference (fallback) parser: a shape check, time.Parse for the ranges, and an
 // explicit offset range check. It is what the fast parser is fuzzed against.
@@ -24,6 +26,7 @@ func parseTimeRef(s string) (time.Time, bool) {
 	if !rfc3339Shape.MatchString(s) {
 		return time.Time{}, false
 	}
+	s = strings.ToUpper(s) // time.Parse takes only an upper-case T and Z; the rest is digits and signs
 	if s[len(s)-1] != 'Z' {
 		hh, _ := strconv.Atoi(s[len(s)-5 : len(s)-3])
 		mm, _ := strconv.Atoi(s[len(s)-2:])
@@ -44,7 +47,7 @@ func parseTimeFast(b []byte) (time.Time, bool) {
 	if len(b) < len("2006-01-02T15:04:05Z") {
 		return time.Time{}, false
 	}
-	if b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+	if b[4] != '-' || b[7] != '-' || b[10] != 'T' && b[10] != 't' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
 	year, ok1 := digits4(b[0:4])
@@ -79,7 +82,7 @@ func parseTimeFast(b []byte) (time.Time, bool) {
 	rest := b[i:]
 	offset := 0
 	switch {
-	case len(rest) == 1 && rest[0] == 'Z':
+	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
 	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
 		hh, ok1 := digits2(rest[1:3])
 		mm, ok2 := digits2(rest[4:6])
