@@ -39,9 +39,19 @@ func (l Line) Key() string {
 	return fmt.Sprintf("%s|%s|%s|%s|%s", l.Kind, l.Product, l.Deployment, l.Meter, l.UnitPrice.String())
 }
 
-// unrounded amounts keep this many decimal places; with unit sizes of 10^6 and 3600 the quotient's
-// expansion either ends or repeats one digit other than 9, so rounding it to cents is exact.
+// unrounded amounts keep at least this many decimal places. A token line's quotient (÷ 10^6) ends. A
+// GPU line's x ÷ 3600, for x with p decimal places, ends after p + 4 places or from there repeats one
+// digit other than 9 (3600 = 2^4 × 5^2 × 9, and r/9 = 0.rrr… for r < 9): rounded at p + 5 places or
+// more, the repeat only changes its own last digit, so rounding that to cents is rounding the exact
+// quotient once (DESIGN §5). gpuPlaces gives the places; 24 covers prices of up to 10 decimals with
+// quantities in nanos.
 const unroundedPlaces = 24
+
+// gpuPlaces is the number of decimal places a GPU line's x ÷ 3600 is kept to: unroundedPlaces, or p + 5
+// for x with p decimal places when that is more (a unit price of more than 10 decimals).
+func gpuPlaces(x decimal.Decimal) int32 {
+	return max(unroundedPlaces, -x.Exponent()+5)
+}
 
 // BuildLines rates the aggregate lines of one account: quantity × unit price ÷ unit size, each line
 // rounded on its own. Lines with quantity 0 are omitted. The order is stable: kind, deployment, product,
@@ -200,7 +210,8 @@ func buildLine(k *entryKey, q Quantity) (Line, bool) {
 	case KindGPU:
 		l.Unit = "GPU-hour"
 		if raw, l.Amount, fast = gpuAmountFast(q, pv); !fast {
-			raw = qd.Mul(price).DivRound(decimal.NewFromInt(secondsPerGPUHour), unroundedPlaces)
+			x := qd.Mul(price)
+			raw = x.DivRound(decimal.NewFromInt(secondsPerGPUHour), gpuPlaces(x))
 		}
 	default:
 		l.Unit = "1M tokens"
@@ -332,9 +343,10 @@ func gpuAmountFast(q Quantity, p priceVal) (decimal.Decimal, Cents, bool) {
 	if !ok {
 		return decimal.Decimal{}, 0, false
 	}
-	// The product's exponent is -9 + p.exp; QuoRem scales it by 10^(unroundedPlaces - 9 + p.exp).
+	// The product's exponent is -9 + p.exp; QuoRem scales it by 10^(unroundedPlaces - 9 + p.exp). A
+	// product with more than unroundedPlaces - 5 places needs more places (gpuPlaces): the slow path.
 	e := unroundedPlaces - 9 + int(p.exp)
-	if e < 0 || e > 19 {
+	if e < 5 || e > 19 {
 		return decimal.Decimal{}, 0, false
 	}
 	if vh, vl, ok = mul128(vh, vl, pow10u64[e]); !ok {

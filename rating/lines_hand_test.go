@@ -47,6 +47,12 @@ func TestHandBuildLinesRounding(t *testing.T) {
 			"", "GPU-hour", 0}, // 2.249999999 × 8 / 3600 = 17.999999992 / 3600 = 0.00499999999777… → 0.00
 		{"GPU 3599.5 s at 8.00", handKey(KindGPU, "H100-80GB", "dep-f", MeterGPUSeconds, "8.00"), handQ(3599, 500_000_000),
 			"", "GPU-hour", 800}, // 3599.5 × 8 / 3600 = 28796 / 3600 = 7.99888… → 8.00
+		// A price of 15 decimals: the product has 24 places, and rounding its quotient at 24 places first
+		// (then to cents) would make it 0.005 → 0.01, rounding twice.
+		{"GPU price of 15 decimals just below half a cent", handKey(KindGPU, "A100-80GB", "dep-g", MeterGPUSeconds, "0.012000000000008"),
+			handQ(1499, 999_999_999), "", "GPU-hour", 0}, // 1499.999999999 × 0.012000000000008 = 17.999999999999999999999992; ÷ 3600 = 0.00499999999999999999999999777… → 0.00
+		{"GPU price of 15 decimals exactly half a cent", handKey(KindGPU, "A100-80GB", "dep-h", MeterGPUSeconds, "0.012000000000000"),
+			handQ(1500, 0), "0.005", "GPU-hour", 1}, // 1500 × 0.012 / 3600 = 18 / 3600 = 0.005 → 0.01
 		{"positive quantity rounding to 0.00 is kept", handKey(KindServerless, handLlama8B, "", MeterCachedInput, "0.10"), handQ(1, 0),
 			"0.0000001", "1M tokens", 0}, // 1 × 0.10 / 1M = 0.0000001 → 0.00, line kept
 		{"fine-tuning line", LineKey{Account: "acct_1", Kind: KindFineTuning, Product: "job-1", BaseModel: handLlama8B,
