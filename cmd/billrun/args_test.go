@@ -184,6 +184,9 @@ func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 		{[]string{"sweep", "--db", db, "--max-gpu-interval", "24h"}, "--max-gpu-interval 24h"},
 		{[]string{"rate", "--period", "2026-10", "--db", db, "--workers", "-3"}, "--workers -3"},
 		{[]string{"standing", "--db", "mysql://u:MySecret@h/x"}, "want sqlite:PATH or postgres://"},
+		{[]string{"standing", "--db", "sqlite:"}, "needs a path"},
+		{[]string{"standing", "--db", "postgres://u:MySecret@h:badport/x"}, "--db postgres://u:xxxxx@h:badport/x"},
+		{[]string{"rate", "--period", "2026-10", "--db", db, "--usage", "file://usage"}, "want file:///abs/path"},
 	} {
 		out, err := runCapture(c.args...)
 		if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), c.want) {

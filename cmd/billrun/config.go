@@ -161,9 +161,16 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 		return usagef("--max-gpu-interval %s: must be between 0 (the default, 1h) and %s", c.maxGPUInterval, usage.MaxGPUIntervalLimit)
 	case c.workers < 0:
 		return usagef("--workers %d: must not be negative (0: one per CPU)", c.workers)
-	case c.db != "" && !strings.HasPrefix(c.db, "sqlite:") && !strings.HasPrefix(c.db, "postgres://") &&
-		!strings.HasPrefix(c.db, "postgresql://"):
-		return usagef("--db %s: want sqlite:PATH or postgres://USER:PASS@HOST/DB", store.Redacted(c.db))
+	}
+	if c.db != "" {
+		if err := store.CheckDSN(c.db); err != nil {
+			return usagef("--db %s: %v", store.Redacted(c.db), err)
+		}
+	}
+	if c.usage != "" && !strings.HasPrefix(c.usage, "s3://") {
+		if err := usage.CheckLocal(c.usage); err != nil {
+			return usagef("--usage: %v", err)
+		}
 	}
 	if c.logLevel != "" {
 		var level slog.Level

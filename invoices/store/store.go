@@ -59,6 +59,24 @@ type Store struct {
 	insertTexts sync.Map
 }
 
+// CheckDSN reports whether dsn names a database as Open takes it — "sqlite:PATH" with a path, or a
+// PostgreSQL URL its driver can parse — without connecting. Its errors never contain the password.
+func CheckDSN(dsn string) error {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		if strings.TrimPrefix(dsn, "sqlite:") == "" {
+			return errors.New("a sqlite DSN needs a path, e.g. sqlite:billrun.db")
+		}
+		return nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		if _, err := pgconn.ParseConfig(dsn); err != nil {
+			return errors.New(redactErr(err, dsn))
+		}
+		return nil
+	}
+	return errors.New("want sqlite:PATH or postgres://USER:PASS@HOST/DB")
+}
+
 // Open connects to the database named by dsn and applies any pending migrations. dsn is
 // "sqlite:PATH" (the file is created if absent) or a "postgres://" or "postgresql://" URL. Errors
 // never contain the DSN's password. A nil logger discards logs.

@@ -26,25 +26,41 @@ type Local struct {
 	root string
 }
 
-// NewLocal returns the usage tree at root: a plain path or a file URL (file:///abs/path). It returns an
-// error, wrapping fs.ErrNotExist when root does not exist, unless root is a directory.
-func NewLocal(root string) (*Local, error) {
+// CheckLocal reports whether root names a local usage tree as NewLocal reads it — a plain path, or a
+// file URL with an absolute path and no host — without looking at the file system.
+func CheckLocal(root string) error {
+	_, err := localDir(root)
+	return err
+}
+
+// localDir returns the directory root names: root itself, or a file URL's path.
+func localDir(root string) (string, error) {
 	dir := root
 	if strings.HasPrefix(root, "file:") {
 		u, err := url.Parse(root)
 		if err != nil {
-			return nil, fmt.Errorf("usage: local source %q: %w", root, err)
+			return "", fmt.Errorf("usage: local source %q: %w", root, err)
 		}
 		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("usage: local source %q: want file:///abs/path (no host)", root)
+			return "", fmt.Errorf("usage: local source %q: want file:///abs/path (no host)", root)
 		}
 		if u.Path == "" {
-			return nil, fmt.Errorf("usage: local source %q: want file:///abs/path", root)
+			return "", fmt.Errorf("usage: local source %q: want file:///abs/path", root)
 		}
 		dir = filepath.FromSlash(u.Path)
 	}
 	if dir == "" {
-		return nil, fmt.Errorf("usage: local source: empty path")
+		return "", fmt.Errorf("usage: local source: empty path")
+	}
+	return dir, nil
+}
+
+// NewLocal returns the usage tree at root: a plain path or a file URL (file:///abs/path). It returns an
+// error, wrapping fs.ErrNotExist when root does not exist, unless root is a directory.
+func NewLocal(root string) (*Local, error) {
+	dir, err := localDir(root)
+	if err != nil {
+		return nil, err
 	}
 	dir = filepath.Clean(dir)
 	info, err := os.Stat(dir)
