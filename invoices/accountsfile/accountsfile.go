@@ -38,25 +38,48 @@ type account struct {
 
 type contract struct {
 	Percent decimal.Decimal `yaml:"on_demand_discount_percent"`
-	From    time.Time       `yaml:"from"`
-	To      time.Time       `yaml:"to"`
+	From    fileTime        `yaml:"from"`
+	To      fileTime        `yaml:"to"`
 }
 
 type grant struct {
-	ID        string     `yaml:"id"`
-	Kind      string     `yaml:"kind"`
-	Amount    string     `yaml:"amount"`
-	GrantedAt time.Time  `yaml:"granted_at"`
-	ExpiresAt *time.Time `yaml:"expires_at"`
+	ID        string    `yaml:"id"`
+	Kind      string    `yaml:"kind"`
+	Amount    string    `yaml:"amount"`
+	GrantedAt fileTime  `yaml:"granted_at"`
+	ExpiresAt *fileTime `yaml:"expires_at"`
 }
 
 type payment struct {
-	ID      string    `yaml:"id"`
-	Account string    `yaml:"account"`
-	Amount  string    `yaml:"amount"`
-	PaidAt  time.Time `yaml:"paid_at"`
-	For     string    `yaml:"for"`
-	Invoice string    `yaml:"invoice"`
+	ID      string   `yaml:"id"`
+	Account string   `yaml:"account"`
+	Amount  string   `yaml:"amount"`
+	PaidAt  fileTime `yaml:"paid_at"`
+	For     string   `yaml:"for"`
+	Invoice string   `yaml:"invoice"`
+}
+
+// fileTime is a time in the file: a YAML timestamp, or — as JSON has no timestamps, and a YAML string
+// may be quoted — a string in RFC 3339 (its T and Z in either case) or a date, YYYY-MM-DD, which is
+// its midnight UTC as the same date unquoted in YAML is (DESIGN §6 writes contract dates so).
+type fileTime struct{ time.Time }
+
+func (t *fileTime) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!timestamp" {
+		return n.Decode(&t.Time)
+	}
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!str" || n.Tag == "") {
+		if v, err := time.Parse(time.RFC3339Nano, strings.ToUpper(n.Value)); err == nil {
+			t.Time = v
+			return nil
+		}
+		if v, err := time.Parse(time.DateOnly, n.Value); err == nil {
+			t.Time = v
+			return nil
+		}
+	}
+	return fmt.Errorf("line %d: %q is not a time: want RFC 3339, e.g. 2026-10-05T14:00:00Z, or a date, 2026-10-05",
+		n.Line, n.Value)
 }
 
 // Load reads and validates the file at path.
@@ -117,14 +140,14 @@ func Parse(data []byte) (*invoices.Import, error) {
 		}
 		rec.ContractsSet = keys["contracts"]
 		for j, c := range a.Contracts {
-			if c.From.IsZero() || c.To.IsZero() || !c.To.After(c.From) {
+			if c.From.IsZero() || c.To.IsZero() || !c.To.After(c.From.Time) {
 				return nil, fmt.Errorf("account %s: contracts[%d]: from and to are required and to must be after from", a.ID, j)
 			}
 			// DESIGN §6: contract dates are midnight UTC, month boundaries.
 			for _, d := range []struct {
 				name string
 				t    time.Time
-			}{{"from", c.From}, {"to", c.To}} {
+			}{{"from", c.From.Time}, {"to", c.To.Time}} {
 				if u := d.t.UTC(); u.Day() != 1 || !u.Equal(u.Truncate(24*time.Hour)) {
 					return nil, fmt.Errorf("account %s: contracts[%d]: %s %s is not the start of a month (midnight UTC on the 1st)",
 						a.ID, j, d.name, d.t.Format(time.RFC3339))
@@ -137,7 +160,7 @@ func Parse(data []byte) (*invoices.Import, error) {
 				return nil, fmt.Errorf("account %s: contracts[%d]: on_demand_discount_percent %s out of 0..100", a.ID, j, c.Percent)
 			}
 			for _, o := range rec.Contracts {
-				if c.From.Before(o.To) && o.From.Before(c.To) {
+				if c.From.Before(o.To) && o.From.Before(c.To.Time) {
 					return nil, fmt.Errorf("account %s: contracts[%d] overlaps another contract", a.ID, j)
 				}
 			}
@@ -165,7 +188,7 @@ func Parse(data []byte) (*invoices.Import, error) {
 			if g.GrantedAt.IsZero() {
 				return nil, fmt.Errorf("%s (%s): granted_at is required", name, g.ID)
 			}
-			if g.ExpiresAt != nil && !g.ExpiresAt.After(g.GrantedAt) {
+			if g.ExpiresAt != nil && !g.ExpiresAt.After(g.GrantedAt.Time) {
 				return nil, fmt.Errorf("%s (%s): expires_at %s is not after granted_at %s", name, g.ID,
 					g.ExpiresAt.Format(time.RFC3339), g.GrantedAt.Format(time.RFC3339))
 			}

@@ -1,6 +1,8 @@
 package accountsfile
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -41,6 +43,67 @@ payments:
 	}
 	if !imp.Payments[0].ForCredits {
 		t.Errorf("payment 1 not for credits")
+	}
+}
+
+// TestParseDesignExampleAsJSON: DESIGN §6 takes the file as YAML or JSON. The same example written as
+// JSON — where times are strings, contract dates "2026-01-01" among them — imports exactly as the
+// YAML does; so do quoted YAML times and RFC 3339's lower-case t and z. A string that is no time is
+// refused, naming its line.
+func TestParseDesignExampleAsJSON(t *testing.T) {
+	yamlImp, err := Parse([]byte(`
+accounts:
+  - id: acct_00001
+    name: Acme AI
+    email: billing@acme.test
+    payment_method: true
+    spend_limit_override: null
+    contracts:
+      - {on_demand_discount_percent: "15", from: 2026-01-01, to: 2027-01-01}
+    credits:
+      - {id: cg_1, kind: free, amount: "1.00", granted_at: 2026-01-10T00:00:00Z, expires_at: null}
+      - {id: cg_2, kind: purchased, amount: "100.00", granted_at: 2026-09-02T10:00:00Z, expires_at: 2027-09-02T10:00:00Z}
+payments:
+  - {id: pay_1, account: acct_00001, amount: "100.00", paid_at: 2026-09-02T10:00:00Z, for: credits}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"JSON": `{"accounts": [{"id": "acct_00001", "name": "Acme AI", "email": "billing@acme.test",
+  "payment_method": true, "spend_limit_override": null,
+  "contracts": [{"on_demand_discount_percent": "15", "from": "2026-01-01", "to": "2027-01-01"}],
+  "credits": [{"id": "cg_1", "kind": "free", "amount": "1.00", "granted_at": "2026-01-10T00:00:00Z", "expires_at": null},
+    {"id": "cg_2", "kind": "purchased", "amount": "100.00", "granted_at": "2026-09-02T10:00:00Z", "expires_at": "2027-09-02T10:00:00Z"}]}],
+ "payments": [{"id": "pay_1", "account": "acct_00001", "amount": "100.00", "paid_at": "2026-09-02T10:00:00Z", "for": "credits"}]}`,
+		"quoted YAML, lower-case t and z": `
+accounts:
+  - id: acct_00001
+    name: Acme AI
+    email: billing@acme.test
+    payment_method: true
+    spend_limit_override: null
+    contracts:
+      - {on_demand_discount_percent: "15", from: "2026-01-01", to: '2027-01-01T00:00:00z'}
+    credits:
+      - {id: cg_1, kind: free, amount: "1.00", granted_at: "2026-01-10", expires_at: null}
+      - {id: cg_2, kind: purchased, amount: "100.00", granted_at: "2026-09-02t10:00:00Z", expires_at: "2027-09-02T12:00:00+02:00"}
+payments:
+  - {id: pay_1, account: acct_00001, amount: "100.00", paid_at: "2026-09-02T10:00:00z", for: credits}
+`,
+	} {
+		imp, err := Parse([]byte(text))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(imp, yamlImp) {
+			t.Errorf("%s imports\n%+v\nwant, as the YAML example,\n%+v", name, imp, yamlImp)
+		}
+	}
+	_, err = Parse([]byte(`{"accounts": [{"id": "a",
+  "contracts": [{"on_demand_discount_percent": "15", "from": "January", "to": "2027-01-01"}]}]}`))
+	if err == nil || !strings.Contains(err.Error(), `"January" is not a time`) || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a contract from January: %v, want an error naming the value and line 2", err)
 	}
 }
 
