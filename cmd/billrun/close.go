@@ -87,15 +87,6 @@ func loadAccountsFile(path string) func() (*invoices.Import, error) {
 	}
 }
 
-func importFile(ctx context.Context, j *jobs.Jobs, path string) error {
-	imp, err := accountsfile.Load(path)
-	if err != nil {
-		return err
-	}
-	_, err = j.ImportAccounts(ctx, imp)
-	return err
-}
-
 func printCloseSummary(e *environment, p rating.Period, sum *jobs.CloseSummary, took time.Duration, err error) {
 	w := e.stdout
 	r := sum.Run

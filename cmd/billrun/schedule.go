@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"billrun/invoices"
+	"billrun/invoices/accountsfile"
 	"billrun/invoices/store"
 	"billrun/jobs"
 )
@@ -155,7 +156,13 @@ func (e *environment) newDaemon(ctx context.Context, c *config, sc *scheduleConf
 		return nil, err
 	}
 	if c.accounts != "" {
-		if err := importFile(ctx, j, c.accounts); err != nil {
+		// Recorded as an import run, as `accounts import` is (DESIGN §8: every command that changes data
+		// is a run), at the scheduler's clock.
+		imp, err := accountsfile.Load(c.accounts)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := j.ImportAccountsRun(ctx, imp, now(), c.accounts); err != nil {
 			return nil, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -604,5 +605,29 @@ func TestScheduledReconcileWritesItsReport(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "2026-10", "reconciliation-2026-10.xlsx")); err != nil {
 		t.Errorf("no reconciliation workbook: %v", err)
+	}
+}
+
+// TestScheduleImportIsARun: the accounts file `schedule --accounts` imports on start is recorded as an
+// import run at the scheduler's clock, as `accounts import` is (DESIGN §8: every command that changes
+// data is a run); it had written the accounts with no run at all.
+func TestScheduleImportIsARun(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "billrun.db")
+	fixtureDaemon(t, t.Context(), db, filepath.Join(dir, "out"), newFakeClock("2026-11-03T09:00:00Z"), nil)
+	conn, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var kind, period, status, scope, at string
+	if err := conn.QueryRow(`SELECT kind, period, status, scope, substr(at, 1, 19) FROM runs`).Scan(&kind, &period, &status,
+		&scope, &at); err != nil {
+		t.Fatalf("the import's run: %v", err)
+	}
+	if kind != "import" || period != "2026-11" || status != "succeeded" || !strings.HasPrefix(scope, "accounts file ") ||
+		at != "2026-11-03T09:00:00" {
+		t.Errorf("run = %s %s %s %q at %s; want a succeeded import of 2026-11, scope \"accounts file …\", at 2026-11-03T09:00:00",
+			kind, period, status, scope, at)
 	}
 }
