@@ -61,7 +61,7 @@ func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*
 	}
 	log := j.Logger.With("run_id", run.ID, "period", p.String())
 	sum := &CloseSummary{Run: run}
-	err = j.close(ctx, p, at, opts, run, sum)
+	err = j.close(ctx, log, p, at, opts, run, sum)
 	end := j.now()
 	run.FinishedAt = &end
 	run.Status = invoices.RunSucceeded
@@ -80,14 +80,14 @@ func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*
 	return sum, nil
 }
 
-func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts CloseOptions, run *invoices.Run, sum *CloseSummary) error {
+func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at time.Time, opts CloseOptions,
+	run *invoices.Run, sum *CloseSummary) error {
 	accts, err := j.Store.Accounts(ctx)
 	if err != nil {
 		return fmt.Errorf("close %s: load accounts: %w", p, err)
 	}
 	byID, known := knownAccounts(accts)
-	res, err := j.readUsage(ctx, j.Logger.With("run_id", run.ID, "period", p.String()), opts.ReadAhead,
-		rating.PeriodWindow(p), known)
+	res, err := j.readUsage(ctx, log, opts.ReadAhead, rating.PeriodWindow(p), known)
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
@@ -126,7 +126,6 @@ func (j *Jobs) close(ctx context.Context, p rating.Period, at time.Time, opts Cl
 	// in ascending account order as they are ready, closeBatchAccounts accounts per transaction, so
 	// numbering is reproducible: the same usage and accounts give every account the same number
 	// whatever the batch size and however fast the drafting goes.
-	log := j.Logger.With("run_id", run.ID, "period", p.String())
 	started := time.Now()
 	// One core fewer than there are: issuing, on a goroutine of its own, is what the close waits for.
 	procs := baseProcs()

@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -59,8 +61,8 @@ func procsChild() int {
 // would have stopped that for good, in billrun schedule's long-lived process too.
 func TestMoreProcsKeepsFollowingCPUs(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), procsChildEnv+"=1")
-	cmd.Env = slicesWithout(cmd.Env, "GOMAXPROCS=")
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOMAXPROCS=") }),
+		procsChildEnv+"=1")
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -77,15 +79,4 @@ func TestMoreProcsKeepsFollowingCPUs(t *testing.T) {
 	default:
 		t.Errorf("GOMAXPROCS stayed as it was after the process was narrowed to one CPU (child exit %d)", code)
 	}
-}
-
-// slicesWithout returns env without the variables whose entries start with prefix.
-func slicesWithout(env []string, prefix string) []string {
-	out := env[:0:0]
-	for _, e := range env {
-		if len(e) < len(prefix) || e[:len(prefix)] != prefix {
-			out = append(out, e)
-		}
-	}
-	return out
 }

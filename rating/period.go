@@ -2,6 +2,7 @@ package rating
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -9,6 +10,12 @@ import (
 type Period struct {
 	Year  int
 	Month time.Month
+}
+
+// ParseRFC3339 parses an RFC 3339 time with its "T" and "Z" in either case (RFC 3339 section 5.6), as
+// the command line's --at and the accounts file's times are read.
+func ParseRFC3339(s string) (time.Time, error) {
+	return time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 }
 
 // ParsePeriod parses "YYYY-MM". It returns an error naming the expected form otherwise.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"billrun/rating"
 )
 
 // TestStrayArgumentIsUsageError: a word that is not a flag is bad usage (exit 2), never a reason to
@@ -200,12 +202,12 @@ func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 
 // TestParseRFC3339: "t" and "z" in lower case name the same instant as upper case (RFC 3339 5.6).
 func TestParseRFC3339(t *testing.T) {
-	lower, err1 := parseRFC3339("2026-11-01t02:00:00.5z")
-	upper, err2 := parseRFC3339("2026-11-01T02:00:00.5Z")
+	lower, err1 := rating.ParseRFC3339("2026-11-01t02:00:00.5z")
+	upper, err2 := rating.ParseRFC3339("2026-11-01T02:00:00.5Z")
 	if err1 != nil || err2 != nil || !lower.Equal(upper) {
-		t.Errorf("parseRFC3339: %v (%v), %v (%v); want the same instant", lower, err1, upper, err2)
+		t.Errorf("ParseRFC3339: %v (%v), %v (%v); want the same instant", lower, err1, upper, err2)
 	}
-	if _, err := parseRFC3339("2026-11-01 02:00:00Z"); err == nil {
+	if _, err := rating.ParseRFC3339("2026-11-01 02:00:00Z"); err == nil {
 		t.Error("a space for T was accepted")
 	}
 }

@@ -218,17 +218,11 @@ func (c *config) atTime() (time.Time, error) {
 	if c.at == "" {
 		return time.Now().UTC(), nil
 	}
-	t, err := parseRFC3339(c.at)
+	t, err := rating.ParseRFC3339(c.at)
 	if err != nil {
 		return time.Time{}, usagef("--at %q: want RFC 3339, e.g. 2026-11-01T02:00:00Z", c.at)
 	}
 	return t.UTC(), nil
-}
-
-// parseRFC3339 parses an RFC 3339 time, its "T" and "Z" in either case (RFC 3339 section 5.6), as
-// usage times are read.
-func parseRFC3339(s string) (time.Time, error) {
-	return time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 }
 
 // period parses --period: YYYY-MM, prev (the month before --at) or current (the month of --at).

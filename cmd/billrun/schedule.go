@@ -19,6 +19,7 @@ import (
 	"billrun/invoices/accountsfile"
 	"billrun/invoices/store"
 	"billrun/jobs"
+	"billrun/rating"
 )
 
 var _ jobs.ScheduleStore = (*store.Store)(nil)
@@ -127,7 +128,7 @@ func scheduleClock(at string, wall func() time.Time) func() time.Time {
 	if at == "" {
 		return wall
 	}
-	t, err := parseRFC3339(at)
+	t, err := rating.ParseRFC3339(at)
 	if err != nil {
 		return wall
 	}

@@ -69,7 +69,7 @@ func (t *fileTime) UnmarshalYAML(n *yaml.Node) error {
 		return n.Decode(&t.Time)
 	}
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!str" || n.Tag == "") {
-		if v, err := time.Parse(time.RFC3339Nano, strings.ToUpper(n.Value)); err == nil {
+		if v, err := rating.ParseRFC3339(n.Value); err == nil {
 			t.Time = v
 			return nil
 		}

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-func TestParseDesignExample(t *testing.T) {
-	imp, err := Parse([]byte(`
+// designExample is DESIGN §6's example file, with a second, partial record.
+const designExample = `
 accounts:
   - id: acct_00001
     name: Acme AI
@@ -23,7 +23,10 @@ accounts:
 payments:
   - {id: pay_1, account: acct_00001, amount: "100.00", paid_at: 2026-09-02T10:00:00Z, for: credits}
   - {id: pay_2, account: acct_00001, amount: "42.17", paid_at: 2026-10-05T08:00:00Z, invoice: INV-2026-000123}
-`))
+`
+
+func TestParseDesignExample(t *testing.T) {
+	imp, err := Parse([]byte(designExample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,21 +54,7 @@ payments:
 // YAML does; so do quoted YAML times and RFC 3339's lower-case t and z. A string that is no time is
 // refused, naming its line.
 func TestParseDesignExampleAsJSON(t *testing.T) {
-	yamlImp, err := Parse([]byte(`
-accounts:
-  - id: acct_00001
-    name: Acme AI
-    email: billing@acme.test
-    payment_method: true
-    spend_limit_override: null
-    contracts:
-      - {on_demand_discount_percent: "15", from: 2026-01-01, to: 2027-01-01}
-    credits:
-      - {id: cg_1, kind: free, amount: "1.00", granted_at: 2026-01-10T00:00:00Z, expires_at: null}
-      - {id: cg_2, kind: purchased, amount: "100.00", granted_at: 2026-09-02T10:00:00Z, expires_at: 2027-09-02T10:00:00Z}
-payments:
-  - {id: pay_1, account: acct_00001, amount: "100.00", paid_at: 2026-09-02T10:00:00Z, for: credits}
-`))
+	yamlImp, err := Parse([]byte(designExample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +63,10 @@ payments:
   "payment_method": true, "spend_limit_override": null,
   "contracts": [{"on_demand_discount_percent": "15", "from": "2026-01-01", "to": "2027-01-01"}],
   "credits": [{"id": "cg_1", "kind": "free", "amount": "1.00", "granted_at": "2026-01-10T00:00:00Z", "expires_at": null},
-    {"id": "cg_2", "kind": "purchased", "amount": "100.00", "granted_at": "2026-09-02T10:00:00Z", "expires_at": "2027-09-02T10:00:00Z"}]}],
- "payments": [{"id": "pay_1", "account": "acct_00001", "amount": "100.00", "paid_at": "2026-09-02T10:00:00Z", "for": "credits"}]}`,
+    {"id": "cg_2", "kind": "purchased", "amount": "100.00", "granted_at": "2026-09-02T10:00:00Z"}]},
+  {"id": "acct_00002", "payment_method": false}],
+ "payments": [{"id": "pay_1", "account": "acct_00001", "amount": "100.00", "paid_at": "2026-09-02T10:00:00Z", "for": "credits"},
+  {"id": "pay_2", "account": "acct_00001", "amount": "42.17", "paid_at": "2026-10-05T08:00:00Z", "invoice": "INV-2026-000123"}]}`,
 		"quoted YAML, lower-case t and z": `
 accounts:
   - id: acct_00001
@@ -87,9 +78,11 @@ accounts:
       - {on_demand_discount_percent: "15", from: "2026-01-01", to: '2027-01-01T00:00:00z'}
     credits:
       - {id: cg_1, kind: free, amount: "1.00", granted_at: "2026-01-10", expires_at: null}
-      - {id: cg_2, kind: purchased, amount: "100.00", granted_at: "2026-09-02t10:00:00Z", expires_at: "2027-09-02T12:00:00+02:00"}
+      - {id: cg_2, kind: purchased, amount: "100.00", granted_at: "2026-09-02t12:00:00+02:00"}
+  - {id: acct_00002, payment_method: false}
 payments:
   - {id: pay_1, account: acct_00001, amount: "100.00", paid_at: "2026-09-02T10:00:00z", for: credits}
+  - {id: pay_2, account: acct_00001, amount: "42.17", paid_at: '2026-10-05t08:00:00Z', invoice: INV-2026-000123}
 `,
 	} {
 		imp, err := Parse([]byte(text))

@@ -86,14 +86,14 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 	}
 	s := &Store{logger: logger, now: time.Now,
 		leaseTTL: 10 * time.Minute, leaseRenew: time.Minute, lockPoll: 200 * time.Millisecond}
+	if err := CheckDSN(dsn); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", Redacted(dsn), err)
+	}
 	var driver, source, dir string
 	var gooseDialect goose.Dialect
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
-		if path == "" {
-			return nil, errors.New("store: open: sqlite DSN needs a path, e.g. sqlite:billrun.db")
-		}
 		s.dialect, driver, dir, gooseDialect = dialectSQLite, "sqlite", "migrations/sqlite", goose.DialectSQLite3
 		if err := createSQLite(ctx, path); err != nil {
 			return nil, fmt.Errorf("store: create %s: %w", Redacted(dsn), err)
@@ -106,11 +106,9 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteAutoCheckpointPages))
 		q.Set("_txlock", "immediate")
 		source = sqliteSource(path, q)
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	default: // postgres:// or postgresql://, as CheckDSN found
 		s.dialect, driver, dir, gooseDialect = dialectPostgres, "pgx", "migrations/postgres", goose.DialectPostgres
 		source = dsn
-	default:
-		return nil, fmt.Errorf("store: open %q: want sqlite:PATH or postgres://…", Redacted(dsn))
 	}
 	db, err := sqlx.Open(driver, source)
 	if err != nil {
