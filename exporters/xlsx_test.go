@@ -249,6 +249,37 @@ func TestXLSXOpensInLibreOffice(t *testing.T) {
 			t.Errorf("libreoffice did not convert %s.xlsx: %v", name, err)
 		}
 	}
+
+	// The Lines rows billrun encodes leave out the references of most cells: LibreOffice must read
+	// them into the columns excelize's own rows, every cell referenced, put them in.
+	r := awkwardReport(false)
+	sheets := map[bool][]byte{}
+	for _, fast := range []bool{false, true} {
+		name := fmt.Sprintf("lines-fast-%v", fast)
+		path := filepath.Join(dir, name+".xlsx")
+		if err := os.WriteFile(path, streamXLSX(t, r, fast, 0), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "csv")
+		// Field 12 of the filter options, -1: every sheet to a file of its own, NAME-SHEET.csv.
+		cmd := exec.Command(bin, "--headless", "-env:UserInstallation=file://"+filepath.Join(dir, "profile"),
+			"--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+			"--outdir", out, path)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("libreoffice %s: %v\n%s", name, err, b)
+		}
+		b, err := os.ReadFile(filepath.Join(out, name+"-"+SheetLines+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sheets[fast] = b
+	}
+	if n, want := bytes.Count(sheets[true], []byte("\n")), 1+lineCount(r.Docs); n < want {
+		t.Errorf("LibreOffice read %d lines of the Lines sheet, want at least %d", n, want)
+	}
+	if !bytes.Equal(sheets[true], sheets[false]) {
+		t.Errorf("LibreOffice reads the Lines rows billrun encodes otherwise than excelize's: %s", byteDiff(sheets[true], sheets[false]))
+	}
 }
 
 // TestXLSXSheetXML checks what Excel is strict about and a cell dump does not show: <col> entries in

@@ -21,12 +21,19 @@ import (
 // maxCellChars is the number of UTF-16 code units excelize keeps of a cell's text (its TotalCellChars).
 const maxCellChars = 32767
 
-// appendCellStart appends a cell's start tag up to its type attribute: <c r="A2" s="3".
+// appendCellStart appends a cell's start tag up to its type attribute: <c r="A2" s="3", or <c s="3"
+// when row is nil — a cell without a reference is the one after the cell before it in its row (the
+// first of the row when there is none), as ECMA-376 (§18.3.1.4, CT_Cell: r is optional), Excel,
+// LibreOffice, excelize and openpyxl read it.
 func appendCellStart(dst []byte, col string, row []byte, style int) []byte {
-	dst = append(dst, `<c r="`...)
-	dst = append(dst, col...)
-	dst = append(dst, row...)
-	dst = append(dst, '"')
+	if row == nil {
+		dst = append(dst, `<c`...)
+	} else {
+		dst = append(dst, `<c r="`...)
+		dst = append(dst, col...)
+		dst = append(dst, row...)
+		dst = append(dst, '"')
+	}
 	if style != 0 {
 		dst = append(dst, ` s="`...)
 		dst = strconv.AppendInt(dst, int64(style), 10)

@@ -184,6 +184,7 @@ type lineRowsWriter struct {
 	row   int    // the last row written; the header is row 1
 	spool rowSpool
 	rowNo []byte          // the current row's number, in decimal
+	next  byte            // the column of the current row's next cell when it needs no reference
 	texts textcache.Cache // the <is> elements of the lines' texts, by string (appendInlineText)
 	// The <is> elements of the current document's number, account and status (nil when empty: no
 	// cell), and the buffers they are encoded in.
@@ -237,16 +238,21 @@ func (w *lineRowsWriter) addDoc(x *xlsxWriter, d *invoices.DocView, number, stat
 	return nil
 }
 
-// appendRow appends the row of l: the cells lineRows gives excelize, encoded as excelize encodes them.
+// appendRow appends the row of l: the cells lineRows gives excelize, encoded as excelize encodes them
+// except that a cell right after the one before it (column A for the first) has no reference (r
+// attribute); only a cell after an empty one names its column. The references were a fifth of the
+// sheet's XML and, a new row number in every cell, what kept deflate from matching one row with the
+// next: on the benchmark month (304,198 lines) the part went from 220 MB to 179 MB of XML and from
+// 22.5 MB to 10.2 MB deflated.
 func (w *lineRowsWriter) appendRow(b []byte, x *xlsxWriter, l *rating.Line) []byte {
 	w.rowNo = strconv.AppendInt(w.rowNo[:0], int64(w.row), 10)
-	row := w.rowNo
 	b = append(b, `<row r="`...)
-	b = append(b, row...)
+	b = append(b, w.rowNo...)
 	b = append(b, `">`...)
+	w.next = colNumber[0]
 	for i, col := range [...]string{colNumber, colAccount, colStatus} {
 		if is := w.docCells[i]; is != nil {
-			b = appendEncodedTextCell(b, col, row, is)
+			b = appendEncodedTextCell(b, col, w.ref(col), is)
 		}
 	}
 	for _, c := range [...]struct{ col, s string }{
@@ -254,7 +260,7 @@ func (w *lineRowsWriter) appendRow(b []byte, x *xlsxWriter, l *rating.Line) []by
 		{colDeployment, l.Deployment}, {colMeter, string(l.Meter)}, {colDescription, l.Description},
 	} {
 		if c.s != "" {
-			b = w.appendText(b, c.col, row, c.s)
+			b = w.appendText(b, c.col, w.ref(c.col), c.s)
 		}
 	}
 	if l.Kind != rating.KindDiscount {
@@ -264,26 +270,37 @@ func (w *lineRowsWriter) appendRow(b []byte, x *xlsxWriter, l *rating.Line) []by
 			if !whole {
 				style = x.st.fraction
 			}
-			b = appendNumberCell(b, colQuantity, row, style, v)
+			b = appendNumberCell(b, colQuantity, w.ref(colQuantity), style, v)
 		} else {
-			b = appendDecimalCell(b, colQuantity, row, x.quantityStyle(l.Quantity), l.Quantity)
+			b = appendDecimalCell(b, colQuantity, w.ref(colQuantity), x.quantityStyle(l.Quantity), l.Quantity)
 		}
 		if l.Unit != "" {
-			b = w.appendText(b, colUnit, row, l.Unit)
+			b = w.appendText(b, colUnit, w.ref(colUnit), l.Unit)
 		}
 		if v, _, ok := appendDecimalText(num[:0], l.UnitPrice); ok {
-			b = appendNumberCell(b, colUnitPrice, row, x.st.unitPrice, v)
+			b = appendNumberCell(b, colUnitPrice, w.ref(colUnitPrice), x.st.unitPrice, v)
 		} else {
-			b = appendDecimalCell(b, colUnitPrice, row, x.st.unitPrice, l.UnitPrice)
+			b = appendDecimalCell(b, colUnitPrice, w.ref(colUnitPrice), x.st.unitPrice, l.UnitPrice)
 		}
 	}
 	var num [40]byte
 	if v, ok := appendMoneyText(num[:0], l.Amount); ok {
-		b = appendNumberCell(b, colAmount, row, x.st.money, v)
+		b = appendNumberCell(b, colAmount, w.ref(colAmount), x.st.money, v)
 	} else {
-		b = appendDecimalCell(b, colAmount, row, x.st.money, l.Amount.Decimal())
+		b = appendDecimalCell(b, colAmount, w.ref(colAmount), x.st.money, l.Amount.Decimal())
 	}
 	return append(b, `</row>`...)
+}
+
+// ref returns the row number to write in the reference of the current row's next cell, in column col,
+// or nil when the cell needs none: it is in the column after the last cell's.
+func (w *lineRowsWriter) ref(col string) []byte {
+	implicit := col[0] == w.next
+	w.next = col[0] + 1
+	if implicit {
+		return nil
+	}
+	return w.rowNo
 }
 
 // appendText appends the inline-string cell of s, as appendTextCell does, with s's <is> element from

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -171,6 +172,7 @@ func TestLinesSheetMatchesExcelize(t *testing.T) {
 			if g, w := slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)); !slices.Equal(g, w) {
 				t.Fatalf("parts = %v, want %v", g, w)
 			}
+			got[part] = withCellRefs(t, got[part])
 			for name, w := range want {
 				if g := got[name]; !bytes.Equal(g, w) {
 					t.Errorf("part %s differs from excelize's: %s", name, byteDiff(g, w))
@@ -324,10 +326,91 @@ func FuzzLineRow(f *testing.F) {
 		if err := w.addDoc(x, d, x.docNumber(d), x.docStatus(d)); err != nil {
 			t.Fatal(err)
 		}
-		if got := w.spool.buf; !bytes.Equal(got, want) {
+		if got := withCellRefs(t, w.spool.buf); !bytes.Equal(got, want) {
 			t.Errorf("row of %+v:\n got %q\nwant %q", d.Lines[0], got, want)
 		}
 	})
+}
+
+// withCellRefs returns sheet XML with the reference every cell without one stands for written out, as
+// excelize writes them: a cell without a reference is in the column after the cell before it in its
+// row, the first column when it is the row's first (ECMA-376 §18.3.1.4). It fails on a cell outside a
+// row with a number.
+func withCellRefs(t testing.TB, x []byte) []byte {
+	t.Helper()
+	var out []byte
+	row, col := "", 0
+	for len(x) > 0 {
+		i := bytes.IndexByte(x, '<')
+		if i < 0 {
+			break
+		}
+		out, x = append(out, x[:i]...), x[i:]
+		switch {
+		case bytes.HasPrefix(x, []byte(`<row r="`)):
+			end := bytes.IndexByte(x[len(`<row r="`):], '"')
+			row, col = string(x[len(`<row r="`):len(`<row r="`)+end]), 0
+		case bytes.HasPrefix(x, []byte(`<c r="`)):
+			end := bytes.IndexByte(x[len(`<c r="`):], '"')
+			c, _, err := excelize.CellNameToCoordinates(string(x[len(`<c r="`) : len(`<c r="`)+end]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			col = c
+		case bytes.HasPrefix(x, []byte(`<c `)) || bytes.HasPrefix(x, []byte(`<c>`)) || bytes.HasPrefix(x, []byte(`<c/`)):
+			if row == "" {
+				t.Fatalf("a cell without reference outside a numbered row: %.40q", x)
+			}
+			col++
+			name, err := excelize.ColumnNumberToName(col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, `<c r="`+name+row+`"`...)
+			x = x[len(`<c`):]
+			continue
+		}
+		out, x = append(out, '<'), x[1:]
+	}
+	return append(out, x...)
+}
+
+// TestLineRowsCellRefs checks which cells of the Lines rows name their column: only those after an
+// empty cell, and the first cell when column A is empty.
+func TestLineRowsCellRefs(t *testing.T) {
+	r := awkwardReport(false)
+	x := unzipParts(t, streamXLSX(t, r, true, 0))[linesPart(t)]
+	rows := bytes.Split(x, []byte(`<row `))[2:] // the part's head, the header row
+	if len(rows) != lineCount(r.Docs) {
+		t.Fatalf("%d rows, want %d", len(rows), lineCount(r.Docs))
+	}
+	refs := 0
+	for _, row := range rows {
+		full := withCellRefs(t, append([]byte(`<row `), row...))
+		cols := regexp.MustCompile(`<c r="([A-Z]+)\d+"`).FindAllSubmatch(full, -1)
+		explicit := regexp.MustCompile(`<c r="([A-Z]+)\d+"`).FindAllSubmatch(row, -1)
+		var want []string
+		for i, c := range cols {
+			prev := byte('A' - 1)
+			if i > 0 {
+				prev = cols[i-1][1][0]
+			}
+			if c[1][0] != prev+1 {
+				want = append(want, string(c[1]))
+			}
+		}
+		var got []string
+		for _, c := range explicit {
+			got = append(got, string(c[1]))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("row %.60q…: references in columns %v, want %v", row, got, want)
+		}
+		refs += len(got)
+	}
+	if refs == 0 {
+		t.Error("no row has an empty cell: the report does not exercise references")
+	}
 }
 
 func TestCRC32Combine(t *testing.T) {
