@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"os"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"billrun/internal/gctarget"
 	"billrun/rating"
 )
 
@@ -142,16 +141,11 @@ func dateOf(t time.Time) time.Time {
 // default, which holds its peak RSS down (at 200 throughout, a close peaked at 370-500 MB, not 290).
 const readGCPercent = 200
 
-// CollectLessOften sets the collector's target to readGCPercent, as Read does while it runs, and
-// returns what restores it. A caller whose heap stays the read's until it ends — rate drafting the
-// read's invoices and exiting — may hold it over both.
-func CollectLessOften() (restore func()) {
-	if os.Getenv("GOGC") != "" {
-		return func() {}
-	}
-	old := debug.SetGCPercent(readGCPercent)
-	return func() { debug.SetGCPercent(old) }
-}
+// CollectLessOften raises the collector's target to readGCPercent, as Read does while it runs, and
+// returns what releases it (gctarget: reads that overlap in one process put back what was there
+// before the first, whatever order they end in). A caller whose heap stays the read's until it ends
+// — rate drafting the read's invoices and exiting — may hold it over both.
+func CollectLessOften() (release func()) { return gctarget.Raise(readGCPercent) }
 
 // Read reads the usage of opts.Window from src: it lists the partitions Dates returns, decodes the
 // objects in parallel (gzip and zstd by extension), validates every line, applies the partition scope
