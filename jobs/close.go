@@ -15,7 +15,6 @@ import (
 	"github.com/shopspring/decimal"
 	"golang.org/x/sync/errgroup"
 
-	"billrun/internal/gctarget"
 	"billrun/invoices"
 	"billrun/rating"
 )
@@ -92,9 +91,6 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
-	// From here on the heap is the read's aggregate, then the drafts that grow from it, all alive to
-	// the end: collect less often (see closeGCPercent).
-	defer gctarget.Raise(closeGCPercent)()
 	run.Manifest, run.Counts = res.Manifest, res.Counts
 	sum.Rejects = res.Rejects
 	if err := j.Store.SaveRejects(ctx, run.ID, res.Rejects); err != nil {
@@ -336,15 +332,6 @@ func (j *Jobs) streamCloseExports(ctx context.Context, dir string, p rating.Peri
 	ex.add(ex.views(existing))
 	return ex, nil
 }
-
-// closeGCPercent is the collector's target from the end of a close's read to the end of the close,
-// unless GOGC is set: what rate drafts under (usage.CollectLessOften). What the close allocates then
-// is mostly what it keeps — the drafts and their lines — and at the default 100 the collector marked
-// all of it 3-5 times. Bench month on PostgreSQL, GODEBUG=gctrace=1, 2 closes each: the collections
-// after the read took 210-250 ms of CPU in 2 cycles, against 336-375 ms in 3-4 at 100, and peak
-// RSS 317-389 MB against 311-316 MB. At 400 they took 74-182 ms, but the heap may then grow to five
-// times what is live, which on a larger month than the benchmark's is no longer small.
-const closeGCPercent = 200
 
 // closeBatchAccounts is how many accounts' invoices a close issues per transaction. On the benchmark
 // month (5,000 accounts, 304,198 lines, 2 shared cores) batches of 50, 100 and 250 issue within the

@@ -8,11 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"sync/atomic"
 	"testing"
 
-	"billrun/invoices"
 	"billrun/invoices/store/storetest"
 	"billrun/jobs"
 )
@@ -44,52 +42,6 @@ func TestCloseRestoresGOMAXPROCS(t *testing.T) {
 		}
 		if got := runtime.GOMAXPROCS(0); got != before {
 			t.Errorf("GOMAXPROCS after a close (failing: %v) = %d, want %d", fail, got, before)
-		}
-	}
-}
-
-// gcWatchStore records the collector's target when a close saves standing, after its read.
-type gcWatchStore struct {
-	jobs.Store
-	percent *int
-}
-
-func (g gcWatchStore) SaveStanding(ctx context.Context, rows []invoices.Standing, events []invoices.StandingEvent) error {
-	*g.percent = debug.SetGCPercent(-1)
-	debug.SetGCPercent(*g.percent)
-	return g.Store.SaveStanding(ctx, rows, events)
-}
-
-// TestCloseCollectsLessOftenAfterTheRead: from the end of its read a close holds the collector's
-// target at 200 (closeGCPercent), and puts back what it was when it ends, whether it succeeded or
-// failed.
-func TestCloseCollectsLessOftenAfterTheRead(t *testing.T) {
-	t.Setenv("GOGC", "")
-	old := debug.SetGCPercent(150)
-	defer debug.SetGCPercent(old)
-	pb, hash, src, imp := loadFixtures(t)
-	for _, fail := range []bool{false, true} {
-		st := storetest.OpenSQLite(t)
-		if _, err := st.ImportAccounts(context.Background(), imp); err != nil {
-			t.Fatal(err)
-		}
-		during := 0
-		var s jobs.Store = gcWatchStore{Store: st, percent: &during}
-		if fail {
-			s = &faultyStore{Store: s, failStanding: true}
-		}
-		j := &jobs.Jobs{Store: s, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
-			PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
-		_, err := j.Close(context.Background(), fixturePeriod, jobs.CloseOptions{At: fixtureAt})
-		if (err != nil) != fail {
-			t.Fatalf("close (failing: %v): %v", fail, err)
-		}
-		if !fail && during != 200 {
-			t.Errorf("GC percent while the close saved standing = %d, want 200", during)
-		}
-		after := debug.SetGCPercent(150)
-		if after != 150 {
-			t.Errorf("GC percent after a close (failing: %v) = %d, want the 150 it was", fail, after)
 		}
 	}
 }
