@@ -126,7 +126,7 @@ func WriteReconciliationXLSX(w io.Writer, rec *invoices.Reconciliation, currency
 		rows = 1
 	}
 	s, err := x.open(SheetReconciliation, []int{12, 18, 44, 60, 16, 16, 14},
-		[]string{"Section", "Account", "Subject", "Detail", "Invoiced", "Rated", "Delta"}, rows)
+		[]string{"Section", "Account", "Subject", "Detail", "Invoiced", "Rated", "Delta"}, rows, extent{})
 	if err != nil {
 		return fmt.Errorf("export reconciliation xlsx: %w", err)
 	}

@@ -316,15 +316,28 @@ func (x *xlsxWriter) rows() int {
 	return n
 }
 
-// open starts a sheet: autofilter over the table of header plus tableRows rows (set before streaming, so
-// the stream writes it), column widths, a frozen header row, and the header in bold.
-func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows int) (*sheetWriter, error) {
+// open starts a sheet: autofilter over the table of header plus tableRows rows, the sheet's dimension
+// (both set before streaming, so the stream writes them), column widths, a frozen header row, and the
+// header in bold. used is the sheet's last row and column once written: the table's, or more when
+// rows follow it.
+func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows int, used extent) (*sheetWriter, error) {
 	last, err := excelize.CoordinatesToCellName(len(header), 1+tableRows)
 	if err != nil {
 		return nil, fmt.Errorf("table range: %w", err)
 	}
 	if err := x.f.AutoFilter(name, "A1:"+last, nil); err != nil {
 		return nil, fmt.Errorf("autofilter: %w", err)
+	}
+	// The dimension is the range the sheet's cells span. excelize's StreamWriter leaves it at A1, and
+	// readers that trust it — openpyxl's read-only mode, which large workbooks are read with — then see
+	// the header row and nothing else.
+	used.rows, used.cols = max(used.rows, 1+tableRows), max(used.cols, len(header))
+	corner, err := excelize.CoordinatesToCellName(used.cols, used.rows)
+	if err != nil {
+		return nil, fmt.Errorf("dimension: %w", err)
+	}
+	if err := x.f.SetSheetDimension(name, "A1:"+corner); err != nil {
+		return nil, fmt.Errorf("dimension: %w", err)
 	}
 	sw, err := x.f.NewStreamWriter(name)
 	if err != nil {
@@ -345,6 +358,10 @@ func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows 
 	}
 	return s, nil
 }
+
+// extent is how far a sheet's cells reach: its last row and column (1-based); zero where the table
+// of open's header and rows reaches as far.
+type extent struct{ rows, cols int }
 
 // header writes a row of bold labels.
 func (s *sheetWriter) header(style int, labels []string) error {
@@ -503,7 +520,9 @@ func (x *xlsxWriter) summary() error {
 
 	header := []string{"Account", "Name", "Subtotal", "Discount", "Credits applied", "Amount due",
 		"Amount paid", "Status", "Standing"}
-	s, err := x.open(SheetSummary, []int{16, 28, 14, 14, 16, 14, 14, 20, 16}, header, len(accounts))
+	// The table, a blank row, the totals.
+	s, err := x.open(SheetSummary, []int{16, 28, 14, 14, 16, 14, 14, 20, 16}, header, len(accounts),
+		extent{rows: 1 + len(accounts) + 2})
 	if err != nil {
 		return err
 	}
@@ -540,7 +559,7 @@ func (x *xlsxWriter) summary() error {
 func (x *xlsxWriter) openInvoices(docs int) (*sheetWriter, error) {
 	header := []string{"Number", "Account", "Kind", "Status", "Replaces", "Corrects", "Issued at (UTC)",
 		"Due at (UTC)", "Voided at (UTC)", "Subtotal", "Discount", "Credits applied", "Amount due", "Amount paid"}
-	return x.open(SheetInvoices, []int{18, 16, 14, 10, 18, 18, 20, 20, 20, 14, 14, 16, 14, 14}, header, docs)
+	return x.open(SheetInvoices, []int{18, 16, 14, 10, 18, 18, 20, 20, 20, 14, 14, 16, 14, 14}, header, docs, extent{})
 }
 
 func (x *xlsxWriter) invoiceRow(s *sheetWriter, d *invoices.DocView) error {
@@ -554,7 +573,7 @@ func (x *xlsxWriter) invoiceRow(s *sheetWriter, d *invoices.DocView) error {
 func (x *xlsxWriter) openLines(lines int) (*sheetWriter, error) {
 	header := []string{"Number", "Account", "Status", "Kind", "Product", "Base model", "Deployment", "Meter",
 		"Description", "Quantity", "Unit", "Unit price", "Amount"}
-	return x.open(SheetLines, []int{18, 16, 10, 12, 40, 40, 18, 26, 60, 16, 12, 14, 14}, header, lines)
+	return x.open(SheetLines, []int{18, 16, 10, 12, 40, 40, 18, 26, 60, 16, 12, 14, 14}, header, lines, extent{})
 }
 
 // lineRows writes the lines of d.
@@ -582,7 +601,17 @@ func (x *xlsxWriter) credits() error {
 		n += len(x.r.Docs[i].Consumptions)
 	}
 	header := []string{"Number", "Account", "Status", "Grant", "Amount applied"}
-	s, err := x.open(SheetCredits, []int{18, 16, 12, 18, 20, 20, 14, 14, 18}, header, n)
+	grantHeader := []string{"Grant", "Account", "Kind", "Amount", "Granted at (UTC)", "Expires at (UTC)",
+		"Consumed", "Remaining", "Source"}
+	grants := 0
+	for _, a := range x.r.Accounts {
+		if a != nil {
+			grants += len(a.Grants)
+		}
+	}
+	// The consumptions, a blank row, the grants' header and rows.
+	s, err := x.open(SheetCredits, []int{18, 16, 12, 18, 20, 20, 14, 14, 18}, header, n,
+		extent{rows: 1 + n + 2 + grants, cols: len(grantHeader)})
 	if err != nil {
 		return err
 	}
@@ -596,8 +625,7 @@ func (x *xlsxWriter) credits() error {
 		}
 	}
 	s.blank()
-	if err := s.header(x.st.header, []string{"Grant", "Account", "Kind", "Amount", "Granted at (UTC)",
-		"Expires at (UTC)", "Consumed", "Remaining", "Source"}); err != nil {
+	if err := s.header(x.st.header, grantHeader); err != nil {
 		return err
 	}
 	for _, id := range slices.Sorted(maps.Keys(x.r.Accounts)) {
@@ -623,7 +651,7 @@ func (x *xlsxWriter) credits() error {
 func (x *xlsxWriter) standing() error {
 	header := []string{"Account", "Status", "Reasons", "Tier", "Spend limit", "Usage limit", "Month usage",
 		"Credit balance", "Historical spend", "Evaluated at (UTC)"}
-	s, err := x.open(SheetStanding, []int{16, 16, 44, 6, 14, 14, 14, 16, 16, 20}, header, len(x.r.Standing))
+	s, err := x.open(SheetStanding, []int{16, 16, 44, 6, 14, 14, 14, 16, 16, 20}, header, len(x.r.Standing), extent{})
 	if err != nil {
 		return err
 	}
@@ -643,7 +671,7 @@ func (x *xlsxWriter) standing() error {
 
 func (x *xlsxWriter) rejects() error {
 	header := []string{"Object", "Line", "Event ID", "Code", "Message"}
-	s, err := x.open(SheetRejects, []int{44, 10, 24, 22, 80}, header, len(x.r.Rejects))
+	s, err := x.open(SheetRejects, []int{44, 10, 24, 22, 80}, header, len(x.r.Rejects), extent{})
 	if err != nil {
 		return err
 	}
@@ -703,7 +731,14 @@ func (x *xlsxWriter) run() error {
 			kv{"totals.amount_due", x.money(t.AmountDue)},
 		)
 	}
-	s, err := x.open(SheetRun, []int{44, 44, 36}, []string{"Key", "Value"}, len(rows))
+	objectHeader := []string{"Object", "Size (bytes)", "ETag"}
+	objects := 0
+	if x.r.Run != nil {
+		objects = len(x.r.Run.Manifest)
+	}
+	// The run's rows, a blank row, the manifest's header and rows.
+	s, err := x.open(SheetRun, []int{44, 44, 36}, []string{"Key", "Value"}, len(rows),
+		extent{rows: 1 + len(rows) + 2 + objects, cols: len(objectHeader)})
 	if err != nil {
 		return err
 	}
@@ -713,7 +748,7 @@ func (x *xlsxWriter) run() error {
 		}
 	}
 	s.blank()
-	if err := s.header(x.st.header, []string{"Object", "Size (bytes)", "ETag"}); err != nil {
+	if err := s.header(x.st.header, objectHeader); err != nil {
 		return err
 	}
 	if x.r.Run != nil {

@@ -3,6 +3,8 @@ package exporters
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -400,5 +403,94 @@ func TestDecimalValueMatchesNumberValue(t *testing.T) {
 		digits := 1 + rng.IntN(18)
 		coef := rng.Int64N(pow10(digits)) * int64(1-2*rng.IntN(2))
 		check(decimal.New(coef, int32(rng.IntN(30)-24)))
+	}
+}
+
+// TestXLSXDimensions checks every sheet's <dimension> is the range its cells span, from A1 to the last
+// row and column any cell is in: readers that trust it (openpyxl in read-only mode) read nothing
+// outside it. The cells' references are taken from the part itself (withCellRefs where left out).
+func TestXLSXDimensions(t *testing.T) {
+	cellRef := regexp.MustCompile(`<c r="([A-Z]+[0-9]+)"`)
+	dimension := regexp.MustCompile(`<dimension ref="([^"]+)"`)
+	for name, r := range map[string]*invoices.Report{
+		"sample": sampleReport(), "empty": emptyReport(), "awkward": awkwardReport(false),
+		"awkward drafts": awkwardReport(true), "big": bigReport(30, 7),
+	} {
+		for part, x := range unzipParts(t, writeXLSX(t, r)) {
+			if !strings.HasPrefix(part, "xl/worksheets/sheet") {
+				continue
+			}
+			rows, cols := 0, 0
+			for _, m := range cellRef.FindAllSubmatch(withCellRefs(t, x), -1) {
+				c, r, err := excelize.CellNameToCoordinates(string(m[1]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, cols = max(rows, r), max(cols, c)
+			}
+			corner, err := excelize.CoordinatesToCellName(cols, rows)
+			if err != nil {
+				t.Fatalf("%s %s: no cells: %v", name, part, err)
+			}
+			m := dimension.FindSubmatch(x)
+			if m == nil {
+				t.Errorf("%s %s: no dimension", name, part)
+			} else if got, want := string(m[1]), "A1:"+corner; got != want {
+				t.Errorf("%s %s: dimension %s, want %s", name, part, got, want)
+			}
+		}
+	}
+}
+
+// TestXLSXOpenpyxl reads workbooks with openpyxl, the Python library finance's scripts and many
+// checks read XLSX with, when BILLRUN_TEST_OPENPYXL names a Python that has it (Debian's
+// python3-openpyxl: /usr/bin/python3). In read-only mode — how large workbooks are read — openpyxl
+// takes the sheets' dimensions for their extent and the cells without references as the next column;
+// it must read every sheet as it does in full mode, and the Lines rows billrun encodes as it reads
+// excelize's own.
+func TestXLSXOpenpyxl(t *testing.T) {
+	python := os.Getenv("BILLRUN_TEST_OPENPYXL")
+	if python == "" {
+		t.Skip("set BILLRUN_TEST_OPENPYXL to a python3 with openpyxl to read the workbooks with it")
+	}
+	dump := func(path, mode string) map[string][][]any {
+		t.Helper()
+		out, err := exec.Command(python, filepath.Join("testdata", "openpyxl_dump.py"), path, mode).Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("openpyxl %s %s: %v\n%s", mode, path, err, ee.Stderr)
+			}
+			t.Fatal(err)
+		}
+		var sheets map[string][][]any
+		if err := json.Unmarshal(out, &sheets); err != nil {
+			t.Fatal(err)
+		}
+		return sheets
+	}
+	dir := t.TempDir()
+	for name, r := range map[string]*invoices.Report{"sample": sampleReport(), "awkward": awkwardReport(false),
+		"big": bigReport(30, 7)} {
+		paths := map[bool]string{}
+		for _, fast := range []bool{false, true} {
+			paths[fast] = filepath.Join(dir, fmt.Sprintf("%s-fast-%v.xlsx", name, fast))
+			if err := os.WriteFile(paths[fast], streamXLSX(t, r, fast, 0), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		full, readOnly, excelizeRows := dump(paths[true], "full"), dump(paths[true], "read_only"), dump(paths[false], "full")
+		if n, want := len(full[SheetLines]), 1+lineCount(r.Docs); n != want {
+			t.Errorf("%s: openpyxl read %d rows of Lines, want %d", name, n, want)
+		}
+		for _, sheet := range Sheets {
+			if !reflect.DeepEqual(readOnly[sheet], full[sheet]) {
+				t.Errorf("%s: openpyxl's read-only mode reads %s as %d rows, full mode as %d", name, sheet,
+					len(readOnly[sheet]), len(full[sheet]))
+			}
+		}
+		if !reflect.DeepEqual(full[SheetLines], excelizeRows[SheetLines]) {
+			t.Errorf("%s: openpyxl reads the Lines rows billrun encodes otherwise than excelize's", name)
+		}
 	}
 }
