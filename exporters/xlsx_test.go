@@ -412,11 +412,37 @@ func TestDecimalValueMatchesNumberValue(t *testing.T) {
 func TestXLSXDimensions(t *testing.T) {
 	cellRef := regexp.MustCompile(`<c r="([A-Z]+[0-9]+)"`)
 	dimension := regexp.MustCompile(`<dimension ref="([^"]+)"`)
+	odd := sampleReport() // an account entry without its account, an account with grants and no document, no run
+	odd.Accounts["acct_nil"] = nil
+	odd.Accounts["acct_grants_only"] = &invoices.Account{ID: "acct_grants_only", Grants: []invoices.Grant{
+		{ID: "g_only", Kind: invoices.GrantPromotional, Amount: 500}}}
+	odd.Run = nil
+	books := map[string][]byte{}
 	for name, r := range map[string]*invoices.Report{
 		"sample": sampleReport(), "empty": emptyReport(), "awkward": awkwardReport(false),
-		"awkward drafts": awkwardReport(true), "big": bigReport(30, 7),
+		"awkward drafts": awkwardReport(true), "big": bigReport(30, 7), "odd": odd,
 	} {
-		for part, x := range unzipParts(t, writeXLSX(t, r)) {
+		books[name] = writeXLSX(t, r)
+		books[name+", excelize's Lines rows"] = streamXLSX(t, r, false, 0)
+		books[name+", in memory"] = streamXLSX(t, r, true, maxDirectRows+1)
+	}
+	due := ts("2026-11-16T02:00:00Z")
+	for name, rec := range map[string]*invoices.Reconciliation{
+		"reconciliation, clean": {Period: sampleReport().Period},
+		"reconciliation": {Period: sampleReport().Period,
+			Objects: []invoices.ObjectDrift{{Key: "dt=2026-10-01/a.jsonl.gz", Change: "added"}},
+			Ledger:  []invoices.LedgerProblem{{Subject: "INV-2026-000001", Check: "totals", Message: "differs"}},
+			Open:    []invoices.PaymentState{{Number: "INV-2026-000002", Account: "acct_00002", AmountDue: 1234, DueAt: &due}},
+		},
+	} {
+		var b bytes.Buffer
+		if err := WriteReconciliationXLSX(&b, rec, "USD"); err != nil {
+			t.Fatal(err)
+		}
+		books[name] = b.Bytes()
+	}
+	for name, book := range books {
+		for part, x := range unzipParts(t, book) {
 			if !strings.HasPrefix(part, "xl/worksheets/sheet") {
 				continue
 			}
@@ -471,7 +497,7 @@ func TestXLSXOpenpyxl(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for name, r := range map[string]*invoices.Report{"sample": sampleReport(), "awkward": awkwardReport(false),
-		"big": bigReport(30, 7)} {
+		"awkward drafts": awkwardReport(true), "big": bigReport(30, 7)} {
 		paths := map[bool]string{}
 		for _, fast := range []bool{false, true} {
 			paths[fast] = filepath.Join(dir, fmt.Sprintf("%s-fast-%v.xlsx", name, fast))

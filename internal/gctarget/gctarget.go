@@ -29,8 +29,9 @@ func Raise(percent int) (release func()) {
 	state.Lock()
 	defer state.Unlock()
 	if len(state.held) == 0 {
-		state.base = debug.SetGCPercent(-1)
-		debug.SetGCPercent(state.base)
+		// Read by setting a percent apply replaces at once: setting a negative one would wait for a
+		// collection's mark phase in progress to end, with the lock held.
+		state.base = debug.SetGCPercent(max(percent, 0))
 	}
 	state.held = append(state.held, percent)
 	apply()
