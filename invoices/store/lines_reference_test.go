@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
@@ -338,5 +340,99 @@ func TestLineSetCopyRefused(t *testing.T) {
 				t.Errorf("document %d line %d = %+v, want %+v", i+1, k, l, w)
 			}
 		}
+	}
+}
+
+// TestDerivedDescriptions: lines whose description is the one their other fields give are stored
+// with a null description (migration 5), others with their text; the document_lines view, which
+// builds the text in SQL, Documents, and — after migrating down to 4, which writes the texts into
+// the stored lines — migration 4's view all show every line's description as issued.
+func TestDerivedDescriptions(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			ctx := t.Context()
+			mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1"}}})
+			doc := invoice("a1", oct, time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC), 100)
+			l := doc.Lines[0]
+			line := func(kind rating.Kind, product, base, deployment string, meter rating.Meter, desc string) rating.Line {
+				c := l
+				c.Kind, c.Product, c.BaseModel, c.Deployment, c.Meter, c.Description = kind, product, base, deployment, meter, desc
+				return c
+			}
+			doc.Lines = []rating.Line{
+				line(rating.KindServerless, "accounts/fireworks/models/qwen3", "", "", rating.MeterOutput,
+					"accounts/fireworks/models/qwen3, output tokens"),
+				line(rating.KindServerless, "accounts/a1/models/ft", "accounts/fireworks/models/llama", "", rating.MeterBatchCachedInput,
+					"accounts/a1/models/ft (priced as accounts/fireworks/models/llama), batch cached input tokens"),
+				line(rating.KindServerless, "m", "m", "", rating.MeterCachedInput, "m, cached input tokens"),
+				line(rating.KindServerless, `llama "3" ü 'q' \ 😀`, "", "", rating.MeterInput, `llama "3" ü 'q' \ 😀, input tokens`),
+				line(rating.KindGPU, "H100-80GB", "", "dep-1", rating.MeterGPUSeconds, "H100-80GB on deployment dep-1, GPU-seconds"),
+				line(rating.KindFineTuning, "ftj-1", "accounts/fireworks/models/llama", "", rating.MeterTrainingTokens,
+					"fine-tuning job ftj-1 on accounts/fireworks/models/llama, training tokens"),
+				line(rating.KindServerless, "m", "", "", rating.MeterInput, "m, input tokens (corrected)"), // not derived
+				line(rating.KindDiscount, "on_demand", "", "", rating.MeterDiscount, "bulk on-demand discount 5% of GPU usage 1.00"),
+			}
+			const derived = 6
+			doc.Lines[7].Quantity, doc.Lines[7].UnitPrice = decimal.Zero, decimal.Zero
+			mustIssue(t, s, doc)
+
+			nulls := func() int {
+				t.Helper()
+				var text string
+				if err := store.DB(s).GetContext(ctx, &text, `SELECT lines FROM document_line_sets`); err != nil {
+					t.Fatal(err)
+				}
+				var stored [][]any
+				if err := json.Unmarshal([]byte(text), &stored); err != nil {
+					t.Fatalf("stored lines %s: %v", text, err)
+				}
+				n := 0
+				for _, f := range stored {
+					if f[5] == nil {
+						n++
+					}
+				}
+				return n
+			}
+			check := func(when string) {
+				t.Helper()
+				view := linesTable(t, s)
+				if len(view) != len(doc.Lines) {
+					t.Fatalf("%s: document_lines has %d rows, want %d", when, len(view), len(doc.Lines))
+				}
+				docs, err := s.Documents(ctx, oct)
+				if err != nil || len(docs) != 1 || len(docs[0].Lines) != len(doc.Lines) {
+					t.Fatalf("%s: Documents = %+v, %v", when, docs, err)
+				}
+				for k, want := range doc.Lines {
+					if view[k].description != want.Description {
+						t.Errorf("%s: document_lines shows line %d's description as %q, want %q", when, k, view[k].description, want.Description)
+					}
+					if got := docs[0].Lines[k].Description; got != want.Description {
+						t.Errorf("%s: Documents reads line %d's description as %q, want %q", when, k, got, want.Description)
+					}
+				}
+			}
+			if n := nulls(); n != derived {
+				t.Errorf("%d lines stored without their description, want the %d derived ones", n, derived)
+			}
+			check("at the latest version")
+			p, err := store.Migrations(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.DownTo(ctx, 4); err != nil {
+				t.Fatalf("down to 4: %v", err)
+			}
+			if n := nulls(); n != 0 {
+				t.Errorf("at version 4: %d lines stored without their description, want none", n)
+			}
+			check("at version 4")
+			if _, err := p.Up(ctx); err != nil {
+				t.Fatalf("up: %v", err)
+			}
+			check("up again")
+		})
 	}
 }

@@ -31,6 +31,14 @@ func trickyLines(seed uint64, n int) []rating.Line {
 			Unrounded: dec("-1.005"), Amount: -101},
 		{Kind: rating.KindDiscount, Product: "on_demand", Meter: "discount", Description: "odd discount",
 			Quantity: dec("2"), UnitPrice: dec("-0.5"), Unrounded: dec("-1"), Amount: -100},
+		{Kind: rating.KindServerless, Product: "accounts/a/models/ft", BaseModel: "accounts/fireworks/models/llama",
+			Meter: rating.MeterBatchCachedInput, Description: "accounts/a/models/ft (priced as accounts/fireworks/models/llama), batch cached input tokens",
+			Quantity: dec("5"), Unit: "1M tokens", UnitPrice: dec("0.1"), Unrounded: dec("0.0000005"), Amount: 0},
+		{Kind: rating.KindGPU, Product: "H100-80GB", Deployment: "dep-1", Meter: "gpu_seconds", Description: "H100-80GB on deployment dep-1, GPU-seconds",
+			Quantity: dec("7200"), Unit: "GPU-hour", UnitPrice: dec("5.8"), Unrounded: dec("11.6"), Amount: 1160},
+		{Kind: rating.KindFineTuning, Product: "ftj-1", BaseModel: "accounts/fireworks/models/llama", Meter: "training_tokens",
+			Description: "fine-tuning job ftj-1 on accounts/fireworks/models/llama, training tokens",
+			Quantity:    dec("1000000"), Unit: "1M tokens", UnitPrice: dec("1"), Unrounded: dec("1"), Amount: 100},
 		{Kind: rating.KindGPU, Product: "h100", Deployment: "dep\t1", Meter: "gpu_seconds", Description: "x",
 			Quantity: dec("3600.5"), Unit: "GPU-hour", UnitPrice: dec("5.8"), Unrounded: dec("5.80080555555555555555556"), Amount: 580},
 	}
@@ -59,6 +67,12 @@ func sameLine(a, b rating.Line) bool {
 // the lines written.
 func TestLinesJSON(t *testing.T) {
 	lines := trickyLines(6, 300)
+	derived := 0
+	defer func() {
+		if derived < 3 {
+			t.Errorf("%d lines stored with a derived description, want the 3 trickyLines has at least", derived)
+		}
+	}()
 	data, err := appendLinesJSON(nil, lines)
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +91,10 @@ func TestLinesJSON(t *testing.T) {
 			l.Quantity.String(), l.Unit, l.UnitPrice.String(), l.Unrounded.String(), json.Number(decimal.NewFromInt(int64(l.Amount)).String())}
 		if l.Kind == rating.KindDiscount && l.Quantity.IsZero() {
 			want[6], want[8] = nil, nil
+		}
+		if d, ok := derivedDescription(l.Kind, l.Product, l.BaseModel, l.Deployment, l.Meter); ok && d == l.Description {
+			want[5] = nil
+			derived++
 		}
 		if len(std[k]) != lineFields {
 			t.Fatalf("line %d: %d fields, want %d", k, len(std[k]), lineFields)
@@ -101,6 +119,32 @@ func TestLinesJSON(t *testing.T) {
 	}
 	if data, err := appendLinesJSON(nil, nil); err != nil || string(data) != "[]" {
 		t.Errorf("no lines = %q, %v; want []", data, err)
+	}
+}
+
+// TestDerivedDescription: the descriptions a stored null stands for, worked out by hand for each kind
+// from rating's wording (rating/lines.go describe): these are what billrun has always billed.
+func TestDerivedDescription(t *testing.T) {
+	for _, tc := range []struct {
+		kind                            rating.Kind
+		product, base, deployment, want string
+		meter                           rating.Meter
+		ok                              bool
+	}{
+		{rating.KindServerless, "accounts/fireworks/models/qwen3-30b-a3b", "", "", "accounts/fireworks/models/qwen3-30b-a3b, output tokens", rating.MeterOutput, true},
+		{rating.KindServerless, "m", "m", "", "m, cached input tokens", rating.MeterCachedInput, true}, // its own base
+		{rating.KindServerless, "accounts/acct_00004/models/ft-llama-8b", "accounts/fireworks/models/llama-v3p1-8b-instruct", "",
+			"accounts/acct_00004/models/ft-llama-8b (priced as accounts/fireworks/models/llama-v3p1-8b-instruct), batch output tokens", rating.MeterBatchOutput, true},
+		{rating.KindGPU, "A100-80GB", "", "dep-00001-0", "A100-80GB on deployment dep-00001-0, GPU-seconds", rating.MeterGPUSeconds, true},
+		{rating.KindFineTuning, "ftj-000000011a", "accounts/fireworks/models/llama-v3p1-8b-instruct", "",
+			"fine-tuning job ftj-000000011a on accounts/fireworks/models/llama-v3p1-8b-instruct, training tokens", rating.MeterTrainingTokens, true},
+		{rating.KindDiscount, "on_demand", "", "", "", rating.MeterDiscount, false},
+		{"", "m", "", "", "", rating.MeterInput, false},
+	} {
+		got, ok := derivedDescription(tc.kind, tc.product, tc.base, tc.deployment, tc.meter)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("derivedDescription(%s, %s) = %q, %v; want %q, %v", tc.kind, tc.product, got, ok, tc.want, tc.ok)
+		}
 	}
 }
 
@@ -150,6 +194,8 @@ func TestLinesJSONErrors(t *testing.T) {
 		{"[[\"serverless\",\"m\n\",\"\",\"\",\"input_tokens\",\"d\",\"1\",\"u\",\"2\",\"2\",200]]", "line 1: product: at byte 17: control character"},
 		{`[["serverless","m`, "line 1: product: at byte 17: unterminated string"},
 		{`[` + line + `,` + strings.Replace(line, "200", "", 1) + `]`, "line 2: amount_cents: at byte 124: want an integer"},
+		{`[["discount","on_demand","","","discount",null,null,"",null,"-1",-1]]`, `line 1: description: null on a "discount" line`},
+		{`[["serverless","m","","","input_tokens",nul,"1","u","2","2",200]]`, "line 1: description: at byte 40: want a string"},
 	} {
 		_, err := parseLinesJSON([]byte(c.data))
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
@@ -187,6 +233,12 @@ func FuzzLinesJSON(f *testing.F) {
 			}
 			for k, l := range lines {
 				for i, s := range []string{string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter), l.Description} {
+					if i == 5 && std[k][i] == nil {
+						if d, ok := derivedDescription(l.Kind, l.Product, l.BaseModel, l.Deployment, l.Meter); !ok || s != d {
+							t.Fatalf("line %d: null description read as %q, want %q", k, s, d)
+						}
+						continue
+					}
 					if std[k][i] != s {
 						t.Fatalf("line %d %s: %q, encoding/json reads %#v", k, lineFieldNames[i], s, std[k][i])
 					}
