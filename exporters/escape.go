@@ -16,3 +16,7 @@ func escapeText(s string) string {
 	}
 	return s
 }
+
+// EscapeText is escapeText for the commands that write CSV of their own (billrun standing): DESIGN
+// §9 escapes every CSV cell that begins with = + - or @.
+func EscapeText(s string) string { return escapeText(s) }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -167,6 +168,61 @@ func TestKilledRunIsRecordedAbandoned(t *testing.T) {
 		}
 		if status != want || want == "failed" && (!strings.Contains(msg, "abandoned") || !finished.Valid) {
 			t.Errorf("run %s: %s %q (finished %v), want %s", id, status, msg, finished, want)
+		}
+	}
+}
+
+// TestStandingCSVEscapesTexts: DESIGN §9 — CSV cells that begin with = + - @ are escaped, in
+// billrun standing's CSV (current standing and its history) as in the exports: an account id that
+// looks like a formula is written with a leading quote, and the amounts stay numbers.
+func TestStandingCSVEscapesTexts(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	file := filepath.Join(dir, "accounts.yaml")
+	ids := []string{"=acct_eq", "@acct_at", "-acct_minus", "+acct_plus", "acct_plain"}
+	var yaml strings.Builder
+	yaml.WriteString("accounts:\n")
+	for _, id := range ids {
+		yaml.WriteString("  - id: \"" + id + "\"\n    payment_method: true\n")
+	}
+	if err := os.WriteFile(file, []byte(yaml.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCapture("accounts", "import", file, "--db", db, "--at", "2026-11-01T00:00:00Z"); err != nil {
+		t.Fatalf("accounts import: %v\n%s", err, out)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "no-usage"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCapture("sweep", "--db", db, "--usage", filepath.Join(dir, "no-usage"), "--prices",
+		filepath.Join(root, "fixtures/prices.yaml"), "--at", "2026-11-01T01:00:00Z"); err != nil {
+		t.Fatalf("sweep: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"standing", "--format", "csv"}, {"standing", "--history", "--format", "csv"}} {
+		out, err := runStdout(append(args, "--db", db)...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")[1:]
+		if len(lines) != len(ids) {
+			t.Fatalf("%v: %d rows, want %d:\n%s", args, len(lines), len(ids), out)
+		}
+		col := 0 // the account's column
+		if slices.Contains(args, "--history") {
+			col = 1
+		}
+		var got []string
+		for _, l := range lines {
+			got = append(got, strings.Split(l, ",")[col])
+		}
+		slices.Sort(got)
+		want := []string{"'+acct_plus", "'-acct_minus", "'=acct_eq", "'@acct_at", "acct_plain"}
+		if !slices.Equal(got, want) {
+			t.Errorf("%v: account cells %q, want %q", args, got, want)
 		}
 	}
 }

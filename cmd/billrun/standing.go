@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"billrun/exporters"
 	"billrun/invoices"
 )
 
@@ -61,7 +62,11 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 		w := csv.NewWriter(e.stdout)
 		_ = w.Write([]string{"account", "status", "reasons", "tier", "spend_limit", "usage_limit", "month_usage", "credit_balance", "evaluated_at"})
 		for _, s := range rows {
-			_ = w.Write(standingCells(s))
+			cells := standingCells(s)
+			for _, i := range []int{0, 1, 2} { // account, status, reasons: texts (DESIGN §9)
+				cells[i] = exporters.EscapeText(cells[i])
+			}
+			_ = w.Write(cells)
 		}
 		w.Flush()
 		return w.Error()
@@ -135,7 +140,11 @@ func printStandingHistory(e *environment, format string, events []invoices.Stand
 			w := csv.NewWriter(e.stdout)
 			_ = w.Write(header)
 			for _, ev := range events {
-				_ = w.Write(cells(ev))
+				c := cells(ev)
+				for i := 1; i < len(c); i++ { // all but the time: texts (DESIGN §9)
+					c[i] = exporters.EscapeText(c[i])
+				}
+				_ = w.Write(c)
 			}
 			w.Flush()
 			return w.Error()
