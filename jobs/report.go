@@ -45,6 +45,12 @@ func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs
 		rep.Docs = append(rep.Docs, docView(d, payments, at))
 	}
 	run, err := j.Store.LatestRun(ctx, p)
+	if errors.Is(err, invoices.ErrNotFound) {
+		// No close or rerun of the period succeeded. If one failed — stopped by its rejects, say — the
+		// report shows it, its counts and its rejects (DESIGN §3: rejects never disappear, they are
+		// stored with the run and exported), rather than no run at all.
+		run, err = j.Store.LatestAttempt(ctx, p)
+	}
 	switch {
 	case errors.Is(err, invoices.ErrNotFound):
 	case err != nil:

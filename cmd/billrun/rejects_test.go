@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/xuri/excelize/v2"
 )
 
 // badLines holds one line for every reject reason of DESIGN §11, in dt=2026-10-10 (acct_00001 and the
@@ -88,6 +90,40 @@ func TestCloseStopsOnRejects(t *testing.T) {
 	}
 	if !strings.Contains(exp, `"invoices": []`) {
 		t.Errorf("documents were issued despite the rejects:\n%.400s", exp)
+	}
+	// DESIGN §3: rejects never disappear — stored with the run and exported. The period's workbook
+	// shows the failed close (no close of the period succeeded) and its rejects.
+	book := filepath.Join(dir, "stopped.xlsx")
+	if text, err := runCapture("export", "--period", "2026-10", "--format", "xlsx", "--db", db, "--at", fixtureAt,
+		"--out", book); err != nil {
+		t.Fatalf("export xlsx: %v\n%s", err, text)
+	}
+	wb, err := excelize.OpenFile(book)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	rejectRows, err := wb.GetRows("Rejects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rejectRows) != 1+len(badLines) {
+		t.Errorf("the exported Rejects sheet has %d rows, want the header and %d rejects", len(rejectRows), len(badLines))
+	}
+	runRows, err := wb.GetRows("Run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := map[string]string{}
+	for _, r := range runRows {
+		if len(r) >= 2 {
+			run[r[0]] = r[1]
+		}
+	}
+	if run["kind"] != "close" || run["status"] != "failed" || !strings.Contains(run["error"], "rejects") ||
+		run["rejected"] != strconv.Itoa(len(badLines)) {
+		t.Errorf("the exported Run sheet shows kind %q, status %q, error %q, rejected %q; want the failed close with its %d rejects",
+			run["kind"], run["status"], run["error"], run["rejected"], len(badLines))
 	}
 
 	text, err = runCapture(append(base, "--max-rejects", strconv.Itoa(len(badLines)))...)

@@ -752,6 +752,13 @@ func testRuns(t *testing.T, s *store.Store) {
 	}
 	mk("run-4", invoices.RunRerun, start.Add(3*time.Hour), invoices.RunSucceeded) // still running
 
+	// The latest finished close or rerun, failed or not: run-2 (run-3 is a sweep, run-4 still runs).
+	if got, err := s.LatestAttempt(t.Context(), oct); err != nil || got.ID != "run-2" || got.Status != invoices.RunFailed || got.Error != "boom" {
+		t.Errorf("LatestAttempt = %+v, %v; want run-2, failed: boom", got, err)
+	}
+	if _, err := s.LatestAttempt(t.Context(), rating.Period{Year: 2026, Month: time.September}); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("LatestAttempt(a period without runs) = %v, want ErrNotFound", err)
+	}
 	got, err := s.LatestRun(t.Context(), oct)
 	if err != nil {
 		t.Fatalf("LatestRun: %v", err)
@@ -777,6 +784,9 @@ func testRuns(t *testing.T, s *store.Store) {
 	}
 	if got, err := s.LatestRun(t.Context(), oct); err != nil || got.ID != "run-5" {
 		t.Errorf("LatestRun = %v, %v, want run-5", got, err)
+	}
+	if got, err := s.LatestAttempt(t.Context(), oct); err != nil || got.ID != "run-5" {
+		t.Errorf("LatestAttempt = %v, %v, want run-5", got, err)
 	}
 	if err := s.StartRun(t.Context(), &invoices.Run{ID: "run-5", Kind: invoices.RunClose, Period: oct}); err == nil {
 		t.Errorf("StartRun with a used id succeeded")
