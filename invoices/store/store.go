@@ -69,6 +69,16 @@ func CheckDSN(dsn string) error {
 		}
 		return nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		// A raw @ in the password is not a URL: billrun's redaction (at the last @) and the driver (at
+		// the first) would split it in different places, and the driver's error then quoted the part
+		// of the password after the first @ as a host name.
+		authority := dsn[strings.Index(dsn, "://")+3:]
+		if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+			authority = authority[:i]
+		}
+		if strings.Count(authority, "@") > 1 {
+			return errors.New("the user and password hold an @ that is not percent-encoded: write it as %40")
+		}
 		if _, err := pgconn.ParseConfig(dsn); err != nil {
 			return errors.New(redactErr(err, dsn))
 		}

@@ -1045,6 +1045,11 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 	for _, dsn := range []string{
 		"postgres://billrun:hunter2secret@127.0.0.1:1/billrun?connect_timeout=2&sslmode=disable",
 		"mysql://billrun:hunter2secret@db/x",
+		// An unescaped @ in the password: the driver split at the first @ and named the rest a host.
+		"postgres://billrun:hunter2@hunter2secret@127.0.0.1:1/billrun?connect_timeout=2&sslmode=disable",
+		"postgresql://billrun:a@b@hunter2secret@127.0.0.1:1/billrun?connect_timeout=2&sslmode=disable",
+		"postgres://billrun:hunter2/hunter2secret@127.0.0.1:1/billrun?connect_timeout=2&sslmode=disable",
+		"postgres://billrun:hunter2?hunter2secret@127.0.0.1:1/billrun?connect_timeout=2&sslmode=disable",
 	} {
 		_, err := store.Open(t.Context(), dsn, testLogger(t))
 		if err == nil {
