@@ -19,12 +19,14 @@ func runAccountsImport(ctx context.Context, e *environment, args []string) error
 	if err := e.parseArgs(fs, &c, args); err != nil {
 		return err
 	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if file == "" || fs.NArg() > 0 {
+	extra := fs.Args()
+	if file == "" && len(extra) > 0 {
+		file, extra = extra[0], extra[1:]
+	}
+	if file == "" || len(extra) > 0 {
 		fs.Usage()
-		if fs.NArg() > 0 {
-			return usagef("accounts import: want exactly one FILE, got %q as well (flags after it would be ignored)", fs.Arg(0))
+		if len(extra) > 0 {
+			return usagef("accounts import: want exactly one FILE, got %q as well (flags after it would be ignored)", extra[0])
 		}
 		return usagef("accounts import: want exactly one FILE")
 	}

@@ -224,5 +224,11 @@ func TestStandingCSVEscapesTexts(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%v: account cells %q, want %q", args, got, want)
 		}
+		// --account keeps that account's row (it was ignored without --history) or changes.
+		out, err = runStdout(append(args, "--db", db, "--account", "acct_plain")...)
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 2 ||
+			strings.Split(lines[1], ",")[col] != "acct_plain" {
+			t.Errorf("%v --account acct_plain: %v\n%s", args, err, out)
+		}
 	}
 }

@@ -87,9 +87,20 @@ func TestEveryFlagFromTheEnvironment(t *testing.T) {
 		{map[string]string{"BILLRUN_MAX_GPU_INTERVAL": "1hour"}, []string{"sweep", "--db", db}, "BILLRUN_MAX_GPU_INTERVAL"},
 		{map[string]string{"BILLRUN_WAIT": "yes"}, []string{"close", "--period", "2026-10", "--db", db}, "BILLRUN_WAIT"},
 		{map[string]string{"BILLRUN_DRY_RUN": "maybe"}, []string{"rerun", "--period", "2026-10", "--db", db}, "BILLRUN_DRY_RUN"},
-		{map[string]string{"BILLRUN_LOG_LEVEL": "loud"}, []string{"standing", "--db", db}, "log-level"},
-		{nil, []string{"standing", "--db", db, "--log-format", "xml"}, "log-format"},
-		{map[string]string{"BILLRUN_AT": "yesterday"}, []string{"migrate", "--db", db}, "--at"},
+		// Values checked after parsing name where they came from too: the variable, or the flag.
+		{map[string]string{"BILLRUN_LOG_LEVEL": "loud"}, []string{"standing", "--db", db}, "BILLRUN_LOG_LEVEL"},
+		{nil, []string{"standing", "--db", db, "--log-format", "xml"}, "--log-format"},
+		{map[string]string{"BILLRUN_AT": "yesterday"}, []string{"migrate", "--db", db}, "BILLRUN_AT"},
+		{nil, []string{"migrate", "--db", db, "--at", "yesterday"}, "--at"},
+		{map[string]string{"BILLRUN_DB": "mysql://x"}, []string{"export", "--period", "2026-10"}, "BILLRUN_DB"},
+		{map[string]string{"BILLRUN_PERIOD": "2026-13"}, []string{"export", "--db", db}, "BILLRUN_PERIOD"},
+		{map[string]string{"BILLRUN_FORMAT": "yaml"}, []string{"export", "--period", "2026-10", "--db", db}, "BILLRUN_FORMAT"},
+		{map[string]string{"BILLRUN_FORMAT": "yaml"}, []string{"standing", "--history", "--db", db}, "BILLRUN_FORMAT"},
+		// --progress takes auto, always or never; anything else was drawn as always.
+		{map[string]string{"BILLRUN_PROGRESS": "bogus"}, []string{"rate", "--period", "2026-10", "--db", db}, "BILLRUN_PROGRESS"},
+		{nil, []string{"rate", "--period", "2026-10", "--db", db, "--progress", "bogus"}, "--progress"},
+		// A URL of another scheme is not a path: it was read as one, and failed with exit 1.
+		{nil, []string{"rate", "--period", "2026-10", "--db", db, "--usage", "ftp://x"}, "--usage"},
 	} {
 		out, err := runEnv(c.vars, c.args...)
 		if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), c.want) {

@@ -54,6 +54,16 @@ type config struct {
 	progress       string
 
 	set map[string]bool // flags given on the command line or through the environment
+	env map[string]bool // of those, the flags their BILLRUN_* variable gave
+}
+
+// flagName names flag name as the user gave it, for errors: its BILLRUN_* variable when the value came
+// from there, --name otherwise.
+func (c *config) flagName(name string) string {
+	if c.env[name] {
+		return envName(name)
+	}
+	return "--" + name
 }
 
 type flagSpec struct {
@@ -63,7 +73,7 @@ type flagSpec struct {
 func (e *environment) flags(name, synopsis string, c *config, spec flagSpec) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	c.set = map[string]bool{}
+	c.set, c.env = map[string]bool{}, map[string]bool{}
 	// Defaults only: parseArgs sets every flag not on the command line from its BILLRUN_* variable.
 	if spec.db {
 		fs.StringVar(&c.db, "db", defaultDB, "database: sqlite:PATH or postgres://USER:PASS@HOST/DB (env BILLRUN_DB)")
@@ -149,39 +159,47 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 			errs = append(errs, fmt.Errorf("%s=%q: %v", envName(f.Name), v, err))
 			return
 		}
-		c.set[f.Name] = true
+		c.set[f.Name], c.env[f.Name] = true, true
 	})
 	if len(errs) > 0 {
 		return usagef("%v", errors.Join(errs...))
 	}
 	switch {
 	case c.maxRejects < 0:
-		return usagef("--max-rejects %d: must not be negative", c.maxRejects)
+		return usagef("%s %d: must not be negative", c.flagName("max-rejects"), c.maxRejects)
 	case c.maxGPUInterval < 0 || c.maxGPUInterval > usage.MaxGPUIntervalLimit:
-		return usagef("--max-gpu-interval %s: must be between 0 (the default, 1h) and %s", c.maxGPUInterval, usage.MaxGPUIntervalLimit)
+		return usagef("%s %s: must be between 0 (the default, 1h) and %s", c.flagName("max-gpu-interval"), c.maxGPUInterval, usage.MaxGPUIntervalLimit)
 	case c.workers < 0:
-		return usagef("--workers %d: must not be negative (0: one per CPU)", c.workers)
+		return usagef("%s %d: must not be negative (0: one per CPU)", c.flagName("workers"), c.workers)
 	}
 	if c.db != "" {
 		if err := store.CheckDSN(c.db); err != nil {
-			return usagef("--db %s: %v", store.Redacted(c.db), err)
+			return usagef("%s %s: %v", c.flagName("db"), store.Redacted(c.db), err)
 		}
 	}
 	if c.usage != "" && !strings.HasPrefix(c.usage, "s3://") {
+		if scheme, _, ok := strings.Cut(c.usage, "://"); ok && scheme != "file" {
+			return usagef("%s %q: want s3://bucket/prefix, file:///path or a path", c.flagName("usage"), c.usage)
+		}
 		if err := usage.CheckLocal(c.usage); err != nil {
-			return usagef("--usage: %v", err)
+			return usagef("%s: %v", c.flagName("usage"), err)
 		}
 	}
 	if c.logLevel != "" {
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-			return usagef("--log-level %q: want debug, info, warn or error", c.logLevel)
+			return usagef("%s %q: want debug, info, warn or error", c.flagName("log-level"), c.logLevel)
 		}
 	}
 	switch c.logFormat {
 	case "", "auto", "text", "json":
 	default:
-		return usagef("--log-format %q: want auto, text or json", c.logFormat)
+		return usagef("%s %q: want auto, text or json", c.flagName("log-format"), c.logFormat)
+	}
+	switch c.progress {
+	case "", "auto", "always", "never":
+	default:
+		return usagef("%s %q: want auto, always or never", c.flagName("progress"), c.progress)
 	}
 	return nil
 }
@@ -220,13 +238,14 @@ func (c *config) atTime() (time.Time, error) {
 	}
 	t, err := rating.ParseRFC3339(c.at)
 	if err != nil {
-		return time.Time{}, usagef("--at %q: want RFC 3339, e.g. 2026-11-01T02:00:00Z", c.at)
+		return time.Time{}, usagef("%s %q: want RFC 3339, e.g. 2026-11-01T02:00:00Z", c.flagName("at"), c.at)
 	}
 	return t.UTC(), nil
 }
 
-// period parses --period: YYYY-MM, prev (the month before --at) or current (the month of --at).
-func parsePeriod(s string, at time.Time) (rating.Period, error) {
+// period parses --period (named name in errors): YYYY-MM, prev (the month before --at) or current
+// (the month of --at).
+func parsePeriod(s, name string, at time.Time) (rating.Period, error) {
 	switch s {
 	case "":
 		return rating.Period{}, usagef("--period is required (YYYY-MM, prev or current)")
@@ -237,7 +256,7 @@ func parsePeriod(s string, at time.Time) (rating.Period, error) {
 	}
 	p, err := rating.ParsePeriod(s)
 	if err != nil {
-		return p, usagef("--period: %v", err)
+		return p, usagef("%s: %v", name, err)
 	}
 	return p, nil
 }
@@ -298,7 +317,7 @@ func (c *config) atAndPeriod(period string) (time.Time, rating.Period, error) {
 	if err != nil {
 		return at, rating.Period{}, err
 	}
-	p, err := parsePeriod(period, at)
+	p, err := parsePeriod(period, c.flagName("period"), at)
 	return at, p, err
 }
 

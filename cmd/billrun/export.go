@@ -12,7 +12,7 @@ import (
 func runExport(ctx context.Context, e *environment, args []string) error {
 	var c config
 	fs := e.flags("export", "export --period YYYY-MM --format json|csv|xlsx [--out PATH] [flags]", &c, flagSpec{db: true, at: true})
-	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to export: YYYY-MM, prev or current")
+	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to export: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
 	format := fs.String("format", "json", "json (billrun.period/v1), csv (one row per invoice line) or xlsx (the finance workbook)")
 	out := fs.String("out", "", "file to write; default stdout for json and csv, out/PERIOD/billrun-PERIOD.xlsx for xlsx")
 	if err := e.parse(fs, &c, args); err != nil {
@@ -45,7 +45,7 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 			*out = filepath.Join("out", p.String(), "billrun-"+p.String()+".xlsx")
 		}
 	default:
-		return usagef("--format %q: want json, csv or xlsx", *format)
+		return usagef("%s %q: want json, csv or xlsx", c.flagName("format"), *format)
 	}
 	if *out == "" {
 		return write(e.stdout)

@@ -22,7 +22,7 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 		flagSpec{db: true, usage: true, prices: true, accounts: true, at: true, rejects: true})
 	fs.Lookup("accounts").Usage = "accounts file to rate against instead of the database's accounts; nothing is imported\n" +
 		"(env BILLRUN_ACCOUNTS; default " + fixtureAccounts + " only with the default --db, and only if it exists)"
-	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rate: YYYY-MM, prev or current")
+	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rate: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
 	format := fs.String("format", "table", "output: table or json (the billrun.period/v1 shape with drafts and counts)")
 	prof := profileFlags(fs)
 	if err := e.parse(fs, &c, args); err != nil {
@@ -34,7 +34,7 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 	}
 	defer stopProfiles()
 	if *format != "table" && *format != "json" {
-		return usagef("--format %q: want table or json", *format)
+		return usagef("%s %q: want table or json", c.flagName("format"), *format)
 	}
 	at, p, err := c.atAndPeriod(*period)
 	if err != nil {

@@ -14,15 +14,15 @@ import (
 
 func runReconcile(ctx context.Context, e *environment, args []string) error {
 	var c config
-	fs := e.flags("reconcile", "reconcile --period YYYY-MM|prev [--format text|json] [flags]", &c,
+	fs := e.flags("reconcile", "reconcile --period YYYY-MM|prev|current [--format text|json] [flags]", &c,
 		flagSpec{db: true, usage: true, prices: true, out: true, at: true})
-	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to reconcile: YYYY-MM, prev or current")
+	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to reconcile: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
 	format := fs.String("format", "text", "report on stdout: text or json (billrun.reconcile/v1)")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
-		return usagef("--format %q: want text or json", *format)
+		return usagef("%s %q: want text or json", c.flagName("format"), *format)
 	}
 	at, p, err := c.atAndPeriod(*period)
 	if err != nil {

@@ -20,9 +20,9 @@ func (a *accountList) Set(v string) error { *a = append(*a, v); return nil }
 
 func runRerun(ctx context.Context, e *environment, args []string) error {
 	var c config
-	fs := e.flags("rerun", "rerun --period YYYY-MM [--account A]... [--dry-run] [flags]", &c,
+	fs := e.flags("rerun", "rerun --period YYYY-MM|prev|current [--account A]... [--dry-run] [flags]", &c,
 		flagSpec{db: true, usage: true, prices: true, out: true, at: true, rejects: true, wait: true})
-	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rerun: YYYY-MM, prev or current")
+	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rerun: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
 	dry := fs.Bool("dry-run", false, "print the per-account diff (old, new, delta, changed lines) and change nothing")
 	var accounts accountList
 	fs.Var(&accounts, "account", "limit the rerun to this account (repeatable)")

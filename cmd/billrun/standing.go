@@ -20,9 +20,14 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 	fs := e.flags("standing", "standing [--format table|json|csv] [flags]", &c, flagSpec{db: true, at: true})
 	format := fs.String("format", "table", "table, json (billrun.standing/v1, what the API gateway reads) or csv")
 	history := fs.Bool("history", false, "print the history of standing changes (time, old → new, reasons, run) instead")
-	account := fs.String("account", "", "with --history: only this account")
+	account := fs.String("account", "", "only this account (its row, or with --history its changes)")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
+	}
+	switch *format {
+	case "table", "json", "csv":
+	default:
+		return usagef("%s %q: want table, json or csv", c.flagName("format"), *format)
 	}
 	// Every command takes --at (DESIGN §10). standing prints what the last close, rerun or sweep
 	// evaluated and stored (each row says when); `sweep --at T` evaluates standing at T.
@@ -55,6 +60,15 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *account != "" {
+		kept := rows[:0]
+		for _, r := range rows {
+			if r.Account == *account {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
 	switch *format {
 	case "json":
 		return exporter{}.WriteStandingJSON(e.stdout, rows)
@@ -82,7 +96,7 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 		}
 		return out.Flush()
 	}
-	return usagef("--format %q: want table, json or csv", *format)
+	return usagef("%s %q: want table, json or csv", c.flagName("format"), *format)
 }
 
 func standingCells(s invoices.Standing) []string {
