@@ -63,8 +63,8 @@ type Store interface {
 	AbandonRuns(ctx context.Context, p rating.Period, kinds []invoices.RunKind, at time.Time) (int64, error)
 	// LatestRun returns the latest close or rerun of a period that succeeded, or invoices.ErrNotFound.
 	LatestRun(ctx context.Context, p rating.Period) (*invoices.Run, error)
-	// LatestAttempt returns the latest close or rerun of a period that finished, whether it succeeded
-	// or failed, or invoices.ErrNotFound.
+	// LatestAttempt returns the latest close or rerun of a period whatever its status, or
+	// invoices.ErrNotFound.
 	LatestAttempt(ctx context.Context, p rating.Period) (*invoices.Run, error)
 	// SaveRejects stores a run's rejects.
 	SaveRejects(ctx context.Context, runID string, rejects []rating.Reject) error

@@ -46,10 +46,14 @@ func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs
 	}
 	run, err := j.Store.LatestRun(ctx, p)
 	if errors.Is(err, invoices.ErrNotFound) {
-		// No close or rerun of the period succeeded. If one failed — stopped by its rejects, say — the
-		// report shows it, its counts and its rejects (DESIGN §3: rejects never disappear, they are
-		// stored with the run and exported), rather than no run at all.
-		run, err = j.Store.LatestAttempt(ctx, p)
+		// No close or rerun of the period succeeded. If the latest one failed — stopped by its
+		// rejects, say — the report shows it, its counts and its rejects (DESIGN §3: rejects never
+		// disappear, they are stored with the run and exported), rather than no run at all; not an
+		// earlier failed one when a later one is still running or was killed running (its documents
+		// would sit beside another run's record).
+		if run, err = j.Store.LatestAttempt(ctx, p); err == nil && run.Status != invoices.RunFailed {
+			run, err = nil, invoices.ErrNotFound
+		}
 	}
 	switch {
 	case errors.Is(err, invoices.ErrNotFound):

@@ -224,6 +224,11 @@ func TestStandingCSVEscapesTexts(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%v: account cells %q, want %q", args, got, want)
 		}
+		// An account the ledger does not know is bad usage, not an empty answer.
+		if _, err := runStdout(append(args, "--db", db, "--account", "acct_typo")...); exitCode(err) != exitUsage ||
+			!strings.Contains(err.Error(), "--account acct_typo: no such account") {
+			t.Errorf("%v --account acct_typo: %v, want exit %d naming the account", args, err, exitUsage)
+		}
 		// --account keeps that account's row (it was ignored without --history) or changes.
 		out, err = runStdout(append(args, "--db", db, "--account", "acct_plain")...)
 		if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 2 ||

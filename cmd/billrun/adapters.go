@@ -61,7 +61,7 @@ func (e *environment) progressFunc(c *config) func(usage.Progress) {
 	switch c.progress {
 	case "never":
 		return nil
-	case "auto":
+	case "auto", "":
 		if !isTerminal(e.stderr) {
 			return nil
 		}

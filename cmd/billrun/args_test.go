@@ -222,3 +222,36 @@ func TestParseRFC3339(t *testing.T) {
 		t.Error("a space for T was accepted")
 	}
 }
+
+// TestURLScheme: --usage is a URL only when it starts with a scheme of RFC 3986 and ://; a path with
+// :// further along, or a drive letter, is a path (it was refused as a URL of scheme "./dir/a").
+func TestURLScheme(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		scheme string
+		ok     bool
+	}{
+		{"s3://bucket/prefix", "s3", true}, {"file:///abs", "file", true}, {"ftp://x", "ftp", true},
+		{"git+ssh://h/x", "git+ssh", true}, {"./dir/a://b", "", false}, {"dir/a://b", "", false},
+		{`C:\x`, "", false}, {"c://x", "", false}, {"1a://x", "", false}, {"fixtures/usage", "", false},
+	} {
+		if scheme, ok := urlScheme(c.in); scheme != c.scheme || ok != c.ok {
+			t.Errorf("urlScheme(%q) = %q, %v; want %q, %v", c.in, scheme, ok, c.scheme, c.ok)
+		}
+	}
+}
+
+// TestProgressEmptyIsAuto: --progress "" (or an empty BILLRUN_PROGRESS) is auto, not always: no bar
+// when stderr is not a terminal.
+func TestProgressEmptyIsAuto(t *testing.T) {
+	var b bytes.Buffer
+	e := &environment{stderr: &b}
+	for _, p := range []string{"", "auto", "never"} {
+		if f := e.progressFunc(&config{progress: p}); f != nil {
+			t.Errorf("--progress %q with stderr not a terminal: a progress bar", p)
+		}
+	}
+	if f := e.progressFunc(&config{progress: "always"}); f == nil {
+		t.Error("--progress always: no progress bar")
+	}
+}

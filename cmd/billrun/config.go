@@ -178,7 +178,7 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 		}
 	}
 	if c.usage != "" && !strings.HasPrefix(c.usage, "s3://") {
-		if scheme, _, ok := strings.Cut(c.usage, "://"); ok && scheme != "file" {
+		if scheme, ok := urlScheme(c.usage); ok && scheme != "file" {
 			return usagef("%s %q: want s3://bucket/prefix, file:///path or a path", c.flagName("usage"), c.usage)
 		}
 		if err := usage.CheckLocal(c.usage); err != nil {
@@ -202,6 +202,23 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 		return usagef("%s %q: want auto, always or never", c.flagName("progress"), c.progress)
 	}
 	return nil
+}
+
+// urlScheme returns the scheme of s when s is a URL: a scheme of RFC 3986 (a letter, then letters,
+// digits, + - or .) of two characters or more — C:\x stays a path — followed by ://. A path with
+// :// further along (./dir/a://b) is no URL.
+func urlScheme(s string) (string, bool) {
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok || len(scheme) < 2 {
+		return "", false
+	}
+	for i, r := range scheme {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (i == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return "", false
+		}
+	}
+	return scheme, true
 }
 
 // demo reports whether --db is the default local SQLite file, where fixtures are the defaults.
@@ -343,14 +360,14 @@ func openSource(ctx context.Context, c *config, getenv func(string) string, log 
 	if strings.HasPrefix(c.usage, "s3://") {
 		bucket, prefix, err := usage.ParseS3URI(c.usage)
 		if err != nil {
-			return nil, usagef("--usage: %v", err)
+			return nil, usagef("%s: %v", c.flagName("usage"), err)
 		}
 		return usage.NewS3(ctx, usage.S3Options{Bucket: bucket, Prefix: prefix, Endpoint: getenv("AWS_ENDPOINT_URL_S3"),
 			PathStyle: c.s3PathStyle, Logger: log})
 	}
 	src, err := usage.NewLocal(c.usage)
 	if err != nil {
-		return nil, fmt.Errorf("--usage %s: %w", c.usage, err)
+		return nil, fmt.Errorf("%s %s: %w", c.flagName("usage"), c.usage, err)
 	}
 	return src, nil
 }

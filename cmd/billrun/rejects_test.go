@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/csv"
 	"os"
 	"path/filepath"
@@ -132,5 +133,28 @@ func TestCloseStopsOnRejects(t *testing.T) {
 	}
 	if !strings.Contains(text, "invoices issued  17") || !strings.Contains(text, "rejects          13") {
 		t.Errorf("summary:\n%s", text)
+	}
+	// Had that close been killed while it ran (its record left running), the workbook must not show
+	// the earlier failed close beside its invoices: no run, as for a period never closed.
+	conn, err := sql.Open("sqlite", filepath.Join(dir, "billrun.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Exec(`UPDATE runs SET status = 'running', finished_at = NULL WHERE kind = 'close' AND status = 'succeeded'`); err != nil {
+		t.Fatal(err)
+	}
+	killed := filepath.Join(dir, "killed.xlsx")
+	if text, err := runCapture("export", "--period", "2026-10", "--format", "xlsx", "--db", db, "--at", fixtureAt,
+		"--out", killed); err != nil {
+		t.Fatalf("export xlsx: %v\n%s", err, text)
+	}
+	kb, err := excelize.OpenFile(killed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kb.Close()
+	if rows, err := kb.GetRows("Run"); err != nil || len(rows) < 2 || rows[1][0] != "run" {
+		t.Errorf("Run sheet after a killed close = %q, %v; want the no-run marker", rows, err)
 	}
 }

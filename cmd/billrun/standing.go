@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -40,6 +41,17 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if *account != "" {
+		// An account the ledger does not know is a typo, not an account without standing (rerun
+		// --account refuses it too).
+		ids, err := st.AccountIDs(ctx)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(ids, *account) {
+			return usagef("%s %s: no such account", c.flagName("account"), *account)
+		}
+	}
 	if *history {
 		events, err := st.StandingEvents(ctx)
 		if err != nil {

@@ -162,14 +162,14 @@ func (s *Store) LatestRun(ctx context.Context, p rating.Period) (*invoices.Run, 
 	return run, nil
 }
 
-// LatestAttempt returns the latest (by started_at, then id) close or rerun of period p that has
-// finished, succeeded or failed — a close stopped by its rejects, say — or an error wrapping
-// invoices.ErrNotFound when there is none.
+// LatestAttempt returns the latest (by started_at, then id) close or rerun of period p whatever its
+// status — failed (a close stopped by its rejects, say), succeeded or still running — or an error
+// wrapping invoices.ErrNotFound when there is none.
 func (s *Store) LatestAttempt(ctx context.Context, p rating.Period) (*invoices.Run, error) {
 	var r runRow
 	err := s.db.GetContext(ctx, &r, s.q(`SELECT `+runColumns+` FROM runs
-		WHERE period = ? AND kind IN (?, ?) AND status <> ? ORDER BY started_at DESC, id DESC LIMIT 1`),
-		p.String(), string(invoices.RunClose), string(invoices.RunRerun), string(invoices.RunRunning))
+		WHERE period = ? AND kind IN (?, ?) ORDER BY started_at DESC, id DESC LIMIT 1`),
+		p.String(), string(invoices.RunClose), string(invoices.RunRerun))
 	if err != nil {
 		return nil, fmt.Errorf("store: latest attempt of %s: %w", p, notFound(err))
 	}

@@ -79,8 +79,21 @@ func CheckDSN(dsn string) error {
 		if strings.Count(authority, "@") > 1 {
 			return errors.New("the user and password hold an @ that is not percent-encoded: write it as %40")
 		}
-		if _, err := pgconn.ParseConfig(dsn); err != nil {
+		cfg, err := pgconn.ParseConfig(dsn)
+		if err != nil {
+			if strings.ContainsAny(userInfoOf(dsn), "/?#") {
+				// pgx quotes the connection string with what it took for the password masked, and a
+				// raw / ? or # moves where it ends: name the cause, quote nothing.
+				return errors.New("cannot parse the URL: percent-encode / ? # and @ in the user and password (%2F %3F %23 %40)")
+			}
 			return errors.New(redactErr(err, dsn))
+		}
+		for _, h := range append([]*pgconn.FallbackConfig{{Host: cfg.Host}}, cfg.Fallbacks...) {
+			if strings.Contains(h.Host, "@") {
+				// pgx split the user info at an @ of the password: its errors would name the rest of the
+				// password as a host.
+				return errors.New("the user and password hold an @, / ? or # that is not percent-encoded: write them as %40 %2F %3F %23")
+			}
 		}
 		return nil
 	}
@@ -333,6 +346,16 @@ var (
 	passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
 	userInfo      = regexp.MustCompile(`(://[^:/@]*:).*@`) // greedy: a password may contain @
 )
+
+// userInfoOf returns what a postgres URL holds before its last @ that comes before the path — the
+// most the user and password could be taken to be, whatever parser reads it — or "" without an @.
+func userInfoOf(dsn string) string {
+	rest := dsn[strings.Index(dsn, "://")+3:]
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		return rest[:i]
+	}
+	return ""
+}
 
 // Redacted returns dsn with any password replaced by "xxxxx", for logs and errors: the password of a
 // URL's user info (up to its last @, so an unescaped @ in it cannot leak the rest) and any
