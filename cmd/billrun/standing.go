@@ -58,13 +58,7 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 			return err
 		}
 		if *account != "" {
-			kept := events[:0]
-			for _, ev := range events {
-				if ev.Account == *account {
-					kept = append(kept, ev)
-				}
-			}
-			events = kept
+			events = slices.DeleteFunc(events, func(ev invoices.StandingEvent) bool { return ev.Account != *account })
 		}
 		return printStandingHistory(e, *format, events)
 	}
@@ -73,13 +67,7 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	if *account != "" {
-		kept := rows[:0]
-		for _, r := range rows {
-			if r.Account == *account {
-				kept = append(kept, r)
-			}
-		}
-		rows = kept
+		rows = slices.DeleteFunc(rows, func(r invoices.Standing) bool { return r.Account != *account })
 	}
 	switch *format {
 	case "json":

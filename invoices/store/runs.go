@@ -148,34 +148,32 @@ const abandonedRunError = "abandoned: the process running it ended without finis
 // LatestRun returns the latest (by started_at, then id) close or rerun of period p that succeeded,
 // or an error wrapping invoices.ErrNotFound when there is none.
 func (s *Store) LatestRun(ctx context.Context, p rating.Period) (*invoices.Run, error) {
-	var r runRow
-	err := s.db.GetContext(ctx, &r, s.q(`SELECT `+runColumns+` FROM runs
-		WHERE period = ? AND kind IN (?, ?) AND status = ? ORDER BY started_at DESC, id DESC LIMIT 1`),
-		p.String(), string(invoices.RunClose), string(invoices.RunRerun), string(invoices.RunSucceeded))
-	if err != nil {
-		return nil, fmt.Errorf("store: latest run of %s: %w", p, notFound(err))
-	}
-	run, err := r.run()
-	if err != nil {
-		return nil, fmt.Errorf("store: latest run of %s: run %s: %w", p, r.ID, err)
-	}
-	return run, nil
+	return s.latestCloseOrRerun(ctx, p, "latest run", invoices.RunSucceeded)
 }
 
 // LatestAttempt returns the latest (by started_at, then id) close or rerun of period p whatever its
 // status — failed (a close stopped by its rejects, say), succeeded or still running — or an error
 // wrapping invoices.ErrNotFound when there is none.
 func (s *Store) LatestAttempt(ctx context.Context, p rating.Period) (*invoices.Run, error) {
+	return s.latestCloseOrRerun(ctx, p, "latest attempt", "")
+}
+
+// latestCloseOrRerun is LatestRun (only runs of status) and LatestAttempt (status ""); what names the
+// lookup in errors.
+func (s *Store) latestCloseOrRerun(ctx context.Context, p rating.Period, what string, status invoices.RunStatus) (*invoices.Run, error) {
+	query := `SELECT ` + runColumns + ` FROM runs WHERE period = ? AND kind IN (?, ?)`
+	args := []any{p.String(), string(invoices.RunClose), string(invoices.RunRerun)}
+	if status != "" {
+		query += ` AND status = ?`
+		args = append(args, string(status))
+	}
 	var r runRow
-	err := s.db.GetContext(ctx, &r, s.q(`SELECT `+runColumns+` FROM runs
-		WHERE period = ? AND kind IN (?, ?) ORDER BY started_at DESC, id DESC LIMIT 1`),
-		p.String(), string(invoices.RunClose), string(invoices.RunRerun))
-	if err != nil {
-		return nil, fmt.Errorf("store: latest attempt of %s: %w", p, notFound(err))
+	if err := s.db.GetContext(ctx, &r, s.q(query+` ORDER BY started_at DESC, id DESC LIMIT 1`), args...); err != nil {
+		return nil, fmt.Errorf("store: %s of %s: %w", what, p, notFound(err))
 	}
 	run, err := r.run()
 	if err != nil {
-		return nil, fmt.Errorf("store: latest attempt of %s: run %s: %w", p, r.ID, err)
+		return nil, fmt.Errorf("store: %s of %s: run %s: %w", what, p, r.ID, err)
 	}
 	return run, nil
 }

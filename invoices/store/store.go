@@ -69,16 +69,6 @@ func CheckDSN(dsn string) error {
 		}
 		return nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		// A raw @ in the password is not a URL: billrun's redaction (at the last @) and the driver (at
-		// the first) would split it in different places, and the driver's error then quoted the part
-		// of the password after the first @ as a host name.
-		authority := dsn[strings.Index(dsn, "://")+3:]
-		if i := strings.IndexAny(authority, "/?#"); i >= 0 {
-			authority = authority[:i]
-		}
-		if strings.Count(authority, "@") > 1 {
-			return errors.New("the user and password hold an @ that is not percent-encoded: write it as %40")
-		}
 		cfg, err := pgconn.ParseConfig(dsn)
 		if err != nil {
 			if strings.ContainsAny(userInfoOf(dsn), "/?#") {
@@ -90,7 +80,8 @@ func CheckDSN(dsn string) error {
 		}
 		for _, h := range append([]*pgconn.FallbackConfig{{Host: cfg.Host}}, cfg.Fallbacks...) {
 			if strings.Contains(h.Host, "@") {
-				// pgx split the user info at an @ of the password: its errors would name the rest of the
+				// A raw @ in the password is not a URL: billrun's redaction (at the last @) and pgx (at
+				// the first) split it in different places, and pgx's errors named the rest of the
 				// password as a host.
 				return errors.New("the user and password hold an @, / ? or # that is not percent-encoded: write them as %40 %2F %3F %23")
 			}
