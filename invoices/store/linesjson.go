@@ -39,12 +39,14 @@ func appendLinesJSON(dst []byte, lines []rating.Line) ([]byte, error) {
 		}
 		dst = append(dst, '[')
 		for i, s := range [...]string{string(l.Kind), l.Product, l.BaseModel, l.Deployment, string(l.Meter), l.Description} {
-			if !utf8.ValidString(s) {
-				return dst, fmt.Errorf("line %d: %s %q is not valid UTF-8", k+1, lineFieldNames[i], s)
-			}
+			// A derived description is stored as null, and is valid UTF-8 when the fields it is made of
+			// are: they come before it.
 			if i == 5 && describedAsDerived(l, scratch[:0]) {
 				dst = append(dst, "null,"...)
 				continue
+			}
+			if !utf8.ValidString(s) {
+				return dst, fmt.Errorf("line %d: %s %q is not valid UTF-8", k+1, lineFieldNames[i], s)
 			}
 			dst = appendJSONText(dst, s)
 			dst = append(dst, ',')

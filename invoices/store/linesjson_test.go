@@ -206,6 +206,12 @@ func TestLinesJSONErrors(t *testing.T) {
 	if _, err := appendLinesJSON(nil, bad); err == nil || !strings.Contains(err.Error(), "line 1: product") {
 		t.Errorf("a product that is not UTF-8: %v, want an error naming line 1's product", err)
 	}
+	// A description is checked only when it is stored as text: a derived one is stored as null.
+	bad = []rating.Line{{Kind: rating.KindServerless, Product: "m", Meter: rating.MeterInput, Description: "m\xff",
+		Unrounded: decimal.NewFromInt(1)}}
+	if _, err := appendLinesJSON(nil, bad); err == nil || !strings.Contains(err.Error(), "line 1: description") {
+		t.Errorf("a description that is not UTF-8: %v, want an error naming line 1's description", err)
+	}
 }
 
 // FuzzLinesJSON: whatever parseLinesJSON accepts, encoding/json reads as the same texts and numbers,
