@@ -93,8 +93,8 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 	}
 	run.Manifest, run.Counts = res.Manifest, res.Counts
 	sum.Rejects = res.Rejects
-	if err := j.Store.SaveRejects(ctx, run.ID, res.Rejects); err != nil {
-		return fmt.Errorf("close %s: save rejects: %w", p, err)
+	if err := j.Store.SaveRead(ctx, run, res.Rejects); err != nil {
+		return fmt.Errorf("close %s: record the read: %w", p, err)
 	}
 	dir := filepath.Join(j.OutDir, p.String())
 	rejectsPath := filepath.Join(dir, "rejects.csv")

@@ -66,8 +66,9 @@ type Store interface {
 	// LatestAttempt returns the latest close or rerun of a period whatever its status, or
 	// invoices.ErrNotFound.
 	LatestAttempt(ctx context.Context, p rating.Period) (*invoices.Run, error)
-	// SaveRejects stores a run's rejects.
-	SaveRejects(ctx context.Context, runID string, rejects []rating.Reject) error
+	// SaveRead records on a started run the manifest and counts of its read, and stores its rejects,
+	// in one transaction.
+	SaveRead(ctx context.Context, run *invoices.Run, rejects []rating.Reject) error
 	// Rejects returns a run's rejects ordered by object then line.
 	Rejects(ctx context.Context, runID string) ([]rating.Reject, error)
 

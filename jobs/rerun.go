@@ -91,8 +91,8 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 	dir := filepath.Join(j.OutDir, p.String())
 	if run != nil {
 		run.Manifest, run.Counts = res.Manifest, res.Counts
-		if err := j.Store.SaveRejects(ctx, run.ID, res.Rejects); err != nil {
-			return fmt.Errorf("rerun %s: save rejects: %w", p, err)
+		if err := j.Store.SaveRead(ctx, run, res.Rejects); err != nil {
+			return fmt.Errorf("rerun %s: record the read: %w", p, err)
 		}
 	}
 	if int64(len(res.Rejects)) > opts.MaxRejects {

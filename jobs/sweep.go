@@ -87,8 +87,8 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run, de
 			return nil, nil, fmt.Errorf("sweep at %s: %w", at.Format(time.RFC3339), err)
 		}
 		run.Manifest, run.Counts = res.Manifest, res.Counts
-		if err := j.Store.SaveRejects(ctx, run.ID, res.Rejects); err != nil {
-			return nil, nil, fmt.Errorf("sweep: save rejects: %w", err)
+		if err := j.Store.SaveRead(ctx, run, res.Rejects); err != nil {
+			return nil, nil, fmt.Errorf("sweep: record the read: %w", err)
 		}
 		usage = res.Aggregate
 	}

@@ -49,3 +49,12 @@ func CopyLineSets(ctx context.Context, s *Store, ids []int64, docs []*invoices.D
 		return s.copyLineSets(ctx, conn, out, sets)
 	})
 }
+
+// RunByID reads one run's record.
+func RunByID(s *Store, id string) (*invoices.Run, error) {
+	var r runRow
+	if err := s.db.Get(&r, s.q(`SELECT `+runColumns+` FROM runs WHERE id = ?`), id); err != nil {
+		return nil, err
+	}
+	return r.run()
+}

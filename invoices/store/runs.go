@@ -182,43 +182,61 @@ func (s *Store) latestCloseOrRerun(ctx context.Context, p rating.Period, what st
 // SQLite's and PostgreSQL's parameter limits).
 const rejectsPerInsert = 500
 
-// SaveRejects stores a run's rejects in one transaction, in batched inserts.
-func (s *Store) SaveRejects(ctx context.Context, runID string, rejects []rating.Reject) error {
-	if len(rejects) == 0 {
-		return nil
+// SaveRead records what the usage read of a started run found, in one transaction: the run's
+// manifest and counts on its record, and its rejects, in batched inserts. A run whose process dies
+// later — found and recorded as failed by AbandonRuns — then still shows the counts of the read its
+// stored rejects came from, not zeros beside them. It returns an error wrapping invoices.ErrNotFound
+// when the run was never started.
+func (s *Store) SaveRead(ctx context.Context, run *invoices.Run, rejects []rating.Reject) error {
+	r, err := newRunRow(run)
+	if err == nil {
+		err = s.write(ctx, func(tx *sqlx.Tx) error {
+			res, err := tx.ExecContext(ctx, s.q(`UPDATE runs SET manifest = ?, counts = ? WHERE id = ?`), r.Manifest, r.Counts, r.ID)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				return invoices.ErrNotFound
+			}
+			return s.insertRejects(ctx, tx, run.ID, rejects)
+		})
 	}
+	if err != nil {
+		return fmt.Errorf("store: save the read of run %s (%d rejects): %w", run.ID, len(rejects), err)
+	}
+	return nil
+}
+
+// insertRejects inserts a run's rejects in tx, rejectsPerInsert per statement.
+func (s *Store) insertRejects(ctx context.Context, tx *sqlx.Tx, runID string, rejects []rating.Reject) error {
 	insert := func(n int) string {
 		return s.q(`INSERT INTO rejects (run_id, object, line, event_id, code, message) VALUES ` +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", "))
 	}
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		var full *sqlx.Stmt
-		args := make([]any, 0, 6*rejectsPerInsert)
-		for start := 0; start < len(rejects); start += rejectsPerInsert {
-			chunk := rejects[start:min(start+rejectsPerInsert, len(rejects))]
-			args = args[:0]
-			for _, r := range chunk {
-				args = append(args, runID, r.Object, r.Line, r.EventID, string(r.Code), r.Message)
-			}
-			if len(chunk) < rejectsPerInsert {
-				_, err := tx.ExecContext(ctx, insert(len(chunk)), args...)
-				return err
-			}
-			if full == nil {
-				var err error
-				if full, err = tx.PreparexContext(ctx, insert(rejectsPerInsert)); err != nil {
-					return err
-				}
-				defer full.Close()
-			}
-			if _, err := full.ExecContext(ctx, args...); err != nil {
-				return err
-			}
+	var full *sqlx.Stmt
+	args := make([]any, 0, 6*min(len(rejects), rejectsPerInsert))
+	for start := 0; start < len(rejects); start += rejectsPerInsert {
+		chunk := rejects[start:min(start+rejectsPerInsert, len(rejects))]
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, runID, r.Object, r.Line, r.EventID, string(r.Code), r.Message)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: save %d rejects of run %s: %w", len(rejects), runID, err)
+		if len(chunk) < rejectsPerInsert {
+			_, err := tx.ExecContext(ctx, insert(len(chunk)), args...)
+			return err
+		}
+		if full == nil {
+			var err error
+			if full, err = tx.PreparexContext(ctx, insert(rejectsPerInsert)); err != nil {
+				return err
+			}
+			defer full.Close()
+		}
+		if _, err := full.ExecContext(ctx, args...); err != nil {
+			return err
+		}
 	}
 	return nil
 }

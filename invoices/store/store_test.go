@@ -805,11 +805,30 @@ func testRejects(t *testing.T, s *store.Store) {
 		rejects = append(rejects, rating.Reject{Object: fmt.Sprintf("dt=2026-10-%02d/x.jsonl", 1+i%3), Line: int64(i),
 			EventID: fmt.Sprintf("ev-%d", i), Code: rating.RejectCodes[i%len(rating.RejectCodes)], Message: fmt.Sprintf("line %d: 'bad', \"worse\"", i)})
 	}
-	if err := s.SaveRejects(t.Context(), "run-a", rejects); err != nil {
-		t.Fatalf("SaveRejects: %v", err)
+	readA := &invoices.Run{ID: "run-a", Kind: invoices.RunClose, Period: oct,
+		Manifest: []rating.Object{{Key: "dt=2026-10-01/x.jsonl", Size: 99, ETag: "e1"}},
+		Counts:   rating.Counts{Objects: 1, Bytes: 99, Lines: n + 10, EventsTaken: 10, Accepted: 10, Rejected: n}}
+	if err := s.SaveRead(t.Context(), readA, rejects); err != nil {
+		t.Fatalf("SaveRead: %v", err)
 	}
-	if err := s.SaveRejects(t.Context(), "run-b", rejects[:3]); err != nil {
-		t.Fatalf("SaveRejects: %v", err)
+	if err := s.SaveRead(t.Context(), &invoices.Run{ID: "run-b"}, rejects[:3]); err != nil {
+		t.Fatalf("SaveRead: %v", err)
+	}
+	// The read's counts and manifest are on the run's record while it runs, and stay there when a
+	// later run finds it abandoned: the counts of the read the stored rejects came from.
+	if _, err := s.AbandonRuns(t.Context(), oct, []invoices.RunKind{invoices.RunClose}, tm("2026-11-01T03:00:00Z")); err != nil {
+		t.Fatalf("AbandonRuns: %v", err)
+	}
+	if r, err := store.RunByID(s, "run-a"); err != nil {
+		t.Errorf("run-a: %v", err)
+	} else if r.Status != invoices.RunFailed || r.Counts.Lines != n+10 || r.Counts.Rejected != n ||
+		len(r.Manifest) != 1 || r.Manifest[0] != readA.Manifest[0] {
+		t.Errorf("run-a after it was abandoned: %s, counts %+v, manifest %+v; want failed with the read's counts and manifest",
+			r.Status, r.Counts, r.Manifest)
+	}
+	// A run never started: nothing is recorded, its rejects included.
+	if err := s.SaveRead(t.Context(), &invoices.Run{ID: "run-none"}, rejects[:2]); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("SaveRead of a run never started: %v, want ErrNotFound", err)
 	}
 	got, err := s.Rejects(t.Context(), "run-a")
 	if err != nil {
