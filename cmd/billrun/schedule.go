@@ -97,22 +97,26 @@ func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, er
 			*p = ""
 		}
 	}
-	for name, spec := range map[string]string{"schedule-close": sc.closeSpec, "schedule-sweep": sc.sweepSpec, "schedule-reconcile": sc.reconcileSpec} {
-		if spec == "" {
+	// Errors name the flag, or its BILLRUN_* variable when the value came from there.
+	for _, s := range []struct{ name, spec string }{{"schedule-close", sc.closeSpec}, {"schedule-sweep", sc.sweepSpec},
+		{"schedule-reconcile", sc.reconcileSpec}} {
+		if s.spec == "" {
 			continue
 		}
-		if _, err := jobs.ParseSpec(spec); err != nil {
-			return nil, nil, usagef("--%s: %v (five fields: minute hour day-of-month month day-of-week)", name, err)
+		if _, err := jobs.ParseSpec(s.spec); err != nil {
+			return nil, nil, usagef("%s %q: %v (five fields: minute hour day-of-month month day-of-week)", c.flagName(s.name), s.spec, err)
 		}
 	}
-	for name, d := range map[string]time.Duration{"close-timeout": sc.closeTimeout, "sweep-timeout": sc.sweepTimeout,
-		"reconcile-timeout": sc.reconcileTimeout} {
-		if d <= 0 {
-			return nil, nil, usagef("--%s %s: want a positive duration", name, d)
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"close-timeout", sc.closeTimeout}, {"sweep-timeout", sc.sweepTimeout}, {"reconcile-timeout", sc.reconcileTimeout}} {
+		if t.d <= 0 {
+			return nil, nil, usagef("%s %s: want a positive duration", c.flagName(t.name), t.d)
 		}
 	}
 	if sc.shutdownTimeout < 0 {
-		return nil, nil, usagef("--shutdown-timeout %s: want 0 or more", sc.shutdownTimeout)
+		return nil, nil, usagef("%s %s: want 0 or more", c.flagName("shutdown-timeout"), sc.shutdownTimeout)
 	}
 	if err := c.resolveDefaults(true, true); err != nil {
 		return nil, nil, err

@@ -95,22 +95,27 @@ func TestScheduleFlags(t *testing.T) {
 			}
 		})
 	}
+	// Each error names what the user set: the flag, or its variable when the value came from there.
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
 		args []string
+		want string
 	}{
-		{"bad spec", nil, []string{"--schedule-close", "0 2 1 *"}},
-		{"time zone", nil, []string{"--schedule-sweep", "TZ=Europe/Paris 0 * * * *"}},
-		{"bad env duration", map[string]string{"BILLRUN_CLOSE_TIMEOUT": "4 hours"}, nil},
-		{"zero timeout", nil, []string{"--sweep-timeout", "0s"}},
-		{"negative shutdown", nil, []string{"--shutdown-timeout", "-1s"}},
-		{"arguments", nil, []string{"now"}},
+		{"bad spec", nil, []string{"--schedule-close", "0 2 1 *"}, `--schedule-close "0 2 1 *"`},
+		{"bad env spec", map[string]string{"BILLRUN_SCHEDULE_RECONCILE": "0 2 1 *"}, nil, `BILLRUN_SCHEDULE_RECONCILE "0 2 1 *"`},
+		{"time zone", nil, []string{"--schedule-sweep", "TZ=Europe/Paris 0 * * * *"}, "--schedule-sweep"},
+		{"bad env duration", map[string]string{"BILLRUN_CLOSE_TIMEOUT": "4 hours"}, nil, "BILLRUN_CLOSE_TIMEOUT"},
+		{"zero timeout", nil, []string{"--sweep-timeout", "0s"}, "--sweep-timeout 0s"},
+		{"zero env timeout", map[string]string{"BILLRUN_RECONCILE_TIMEOUT": "0s"}, nil, "BILLRUN_RECONCILE_TIMEOUT 0s"},
+		{"negative shutdown", nil, []string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s"},
+		{"negative env shutdown", map[string]string{"BILLRUN_SHUTDOWN_TIMEOUT": "-1s"}, nil, "BILLRUN_SHUTDOWN_TIMEOUT -1s"},
+		{"arguments", nil, []string{"now"}, `"now"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := envFrom(tc.env).parseSchedule(tc.args)
-			if exitCode(err) != exitUsage {
-				t.Errorf("parseSchedule(%q) = %v (exit %d), want a usage error (exit 2)", tc.args, err, exitCode(err))
+			if exitCode(err) != exitUsage || !strings.Contains(fmt.Sprint(err), tc.want) {
+				t.Errorf("parseSchedule(%q) = %v (exit %d), want a usage error (exit 2) naming %s", tc.args, err, exitCode(err), tc.want)
 			}
 		})
 	}
