@@ -530,15 +530,15 @@ func (pb *PriceBook) DiscountLine(ls []Line, contractPercent decimal.Decimal, ve
 			gpuSum += l.Amount
 		}
 	}
-	hours := GPUSeconds(ls).DivRound(decimal.NewFromInt(secondsPerGPUHour), unroundedPlaces)
-	pct := pb.VolumePercent(version, hours)
+	pct := pb.VolumePercent(version, GPUSeconds(ls))
 	if contractPercent.GreaterThan(pct) {
 		pct = contractPercent
 	}
 	if gpuSum == 0 || !pct.IsPositive() {
 		return Line{}, false
 	}
-	raw := pct.Div(decimal.NewFromInt(100)).Mul(gpuSum.Decimal())
+	// percent ÷ 100 × sum, exact: a product and a shift of the decimal point (Div keeps 16 places).
+	raw := pct.Mul(gpuSum.Decimal()).Shift(-2)
 	amt := -RoundCents(raw)
 	if amt == 0 {
 		return Line{}, false

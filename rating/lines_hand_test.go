@@ -215,6 +215,16 @@ func TestHandDiscountLine(t *testing.T) {
 			want: -33, // 15 % × 2.18 = 0.327 → −0.33
 		},
 		{
+			// percent ÷ 100 must not be rounded: Div kept 16 places, 0.1250000000000000, which gave
+			// 0.015 → −0.02.
+			name: "a percent of many decimals is kept whole",
+			lines: []kq{
+				pair(handKey(KindGPU, "H100-80GB", "dep-a", MeterGPUSeconds, "4.00"), handQ(108, 0)), // 108 × 4 / 3600 = 0.12
+			},
+			contract: "12.499999999999999996", version: 1,
+			want: -1, // 0.12499999999999999996 × 0.12 = 0.0149999999999999999952 → −0.01
+		},
+		{
 			name:     "percent 0: no discount line",
 			lines:    []kq{pair(handKey(KindGPU, "A100-80GB", "dep-a", MeterGPUSeconds, "2.90"), handQ(36_000, 0))}, // 10 h = 29.00
 			contract: "0", version: 1,

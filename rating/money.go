@@ -2,6 +2,7 @@ package rating
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/shopspring/decimal"
@@ -17,14 +18,24 @@ func RoundCents(d decimal.Decimal) Cents {
 }
 
 // CentsFromDecimal converts an amount with at most two decimal places to Cents. It returns an error when
-// the amount has fractional cents, so input money is never rounded silently.
+// the amount has fractional cents or does not fit in Cents (beyond ±92,233,720,368,547,758.07), so
+// input money is never rounded or wrapped around silently.
 func CentsFromDecimal(d decimal.Decimal) (Cents, error) {
 	s := d.Shift(2)
 	if !s.Equal(s.Truncate(0)) {
 		return 0, fmt.Errorf("amount %s has fractions of a cent", d)
 	}
+	if s.GreaterThan(maxCents) || s.LessThan(minCents) {
+		return 0, fmt.Errorf("amount %s is beyond the largest amount billrun holds, %s", d, Cents(math.MaxInt64))
+	}
 	return Cents(s.IntPart()), nil
 }
+
+// The range of Cents, as decimals of cents.
+var (
+	maxCents = decimal.NewFromInt(math.MaxInt64)
+	minCents = decimal.NewFromInt(math.MinInt64)
+)
 
 // ParseCents parses a decimal string such as "42.17" into Cents.
 func ParseCents(s string) (Cents, error) {

@@ -337,15 +337,16 @@ func (pb *PriceBook) FineTuningRate(i int, baseModel, method string) (decimal.De
 		baseModel, info.ParamsB, v.EffectiveFrom.Format("2006-01-02"))
 }
 
-// VolumePercent returns the bulk on-demand discount percent that gpuHours reach in version i (0 when
-// no tier is reached).
-func (pb *PriceBook) VolumePercent(i int, gpuHours decimal.Decimal) decimal.Decimal {
+// VolumePercent returns the bulk on-demand discount percent that gpuSeconds of GPU usage reach in
+// version i (0 when no tier is reached). A tier's GPU-hours are compared as seconds, min_gpu_hours ×
+// 3600, which is exact: the hours of a number of seconds need not end (1,200 s is 1/3 h).
+func (pb *PriceBook) VolumePercent(i int, gpuSeconds decimal.Decimal) decimal.Decimal {
 	best := decimal.Zero
 	if i < 0 {
 		return best
 	}
 	for _, t := range pb.Versions[i].GPUVolumeDiscounts {
-		if !gpuHours.LessThan(t.MinGPUHours) && t.Percent.GreaterThan(best) {
+		if !gpuSeconds.LessThan(t.MinGPUHours.Mul(decimal.NewFromInt(secondsPerGPUHour))) && t.Percent.GreaterThan(best) {
 			best = t.Percent
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/shopspring/decimal"
 )
 
 // DESIGN §4 buckets: first match wins; moe rows match only MoE models, the others only dense models;
@@ -171,8 +173,19 @@ func TestHandVolumePercent(t *testing.T) {
 		{0, "1000", "5"},
 		{-1, "100000", "0"}, // no version in effect: no tiers
 	}
+	// A threshold whose seconds end but whose hours do not: 1,200 s is 1/3 h, and the tier at
+	// 0.333…3 h (27 threes) is reached — compared as seconds, 1,200 ≥ 1,199.99…988. In hours rounded to
+	// 24 places, 0.333…3 (24 threes) fell short of it.
+	third := handPriceBook(t)
+	third.Versions[1].GPUVolumeDiscounts = []VolumeTier{{MinGPUHours: handDec("0.333333333333333333333333333"), Percent: handDec("20")}}
+	if got := third.VolumePercent(1, handDec("1200")); !got.Equal(handDec("20")) {
+		t.Errorf("VolumePercent(1, 1200 s) with a tier at 0.333…3 h = %s, want 20", got)
+	}
+	if got := third.VolumePercent(1, handDec("1199.999")); !got.IsZero() {
+		t.Errorf("VolumePercent(1, 1199.999 s) with a tier at 0.333…3 h = %s, want 0", got)
+	}
 	for _, tc := range tests {
-		if got := pb.VolumePercent(tc.version, handDec(tc.hours)); !got.Equal(handDec(tc.want)) {
+		if got := pb.VolumePercent(tc.version, handDec(tc.hours).Mul(decimal.NewFromInt(3600))); !got.Equal(handDec(tc.want)) {
 			t.Errorf("VolumePercent(%d, %s) = %s, want %s", tc.version, tc.hours, got, tc.want)
 		}
 	}
