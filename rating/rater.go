@@ -227,8 +227,10 @@ func (r *Rater) addGPU(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, 
 		g *meterGroup
 		q Quantity
 	}
-	var pieces [4]piece
-	n := 0
+	// Most intervals are one piece; an interval crosses as many boundaries as versions begin within
+	// it, and the pieces beyond the first four go to the heap.
+	var buf [4]piece
+	pieces := buf[:0]
 	from, to := ev.Start, ev.End
 	if from.Before(r.window.From) {
 		from = r.window.From
@@ -269,14 +271,10 @@ func (r *Rater) addGPU(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, 
 			if !ok {
 				return RejectInvalidValue, "gpu_count × interval is too large"
 			}
-			if n == len(pieces) {
-				return RejectInvalidValue, "interval spans too many price versions"
-			}
 			// A new group is indexed only once every piece is known to be accepted, so a rejected
 			// event leaves no trace.
-			pieces[n] = piece{q: q, g: agg.pendingGroup(groupKey{account: ev.Account, product: ev.GPUType,
-				deployment: ev.Deployment, kind: KindGPU, prices: c.prices}, syms != nil, fk)}
-			n++
+			pieces = append(pieces, piece{q: q, g: agg.pendingGroup(groupKey{account: ev.Account, product: ev.GPUType,
+				deployment: ev.Deployment, kind: KindGPU, prices: c.prices}, syms != nil, fk)})
 			from = end
 			continue
 		}
@@ -284,25 +282,21 @@ func (r *Rater) addGPU(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, 
 		if !ok {
 			return RejectInvalidValue, "gpu_count × interval is too large"
 		}
-		if n == len(pieces) {
-			return RejectInvalidValue, "interval spans too many price versions"
-		}
-		pieces[n] = piece{g: g, q: q}
-		n++
+		pieces = append(pieces, piece{g: g, q: q})
 		from = end
 	}
-	if n == 0 && !checked {
+	if len(pieces) == 0 && !checked {
 		if code, msg := r.checkAccount(ev.Account); code != "" {
 			return code, msg
 		}
 	}
 	// Check every piece before changing anything, so a rejected event leaves no trace.
-	for i := 0; i < n; i++ {
+	for i := range pieces {
 		if _, ok := pieces[i].g.quantity(miGPUSeconds).add(pieces[i].q); !ok {
 			return RejectInvalidValue, "quantity total overflows"
 		}
 	}
-	for i := 0; i < n; i++ {
+	for i := range pieces {
 		g := pieces[i].g
 		if g.pending {
 			agg.commitGroup(g)

@@ -1,6 +1,7 @@
 package rating
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -312,5 +313,50 @@ func TestHandTakes(t *testing.T) {
 		if got := r.Takes(&tc.ev); got != tc.want {
 			t.Errorf("Takes(%s) = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A GPU interval is split at every price version boundary within it, however many (DESIGN §3, §4: no
+// second billed twice or lost). 10:05–10:50 across versions from 10:10, 10:20, 10:30 and 10:40: five
+// pieces, of which a fixed array of four pieces used to refuse the fifth ("interval spans too many
+// price versions"). Both Add and the read's interned path.
+func TestHandGPUAcrossManyVersions(t *testing.T) {
+	pb := handPriceBook(t)
+	pb.Versions = pb.Versions[:1] // H100 4.00 from 2026-01-01
+	for i, p := range []string{"5.00", "6.00", "7.00", "9.00"} {
+		v := handVersion(fmt.Sprintf("2026-10-05T10:%d0:00Z", i+1), p, "8.00", "13.00")
+		pb.Versions = append(pb.Versions, v)
+	}
+	if err := pb.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	L := handLineString
+	want := handSorted([]string{
+		L(KindGPU, "H100-80GB", "", "dep-v", MeterGPUSeconds, "300", "4.00", 33),  // 10:05–10:10: 300 × 4 / 3600 = 0.333… → 0.33
+		L(KindGPU, "H100-80GB", "", "dep-v", MeterGPUSeconds, "600", "5.00", 83),  // 600 × 5 / 3600 = 0.833… → 0.83
+		L(KindGPU, "H100-80GB", "", "dep-v", MeterGPUSeconds, "600", "6.00", 100), // 600 × 6 / 3600 = 1.00
+		L(KindGPU, "H100-80GB", "", "dep-v", MeterGPUSeconds, "600", "7.00", 117), // 600 × 7 / 3600 = 1.1666… → 1.17
+		L(KindGPU, "H100-80GB", "", "dep-v", MeterGPUSeconds, "600", "9.00", 150), // 10:40–10:50: 600 × 9 / 3600 = 1.50
+	}) // 300 + 4 × 600 = 2700 s: the 45 minutes, all billed once
+	ev := handGPUEvent("dep-v", "H100-80GB", 1, "2026-10-05T10:05:00Z", "2026-10-05T10:50:00Z")
+	known := map[string]bool{"acct_1": true}
+	agg := NewAggregate()
+	if code, msg := NewRater(pb, handOct(), known).Add(&ev, agg); code != "" {
+		t.Fatalf("Add = %s %q, want accepted", code, msg)
+	}
+	if got := handGot(BuildLines(agg.LineMap())); !slices.Equal(got, want) {
+		t.Errorf("Add: lines\n  %v\nwant\n  %v", got, want)
+	}
+	syms := NewSymbols()
+	var sy EventSyms
+	_, sy.Account = syms.Intern([]byte(ev.Account))
+	_, sy.Product = syms.Intern([]byte(ev.GPUType))
+	_, sy.Aux = syms.Intern([]byte(ev.Deployment))
+	fast := NewAggregate()
+	if code, msg := NewRater(pb, handOct(), known).AddInterned(&ev, sy, fast); code != "" {
+		t.Fatalf("AddInterned = %s %q, want accepted", code, msg)
+	}
+	if got := handGot(BuildLines(fast.LineMap())); !slices.Equal(got, want) {
+		t.Errorf("AddInterned: lines\n  %v\nwant\n  %v", got, want)
 	}
 }
