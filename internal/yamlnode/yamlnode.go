@@ -17,5 +17,15 @@ func Value(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// IsNull reports whether n is a null scalar (null, ~ or nothing after the key).
+// IsNull reports whether n is a null scalar (null, ~ or nothing after the key). It does not follow an
+// alias: call it on Resolve(n) to read a value as the decoder will.
 func IsNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// Resolve returns the node n stands for: the anchored node when n is an alias (*name), else n itself.
+// The parser never anchors an alias, so one step reaches the value.
+func Resolve(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}

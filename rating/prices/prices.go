@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -41,10 +42,8 @@ func Parse(data []byte) (*rating.PriceBook, error) {
 	if root.Kind == 0 {
 		return nil, errors.New("the file is empty: a price book needs a currency and versions")
 	}
-	if err := checkDecimals(&root, ""); err != nil {
-		return nil, err
-	}
-	if err := checkRequired(&root); err != nil {
+	c := checker{done: map[checked]bool{}}
+	if err := c.book(&root); err != nil {
 		return nil, err
 	}
 	var pb rating.PriceBook
@@ -59,135 +58,365 @@ func Parse(data []byte) (*rating.PriceBook, error) {
 	return &pb, nil
 }
 
-// decimalKeys are the price book's keys whose values are decimal numbers; gpu_hour and
-// method_multipliers map names to decimals.
-var decimalKeys = map[string]bool{
-	"default_cached_input_multiplier": true, "batch_multiplier": true, "max_params_b": true, "input": true,
-	"output": true, "cached_input": true, "min_gpu_hours": true, "percent": true, "price": true,
-	"params_b": true, "min_historical_spend": true, "spend_limit": true,
+// kind is what a price book field holds, for the checks made before decoding.
+type kind int
+
+const (
+	price    kind = iota // a decimal that must be there and not null: a price, multiplier, threshold or limit
+	bound                // a decimal that may be null or left out: no size limit, no cached price of its own
+	required             // any value but null, its type checked by the decoder (a tier's number)
+	free                 // checked by the decoder alone (a bucket's name, moe)
+)
+
+type field struct {
+	key  string
+	kind kind
 }
 
-// nullableKeys are the decimal keys that may be null or absent: a bucket without a size limit, a model
-// without its own cached price.
-var nullableKeys = map[string]bool{"max_params_b": true, "cached_input": true}
-
-// requiredKeys lists, per kind of record, the keys it must hold with a value: left out or null, a price
-// would decode as 0 and bill its usage at 0.00 (DESIGN §11: a product with no price is a no_price
-// reject, never free).
-var requiredKeys = map[string][]string{
-	"serverless":         {"default_cached_input_multiplier", "batch_multiplier"},
-	"serverless.bucket":  {"input", "output"},
-	"serverless.model":   {"input", "output"},
-	"volume_tier":        {"min_gpu_hours", "percent"},
-	"fine_tuning.bucket": {"price"},
-	"policy.tier":        {"tier", "min_historical_spend", "spend_limit"},
+// record is one kind of entry of the price book, with its fields in the order they are checked.
+type record struct {
+	name   string
+	fields []field
 }
 
-// checkRequired walks the book's records and reports, with its line, the first that lacks a required
-// key; payment_terms_days must be a whole number of days.
-func checkRequired(root *yaml.Node) error {
+var (
+	serverlessBucket = record{"serverless bucket", []field{
+		{"name", free}, {"moe", free}, {"max_params_b", bound}, {"input", price}, {"output", price}}}
+	modelPrice       = record{"model price", []field{{"input", price}, {"cached_input", bound}, {"output", price}}}
+	volumeTier       = record{"volume tier", []field{{"min_gpu_hours", price}, {"percent", price}}}
+	fineTuningBucket = record{"fine-tuning bucket", []field{{"max_params_b", bound}, {"price", price}}}
+	policyTier       = record{"policy tier", []field{
+		{"tier", required}, {"min_historical_spend", price}, {"spend_limit", price}}}
+	catalogModel = record{"catalog model", []field{{"params_b", price}, {"moe", free}}}
+)
+
+// checked is a node already checked as what. Through aliases one node can stand in many places;
+// checking it once keeps the walk linear in the file's size.
+type checked struct {
+	n    *yaml.Node
+	what string
+}
+
+// checker walks the price book's node tree by its schema before it is decoded, so that each problem is
+// named with its line and field. Left out or null, a price would decode as 0 and bill its usage at 0.00
+// (DESIGN §11: a product with no price is a no_price reject, never free), so every price is required
+// and must not be null however it is spelled: null, ~, nothing after the key, or an alias to one. Values
+// are read as the decoder reads them: through aliases (*name) and merge keys (<<). Shapes the schema
+// does not expect (a list where a mapping belongs) are left to the decoder, which names them.
+type checker struct {
+	done map[checked]bool
+}
+
+// once reports whether resolved node n is yet to be checked as what, and marks it checked.
+func (c *checker) once(n *yaml.Node, what string) bool {
+	k := checked{n, what}
+	if c.done[k] {
+		return false
+	}
+	c.done[k] = true
+	return true
+}
+
+// entry is one key and its value as written: an alias keeps the line where it is used.
+type entry struct {
+	key string
+	val *yaml.Node
+}
+
+// entries returns the key-value pairs of mapping n (resolved) as the decoder reads them: its own, then
+// those of the mappings merged in with <<, aliases followed. A key may come more than once (its own
+// value and merged ones); every value is checked, whichever the decoder keeps.
+func entries(n *yaml.Node) []entry {
+	var out []entry
+	seen := map[*yaml.Node]bool{}
+	var walk func(m *yaml.Node)
+	walk = func(m *yaml.Node) {
+		m = yamlnode.Resolve(m)
+		if m == nil || m.Kind != yaml.MappingNode || seen[m] {
+			return // the decoder refuses a merge of anything but mappings
+		}
+		seen[m] = true
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := yamlnode.Resolve(m.Content[i]), m.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				merges = append(merges, v)
+				continue
+			}
+			out = append(out, entry{k.Value, v})
+		}
+		for _, v := range merges {
+			if r := yamlnode.Resolve(v); r.Kind == yaml.SequenceNode {
+				for _, x := range r.Content {
+					walk(x)
+				}
+				continue
+			}
+			walk(v)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// values returns the values es holds for key.
+func values(es []entry, key string) []*yaml.Node {
+	var vs []*yaml.Node
+	for _, e := range es {
+		if e.key == key {
+			vs = append(vs, e.val)
+		}
+	}
+	return vs
+}
+
+// mapping returns the entries of n if it is a mapping (through an alias) not yet checked as what; ok is
+// false for anything else: null (nothing listed), another shape (the decoder names it), or done.
+func (c *checker) mapping(n *yaml.Node, what string) (es []entry, ok bool) {
+	r := yamlnode.Resolve(n)
+	if r == nil || r.Kind != yaml.MappingNode || !c.once(r, what) {
+		return nil, false
+	}
+	return entries(r), true
+}
+
+// via describes the alias n is, for messages: the problem is then at the anchor's line.
+func via(n *yaml.Node) string {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return fmt.Sprintf(" (through the alias *%s to line %d)", n.Value, n.Alias.Line)
+	}
+	return ""
+}
+
+// book checks the document: versions, the model catalog and the policy.
+func (c *checker) book(root *yaml.Node) error {
 	doc := root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
 	}
-	need := func(n *yaml.Node, kind, where string) error {
-		if n.Kind != yaml.MappingNode {
-			return nil // the decoder names what else it is
-		}
-		for _, k := range requiredKeys[kind] {
-			if v := yamlnode.Value(n, k); v == nil || yamlnode.IsNull(v) {
-				return fmt.Errorf("line %d: %s: %s is required", n.Line, where, k)
-			}
-		}
-		return nil
-	}
-	each := func(seq *yaml.Node, kind, where string) error {
-		if seq == nil || seq.Kind != yaml.SequenceNode {
-			return nil
-		}
-		for i, c := range seq.Content {
-			if err := need(c, kind, fmt.Sprintf("%s[%d]", where, i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if vs := yamlnode.Value(doc, "versions"); vs != nil && vs.Kind == yaml.SequenceNode {
-		for i, v := range vs.Content {
-			at := fmt.Sprintf("versions[%d]", i)
-			if ef := yamlnode.Value(v, "effective_from"); ef != nil && !yamlnode.IsNull(ef) {
-				if _, err := time.Parse(time.RFC3339Nano, ef.Value); err != nil {
-					return fmt.Errorf("line %d: %s.effective_from: %q is not an RFC 3339 time like 2026-09-01T00:00:00Z", ef.Line, at, ef.Value)
-				}
-			}
-			if sv := yamlnode.Value(v, "serverless"); sv != nil {
-				// A version may price no serverless usage at all (its usage is then no_price); one with
-				// buckets or models needs its multipliers.
-				if yamlnode.Value(sv, "buckets") != nil || yamlnode.Value(sv, "models") != nil {
-					if err := need(sv, "serverless", at+".serverless"); err != nil {
-						return err
-					}
-				}
-				if err := each(yamlnode.Value(sv, "buckets"), "serverless.bucket", at+".serverless.buckets"); err != nil {
-					return err
-				}
-				if ms := yamlnode.Value(sv, "models"); ms != nil && ms.Kind == yaml.MappingNode {
-					for j := 0; j+1 < len(ms.Content); j += 2 {
-						if err := need(ms.Content[j+1], "serverless.model", at+".serverless.models."+ms.Content[j].Value); err != nil {
-							return err
-						}
+	es, _ := c.mapping(doc, "book")
+	for _, e := range es {
+		var err error
+		switch e.key {
+		case "versions":
+			if vs := yamlnode.Resolve(e.val); vs.Kind == yaml.SequenceNode {
+				for i, v := range vs.Content {
+					if err = c.version(v, fmt.Sprintf("versions[%d]", i)); err != nil {
+						break
 					}
 				}
 			}
-			if err := each(yamlnode.Value(v, "gpu_volume_discounts"), "volume_tier", at+".gpu_volume_discounts"); err != nil {
-				return err
-			}
-			if ft := yamlnode.Value(v, "fine_tuning"); ft != nil {
-				if err := each(yamlnode.Value(ft, "buckets"), "fine_tuning.bucket", at+".fine_tuning.buckets"); err != nil {
-					return err
-				}
-			}
+		case "models":
+			err = c.records(e.val, "models", catalogModel)
+		case "policy":
+			err = c.policy(e.val)
 		}
-	}
-	if pol := yamlnode.Value(doc, "policy"); pol != nil {
-		if err := each(yamlnode.Value(pol, "tiers"), "policy.tier", "policy.tiers"); err != nil {
+		if err != nil {
 			return err
-		}
-		if t := yamlnode.Value(pol, "payment_terms_days"); t != nil && !yamlnode.IsNull(t) && t.Tag != "!!int" {
-			return fmt.Errorf("line %d: policy.payment_terms_days: %q is not a whole number of days", t.Line, t.Value)
 		}
 	}
 	return nil
 }
 
-// checkDecimals reports the first decimal field that does not parse, with its line, so a typo in a
-// price is named where it is rather than by the decoder's generic message. A null decimal is refused
-// too (but where nullableKeys allow it): decoded, it would be a price of 0.
-func checkDecimals(n *yaml.Node, parent string) error {
-	switch n.Kind {
-	case yaml.DocumentNode, yaml.SequenceNode:
-		for _, c := range n.Content {
-			if err := checkDecimals(c, parent); err != nil {
+// version checks one version's date and its prices.
+func (c *checker) version(n *yaml.Node, at string) error {
+	es, ok := c.mapping(n, "version")
+	if !ok {
+		return nil
+	}
+	for _, e := range es {
+		var err error
+		switch e.key {
+		case "effective_from":
+			if ef := yamlnode.Resolve(e.val); ef.Kind == yaml.ScalarNode && !yamlnode.IsNull(ef) {
+				if _, perr := time.Parse(time.RFC3339Nano, ef.Value); perr != nil {
+					err = fmt.Errorf("line %d: %s.effective_from: %q is not an RFC 3339 time like 2026-09-01T00:00:00Z%s",
+						e.val.Line, at, ef.Value, via(e.val))
+				}
+			}
+		case "serverless":
+			err = c.serverless(e.val, at+".serverless")
+		case "gpu_hour":
+			err = c.prices(e.val, at+".gpu_hour")
+		case "gpu_volume_discounts":
+			err = c.list(e.val, at+".gpu_volume_discounts", volumeTier)
+		case "fine_tuning":
+			if ft, ok := c.mapping(e.val, "fine_tuning"); ok {
+				for _, f := range ft {
+					switch f.key {
+					case "buckets":
+						err = c.list(f.val, at+".fine_tuning.buckets", fineTuningBucket)
+					case "method_multipliers":
+						err = c.prices(f.val, at+".fine_tuning.method_multipliers")
+					}
+					if err != nil {
+						break
+					}
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serverless checks a version's serverless prices. A version may price no serverless usage at all (its
+// usage is then no_price); one with buckets or models needs its multipliers.
+func (c *checker) serverless(n *yaml.Node, at string) error {
+	es, ok := c.mapping(n, "serverless")
+	if !ok {
+		return nil
+	}
+	priced := len(values(es, "buckets")) > 0 || len(values(es, "models")) > 0
+	for _, k := range []string{"default_cached_input_multiplier", "batch_multiplier"} {
+		vs := values(es, k)
+		if len(vs) == 0 && priced {
+			return fmt.Errorf("line %d: %s: %s is required%s", n.Line, at, k, via(n))
+		}
+		for _, v := range vs {
+			if err := checkValue(v, at+"."+k, price); err != nil {
 				return err
 			}
 		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if v.Kind == yaml.ScalarNode && (decimalKeys[k.Value] || parent == "gpu_hour" || parent == "method_multipliers") {
-				if v.Tag == "!!null" {
-					if nullableKeys[k.Value] {
-						continue
-					}
-					return fmt.Errorf("line %d: %s: a number is required, not null (a price left empty would bill at 0.00)", v.Line, k.Value)
-				}
-				if _, err := decimal.NewFromString(v.Value); err != nil {
-					return fmt.Errorf("line %d: %s: %q is not a decimal number (write prices as strings like \"0.20\")", v.Line, k.Value, v.Value)
-				}
-				continue
-			}
-			if err := checkDecimals(v, k.Value); err != nil {
+	}
+	for _, v := range values(es, "buckets") {
+		if err := c.list(v, at+".buckets", serverlessBucket); err != nil {
+			return err
+		}
+	}
+	for _, v := range values(es, "models") {
+		if err := c.records(v, at+".models", modelPrice); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prices checks a mapping of names to prices (gpu_hour, method_multipliers): each must be a decimal.
+func (c *checker) prices(n *yaml.Node, at string) error {
+	es, _ := c.mapping(n, "prices")
+	for _, e := range es {
+		if err := checkValue(e.val, at+"."+e.key, price); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// records checks a mapping of names to entries of r (explicit model prices, the catalog). A null entry
+// is refused: decoded, it would be an entry with every price 0.
+func (c *checker) records(n *yaml.Node, at string, r record) error {
+	es, _ := c.mapping(n, "records: "+r.name)
+	for _, e := range es {
+		where := at + "." + e.key
+		if yamlnode.IsNull(yamlnode.Resolve(e.val)) {
+			return fmt.Errorf("line %d: %s: the entry is null%s: give it %s, or leave it out", e.val.Line, where, via(e.val), r.needs())
+		}
+		if err := c.record(e.val, where, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// list checks a list of entries of r (buckets, tiers).
+func (c *checker) list(n *yaml.Node, at string, r record) error {
+	seq := yamlnode.Resolve(n)
+	if seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for i, item := range seq.Content {
+		if err := c.record(item, fmt.Sprintf("%s[%d]", at, i), r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record checks one entry of r: its required fields are there, and every value is of its kind.
+func (c *checker) record(n *yaml.Node, at string, r record) error {
+	es, ok := c.mapping(n, r.name)
+	if !ok {
+		return nil
+	}
+	for _, f := range r.fields {
+		vs := values(es, f.key)
+		if len(vs) == 0 && (f.kind == price || f.kind == required) {
+			return fmt.Errorf("line %d: %s: %s is required%s", n.Line, at, f.key, via(n))
+		}
+		for _, v := range vs {
+			if err := checkValue(v, at+"."+f.key, f.kind); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// needs lists r's required fields, for messages: "input and output".
+func (r record) needs() string {
+	var ks []string
+	for _, f := range r.fields {
+		if f.kind == price || f.kind == required {
+			ks = append(ks, f.key)
+		}
+	}
+	if len(ks) < 2 {
+		return strings.Join(ks, "")
+	}
+	return strings.Join(ks[:len(ks)-1], ", ") + " and " + ks[len(ks)-1]
+}
+
+// checkValue checks value n (as written, at its line) of field at against its kind, through an alias.
+func checkValue(n *yaml.Node, at string, k kind) error {
+	v := yamlnode.Resolve(n)
+	switch k {
+	case price, bound:
+		if yamlnode.IsNull(v) {
+			if k == bound {
+				return nil
+			}
+			return fmt.Errorf("line %d: %s: a number is required, not null%s (read as 0, it would bill at 0.00)", n.Line, at, via(n))
+		}
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: %s: a decimal number is required, not a %s%s", n.Line, at, shape(v), via(n))
+		}
+		if _, err := decimal.NewFromString(v.Value); err != nil {
+			return fmt.Errorf("line %d: %s: %q is not a decimal number%s (write prices as strings like \"0.20\")", n.Line, at, v.Value, via(n))
+		}
+	case required:
+		if yamlnode.IsNull(v) {
+			return fmt.Errorf("line %d: %s: a value is required, not null%s", n.Line, at, via(n))
+		}
+	}
+	return nil
+}
+
+// shape names a node's kind for messages.
+func shape(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	}
+	return "value"
+}
+
+// policy checks the spend-limit tiers; payment_terms_days, when given, must be a whole number of days.
+func (c *checker) policy(n *yaml.Node) error {
+	es, _ := c.mapping(n, "policy")
+	for _, e := range es {
+		switch e.key {
+		case "tiers":
+			if err := c.list(e.val, "policy.tiers", policyTier); err != nil {
+				return err
+			}
+		case "payment_terms_days":
+			if t := yamlnode.Resolve(e.val); !yamlnode.IsNull(t) && t.Tag != "!!int" {
+				return fmt.Errorf("line %d: policy.payment_terms_days: %q is not a whole number of days%s", e.val.Line, t.Value, via(e.val))
 			}
 		}
 	}

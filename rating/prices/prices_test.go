@@ -39,7 +39,7 @@ func TestParseRejectsUnknownKey(t *testing.T) {
 
 func TestParseNamesTheLineOfABadDecimal(t *testing.T) {
 	_, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: 2026-01-01T00:00:00Z\n    gpu_hour: {A100-80GB: \"2,90\"}\n"))
-	if err == nil || !strings.Contains(err.Error(), "line 4: A100-80GB: \"2,90\" is not a decimal number") {
+	if err == nil || !strings.Contains(err.Error(), "line 4: versions[0].gpu_hour.A100-80GB: \"2,90\" is not a decimal number") {
 		t.Fatalf("Parse = %v, want the line and field of the bad price", err)
 	}
 }
@@ -56,16 +56,16 @@ func TestParseRefusesAPriceLeftOut(t *testing.T) {
 		t.Fatalf("the fixture book: %v", err)
 	}
 	for _, c := range []struct{ name, old, new, want string }{
-		{"null GPU price", `A100-80GB: "2.90"`, `A100-80GB:`, `line 21: A100-80GB: a number is required`},
+		{"null GPU price", `A100-80GB: "2.90"`, `A100-80GB:`, `line 21: versions[0].gpu_hour.A100-80GB: a number is required`},
 		{"null model prices", `accounts/fireworks/models/deepseek-v3: {input: "0.90", cached_input: "0.45", output: "0.90"}`,
-			`accounts/fireworks/models/deepseek-v3: {input: "0.90", cached_input: "0.45", output: }`, `line 19: output: a number is required`},
+			`accounts/fireworks/models/deepseek-v3: {input: "0.90", cached_input: "0.45", output: }`, `line 19: versions[0].serverless.models.accounts/fireworks/models/deepseek-v3.output: a number is required`},
 		{"bucket without output", `{name: "4B - 16B",       max_params_b: 16,  input: "0.20", output: "0.20"}`,
 			`{name: "4B - 16B",       max_params_b: 16,  input: "0.20"}`, `line 14: versions[0].serverless.buckets[1]: output is required`},
 		{"model without output", `{input: "0.90", cached_input: "0.45", output: "0.90"}`, `{input: "0.90", cached_input: "0.45"}`,
 			`versions[0].serverless.models.accounts/fireworks/models/deepseek-v3: output is required`},
 		{"fine-tuning bucket without price", `{max_params_b: 16,  price: "0.50"}`, `{max_params_b: 16}`,
 			`line 30: versions[0].fine_tuning.buckets[0]: price is required`},
-		{"null method multiplier", `full_dpo: "4"}`, `full_dpo: }`, `line 34: full_dpo: a number is required`},
+		{"null method multiplier", `full_dpo: "4"}`, `full_dpo: }`, `line 34: versions[0].fine_tuning.method_multipliers.full_dpo: a number is required`},
 		{"volume tier without percent", `{min_gpu_hours: 1000, percent: "5"}`, `{min_gpu_hours: 1000}`,
 			`line 26: versions[0].gpu_volume_discounts[0]: percent is required`},
 		{"no cached multiplier", "      default_cached_input_multiplier: \"0.5\"\n", "",
@@ -100,5 +100,123 @@ func TestParseNamesEmptyFilesAndBadDates(t *testing.T) {
 	_, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: 2026-13-01T00:00:00Z\n    gpu_hour: {A100-80GB: \"2.90\"}\n"))
 	if err == nil || !strings.Contains(err.Error(), "line 3: versions[0].effective_from") {
 		t.Errorf("Parse(month 13) = %v, want the line and field", err)
+	}
+}
+
+// editedFixture returns the fixture book with each pair of edits (old, new) applied to the first
+// occurrence of old; it fails the test if an edit does not apply.
+func editedFixture(t *testing.T, edits ...string) []byte {
+	t.Helper()
+	data, err := os.ReadFile("../../fixtures/prices.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(s, edits[i]) {
+			t.Fatalf("the edit %q did not apply", edits[i])
+		}
+		s = strings.Replace(s, edits[i], edits[i+1], 1)
+	}
+	return []byte(s)
+}
+
+const (
+	deepseekPrices = `accounts/fireworks/models/deepseek-v3: {input: "0.90", cached_input: "0.45", output: "0.90"}`
+	over16B        = `{name: "Over 16B",                                     input: "0.90", output: "0.90"}`
+	// nullAnchor gives the Over 16B bucket of the first version an explicit null bound (allowed: no size
+	// limit) anchored as &nul, for later aliases to reach a null.
+	nullAnchor = `{name: "Over 16B", max_params_b: &nul ~, input: "0.90", output: "0.90"}`
+)
+
+// TestParseRefusesANullPriceHoweverSpelled: a null price loaded without error when the check read the
+// literal text rather than the value: a null model entry (nothing after the key, ~ or null) decoded as
+// a model priced 0, and a null reached through an alias (*nul) or a merge key (<<) slipped through; its
+// usage was then billed at 0.00 (DESIGN §11: no price is a no_price reject, never free). Each edit of
+// the fixture book must be refused, naming the line and the field.
+func TestParseRefusesANullPriceHoweverSpelled(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		edits []string
+		want  string
+	}{
+		{"model entry with nothing after it", []string{deepseekPrices, `accounts/fireworks/models/deepseek-v3:`},
+			`line 19: versions[0].serverless.models.accounts/fireworks/models/deepseek-v3: the entry is null: give it input and output, or leave it out`},
+		{"model entry ~", []string{deepseekPrices, `accounts/fireworks/models/deepseek-v3: ~`},
+			`line 19: versions[0].serverless.models.accounts/fireworks/models/deepseek-v3: the entry is null`},
+		{"model entry null", []string{deepseekPrices, `accounts/fireworks/models/deepseek-v3: null`},
+			`line 19: versions[0].serverless.models.accounts/fireworks/models/deepseek-v3: the entry is null`},
+		{"model entry {}", []string{deepseekPrices, `accounts/fireworks/models/deepseek-v3: {}`},
+			`line 19: versions[0].serverless.models.accounts/fireworks/models/deepseek-v3: input is required`},
+		{"model entry an alias to a null", []string{over16B, nullAnchor, deepseekPrices, `accounts/fireworks/models/deepseek-v3: *nul`},
+			`line 19: versions[0].serverless.models.accounts/fireworks/models/deepseek-v3: the entry is null (through the alias *nul to line 17)`},
+		{"bucket prices aliases to its null bound",
+			[]string{`{name: "4B - 16B",       max_params_b: 16,  input: "0.20", output: "0.20"}`, `{name: x, max_params_b: &nul ~, input: *nul, output: *nul}`},
+			`line 14: versions[0].serverless.buckets[1].input: a number is required, not null (through the alias *nul to line 14)`},
+		{"GPU price an alias to a null", []string{over16B, nullAnchor, `H100-80GB: "4.00"`, `H100-80GB: *nul`},
+			`line 22: versions[0].gpu_hour.H100-80GB: a number is required, not null (through the alias *nul to line 17)`},
+		{"GPU price a mapping", []string{over16B, nullAnchor, `H100-80GB: "4.00"`, `H100-80GB: {X: *nul}`},
+			`line 22: versions[0].gpu_hour.H100-80GB: a decimal number is required, not a mapping`},
+		{"multiplier an alias to a null", []string{over16B, nullAnchor,
+			"2026-09-01T00:00:00Z\n    serverless:\n      default_cached_input_multiplier: \"0.5\"\n      batch_multiplier: \"0.5\"",
+			"2026-09-01T00:00:00Z\n    serverless:\n      default_cached_input_multiplier: \"0.5\"\n      batch_multiplier: *nul"},
+			`line 38: versions[1].serverless.batch_multiplier: a number is required, not null (through the alias *nul to line 17)`},
+		{"catalog size an alias to a null", []string{over16B, nullAnchor, `{params_b: 8}`, `{params_b: *nul}`},
+			`line 66: models.accounts/fireworks/models/llama-v3p1-8b-instruct.params_b: a number is required, not null (through the alias *nul to line 17)`},
+		{"catalog entry null", []string{`{params_b: 8}`, `~`},
+			`line 66: models.accounts/fireworks/models/llama-v3p1-8b-instruct: the entry is null: give it params_b, or leave it out`},
+		{"a null merged into GPU prices", []string{deepseekPrices, `accounts/fireworks/models/deepseek-v3: &m {input: "0.90", cached_input: ~, output: "0.90"}`,
+			`H100-80GB: "4.00"`, `H100-80GB: "4.00"` + "\n      <<: *m"},
+			`line 19: versions[0].gpu_hour.cached_input: a number is required, not null`},
+		{"a bucket whose prices are merged from a mapping without output",
+			[]string{`{name: "4B - 16B",       max_params_b: 16,  input: "0.20", output: "0.20"}`, `{<<: {input: "0.20"}, name: x, max_params_b: 16}`},
+			`line 14: versions[0].serverless.buckets[1]: output is required`},
+		{"a tier's number an alias to a null", []string{over16B, nullAnchor, `{tier: 2,`, `{tier: *nul,`},
+			`policy.tiers[1].tier: a value is required, not null (through the alias *nul to line 17)`},
+		{"a bad decimal through an alias", []string{over16B, `{name: &bad "Over 16B", input: "0.90", output: "0.90"}`, `H100-80GB: "4.00"`, `H100-80GB: *bad`},
+			`line 22: versions[0].gpu_hour.H100-80GB: "Over 16B" is not a decimal number (through the alias *bad to line 17)`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(editedFixture(t, c.edits...))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Parse = %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestParseReadsAliasesAndMerges: aliases and merge keys that reach real prices still load, with the
+// prices they reach; a null bound reached through an alias is no bound, as written out it is.
+func TestParseReadsAliasesAndMerges(t *testing.T) {
+	pb, err := Parse(editedFixture(t,
+		over16B, nullAnchor,
+		`H100-80GB: "4.00"`, `H100-80GB: &h100 "4.00"`,
+		`H200-141GB: "6.00"`, `H200-141GB: *h100`,
+		`{max_params_b: 300, price: "6.00"}`, `{max_params_b: *nul, price: "6.00"}`,
+		"    gpu_hour:\n      A100-80GB: \"2.90\"\n      H100-80GB: \"8.00\"", "    gpu_hour: &gpu2\n      A100-80GB: \"2.90\"\n      H100-80GB: \"8.00\"",
+	))
+	if err != nil {
+		t.Fatalf("Parse = %v, want the book", err)
+	}
+	if got := pb.Versions[0].GPUHour["H200-141GB"]; !got.Equal(decimal.RequireFromString("4.00")) {
+		t.Errorf("H200 through *h100 = %s, want 4.00", got)
+	}
+	if b := pb.Versions[0].FineTuning.Buckets[2]; b.MaxParamsB != nil || !b.Price.Equal(decimal.RequireFromString("6.00")) {
+		t.Errorf("fine-tuning bucket with max_params_b: *nul = %+v, want no bound and 6.00", b)
+	}
+
+	merged := `currency: USD
+versions:
+  - effective_from: 2026-01-01T00:00:00Z
+    gpu_hour: &jan {A100-80GB: "2.90", H100-80GB: "4.00"}
+  - effective_from: 2026-09-01T00:00:00Z
+    gpu_hour: {<<: *jan, H100-80GB: "8.00"}
+`
+	pb, err = Parse([]byte(merged))
+	if err != nil {
+		t.Fatalf("Parse(merged gpu_hour) = %v, want the book", err)
+	}
+	if a, h := pb.Versions[1].GPUHour["A100-80GB"], pb.Versions[1].GPUHour["H100-80GB"]; !a.Equal(decimal.RequireFromString("2.90")) || !h.Equal(decimal.RequireFromString("8.00")) {
+		t.Errorf("merged gpu_hour = A100 %s, H100 %s, want 2.90 and 8.00", a, h)
 	}
 }
