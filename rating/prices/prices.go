@@ -199,13 +199,7 @@ func (c *checker) book(root *yaml.Node) error {
 		var err error
 		switch e.key {
 		case "versions":
-			if vs := yamlnode.Resolve(e.val); vs.Kind == yaml.SequenceNode {
-				for i, v := range vs.Content {
-					if err = c.version(v, fmt.Sprintf("versions[%d]", i)); err != nil {
-						break
-					}
-				}
-			}
+			err = c.items(e.val, "versions", "effective_from and its prices", c.version)
 		case "models":
 			err = c.records(e.val, "models", catalogModel)
 		case "policy":
@@ -323,12 +317,22 @@ func (c *checker) records(n *yaml.Node, at string, r record) error {
 
 // list checks a list of entries of r (buckets, tiers).
 func (c *checker) list(n *yaml.Node, at string, r record) error {
+	return c.items(n, at, r.needs(), func(item *yaml.Node, at string) error { return c.record(item, at, r) })
+}
+
+// items checks each item of list n with check. A null item is refused: the decoder drops it without a
+// word, so a bucket, tier or version written as - ~ (or - with nothing after it) would be lost.
+func (c *checker) items(n *yaml.Node, at, needs string, check func(item *yaml.Node, at string) error) error {
 	seq := yamlnode.Resolve(n)
-	if seq.Kind != yaml.SequenceNode {
+	if seq == nil || seq.Kind != yaml.SequenceNode {
 		return nil
 	}
 	for i, item := range seq.Content {
-		if err := c.record(item, fmt.Sprintf("%s[%d]", at, i), r); err != nil {
+		where := fmt.Sprintf("%s[%d]", at, i)
+		if yamlnode.IsNull(yamlnode.Resolve(item)) {
+			return fmt.Errorf("line %d: %s: a null item in the list %s%s: give it %s, or remove it", item.Line, where, at, via(item), needs)
+		}
+		if err := check(item, where); err != nil {
 			return err
 		}
 	}

@@ -220,3 +220,37 @@ versions:
 		t.Errorf("merged gpu_hour = A100 %s, H100 %s, want 2.90 and 8.00", a, h)
 	}
 }
+
+// TestParseRefusesANullListItem: a null item (- ~, or - with nothing after it) in a list of buckets,
+// tiers or versions was dropped without a word, so the book priced less than it was written to. Each
+// must be refused, naming the line and the list.
+func TestParseRefusesANullListItem(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		edits []string
+		want  string
+	}{
+		{"serverless bucket ~", []string{`- {name: "Up to 4B",       max_params_b: 4,   input: "0.10", output: "0.10"}`, `- ~`},
+			`line 13: versions[0].serverless.buckets[0]: a null item in the list versions[0].serverless.buckets: give it input and output, or remove it`},
+		{"serverless bucket empty", []string{`- {name: "Up to 4B",       max_params_b: 4,   input: "0.10", output: "0.10"}`, `-`},
+			`line 13: versions[0].serverless.buckets[0]: a null item in the list versions[0].serverless.buckets`},
+		{"serverless bucket an alias to a null", []string{
+			`- {name: "Up to 4B",       max_params_b: 4,   input: "0.10", output: "0.10"}`, `- {name: &nul ~, max_params_b: 4,   input: "0.10", output: "0.10"}` + "\n        - *nul"},
+			`line 14: versions[0].serverless.buckets[1]: a null item in the list versions[0].serverless.buckets (through the alias *nul to line 13)`},
+		{"fine-tuning bucket", []string{`- {max_params_b: 16,  price: "0.50"}`, `- ~`},
+			`line 30: versions[0].fine_tuning.buckets[0]: a null item in the list versions[0].fine_tuning.buckets: give it price, or remove it`},
+		{"volume tier", []string{`- {min_gpu_hours: 1000, percent: "5"}`, `-`},
+			`line 26: versions[0].gpu_volume_discounts[0]: a null item in the list versions[0].gpu_volume_discounts: give it min_gpu_hours and percent, or remove it`},
+		{"policy tier", []string{`- {tier: 1, min_historical_spend: "0",     spend_limit: "50"}`, `- ~`},
+			`line 74: policy.tiers[0]: a null item in the list policy.tiers: give it tier, min_historical_spend and spend_limit, or remove it`},
+		{"version", []string{"versions:\n", "versions:\n  -\n"},
+			`line 8: versions[0]: a null item in the list versions: give it effective_from and its prices, or remove it`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(editedFixture(t, c.edits...))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Parse = %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
