@@ -65,7 +65,8 @@ const (
 	price    kind = iota // a decimal that must be there and not null: a price, multiplier, threshold or limit
 	bound                // a decimal that may be null or left out: no size limit, no cached price of its own
 	required             // any value but null, its type checked by the decoder (a tier's number)
-	free                 // checked by the decoder alone (a bucket's name, moe)
+	flag                 // a YAML boolean (true or false, unquoted), false when left out: moe
+	free                 // checked by the decoder alone (a bucket's name)
 )
 
 type field struct {
@@ -81,13 +82,13 @@ type record struct {
 
 var (
 	serverlessBucket = record{"serverless bucket", []field{
-		{"name", free}, {"moe", free}, {"max_params_b", bound}, {"input", price}, {"output", price}}}
+		{"name", free}, {"moe", flag}, {"max_params_b", bound}, {"input", price}, {"output", price}}}
 	modelPrice       = record{"model price", []field{{"input", price}, {"cached_input", bound}, {"output", price}}}
 	volumeTier       = record{"volume tier", []field{{"min_gpu_hours", price}, {"percent", price}}}
 	fineTuningBucket = record{"fine-tuning bucket", []field{{"max_params_b", bound}, {"price", price}}}
 	policyTier       = record{"policy tier", []field{
 		{"tier", required}, {"min_historical_spend", price}, {"spend_limit", price}}}
-	catalogModel = record{"catalog model", []field{{"params_b", price}, {"moe", free}}}
+	catalogModel = record{"catalog model", []field{{"params_b", price}, {"moe", flag}}}
 )
 
 // checked is a node already checked as what. Through aliases one node can stand in many places;
@@ -393,6 +394,18 @@ func checkValue(n *yaml.Node, at string, k kind) error {
 	case required:
 		if yamlnode.IsNull(v) {
 			return fmt.Errorf("line %d: %s: a value is required, not null%s", n.Line, at, via(n))
+		}
+	case flag:
+		// The decoder would read null as false and the strings "yes", "no", "on", "off" (quoted or not)
+		// as YAML 1.1 booleans; a null moe would price an MoE model as dense.
+		if yamlnode.IsNull(v) {
+			return fmt.Errorf("line %d: %s: true or false is required, not null%s (leave moe out for a dense model)", n.Line, at, via(n))
+		}
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: %s: true or false is required, not a %s%s", n.Line, at, shape(v), via(n))
+		}
+		if v.Tag != "!!bool" {
+			return fmt.Errorf("line %d: %s: %q is not a boolean%s: write true or false, unquoted", n.Line, at, v.Value, via(n))
 		}
 	}
 	return nil

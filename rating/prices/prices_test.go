@@ -254,3 +254,44 @@ func TestParseRefusesANullListItem(t *testing.T) {
 		})
 	}
 }
+
+// TestParseReadsMoEAsABoolean: moe was read loosely: moe: ~ read as false, a quoted "no" as false and
+// "yes" as true (the decoder's YAML 1.1 leniency), so a null moe priced an MoE model as dense. moe must
+// be true or false, unquoted; left out it is false.
+func TestParseReadsMoEAsABoolean(t *testing.T) {
+	const bucket = `moe: true, max_params_b: 56,`
+	const model = `{params_b: 30.5, moe: true}`
+	for _, c := range []struct{ name, old, new, want string }{
+		{"bucket moe ~", bucket, `moe: ~, max_params_b: 56,`,
+			`line 15: versions[0].serverless.buckets[2].moe: true or false is required, not null (leave moe out for a dense model)`},
+		{"bucket moe empty", bucket, `moe: , max_params_b: 56,`, `line 15: versions[0].serverless.buckets[2].moe: true or false is required, not null`},
+		{`bucket moe "no"`, bucket, `moe: "no", max_params_b: 56,`,
+			`line 15: versions[0].serverless.buckets[2].moe: "no" is not a boolean: write true or false, unquoted`},
+		{`bucket moe "yes"`, bucket, `moe: "yes", max_params_b: 56,`, `line 15: versions[0].serverless.buckets[2].moe: "yes" is not a boolean`},
+		{"bucket moe yes unquoted", bucket, `moe: yes, max_params_b: 56,`, `line 15: versions[0].serverless.buckets[2].moe: "yes" is not a boolean`},
+		{`bucket moe "true"`, bucket, `moe: "true", max_params_b: 56,`, `line 15: versions[0].serverless.buckets[2].moe: "true" is not a boolean`},
+		{"bucket moe 1", bucket, `moe: 1, max_params_b: 56,`, `line 15: versions[0].serverless.buckets[2].moe: "1" is not a boolean`},
+		{"bucket moe a list", bucket, `moe: [true], max_params_b: 56,`, `line 15: versions[0].serverless.buckets[2].moe: true or false is required, not a list`},
+		{"catalog moe ~", model, `{params_b: 30.5, moe: ~}`,
+			`line 67: models.accounts/fireworks/models/qwen3-30b-a3b.moe: true or false is required, not null`},
+		{`catalog moe "no"`, model, `{params_b: 30.5, moe: "no"}`, `line 67: models.accounts/fireworks/models/qwen3-30b-a3b.moe: "no" is not a boolean`},
+		{"catalog moe an alias to a null", model, `{params_b: 30.5, moe: *nul}`,
+			`line 67: models.accounts/fireworks/models/qwen3-30b-a3b.moe: true or false is required, not null (through the alias *nul to line 17)`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(editedFixture(t, over16B, nullAnchor, c.old, c.new))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Parse = %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+
+	pb, err := Parse(editedFixture(t, bucket, `moe: True, max_params_b: 56,`, model, `{params_b: 30.5, moe: false}`))
+	if err != nil {
+		t.Fatalf("Parse(moe: True, moe: false) = %v, want the book", err)
+	}
+	if !pb.Versions[0].Serverless.Buckets[2].MoE || pb.Models["accounts/fireworks/models/qwen3-30b-a3b"].MoE {
+		t.Errorf("moe: True, moe: false read as %v, %v, want true, false",
+			pb.Versions[0].Serverless.Buckets[2].MoE, pb.Models["accounts/fireworks/models/qwen3-30b-a3b"].MoE)
+	}
+}
