@@ -295,3 +295,15 @@ func TestParseReadsMoEAsABoolean(t *testing.T) {
 			pb.Versions[0].Serverless.Buckets[2].MoE, pb.Models["accounts/fireworks/models/qwen3-30b-a3b"].MoE)
 	}
 }
+
+// TestParseCurrency: DESIGN §4 shows currency: USD in its sample but does not make it required, so a
+// book without it is read as USD, the only currency supported (DESIGN §5); any other is refused.
+func TestParseCurrency(t *testing.T) {
+	pb, err := Parse(editedFixture(t, "currency: USD\n", ""))
+	if err != nil || pb.Currency != "USD" {
+		t.Fatalf("Parse(no currency) = %v, %v, want the book in USD", pb, err)
+	}
+	if _, err := Parse(editedFixture(t, "currency: USD\n", "currency: EUR\n")); err == nil || !strings.Contains(err.Error(), `currency "EUR": only USD is supported`) {
+		t.Errorf("Parse(currency: EUR) = %v, want it refused", err)
+	}
+}
