@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -20,67 +23,6 @@ import (
 	"billrun/invoices"
 	"billrun/rating"
 )
-
-type file struct {
-	Accounts []yaml.Node `yaml:"accounts"`
-	Payments []yaml.Node `yaml:"payments"`
-}
-
-type account struct {
-	ID                 string           `yaml:"id"`
-	Name               *string          `yaml:"name"`
-	Email              *string          `yaml:"email"`
-	PaymentMethod      *bool            `yaml:"payment_method"`
-	SpendLimitOverride *decimal.Decimal `yaml:"spend_limit_override"`
-	Contracts          []contract       `yaml:"contracts"`
-	Credits            []grant          `yaml:"credits"`
-}
-
-type contract struct {
-	Percent decimal.Decimal `yaml:"on_demand_discount_percent"`
-	From    fileTime        `yaml:"from"`
-	To      fileTime        `yaml:"to"`
-}
-
-type grant struct {
-	ID        string    `yaml:"id"`
-	Kind      string    `yaml:"kind"`
-	Amount    string    `yaml:"amount"`
-	GrantedAt fileTime  `yaml:"granted_at"`
-	ExpiresAt *fileTime `yaml:"expires_at"`
-}
-
-type payment struct {
-	ID      string   `yaml:"id"`
-	Account string   `yaml:"account"`
-	Amount  string   `yaml:"amount"`
-	PaidAt  fileTime `yaml:"paid_at"`
-	For     string   `yaml:"for"`
-	Invoice string   `yaml:"invoice"`
-}
-
-// fileTime is a time in the file: a YAML timestamp, or — as JSON has no timestamps, and a YAML string
-// may be quoted — a string in RFC 3339 (its T and Z in either case) or a date, YYYY-MM-DD, which is
-// its midnight UTC as the same date unquoted in YAML is (DESIGN §6 writes contract dates so).
-type fileTime struct{ time.Time }
-
-func (t *fileTime) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!timestamp" {
-		return n.Decode(&t.Time)
-	}
-	if n.Kind == yaml.ScalarNode && (n.Tag == "!!str" || n.Tag == "") {
-		if v, err := rating.ParseRFC3339(n.Value); err == nil {
-			t.Time = v
-			return nil
-		}
-		if v, err := time.Parse(time.DateOnly, n.Value); err == nil {
-			t.Time = v
-			return nil
-		}
-	}
-	return fmt.Errorf("line %d: %q is not a time: want RFC 3339, e.g. 2026-10-05T14:00:00Z, or a date, 2026-10-05",
-		n.Line, n.Value)
-}
 
 // Load reads and validates the file at path.
 func Load(path string) (*invoices.Import, error) {
@@ -95,230 +37,552 @@ func Load(path string) (*invoices.Import, error) {
 	return imp, nil
 }
 
-// Parse decodes and validates an accounts file. Errors name the record and field to fix.
-func Parse(data []byte) (*invoices.Import, error) {
-	var f file
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true) // a misspelt section (acounts:) is an error, not an empty import
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	imp := &invoices.Import{}
-	seen := map[string]bool{}
-	for i := range f.Accounts {
-		n := &f.Accounts[i]
-		if err := checkKeys(n, accountKeys, fmt.Sprintf("accounts[%d]", i), accountLists); err != nil {
-			return nil, err
-		}
-		var a account
-		if err := n.Decode(&a); err != nil {
-			return nil, fmt.Errorf("accounts[%d] (line %d): %w", i, n.Line, err)
-		}
-		if a.ID == "" {
-			return nil, fmt.Errorf("accounts[%d] (line %d): id is required", i, n.Line)
-		}
-		texts := []namedText{{"id", a.ID}, {"name", deref(a.Name)}, {"email", deref(a.Email)}}
-		for j, g := range a.Credits {
-			texts = append(texts, namedText{fmt.Sprintf("credits[%d].id", j), g.ID})
-		}
-		if err := checkTexts(texts); err != nil {
-			return nil, fmt.Errorf("accounts[%d] (line %d): %w", i, n.Line, err)
-		}
-		if seen["a:"+a.ID] {
-			return nil, fmt.Errorf("account %s (line %d): listed twice", a.ID, n.Line)
-		}
-		seen["a:"+a.ID] = true
-		rec := invoices.AccountRecord{ID: a.ID, Name: a.Name, Email: a.Email, PaymentMethod: a.PaymentMethod,
-			SpendLimitOverride: a.SpendLimitOverride}
-		keys := mappingKeys(n)
-		rec.SpendLimitOverrideSet = keys["spend_limit_override"]
-		if a.SpendLimitOverride != nil && a.SpendLimitOverride.IsNegative() {
-			return nil, fmt.Errorf("account %s: spend_limit_override must not be negative", a.ID)
-		}
-		if a.SpendLimitOverride != nil && a.SpendLimitOverride.Exponent() < -2 && !a.SpendLimitOverride.Equal(a.SpendLimitOverride.Round(2)) {
-			return nil, fmt.Errorf("account %s: spend_limit_override %s has fractions of a cent", a.ID, a.SpendLimitOverride)
-		}
-		rec.ContractsSet = keys["contracts"]
-		for j, c := range a.Contracts {
-			if c.From.IsZero() || c.To.IsZero() || !c.To.After(c.From.Time) {
-				return nil, fmt.Errorf("account %s: contracts[%d]: from and to are required and to must be after from", a.ID, j)
-			}
-			// DESIGN §6: contract dates are midnight UTC, month boundaries.
-			for _, d := range []struct {
-				name string
-				t    time.Time
-			}{{"from", c.From.Time}, {"to", c.To.Time}} {
-				if u := d.t.UTC(); u.Day() != 1 || !u.Equal(u.Truncate(24*time.Hour)) {
-					return nil, fmt.Errorf("account %s: contracts[%d]: %s %s is not the start of a month (midnight UTC on the 1st)",
-						a.ID, j, d.name, d.t.Format(time.RFC3339))
-				}
-			}
-			if v := yamlnode.Value(contractNodes(n)[j], "on_demand_discount_percent"); v == nil || v.Tag == "!!null" {
-				return nil, fmt.Errorf("account %s: contracts[%d]: on_demand_discount_percent is required", a.ID, j)
-			}
-			if c.Percent.IsNegative() || c.Percent.GreaterThan(decimal.NewFromInt(100)) {
-				return nil, fmt.Errorf("account %s: contracts[%d]: on_demand_discount_percent %s out of 0..100", a.ID, j, c.Percent)
-			}
-			for _, o := range rec.Contracts {
-				if c.From.Before(o.To) && o.From.Before(c.To.Time) {
-					return nil, fmt.Errorf("account %s: contracts[%d] overlaps another contract", a.ID, j)
-				}
-			}
-			rec.Contracts = append(rec.Contracts, invoices.Contract{OnDemandDiscountPercent: c.Percent, From: c.From.UTC(), To: c.To.UTC()})
-		}
-		for j, g := range a.Credits {
-			name := fmt.Sprintf("account %s: credits[%d]", a.ID, j)
-			if g.ID == "" {
-				return nil, fmt.Errorf("%s: id is required", name)
-			}
-			if seen["g:"+g.ID] {
-				return nil, fmt.Errorf("%s: grant id %s listed twice", name, g.ID)
-			}
-			seen["g:"+g.ID] = true
-			kind := invoices.GrantKind(g.Kind)
-			switch kind {
-			case invoices.GrantFree, invoices.GrantPurchased, invoices.GrantPromotional, invoices.GrantCreditNote:
-			default:
-				return nil, fmt.Errorf("%s (%s): kind %q: want free, purchased, promotional or credit_note", name, g.ID, g.Kind)
-			}
-			amt, err := rating.ParseCents(g.Amount)
-			if err != nil || amt < 0 {
-				return nil, fmt.Errorf("%s (%s): amount: want a non-negative decimal string like \"100.00\", got %q", name, g.ID, g.Amount)
-			}
-			if g.GrantedAt.IsZero() {
-				return nil, fmt.Errorf("%s (%s): granted_at is required", name, g.ID)
-			}
-			if g.ExpiresAt != nil && !g.ExpiresAt.After(g.GrantedAt.Time) {
-				return nil, fmt.Errorf("%s (%s): expires_at %s is not after granted_at %s", name, g.ID,
-					g.ExpiresAt.Format(time.RFC3339), g.GrantedAt.Format(time.RFC3339))
-			}
-			gr := invoices.Grant{ID: g.ID, Account: a.ID, Kind: kind, Amount: amt, GrantedAt: g.GrantedAt.UTC()}
-			if g.ExpiresAt != nil {
-				e := g.ExpiresAt.UTC()
-				gr.ExpiresAt = &e
-			}
-			rec.Grants = append(rec.Grants, gr)
-		}
-		imp.Accounts = append(imp.Accounts, rec)
-	}
-	for i := range f.Payments {
-		n := &f.Payments[i]
-		if err := checkKeys(n, paymentKeys, fmt.Sprintf("payments[%d]", i), nil); err != nil {
-			return nil, err
-		}
-		var p payment
-		if err := n.Decode(&p); err != nil {
-			return nil, fmt.Errorf("payments[%d] (line %d): %w", i, n.Line, err)
-		}
-		name := fmt.Sprintf("payments[%d] (line %d)", i, n.Line)
-		if err := checkTexts([]namedText{{"id", p.ID}, {"account", p.Account}, {"invoice", p.Invoice}}); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if p.ID == "" || p.Account == "" {
-			return nil, fmt.Errorf("%s: id and account are required", name)
-		}
-		if seen["p:"+p.ID] {
-			return nil, fmt.Errorf("%s: payment id %s listed twice", name, p.ID)
-		}
-		seen["p:"+p.ID] = true
-		amt, err := rating.ParseCents(p.Amount)
-		if err != nil || amt <= 0 {
-			return nil, fmt.Errorf("%s (%s): amount: want a positive decimal string like \"42.17\", got %q", name, p.ID, p.Amount)
-		}
-		if p.PaidAt.IsZero() {
-			return nil, fmt.Errorf("%s (%s): paid_at is required", name, p.ID)
-		}
-		pay := invoices.Payment{ID: p.ID, Account: p.Account, Amount: amt, PaidAt: p.PaidAt.UTC(), Invoice: p.Invoice}
-		switch {
-		case p.For == "credits" && p.Invoice == "":
-			pay.ForCredits = true
-		case p.Invoice != "" && (p.For == "" || p.For == "invoice"):
-		default:
-			return nil, fmt.Errorf("%s (%s): a payment is either `for: credits` or names an `invoice`", name, p.ID)
-		}
-		imp.Payments = append(imp.Payments, pay)
-	}
-	return imp, nil
-}
-
-// The keys each record may have: any other is refused, so a misspelt key (expires: for expires_at)
-// never leaves a field at its default unnoticed.
+// The keys each record may have, in the order messages list them: any other is refused, so a
+// misspelt key (expires: for expires_at) never leaves a field at its default unnoticed.
 var (
-	accountKeys  = keySet("id", "name", "email", "payment_method", "spend_limit_override", "contracts", "credits")
-	contractKeys = keySet("on_demand_discount_percent", "from", "to")
-	grantKeys    = keySet("id", "kind", "amount", "granted_at", "expires_at")
-	paymentKeys  = keySet("id", "account", "amount", "paid_at", "for", "invoice")
-	accountLists = map[string]map[string]bool{"contracts": contractKeys, "credits": grantKeys}
+	fileKeys     = []string{"accounts", "payments"}
+	accountKeys  = []string{"id", "name", "email", "payment_method", "spend_limit_override", "contracts", "credits"}
+	contractKeys = []string{"on_demand_discount_percent", "from", "to"}
+	grantKeys    = []string{"id", "kind", "amount", "granted_at", "expires_at"}
+	paymentKeys  = []string{"id", "account", "amount", "paid_at", "for", "invoice"}
 )
 
-func keySet(keys ...string) map[string]bool {
-	m := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		m[k] = true
+// Parse decodes and validates an accounts file. An error names the line of the value at fault (of
+// its record when the value is missing), the record — an account or payment by its id, else by its
+// place in its list — and the field, and says what the field wants:
+//
+//	line 9: account a2, credits[0] (g2): amount: want a non-negative decimal like "100.00", got "abc"
+//
+// The file is read field by field from its yaml.Node tree rather than decoded into structs, as
+// only the nodes know where each value was written.
+func Parse(data []byte) (*invoices.Import, error) {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &invoices.Import{}, nil // an empty file imports nothing
+		}
+		return nil, err
 	}
-	return m
+	p := parser{imp: &invoices.Import{}, accountIDs: map[string]int{}, grantIDs: map[string]int{},
+		paymentIDs: map[string]int{}}
+	if len(doc.Content) == 0 {
+		return p.imp, nil
+	}
+	root := resolve(doc.Content[0])
+	if yamlnode.IsNull(root) {
+		return p.imp, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: want a mapping of accounts and payments (accounts: …), got %s",
+			root.Line, describe(root))
+	}
+	file := record{n: root}
+	if err := file.checkKeys(fileKeys); err != nil {
+		return nil, err
+	}
+	accounts, err := file.list("accounts", "a list of accounts")
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range accounts {
+		if err := p.account(i, n); err != nil {
+			return nil, err
+		}
+	}
+	payments, err := file.list("payments", "a list of payments")
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range payments {
+		if err := p.payment(i, n); err != nil {
+			return nil, err
+		}
+	}
+	return p.imp, nil
 }
 
-// checkKeys refuses a key of record n (named where) that allowed lacks, naming its line; the records
-// of a list that nested names by key (an account's contracts and credits) are checked too.
-func checkKeys(n *yaml.Node, allowed map[string]bool, where string, nested map[string]map[string]bool) error {
-	if n.Kind != yaml.MappingNode {
-		return nil // the decoder says what is wrong with it
+// parser builds an import, remembering the line of each id it has read: an id is unique in its kind.
+type parser struct {
+	imp                              *invoices.Import
+	accountIDs, grantIDs, paymentIDs map[string]int
+}
+
+// account reads accounts[i], node n.
+func (p *parser) account(i int, n *yaml.Node) error {
+	r, err := item(n, fmt.Sprintf("accounts[%d]", i), "account", "an account")
+	if err != nil {
+		return err
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if !allowed[k.Value] {
-			return fmt.Errorf("line %d: %s: unknown key %q", k.Line, where, k.Value)
+	if err := r.checkKeys(accountKeys); err != nil {
+		return err
+	}
+	id, err := p.id(r, p.accountIDs, "acct_00001")
+	if err != nil {
+		return err
+	}
+	rec := invoices.AccountRecord{ID: id}
+	if rec.Name, err = r.optText("name"); err != nil {
+		return err
+	}
+	if rec.Email, err = r.optText("email"); err != nil {
+		return err
+	}
+	if rec.PaymentMethod, err = r.boolean("payment_method"); err != nil {
+		return err
+	}
+	rec.SpendLimitOverrideSet = r.has("spend_limit_override")
+	if v := r.value("spend_limit_override"); v != nil {
+		d, err := r.money("spend_limit_override", v, "25000.00", false)
+		if err != nil {
+			return err
 		}
-		if sub := nested[k.Value]; sub != nil && v.Kind == yaml.SequenceNode {
-			for j, c := range v.Content {
-				if err := checkKeys(c, sub, fmt.Sprintf("%s.%s[%d]", where, k.Value, j), nil); err != nil {
-					return err
-				}
+		rec.SpendLimitOverride = &d
+	}
+	rec.ContractsSet = r.has("contracts")
+	contracts, err := r.list("contracts", "a list of contracts")
+	if err != nil {
+		return err
+	}
+	lines := make([]int, 0, len(contracts)) // where each contract starts
+	for j, n := range contracts {
+		c, cr, err := contract(j, n, r.where)
+		if err != nil {
+			return err
+		}
+		for k, o := range rec.Contracts {
+			if c.From.Before(o.To) && o.From.Before(c.To) {
+				return cr.errorf(nil, "from, to", "%s to %s overlaps contracts[%d] on line %d (%s to %s): want contracts that do not overlap",
+					c.From.Format(time.DateOnly), c.To.Format(time.DateOnly), k, lines[k],
+					o.From.Format(time.DateOnly), o.To.Format(time.DateOnly))
+			}
+		}
+		rec.Contracts = append(rec.Contracts, c)
+		lines = append(lines, cr.n.Line)
+	}
+	credits, err := r.list("credits", "a list of credit grants")
+	if err != nil {
+		return err
+	}
+	for j, n := range credits {
+		g, err := p.grant(j, n, r.where, id)
+		if err != nil {
+			return err
+		}
+		rec.Grants = append(rec.Grants, g)
+	}
+	p.imp.Accounts = append(p.imp.Accounts, rec)
+	return nil
+}
+
+// id reads record r's required id (like example), which no other record of its kind (seen: the line
+// of each id read so far) may have.
+func (p *parser) id(r record, seen map[string]int, example string) (string, error) {
+	id, err := r.text("id")
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		return "", r.errorf(r.value("id"), "id", "missing, want an id like %s", example)
+	}
+	v := r.value("id")
+	if first, ok := seen[id]; ok {
+		return "", r.errorf(v, "id", "%q is listed twice, first on line %d", id, first)
+	}
+	seen[id] = v.Line
+	return id, nil
+}
+
+// contract reads contracts[j], node n, of the account named account, and returns it with its record.
+func contract(j int, n *yaml.Node, account string) (invoices.Contract, record, error) {
+	r, err := item(n, fmt.Sprintf("%s, contracts[%d]", account, j), "", "a contract")
+	if err != nil {
+		return invoices.Contract{}, record{}, err
+	}
+	if err := r.checkKeys(contractKeys); err != nil {
+		return invoices.Contract{}, record{}, err
+	}
+	const percentKey, percentWant = "on_demand_discount_percent", `a percent from 0 to 100 like "15"`
+	v := r.value(percentKey)
+	if v == nil {
+		return invoices.Contract{}, record{}, r.errorf(v, percentKey, "missing, want %s", percentWant)
+	}
+	percent, err := r.decimal(percentKey, v, percentWant)
+	if err != nil {
+		return invoices.Contract{}, record{}, err
+	}
+	if percent.IsNegative() || percent.GreaterThan(decimal.NewFromInt(100)) {
+		return invoices.Contract{}, record{}, r.errorf(v, percentKey, "want %s, got %q", percentWant, v.Value)
+	}
+	// DESIGN §6: contract dates are midnight UTC, month boundaries.
+	var span [2]time.Time
+	for k, key := range []string{"from", "to"} {
+		t, err := r.timestamp(key)
+		if err != nil {
+			return invoices.Contract{}, record{}, err
+		}
+		if t.IsZero() {
+			return invoices.Contract{}, record{}, r.errorf(nil, key, "missing, want the start of a month, e.g. 2026-01-01")
+		}
+		if u := t.UTC(); u.Day() != 1 || !u.Equal(u.Truncate(24*time.Hour)) {
+			return invoices.Contract{}, record{}, r.errorf(r.value(key), key,
+				"want the start of a month (midnight UTC on the 1st), got %s", t.Format(time.RFC3339))
+		}
+		span[k] = t.UTC()
+	}
+	c := invoices.Contract{OnDemandDiscountPercent: percent, From: span[0], To: span[1]}
+	if !c.To.After(c.From) {
+		return invoices.Contract{}, record{}, r.errorf(r.value("to"), "to", "want a month start after from (%s), got %s",
+			c.From.Format(time.DateOnly), c.To.Format(time.DateOnly))
+	}
+	return c, r, nil
+}
+
+// grantKinds are the kinds of credit grant, as messages list them.
+const grantKinds = "free, purchased, promotional or credit_note"
+
+// grant reads credits[j], node n, of the account with id account, named so.
+func (p *parser) grant(j int, n *yaml.Node, name, account string) (invoices.Grant, error) {
+	where := fmt.Sprintf("%s, credits[%d]", name, j)
+	if id, ok := usableID(n); ok {
+		where += " (" + id + ")"
+	}
+	r, err := item(n, where, "", "a credit grant")
+	if err != nil {
+		return invoices.Grant{}, err
+	}
+	if err := r.checkKeys(grantKeys); err != nil {
+		return invoices.Grant{}, err
+	}
+	id, err := p.id(r, p.grantIDs, "cg_1")
+	if err != nil {
+		return invoices.Grant{}, err
+	}
+	kind, err := r.text("kind")
+	if err != nil {
+		return invoices.Grant{}, err
+	}
+	switch k := invoices.GrantKind(kind); {
+	case kind == "":
+		return invoices.Grant{}, r.errorf(r.value("kind"), "kind", "missing, want %s", grantKinds)
+	case k != invoices.GrantFree && k != invoices.GrantPurchased && k != invoices.GrantPromotional && k != invoices.GrantCreditNote:
+		return invoices.Grant{}, r.errorf(r.value("kind"), "kind", "want %s, got %q", grantKinds, kind)
+	}
+	amount, err := r.cents("amount", "100.00", false)
+	if err != nil {
+		return invoices.Grant{}, err
+	}
+	granted, err := r.timestamp("granted_at")
+	if err != nil {
+		return invoices.Grant{}, err
+	}
+	if granted.IsZero() {
+		return invoices.Grant{}, r.errorf(nil, "granted_at", "missing, want a time like 2026-09-02T10:00:00Z")
+	}
+	g := invoices.Grant{ID: id, Account: account, Kind: invoices.GrantKind(kind), Amount: amount, GrantedAt: granted.UTC()}
+	expires, err := r.timestamp("expires_at")
+	if err != nil {
+		return invoices.Grant{}, err
+	}
+	if !expires.IsZero() {
+		if !expires.After(granted) {
+			return invoices.Grant{}, r.errorf(r.value("expires_at"), "expires_at",
+				"want a time after granted_at (%s) or null, got %s", granted.Format(time.RFC3339), expires.Format(time.RFC3339))
+		}
+		e := expires.UTC()
+		g.ExpiresAt = &e
+	}
+	return g, nil
+}
+
+// payment reads payments[i], node n.
+func (p *parser) payment(i int, n *yaml.Node) error {
+	r, err := item(n, fmt.Sprintf("payments[%d]", i), "payment", "a payment")
+	if err != nil {
+		return err
+	}
+	if err := r.checkKeys(paymentKeys); err != nil {
+		return err
+	}
+	id, err := p.id(r, p.paymentIDs, "pay_1")
+	if err != nil {
+		return err
+	}
+	account, err := r.text("account")
+	if err != nil {
+		return err
+	}
+	if account == "" {
+		return r.errorf(r.value("account"), "account", "missing, want the id of the account that paid")
+	}
+	amount, err := r.cents("amount", "42.17", true)
+	if err != nil {
+		return err
+	}
+	paid, err := r.timestamp("paid_at")
+	if err != nil {
+		return err
+	}
+	if paid.IsZero() {
+		return r.errorf(nil, "paid_at", "missing, want a time like 2026-10-05T08:00:00Z")
+	}
+	pay := invoices.Payment{ID: id, Account: account, Amount: amount, PaidAt: paid.UTC()}
+	if pay.Invoice, err = r.text("invoice"); err != nil {
+		return err
+	}
+	purpose, err := r.text("for")
+	if err != nil {
+		return err
+	}
+	switch {
+	case purpose != "" && purpose != "credits" && purpose != "invoice":
+		return r.errorf(r.value("for"), "for", "want credits or invoice, got %q", purpose)
+	case purpose == "credits" && pay.Invoice != "":
+		return r.errorf(r.value("invoice"), "invoice",
+			"want none with for: credits (a payment pays an invoice or buys credits), got %q", pay.Invoice)
+	case purpose == "credits":
+		pay.ForCredits = true
+	case pay.Invoice == "":
+		return r.errorf(r.value("invoice"), "invoice", "missing, want the number of the invoice paid, or for: credits")
+	}
+	p.imp.Payments = append(p.imp.Payments, pay)
+	return nil
+}
+
+// record is one mapping of the file — the file itself, an account, a contract, a grant or a
+// payment — named in errors by where ("account a2, credits[0] (g2)"; empty for the file).
+type record struct {
+	n     *yaml.Node
+	where string
+}
+
+// item returns list item n as a record named by its id ("account a2") when it has a usable one and
+// noun is set, else by where, its place ("accounts[0]"); an item that is no mapping is an error
+// saying it wants what (the article and noun: "an account").
+func item(n *yaml.Node, where, noun, what string) (record, error) {
+	n = resolve(n)
+	if id, ok := usableID(n); ok && noun != "" {
+		where = noun + " " + id
+	}
+	if n.Kind != yaml.MappingNode {
+		return record{}, fmt.Errorf("line %d: %s: want %s, a mapping (id: …), got %s", n.Line, where, what, describe(n))
+	}
+	return record{n: n, where: where}, nil
+}
+
+// usableID returns the id of record node n if it can name the record in a message: printable text.
+func usableID(n *yaml.Node) (string, bool) {
+	v := resolve(yamlnode.Value(resolve(n), "id"))
+	if v == nil || v.Kind != yaml.ScalarNode || yamlnode.IsNull(v) || v.Value == "" || !utf8.ValidString(v.Value) {
+		return "", false
+	}
+	for _, c := range v.Value {
+		if !unicode.IsPrint(c) {
+			return "", false
+		}
+	}
+	return v.Value, true
+}
+
+// errorf returns an error in field of r at the line of v, the value at fault, or of r when v is nil
+// (the field is missing).
+func (r record) errorf(v *yaml.Node, field, format string, args ...any) error {
+	line := r.n.Line
+	if v != nil {
+		line = v.Line
+	}
+	where := ""
+	if r.where != "" {
+		where = r.where + ": "
+	}
+	return fmt.Errorf("line %d: %s%s: %s", line, where, field, fmt.Sprintf(format, args...))
+}
+
+// checkKeys refuses a key of r that allowed lacks, and a key given twice.
+func (r record) checkKeys(allowed []string) error {
+	for i := 0; i+1 < len(r.n.Content); i += 2 {
+		k := r.n.Content[i]
+		name := k.Value
+		if k.Kind != yaml.ScalarNode || strings.ContainsFunc(name, func(c rune) bool { return !unicode.IsGraphic(c) || c == ' ' }) || name == "" {
+			name = strconv.Quote(name)
+		}
+		if !slices.Contains(allowed, k.Value) {
+			return r.errorf(k, name, "unknown key, want one of %s", strings.Join(allowed, ", "))
+		}
+		for j := 0; j < i; j += 2 {
+			if r.n.Content[j].Value == k.Value {
+				return r.errorf(k, name, "listed twice in one record, first on line %d", r.n.Content[j].Line)
 			}
 		}
 	}
 	return nil
 }
 
-// contractNodes returns the nodes of account node n's contracts, in order.
-func contractNodes(n *yaml.Node) []*yaml.Node {
-	if v := yamlnode.Value(n, "contracts"); v != nil && v.Kind == yaml.SequenceNode {
-		return v.Content
+// has reports whether r has key, null or not.
+func (r record) has(key string) bool { return yamlnode.Value(r.n, key) != nil }
+
+// value returns the value of key in r, or nil when r has no key or its value is null: either way the
+// field is missing.
+func (r record) value(key string) *yaml.Node {
+	v := resolve(yamlnode.Value(r.n, key))
+	if v == nil || yamlnode.IsNull(v) {
+		return nil
 	}
-	return nil
+	return v
 }
 
-// namedText is a text field of a record and its name.
-type namedText struct{ name, value string }
-
-// checkTexts refuses a text with a NUL character or invalid UTF-8: PostgreSQL cannot store either,
-// and the same file must be refused (or accepted) by both databases alike.
-func checkTexts(texts []namedText) error {
-	for _, t := range texts {
-		if strings.ContainsRune(t.value, 0) {
-			return fmt.Errorf("%s %q contains a NUL character", t.name, t.value)
-		}
-		if !utf8.ValidString(t.value) {
-			return fmt.Errorf("%s %q is not valid UTF-8", t.name, t.value)
-		}
+// list returns the items of list field key, none when it is missing; what names the list in errors.
+func (r record) list(key, what string) ([]*yaml.Node, error) {
+	v := r.value(key)
+	if v == nil {
+		return nil, nil
 	}
-	return nil
+	if v.Kind != yaml.SequenceNode {
+		return nil, r.errorf(v, key, "want %s, got %s", what, describe(v))
+	}
+	return v.Content, nil
 }
 
-func deref(s *string) string {
+// optText returns the text of field key, nil when it is missing. It refuses text PostgreSQL cannot
+// store (a NUL character, invalid UTF-8): the same file must be refused, or accepted, by both
+// databases alike.
+func (r record) optText(key string) (*string, error) {
+	v := r.value(key)
+	if v == nil {
+		return nil, nil
+	}
+	var s string
+	if v.Kind != yaml.ScalarNode || v.Decode(&s) != nil {
+		return nil, r.errorf(v, key, "want text, got %s", describe(v))
+	}
+	if strings.ContainsRune(s, 0) {
+		return nil, r.errorf(v, key, "want text without NUL characters, got %q", s)
+	}
+	if !utf8.ValidString(s) {
+		return nil, r.errorf(v, key, "want valid UTF-8 text, got %q", s)
+	}
+	return &s, nil
+}
+
+// text returns the text of field key, "" when it is missing; see optText.
+func (r record) text(key string) (string, error) {
+	s, err := r.optText(key)
 	if s == nil {
-		return ""
+		return "", err
 	}
-	return *s
+	return *s, err
 }
 
-func mappingKeys(n *yaml.Node) map[string]bool {
-	keys := map[string]bool{}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			keys[n.Content[i].Value] = true
+// boolean returns the value of field key, true or false, nil when it is missing.
+func (r record) boolean(key string) (*bool, error) {
+	v := r.value(key)
+	if v == nil {
+		return nil, nil
+	}
+	var b bool
+	if v.Kind != yaml.ScalarNode || v.Decode(&b) != nil {
+		return nil, r.errorf(v, key, "want true or false, got %s", describe(v))
+	}
+	return &b, nil
+}
+
+// timestamp returns the time of field key, the zero time when it is missing: a YAML timestamp, or — as
+// JSON has no timestamps, and a YAML string may be quoted — a string in RFC 3339 (its T and Z in
+// either case) or a date, YYYY-MM-DD, which is its midnight UTC as the same date unquoted in YAML is
+// (DESIGN §6 writes contract dates so).
+func (r record) timestamp(key string) (time.Time, error) {
+	v := r.value(key)
+	if v == nil {
+		return time.Time{}, nil
+	}
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!timestamp" {
+		var t time.Time
+		if err := v.Decode(&t); err == nil {
+			return t, nil
 		}
 	}
-	return keys
+	if v.Kind == yaml.ScalarNode && (v.Tag == "!!str" || v.Tag == "") {
+		if t, err := rating.ParseRFC3339(v.Value); err == nil {
+			return t, nil
+		}
+		if t, err := time.Parse(time.DateOnly, v.Value); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, r.errorf(v, key, "want a time in RFC 3339, e.g. 2026-10-05T14:00:00Z, or a date, 2026-10-05, got %s",
+		describe(v))
+}
+
+// decimal returns the decimal number value v of field key holds, written as a string or a plain
+// number; want says in errors what the field takes.
+func (r record) decimal(key string, v *yaml.Node, want string) (decimal.Decimal, error) {
+	if v.Kind != yaml.ScalarNode {
+		return decimal.Decimal{}, r.errorf(v, key, "want %s, got %s", want, describe(v))
+	}
+	d, err := decimal.NewFromString(v.Value)
+	if err != nil {
+		return decimal.Decimal{}, r.errorf(v, key, "want %s, got %q", want, v.Value)
+	}
+	return d, nil
+}
+
+// money returns the amount of money value v of field key holds: a decimal of whole cents, not
+// negative (positive if positive is set), like example.
+func (r record) money(key string, v *yaml.Node, example string, positive bool) (decimal.Decimal, error) {
+	want := moneyWant(example, positive)
+	d, err := r.decimal(key, v, want)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	if d.IsNegative() || positive && d.IsZero() {
+		return decimal.Decimal{}, r.errorf(v, key, "want %s, got %q", want, v.Value)
+	}
+	if !d.Equal(d.Round(2)) {
+		return decimal.Decimal{}, r.errorf(v, key, "want whole cents (at most two decimal places), got %q", v.Value)
+	}
+	return d, nil
+}
+
+// cents returns the required amount of money in field key as rating.Cents; see money.
+func (r record) cents(key, example string, positive bool) (rating.Cents, error) {
+	v := r.value(key)
+	if v == nil {
+		return 0, r.errorf(nil, key, "missing, want %s", moneyWant(example, positive))
+	}
+	if _, err := r.money(key, v, example, positive); err != nil {
+		return 0, err
+	}
+	c, err := rating.ParseCents(v.Value)
+	if err != nil {
+		return 0, r.errorf(v, key, "want %s, got %q: %v", moneyWant(example, positive), v.Value, err)
+	}
+	return c, nil
+}
+
+// moneyWant says what a money field like example wants.
+func moneyWant(example string, positive bool) string {
+	if positive {
+		return fmt.Sprintf("a positive decimal like %q", example)
+	}
+	return fmt.Sprintf("a non-negative decimal like %q", example)
+}
+
+// resolve follows an alias (*name) to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// describe shows value v in a message: a scalar quoted as written, else what kind of node it is.
+func describe(v *yaml.Node) string {
+	switch {
+	case v.Kind == yaml.SequenceNode:
+		return "a list"
+	case v.Kind == yaml.MappingNode:
+		return "a mapping"
+	case yamlnode.IsNull(v):
+		return "null"
+	}
+	return strconv.Quote(v.Value)
 }

@@ -95,41 +95,155 @@ payments:
 	}
 	_, err = Parse([]byte(`{"accounts": [{"id": "a",
   "contracts": [{"on_demand_discount_percent": "15", "from": "January", "to": "2027-01-01"}]}]}`))
-	if err == nil || !strings.Contains(err.Error(), `"January" is not a time`) || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("a contract from January: %v, want an error naming the value and line 2", err)
+	if want := `line 2: account a, contracts[0]: from: want a time in RFC 3339`; err == nil || !strings.HasPrefix(err.Error(), want) ||
+		!strings.Contains(err.Error(), `got "January"`) {
+		t.Errorf("a contract from January: %v, want an error starting %q and naming the value", err, want)
 	}
 }
 
-func TestParseErrorsNameTheRecord(t *testing.T) {
-	for _, tc := range []struct{ name, in string }{
-		{"fractional cent", `payments: [{id: p1, account: a, amount: "1.005", paid_at: 2026-01-01T00:00:00Z, for: credits}]`},
-		{"grant kind", `accounts: [{id: a, credits: [{id: g, kind: gift, amount: "1", granted_at: 2026-01-01T00:00:00Z}]}]`},
-		{"missing id", `accounts: [{name: x}]`},
-		{"overlapping contracts", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "1", from: 2026-01-01, to: 2026-06-01}, {on_demand_discount_percent: "2", from: 2026-05-01, to: 2026-07-01}]}]`},
+// grantOfA2 is an accounts file whose second account, a2 on line 3, has one grant, g2, on line 6;
+// the grant's other fields follow from line 7.
+const grantOfA2 = `accounts:
+  - id: a1
+  - id: a2
+    name: Two
+    credits:
+      - id: g2
+`
+
+// restOfG2 completes grant g2 of grantOfA2 on lines 7 to 9.
+const restOfG2 = "        kind: free\n        amount: \"1\"\n        granted_at: 2026-01-01\n"
+
+// paymentP1 is a payments file whose payment p1 starts on line 2; its other fields follow from line 3.
+const paymentP1 = `payments:
+  - id: p1
+`
+
+// TestParseErrorsNameLineRecordAndField: every error Parse returns starts with the line of the value at
+// fault (of its record when the value is missing), the record — an account or payment by its id, else by
+// its place in its list — and the field, then says what the field wants.
+func TestParseErrorsNameLineRecordAndField(t *testing.T) {
+	for _, tc := range []struct{ name, in, at, says string }{
+		// Credit grants.
+		{"grant amount not a number", grantOfA2 + "        kind: free\n        amount: abc\n        granted_at: 2026-01-01\n",
+			`line 8: account a2, credits[0] (g2): amount: `, `want a non-negative decimal like "100.00", got "abc"`},
+		{"grant amount with fractions of a cent", grantOfA2 + "        kind: free\n        amount: \"1.001\"\n        granted_at: 2026-01-01\n",
+			`line 8: account a2, credits[0] (g2): amount: `, `want whole cents (at most two decimal places), got "1.001"`},
+		{"grant amount negative", grantOfA2 + "        kind: free\n        amount: \"-1\"\n        granted_at: 2026-01-01\n",
+			`line 8: account a2, credits[0] (g2): amount: `, `got "-1"`},
+		{"grant amount a list", grantOfA2 + "        kind: free\n        amount: [1]\n        granted_at: 2026-01-01\n",
+			`line 8: account a2, credits[0] (g2): amount: `, `got a list`},
+		{"grant amount missing", grantOfA2 + "        kind: free\n        granted_at: 2026-01-01\n",
+			`line 6: account a2, credits[0] (g2): amount: `, `missing, want a non-negative decimal like "100.00"`},
+		{"grant amount in JSON with fractions of a cent", `{"accounts": [
+  {"id": "a2",
+   "credits": [{"id": "g2", "kind": "free",
+     "amount": 2.0001, "granted_at": "2026-01-01"}]}]}`,
+			`line 4: account a2, credits[0] (g2): amount: `, `got "2.0001"`},
+		{"grant kind unknown", grantOfA2 + "        kind: gift\n        amount: \"1\"\n        granted_at: 2026-01-01\n",
+			`line 7: account a2, credits[0] (g2): kind: `, `want free, purchased, promotional or credit_note, got "gift"`},
+		{"grant kind missing", grantOfA2 + "        amount: \"1\"\n        granted_at: 2026-01-01\n",
+			`line 6: account a2, credits[0] (g2): kind: `, `missing, want free, purchased, promotional or credit_note`},
+		{"grant granted_at missing", grantOfA2 + "        kind: free\n        amount: \"1\"\n        granted_at: null\n",
+			`line 6: account a2, credits[0] (g2): granted_at: `, `missing, want a time`},
+		{"grant granted_at not a time", grantOfA2 + "        kind: free\n        amount: \"1\"\n        granted_at: soon\n",
+			`line 9: account a2, credits[0] (g2): granted_at: `, `got "soon"`},
+		{"grant expiring as it is granted", grantOfA2 + "        kind: free\n        amount: \"1\"\n        granted_at: 2026-01-01\n        expires_at: 2026-01-01T00:00:00Z\n",
+			`line 10: account a2, credits[0] (g2): expires_at: `, `want a time after granted_at (2026-01-01T00:00:00Z) or null, got 2026-01-01T00:00:00Z`},
+		{"grant expiring before it is granted", `accounts: [{id: a, credits: [{id: g, kind: free, amount: "1", granted_at: 2026-02-01T00:00:00Z, expires_at: 2026-01-01T00:00:00Z}]}]`,
+			`line 1: account a, credits[0] (g): expires_at: `, `got 2026-01-01T00:00:00Z`},
+		{"grant id missing", grantOfA2 + restOfG2 + "      - {kind: free, amount: \"1\", granted_at: 2026-01-01}\n",
+			`line 10: account a2, credits[1]: id: `, `missing`},
+		{"grant id listed twice", grantOfA2 + restOfG2 + "  - id: a3\n    credits: [{id: g2, kind: free, amount: \"1\", granted_at: 2026-01-01}]\n",
+			`line 11: account a3, credits[0] (g2): id: `, `"g2" is listed twice, first on line 6`},
 		// A misspelt key is refused rather than leaving its field at the default: a grant that never
 		// expires, a section of no accounts.
-		{"misspelt grant key", `accounts: [{id: a, credits: [{id: g, kind: free, amount: "1", granted_at: 2026-01-01T00:00:00Z, expires: 2026-02-01T00:00:00Z}]}]`},
-		{"misspelt account key", `accounts: [{id: a, payment_methd: true}]`},
-		{"misspelt contract key", `accounts: [{id: a, contracts: [{percent: "5", from: 2026-01-01, to: 2026-07-01}]}]`},
-		{"misspelt payment key", `payments: [{id: p1, account: a, amount: "1.00", paid: 2026-01-01T00:00:00Z, for: credits}]`},
-		{"misspelt section", "acounts:\n  - id: acct_q\n"},
-		// DESIGN §6: contract dates are midnight UTC month boundaries; a percent is required.
-		{"contract mid-month", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "5", from: 2026-01-15, to: 2026-07-01}]}]`},
-		{"contract at 13:00", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "5", from: 2026-01-01T13:00:00Z, to: 2026-07-01}]}]`},
-		{"contract without percent", `accounts: [{id: a, contracts: [{from: 2026-01-01, to: 2026-07-01}]}]`},
-		{"grant expiring before it is granted", `accounts: [{id: a, credits: [{id: g, kind: free, amount: "1", granted_at: 2026-02-01T00:00:00Z, expires_at: 2026-01-01T00:00:00Z}]}]`},
-		{"spend limit with fractions of a cent", `accounts: [{id: a, spend_limit_override: "10.005"}]`},
+		{"misspelt grant key", `accounts: [{id: a, credits: [{id: g, kind: free, amount: "1", granted_at: 2026-01-01T00:00:00Z, expires: 2026-02-01T00:00:00Z}]}]`,
+			`line 1: account a, credits[0] (g): expires: `, `unknown key, want one of id, kind, amount, granted_at, expires_at`},
+		{"grant not a mapping", grantOfA2 + restOfG2 + "      - g3\n",
+			`line 10: account a2, credits[1]: `, `want a credit grant, a mapping (id: …), got "g3"`},
+
+		// Accounts.
+		{"spend limit negative", "accounts:\n  - id: a2\n    spend_limit_override: \"-5\"\n",
+			`line 3: account a2: spend_limit_override: `, `want a non-negative decimal like "25000.00", got "-5"`},
+		{"spend limit not a number", "accounts:\n  - id: a2\n    spend_limit_override: \"lots\"\n",
+			`line 3: account a2: spend_limit_override: `, `got "lots"`},
+		{"spend limit with fractions of a cent", "accounts:\n  - id: a2\n    spend_limit_override: \"10.005\"\n",
+			`line 3: account a2: spend_limit_override: `, `want whole cents (at most two decimal places), got "10.005"`},
+		{"id missing", "accounts:\n  - id: a1\n  - name: x\n", `line 3: accounts[1]: id: `, `missing, want an id`},
+		{"id listed twice", "accounts:\n  - id: a\n  - id: b\n  - id: a\n", `line 4: account a: id: `, `"a" is listed twice, first on line 2`},
+		{"key listed twice", "accounts:\n  - id: a\n    id: b\n", `line 3: account a: id: `, `listed twice in one record, first on line 2`},
+		{"payment method not a bool", "accounts:\n  - id: acct_1\n    payment_method: [not, a, bool]\n",
+			`line 3: account acct_1: payment_method: `, `want true or false, got a list`},
+		{"name a mapping", "accounts:\n  - id: a\n    name: {first: x}\n", `line 3: account a: name: `, `want text, got a mapping`},
+		{"misspelt account key", "accounts:\n  - id: a\n    payment_methd: true\n", `line 3: account a: payment_methd: `, `unknown key`},
+		{"account not a mapping", "accounts:\n  - id: a\n  - b\n", `line 3: accounts[1]: `, `want an account, a mapping (id: …), got "b"`},
+		{"contracts a mapping", "accounts:\n  - id: a\n    contracts: {from: 2026-01-01}\n", `line 3: account a: contracts: `, `want a list of contracts, got a mapping`},
 		// Text PostgreSQL cannot store is refused by either database (YAML's "\0" is a NUL).
-		{"NUL in a name", `accounts: [{id: acct_z, name: "Zed\0Co", payment_method: true}]`},
-		{"NUL in an id", `accounts: [{id: "acct\0z"}]`},
-		{"NUL in a grant id", `accounts: [{id: a, credits: [{id: "g\0", kind: free, amount: "1", granted_at: 2026-01-01T00:00:00Z}]}]`},
-		{"NUL in a payment's invoice", `payments: [{id: p1, account: a, amount: "1.00", paid_at: 2026-01-01T00:00:00Z, invoice: "INV\0"}]`},
+		{"NUL in a name", "accounts:\n  - id: acct_z\n    name: \"Zed\\0Co\"\n", `line 3: account acct_z: name: `, `want text without NUL characters, got "Zed\x00Co"`},
+		{"NUL in an id", `accounts: [{id: "acct\0z"}]`, `line 1: accounts[0]: id: `, `NUL`},
+		{"NUL in a grant id", grantOfA2 + restOfG2 + "      - {id: \"g\\0\", kind: free, amount: \"1\", granted_at: 2026-01-01T00:00:00Z}\n",
+			`line 10: account a2, credits[1]: id: `, `NUL`},
+
+		// Contracts. DESIGN §6: contract dates are midnight UTC month boundaries; a percent is required;
+		// contracts do not overlap.
+		{"contract percent over 100", "accounts:\n  - id: a2\n    contracts:\n      - from: 2026-01-01\n        to: 2026-02-01\n        on_demand_discount_percent: 150\n",
+			`line 6: account a2, contracts[0]: on_demand_discount_percent: `, `want a percent from 0 to 100 like "15", got "150"`},
+		{"contract percent not a number", "accounts:\n  - id: a2\n    contracts:\n      - from: 2026-01-01\n        to: 2026-02-01\n        on_demand_discount_percent: abc\n",
+			`line 6: account a2, contracts[0]: on_demand_discount_percent: `, `got "abc"`},
+		{"contract without percent", "accounts:\n  - id: a2\n    contracts:\n      - from: 2026-01-01\n        to: 2026-07-01\n",
+			`line 4: account a2, contracts[0]: on_demand_discount_percent: `, `missing`},
+		{"contract mid-month", "accounts:\n  - id: a2\n    contracts:\n      - on_demand_discount_percent: \"5\"\n        from: 2026-01-15\n        to: 2026-07-01\n",
+			`line 5: account a2, contracts[0]: from: `, `want the start of a month (midnight UTC on the 1st), got 2026-01-15T00:00:00Z`},
+		{"contract at 13:00", `accounts: [{id: a, contracts: [{on_demand_discount_percent: "5", from: 2026-01-01T13:00:00Z, to: 2026-07-01}]}]`,
+			`line 1: account a, contracts[0]: from: `, `got 2026-01-01T13:00:00Z`},
+		{"contract without from", "accounts:\n  - id: a2\n    contracts:\n      - on_demand_discount_percent: \"5\"\n        to: 2026-07-01\n",
+			`line 4: account a2, contracts[0]: from: `, `missing`},
+		{"contract ending before it starts", "accounts:\n  - id: a2\n    contracts:\n      - on_demand_discount_percent: \"5\"\n        from: 2026-03-01\n        to: 2026-02-01\n",
+			`line 6: account a2, contracts[0]: to: `, `want a month start after from (2026-03-01), got 2026-02-01`},
+		{"overlapping contracts", "accounts:\n  - id: a2\n    contracts:\n      - {on_demand_discount_percent: \"1\", from: 2026-01-01, to: 2026-06-01}\n      - {on_demand_discount_percent: \"2\", from: 2026-05-01, to: 2026-07-01}\n",
+			`line 5: account a2, contracts[1]: from, to: `, `2026-05-01 to 2026-07-01 overlaps contracts[0] on line 4 (2026-01-01 to 2026-06-01)`},
+		{"misspelt contract key", `accounts: [{id: a, contracts: [{percent: "5", from: 2026-01-01, to: 2026-07-01}]}]`,
+			`line 1: account a, contracts[0]: percent: `, `unknown key`},
+
+		// Payments.
+		{"payment amount zero", paymentP1 + "    account: a\n    amount: \"0\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n",
+			`line 4: payment p1: amount: `, `want a positive decimal like "42.17", got "0"`},
+		{"payment amount not a number", paymentP1 + "    account: a\n    amount: abc\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n",
+			`line 4: payment p1: amount: `, `got "abc"`},
+		{"payment amount with fractions of a cent", `payments: [{id: p1, account: a, amount: "1.005", paid_at: 2026-01-01T00:00:00Z, for: credits}]`,
+			`line 1: payment p1: amount: `, `want whole cents (at most two decimal places), got "1.005"`},
+		{"payment amount missing", paymentP1 + "    account: a\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n",
+			`line 2: payment p1: amount: `, `missing, want a positive decimal like "42.17"`},
+		{"payment paid_at missing", paymentP1 + "    account: a\n    amount: \"1\"\n    for: credits\n",
+			`line 2: payment p1: paid_at: `, `missing, want a time`},
+		{"payment paid_at not a time", paymentP1 + "    account: a\n    amount: \"1\"\n    paid_at: yesterday\n    for: credits\n",
+			`line 5: payment p1: paid_at: `, `got "yesterday"`},
+		{"payment for something else", paymentP1 + "    account: a\n    amount: \"1\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: beer\n",
+			`line 6: payment p1: for: `, `want credits or invoice, got "beer"`},
+		{"payment for credits naming an invoice", paymentP1 + "    account: a\n    amount: \"1\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n    invoice: INV-2026-000001\n",
+			`line 7: payment p1: invoice: `, `want none with for: credits`},
+		{"payment for neither", paymentP1 + "    account: a\n    amount: \"1\"\n    paid_at: 2026-01-01T00:00:00Z\n",
+			`line 2: payment p1: invoice: `, `missing, want the number of the invoice paid, or for: credits`},
+		{"payment without account", paymentP1 + "    amount: \"1\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n",
+			`line 2: payment p1: account: `, `missing`},
+		{"payment without id", "payments:\n  - account: a\n    amount: \"1\"\n", `line 2: payments[0]: id: `, `missing`},
+		{"payment id listed twice", paymentP1 +
+			"    account: a\n    amount: \"1\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n  - {id: p1, account: a, amount: \"1\", paid_at: 2026-01-01T00:00:00Z, for: credits}\n",
+			`line 7: payment p1: id: `, `"p1" is listed twice, first on line 2`},
+		{"NUL in a payment's invoice", `payments: [{id: p1, account: a, amount: "1.00", paid_at: 2026-01-01T00:00:00Z, invoice: "INV\0"}]`,
+			`line 1: payment p1: invoice: `, `NUL`},
+		{"misspelt payment key", `payments: [{id: p1, account: a, amount: "1.00", paid: 2026-01-01T00:00:00Z, for: credits}]`,
+			`line 1: payment p1: paid: `, `unknown key`},
+
+		// The file.
+		{"misspelt section", "# accounts\nacounts:\n  - id: acct_q\n", `line 2: acounts: `, `unknown key, want one of accounts, payments`},
+		{"accounts a mapping", "accounts:\n  id: a\n", `line 2: accounts: `, `want a list of accounts, got a mapping`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Parse([]byte(tc.in)); err == nil {
-				t.Errorf("Parse(%s) = nil error, want one", tc.in)
-			} else {
-				t.Log(err)
+			_, err := Parse([]byte(tc.in))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.at) || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("Parse(%q) = %v, want an error starting %q, saying %q", tc.in, err, tc.at, tc.says)
 			}
 		})
 	}
