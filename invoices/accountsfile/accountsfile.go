@@ -526,12 +526,17 @@ func (r record) decimal(key string, v *yaml.Node, want string) (decimal.Decimal,
 }
 
 // money returns the amount of money value v of field key holds: a decimal of whole cents, not
-// negative (positive if positive is set), like example.
+// negative (positive if positive is set), like example. Money is written as a decimal string
+// (DESIGN §11) or a plain number, never in exponent notation: no one bills "1e2", and "1e30" is
+// beyond any amount billrun can hold.
 func (r record) money(key string, v *yaml.Node, example string, positive bool) (decimal.Decimal, error) {
 	want := moneyWant(example, positive)
 	d, err := r.decimal(key, v, want)
 	if err != nil {
 		return decimal.Decimal{}, err
+	}
+	if strings.ContainsAny(v.Value, "eE") { // the decimal package read an exponent
+		return decimal.Decimal{}, r.errorf(v, key, "want a decimal like %q, not exponent notation, got %q", example, v.Value)
 	}
 	if d.IsNegative() || positive && d.IsZero() {
 		return decimal.Decimal{}, r.errorf(v, key, "want %s, got %q", want, v.Value)

@@ -101,6 +101,26 @@ payments:
 	}
 }
 
+// TestParsePlainNumbers: money may be written as a plain number, unquoted in YAML or a JSON number,
+// as well as the decimal string DESIGN §6 writes.
+func TestParsePlainNumbers(t *testing.T) {
+	imp, err := Parse([]byte(`{"accounts": [{"id": "a", "spend_limit_override": 25000,
+  "credits": [{"id": "g", "kind": "free", "amount": 100.5, "granted_at": "2026-01-01"}]}],
+ "payments": [{"id": "p", "account": "a", "amount": 42.17, "paid_at": "2026-01-02", "for": "credits"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := imp.Accounts[0].SpendLimitOverride; got == nil || got.String() != "25000" {
+		t.Errorf("spend_limit_override = %v, want 25000", got)
+	}
+	if got := imp.Accounts[0].Grants[0].Amount; got != 10050 {
+		t.Errorf("grant amount = %d cents, want 10050", got)
+	}
+	if got := imp.Payments[0].Amount; got != 4217 {
+		t.Errorf("payment amount = %d cents, want 4217", got)
+	}
+}
+
 // grantOfA2 is an accounts file whose second account, a2 on line 3, has one grant, g2, on line 6;
 // the grant's other fields follow from line 7.
 const grantOfA2 = `accounts:
@@ -162,6 +182,18 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 			`line 1: account a, credits[0] (g): expires: `, `unknown key, want one of id, kind, amount, granted_at, expires_at`},
 		{"grant not a mapping", grantOfA2 + restOfG2 + "      - g3\n",
 			`line 10: account a2, credits[1]: `, `want a credit grant, a mapping (id: …), got "g3"`},
+
+		// Money is a decimal, never in exponent notation (DESIGN §11), quoted or not.
+		{"grant amount in exponent notation", grantOfA2 + "        kind: free\n        amount: 1e2\n        granted_at: 2026-01-01\n",
+			`line 8: account a2, credits[0] (g2): amount: `, `want a decimal like "100.00", not exponent notation, got "1e2"`},
+		{"grant amount beyond any in exponent notation", grantOfA2 + "        kind: free\n        amount: \"1e30\"\n        granted_at: 2026-01-01\n",
+			`line 8: account a2, credits[0] (g2): amount: `, `not exponent notation, got "1e30"`},
+		{"payment amount in exponent notation", paymentP1 + "    account: a\n    amount: \"4.217E1\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n",
+			`line 4: payment p1: amount: `, `want a decimal like "42.17", not exponent notation, got "4.217E1"`},
+		{"spend limit in exponent notation", "accounts:\n  - id: a2\n    spend_limit_override: 2.5e4\n",
+			`line 3: account a2: spend_limit_override: `, `want a decimal like "25000.00", not exponent notation, got "2.5e4"`},
+		{"spend limit in JSON exponent notation", "{\"accounts\": [{\"id\": \"a2\",\n  \"spend_limit_override\": \"1e30\"}]}",
+			`line 2: account a2: spend_limit_override: `, `not exponent notation, got "1e30"`},
 
 		// Accounts.
 		{"spend limit negative", "accounts:\n  - id: a2\n    spend_limit_override: \"-5\"\n",
