@@ -5,6 +5,7 @@ package accountsfile
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +62,7 @@ func Parse(data []byte) (*invoices.Import, error) {
 		if errors.Is(err, io.EOF) {
 			return &invoices.Import{}, nil // an empty file imports nothing
 		}
-		return nil, err
+		return nil, jsonSyntaxError(data, err)
 	}
 	p := parser{imp: &invoices.Import{}, accountIDs: map[string]int{}, grantIDs: map[string]int{},
 		paymentIDs: map[string]int{}}
@@ -99,6 +100,30 @@ func Parse(data []byte) (*invoices.Import, error) {
 		}
 	}
 	return p.imp, nil
+}
+
+// jsonSyntaxError returns yaml.v3's syntax error err in data, or, when data is a JSON document that
+// encoding/json finds a syntax error in, that error at its line and column. yaml.v3 (v3.0.1) numbers
+// a parser error's line from 0, and takes the line where the collection holding the mistake starts,
+// not the mistake's own; when that is the first line, it takes the mistake's line, and gives none if
+// that is the first too. For a file written as one JSON object that names line 1, or no line, or a
+// line early, wherever the mistake is. A document that starts {" is taken for JSON: a YAML flow
+// mapping with a quoted first key and unquoted ones after it is told where it stops being JSON.
+func jsonSyntaxError(data []byte, err error) error {
+	body := bytes.TrimPrefix(data, []byte("\uFEFF")) // yaml.v3 skips a byte order mark; encoding/json does not
+	bom := len(data) - len(body)
+	rest := bytes.TrimLeft(body, " \t\r\n")
+	if !bytes.HasPrefix(rest, []byte("{")) || !bytes.HasPrefix(bytes.TrimLeft(rest[1:], " \t\r\n"), []byte(`"`)) {
+		return err
+	}
+	var se *json.SyntaxError
+	if !errors.As(json.Unmarshal(body, new(json.RawMessage)), &se) {
+		return err // JSON that yaml.v3 refuses: there is no better line to give
+	}
+	at := bom + max(int(se.Offset)-1, 0) // the byte at fault, or the last one when the document is cut short
+	lineStart := max(bytes.LastIndexByte(data[:at], '\n')+1, bom)
+	return fmt.Errorf("line %d, column %d: not valid JSON: %w", bytes.Count(data[:at], []byte("\n"))+1,
+		utf8.RuneCount(data[lineStart:at])+1, se)
 }
 
 // parser builds an import, remembering the line of each id it has read: an id is unique in its kind.

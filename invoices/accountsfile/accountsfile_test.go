@@ -121,6 +121,37 @@ func TestParsePlainNumbers(t *testing.T) {
 	}
 }
 
+// TestParseJSONSyntaxError: a syntax error in a JSON file is reported at its line and column, where
+// yaml.v3 names line 1 or no line at all for a file that is one JSON object.
+func TestParseJSONSyntaxError(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"doubled comma", `{"id": "j4",, }`,
+			`line 1, column 13: not valid JSON: invalid character ',' looking for beginning of object key string`},
+		{"missing comma at the end of line 4", `{
+  "accounts": [
+    {"id": "a1",
+     "name": "One"
+     "email": "one@example.test"}]}`,
+			`line 5, column 6: not valid JSON: invalid character '"' after object key:value pair`},
+		{"missing comma between records", "{\"accounts\": [\n  {\"id\": \"a1\"},\n  {\"id\": \"a2\"}\n  {\"id\": \"a3\"}]}",
+			`line 4, column 3: not valid JSON: invalid character '{' after array element`},
+		{"doubled comma after a byte order mark", "\uFEFF{\"id\": \"j4\",, }",
+			`line 1, column 13: not valid JSON: invalid character ',' looking for beginning of object key string`},
+		{"cut short", "{\"accounts\": [\n  {\"id\": \"a1\"},\n",
+			`line 2, column 16: not valid JSON: unexpected end of JSON input`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tc.in)); err == nil || err.Error() != tc.want {
+				t.Errorf("Parse(%q) = %v, want %s", tc.in, err, tc.want)
+			}
+		})
+	}
+	// A YAML flow mapping is not JSON: yaml.v3's error stands.
+	if _, err := Parse([]byte("{accounts: [{id: a,, }]}")); err == nil || !strings.HasPrefix(err.Error(), "yaml: ") {
+		t.Errorf("Parse of a YAML flow mapping with a doubled comma = %v, want yaml.v3's error", err)
+	}
+}
+
 // grantOfA2 is an accounts file whose second account, a2 on line 3, has one grant, g2, on line 6;
 // the grant's other fields follow from line 7.
 const grantOfA2 = `accounts:
