@@ -57,12 +57,27 @@ var (
 // The file is read field by field from its yaml.Node tree rather than decoded into structs, as
 // only the nodes know where each value was written.
 func Parse(data []byte) (*invoices.Import, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return &invoices.Import{}, nil // an empty file imports nothing
 		}
 		return nil, jsonSyntaxError(data, err)
+	}
+	// A document after the first would be ignored, and its records with it; an empty one (a
+	// trailing ---) is harmless.
+	for {
+		var next yaml.Node
+		if err := dec.Decode(&next); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, jsonSyntaxError(data, err)
+		}
+		if len(next.Content) > 0 && !yamlnode.IsNull(next.Content[0]) {
+			return nil, fmt.Errorf("line %d: a second document, after --- on line %d: want accounts and payments in one document",
+				next.Content[0].Line, next.Line)
+		}
 	}
 	p := parser{imp: &invoices.Import{}, accountIDs: map[string]int{}, grantIDs: map[string]int{},
 		paymentIDs: map[string]int{}}

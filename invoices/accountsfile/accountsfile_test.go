@@ -146,9 +146,28 @@ func TestParseJSONSyntaxError(t *testing.T) {
 			}
 		})
 	}
+	// Two JSON objects, one after the other.
+	if _, err := Parse([]byte("{\"accounts\": []}\n{\"payments\": []}\n")); err == nil ||
+		!strings.HasPrefix(err.Error(), "line 2, column 1: not valid JSON: invalid character '{' after top-level value") {
+		t.Errorf("Parse of two JSON objects = %v, want an error at line 2, column 1", err)
+	}
 	// A YAML flow mapping is not JSON: yaml.v3's error stands.
 	if _, err := Parse([]byte("{accounts: [{id: a,, }]}")); err == nil || !strings.HasPrefix(err.Error(), "yaml: ") {
 		t.Errorf("Parse of a YAML flow mapping with a doubled comma = %v, want yaml.v3's error", err)
+	}
+}
+
+// TestParseOneDocument: a second YAML document would be ignored, and the records in it, so it is
+// refused; an empty one, as after a trailing ---, is not.
+func TestParseOneDocument(t *testing.T) {
+	_, err := Parse([]byte("accounts:\n  - id: a\n---\npayments:\n  - {id: p1, account: a, amount: \"1.00\", paid_at: 2026-01-01T00:00:00Z, for: credits}\n"))
+	if want := "line 4: a second document, after --- on line 3: "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Parse of two documents = %v, want an error starting %q", err, want)
+	}
+	for _, in := range []string{"---\naccounts:\n  - id: a\n...\n", "accounts:\n  - id: a\n---\n", "accounts:\n  - id: a\n---\n# nothing\n---\nnull\n"} {
+		if imp, err := Parse([]byte(in)); err != nil || len(imp.Accounts) != 1 {
+			t.Errorf("Parse(%q) = %+v, %v; want account a", in, imp, err)
+		}
 	}
 }
 
