@@ -584,6 +584,11 @@ func (r record) money(key string, v *yaml.Node, example string, positive bool) (
 	if !d.Equal(d.Round(2)) {
 		return decimal.Decimal{}, r.errorf(v, key, "want whole cents (at most two decimal places), got %q", v.Value)
 	}
+	// An amount billrun cannot hold in cents would wrap around (a spend limit of 10^20 became a
+	// negative one, blocking the account).
+	if _, err := rating.CentsFromDecimal(d); err != nil {
+		return decimal.Decimal{}, r.errorf(v, key, "want %s: %v", want, err)
+	}
 	return d, nil
 }
 
