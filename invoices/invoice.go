@@ -1,6 +1,7 @@
 package invoices
 
 import (
+	"strings"
 	"time"
 
 	"billrun/rating"
@@ -48,4 +49,20 @@ func NumberPrefix(k DocKind) string {
 		return "CN"
 	}
 	return "INV"
+}
+
+// CreditNoteNumberLike reports whether id has the form of a credit note's number, CN-YYYY-NNNNNN: the
+// id of the grant a credit note creates (DESIGN §8). Imported grants may not take such an id: they
+// would take over a credit note's grant, or keep the credit note that needs the id from being issued.
+func CreditNoteNumberLike(id string) bool {
+	const form = "CN-YYYY-NNNNNN"
+	if len(id) != len(form) || !strings.HasPrefix(id, "CN-") || id[7] != '-' {
+		return false
+	}
+	for i := 3; i < len(id); i++ {
+		if i != 7 && (id[i] < '0' || id[i] > '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -69,6 +69,11 @@ const (
 // errPaymentAccount fails an import with a payment that names another account's invoice.
 var errPaymentAccount = errors.New("a payment must name an invoice of its own account")
 
+// errCreditNoteGrantID fails an import with a grant whose id is, or may become, the id of the grant a
+// credit note creates: that grant is named by the credit note's number (CN-YYYY-NNNNNN), and an
+// imported grant of that id would take it over, or keep the credit note from being issued.
+var errCreditNoteGrantID = errors.New("the ids of the form CN-YYYY-NNNNNN belong to the grants of billrun's credit notes: give the grant another id")
+
 // errAccountWithoutID fails an import with an account record without an id.
 var errAccountWithoutID = errors.New("account without id")
 
@@ -359,10 +364,23 @@ func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, 
 		0 AS consumed_cents FROM grants WHERE id = ?`+s.forUpdate()), g.ID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		if g.Source == "" && invoices.CreditNoteNumberLike(g.ID) {
+			return false, errCreditNoteGrantID
+		}
 	case err != nil:
 		return false, err
 	case old == row:
 		return false, nil
+	case old.Source != "" && g.Source == "":
+		// A credit note's grant, as billrun issued it: the same grant listed again changes nothing;
+		// anything else would change a customer's credit behind the credit note's back.
+		same := old
+		same.Source = ""
+		if same == row {
+			return false, nil
+		}
+		return false, fmt.Errorf("it is the grant of credit note %s (account %s, %s): an import cannot change it: %w",
+			old.Source, old.AccountID, rating.Cents(old.Amount), errCreditNoteGrantID)
 	case old.Amount != row.Amount || old.AccountID != row.AccountID:
 		c, err := s.consumed(ctx, tx, g.ID)
 		if err != nil {

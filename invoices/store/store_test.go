@@ -449,6 +449,40 @@ func testIssueNumbering(t *testing.T, s *store.Store) {
 		grants[0].Amount != 150 || grants[0].Source != cn.Number || grants[0].ExpiresAt != nil || !grants[0].GrantedAt.Equal(at) {
 		t.Errorf("credit note grants = %+v", grants)
 	}
+	// An import cannot take over the credit note's grant (its id is the credit note's number): not for
+	// another account, nor with another amount. Listing it again as it is changes nothing.
+	cnGrant := grants[0]
+	cnGrant.Source, cnGrant.Consumed = "", 0
+	for _, c := range []struct {
+		name    string
+		account string
+		g       invoices.Grant
+	}{
+		{"moved to another account", "a3", invoices.Grant{ID: cn.Number, Kind: invoices.GrantPromotional, Amount: 5000, GrantedAt: at}},
+		{"a new amount", "a2", func() invoices.Grant { g := cnGrant; g.Amount = 1; return g }()},
+	} {
+		_, err := s.ImportAccounts(t.Context(), &invoices.Import{Accounts: []invoices.AccountRecord{{ID: c.account, Grants: []invoices.Grant{c.g}}}})
+		if err == nil || !strings.Contains(err.Error(), "grant of credit note "+cn.Number) {
+			t.Errorf("import of grant %s, %s = %v, want it refused as the credit note's grant", cn.Number, c.name, err)
+		}
+	}
+	if res := mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a2", Grants: []invoices.Grant{cnGrant}}}}); res.Grants != 0 {
+		t.Errorf("import of the credit note's grant as it is = %+v, want nothing changed", res)
+	}
+	if g := accountsByID(t, s)["a2"].Grants; len(g) != 1 || g[0].Amount != 150 || g[0].Source != cn.Number {
+		t.Errorf("credit note grant after the imports = %+v, want it as issued", g)
+	}
+	// A grant that would take the id of a credit note yet to be issued is refused, so it cannot keep
+	// that credit note from being issued; ids merely like one are not.
+	_, err := s.ImportAccounts(t.Context(), &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a3",
+		Grants: []invoices.Grant{{ID: "CN-2026-000002", Kind: invoices.GrantFree, Amount: 100, GrantedAt: at}}}}})
+	if err == nil || !strings.Contains(err.Error(), "CN-YYYY-NNNNNN") {
+		t.Errorf("import of grant CN-2026-000002 = %v, want it refused: the id of a future credit note's grant", err)
+	}
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a3", Grants: []invoices.Grant{
+		{ID: "CN-2026-00002", Kind: invoices.GrantFree, Amount: 100, GrantedAt: at},
+		{ID: "cn-2026-000002", Kind: invoices.GrantFree, Amount: 100, GrantedAt: at},
+		{ID: "CN-2026-00000x", Kind: invoices.GrantFree, Amount: 100, GrantedAt: at}}}}})
 
 	// Each year starts its own series, by the UTC year of issue.
 	y27 := invoice("a3", rating.Period{Year: 2026, Month: time.December}, tm("2027-01-01T00:30:00+01:00"), 1000)
