@@ -305,12 +305,14 @@ func testIssueBatchReplacement(t *testing.T, s *store.Store) {
 
 // testIssueBatchLinesRollBack: the batch's lines (a COPY on PostgreSQL, INSERTs on SQLite) are undone
 // with the rest of the batch when a statement after them fails — here the credit note's grant, whose
-// id a grant already has — and the connection serves the next batches.
+// id a grant already has (planted: an import refuses such an id) — and the connection serves the
+// next batches.
 func testIssueBatchLinesRollBack(t *testing.T, s *store.Store) {
-	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{
-		{ID: "a1"},
-		{ID: "a2", Grants: []invoices.Grant{{ID: "CN-2026-000001", Kind: invoices.GrantFree, Amount: 100, GrantedAt: tm("2026-01-01T00:00:00Z")}}},
-	}})
+	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1"}, {ID: "a2"}}})
+	if err := exec(t.Context(), s, `INSERT INTO grants (id, account_id, kind, amount_cents, granted_at)
+		VALUES ('CN-2026-000001', 'a2', 'free', 100, '2026-01-01T00:00:00.000000000Z')`); err != nil {
+		t.Fatal(err)
+	}
 	at := tm("2026-11-01T02:00:00Z")
 	orig := invoice("a2", sep, tm("2026-10-01T02:00:00Z"), 500)
 	mustIssue(t, s, orig)
