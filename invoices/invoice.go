@@ -1,6 +1,7 @@
 package invoices
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -65,4 +66,20 @@ func CreditNoteNumberLike(id string) bool {
 		}
 	}
 	return true
+}
+
+// CheckAmounts returns an error naming the first line whose amount is beyond what Cents hold — one
+// rating.RoundCents clamped — or at which the lines' sum would be: such a document is never issued
+// (a unit price of 10^20 would otherwise bill a wrapped-around amount).
+func (d *Document) CheckAmounts() error {
+	var sum rating.Cents
+	for i := range d.Lines {
+		l := &d.Lines[i]
+		var ok bool
+		if sum, ok = rating.AddCents(sum, l.Amount); !ok || !l.Amount.InRange() {
+			return fmt.Errorf("line %d (%s %s %s): amounts beyond the largest billrun holds, %s: check the price book and the usage",
+				i+1, l.Kind, l.Product, l.Meter, rating.MaxCents)
+		}
+	}
+	return nil
 }

@@ -1,7 +1,9 @@
 package invoices
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +192,34 @@ func TestHandDocumentStatusAndPastDue(t *testing.T) {
 	}
 	if NumberPrefix(KindInvoice) != "INV" || NumberPrefix(KindSupplementary) != "INV" || NumberPrefix(KindCreditNote) != "CN" {
 		t.Errorf("NumberPrefix = %s/%s/%s, want INV/INV/CN", NumberPrefix(KindInvoice), NumberPrefix(KindSupplementary), NumberPrefix(KindCreditNote))
+	}
+}
+
+// A document whose amounts are beyond what cents hold is never issued nor shown as a draft: a line
+// rating.RoundCents clamped, or lines whose sum would wrap around. Amounts up to the edge pass.
+func TestHandCheckAmounts(t *testing.T) {
+	line := func(c rating.Cents) rating.Line {
+		return rating.Line{Kind: rating.KindGPU, Product: "H100-80GB", Meter: rating.MeterGPUSeconds, Amount: c}
+	}
+	for _, tc := range []struct {
+		name  string
+		lines []rating.Line
+		bad   int // the line named, 0: none
+	}{
+		{"ordinary", []rating.Line{line(1200), line(-60)}, 0},
+		{"just below the clamp", []rating.Line{line(rating.MaxCents - 1)}, 0},
+		{"clamped", []rating.Line{line(100), line(rating.RoundCents(decimal.RequireFromString("1e30")))}, 2},
+		{"clamped negative", []rating.Line{line(rating.RoundCents(decimal.RequireFromString("-1e30")))}, 1},
+		{"a sum that wraps", []rating.Line{line(rating.MaxCents - 1), line(rating.MaxCents - 1)}, 2},
+		{"a negative sum that wraps", []rating.Line{line(-rating.MaxCents + 1), line(-rating.MaxCents + 1)}, 2},
+	} {
+		d := &Document{Lines: tc.lines}
+		err := d.CheckAmounts()
+		switch {
+		case tc.bad == 0 && err != nil:
+			t.Errorf("%s: CheckAmounts = %v, want nil", tc.name, err)
+		case tc.bad != 0 && (err == nil || !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d ", tc.bad))):
+			t.Errorf("%s: CheckAmounts = %v, want an error naming line %d", tc.name, err, tc.bad)
+		}
 	}
 }

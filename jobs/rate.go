@@ -62,6 +62,10 @@ func (j *Jobs) Rate(ctx context.Context, p rating.Period, opts RateOptions) (*in
 	docs := j.draftInvoices(res.Aggregate, p, byID, at)
 	j.Logger.Debug("rate: drafted", "documents", len(docs), "elapsed", time.Since(started))
 	for _, d := range docs {
+		// A draft close would refuse to issue is no draft to show.
+		if err := d.CheckAmounts(); err != nil {
+			return nil, fmt.Errorf("rate %s: account %s: %w", p, d.Account, err)
+		}
 		rep.Docs = append(rep.Docs, invoices.DocView{Document: d, Status: invoices.StatusDraft})
 		rep.Run.Totals.Add(&rep.Docs[len(rep.Docs)-1].Document)
 	}

@@ -13,8 +13,35 @@ import (
 type Cents int64
 
 // RoundCents rounds d to cents, half away from zero: the one rounding rule billrun uses for money.
+// An amount beyond what Cents hold (±92,233,720,368,547,758.07) comes out as MaxCents or -MaxCents,
+// never wrapped around to another amount; Cents.InRange tells such a result, and no document with
+// one is issued.
 func RoundCents(d decimal.Decimal) Cents {
-	return Cents(d.Round(2).Shift(2).IntPart())
+	c := d.Round(2).Shift(2)
+	switch {
+	case c.GreaterThan(maxCents):
+		return MaxCents
+	case c.LessThan(maxCents.Neg()):
+		return -MaxCents
+	}
+	return Cents(c.IntPart())
+}
+
+// MaxCents is the largest amount billrun holds; RoundCents gives it (or its negative) for an amount
+// beyond.
+const MaxCents = Cents(math.MaxInt64)
+
+// InRange reports whether c is an amount RoundCents gives for an amount it can hold: strictly
+// between -MaxCents and MaxCents.
+func (c Cents) InRange() bool { return c > -MaxCents && c < MaxCents }
+
+// AddCents returns a + b, and false when the sum does not hold in Cents.
+func AddCents(a, b Cents) (Cents, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
 }
 
 // CentsFromDecimal converts an amount with at most two decimal places to Cents. It returns an error when

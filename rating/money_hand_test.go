@@ -30,6 +30,14 @@ func TestHandRoundCents(t *testing.T) {
 		{"-0.0149999", -1},
 		{"-435", -43500},
 		{"123456789.125", 12345678913},
+		// Beyond an int64 of cents: the largest amount, never wrapped around (a GPU line at a unit
+		// price of 10^20 once came out as -55,273,440,080,955,091.63).
+		{"92233720368547758.07", MaxCents},
+		{"92233720368547758.074", MaxCents},
+		{"92233720368547758.075", MaxCents},
+		{"33333333333333333333333.33", MaxCents},
+		{"-92233720368547758.07", -MaxCents},
+		{"-1e30", -MaxCents},
 	}
 	for _, tc := range tests {
 		if got := RoundCents(handDec(tc.in)); got != tc.want {

@@ -233,6 +233,9 @@ func validateIssue(doc *invoices.Document) error {
 	case doc.Kind == invoices.KindCreditNote && doc.Subtotal >= 0:
 		return fmt.Errorf("credit note subtotal %s is not negative", doc.Subtotal)
 	}
+	if err := doc.CheckAmounts(); err != nil {
+		return err
+	}
 	var consumed rating.Cents
 	for _, c := range doc.Consumptions {
 		if c.Amount <= 0 {

@@ -232,6 +232,16 @@ func testIssueBatchAllOrNothing(t *testing.T, s *store.Store) {
 	bad.Kind = "receipt"
 	refused("an invalid document", []*invoices.Document{docs[1], bad}, 1, nil)
 	refused("one document twice", []*invoices.Document{docs[5], docs[1], docs[5]}, 2, nil)
+	// Amounts beyond what cents hold: a line RoundCents clamped (a unit price of 10^20 × 1,200 GPU-s
+	// is 3.3 × 10^19 USD), and two lines that each hold but whose sum would wrap around.
+	clamped := invoice("a4", oct, at, 5)
+	clamped.Lines[0].Amount = rating.RoundCents(dec("33333333333333333333333.33"))
+	refused("a line beyond the largest amount", []*invoices.Document{docs[1], clamped}, 1, nil)
+	wrapping := invoice("a4", oct, at, 5)
+	half := rating.MaxCents/2 + 1
+	wrapping.Lines = []rating.Line{wrapping.Lines[0], wrapping.Lines[0]}
+	wrapping.Lines[0].Amount, wrapping.Lines[1].Amount = half, half
+	refused("lines whose sum is beyond the largest amount", []*invoices.Document{wrapping}, 0, nil)
 
 	// The counters did not move: the batch, once right, takes the numbers it would have taken first.
 	if err := s.IssueBatch(t.Context(), docs); err != nil {
