@@ -77,8 +77,8 @@ func (d *Document) CheckAmounts() error {
 		l := &d.Lines[i]
 		var ok bool
 		if sum, ok = rating.AddCents(sum, l.Amount); !ok || !l.Amount.InRange() {
-			return fmt.Errorf("line %d (%s %s %s): amounts beyond the largest billrun holds, %s: check the price book and the usage",
-				i+1, l.Kind, l.Product, l.Meter, rating.MaxCents)
+			return fmt.Errorf("line %d (%s %s %s): amounts more than billrun holds (at most %s): check the price book and the usage",
+				i+1, l.Kind, l.Product, l.Meter, rating.MaxCents-1)
 		}
 	}
 	return nil

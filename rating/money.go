@@ -13,9 +13,9 @@ import (
 type Cents int64
 
 // RoundCents rounds d to cents, half away from zero: the one rounding rule billrun uses for money.
-// An amount beyond what Cents hold (±92,233,720,368,547,758.07) comes out as MaxCents or -MaxCents,
-// never wrapped around to another amount; Cents.InRange tells such a result, and no document with
-// one is issued.
+// An amount of MaxCents (92,233,720,368,547,758.07) or more comes out as MaxCents, and one of
+// -MaxCents or less as -MaxCents, never wrapped around to another amount; Cents.InRange tells such a
+// result, and no document with one is issued.
 func RoundCents(d decimal.Decimal) Cents {
 	c := d.Round(2).Shift(2)
 	switch {
@@ -27,12 +27,11 @@ func RoundCents(d decimal.Decimal) Cents {
 	return Cents(c.IntPart())
 }
 
-// MaxCents is the largest amount billrun holds; RoundCents gives it (or its negative) for an amount
-// beyond.
+// MaxCents is the largest value of Cents: an amount too large to hold, which RoundCents gives (or its
+// negative) for any amount at or beyond it. The largest amount billrun holds is MaxCents − 0.01.
 const MaxCents = Cents(math.MaxInt64)
 
-// InRange reports whether c is an amount RoundCents gives for an amount it can hold: strictly
-// between -MaxCents and MaxCents.
+// InRange reports whether c is an amount billrun holds: strictly between -MaxCents and MaxCents.
 func (c Cents) InRange() bool { return c > -MaxCents && c < MaxCents }
 
 // AddCents returns a + b, and false when the sum does not hold in Cents.
@@ -45,24 +44,21 @@ func AddCents(a, b Cents) (Cents, bool) {
 }
 
 // CentsFromDecimal converts an amount with at most two decimal places to Cents. It returns an error when
-// the amount has fractional cents or does not fit in Cents (beyond ±92,233,720,368,547,758.07), so
-// input money is never rounded or wrapped around silently.
+// the amount has fractional cents or is beyond the largest amount billrun holds (±(MaxCents − 0.01)),
+// so input money is never rounded or wrapped around silently.
 func CentsFromDecimal(d decimal.Decimal) (Cents, error) {
 	s := d.Shift(2)
 	if !s.Equal(s.Truncate(0)) {
 		return 0, fmt.Errorf("amount %s has fractions of a cent", d)
 	}
-	if s.GreaterThan(maxCents) || s.LessThan(minCents) {
-		return 0, fmt.Errorf("amount %s is beyond the largest amount billrun holds, %s", d, Cents(math.MaxInt64))
+	if s.Abs().GreaterThanOrEqual(maxCents) {
+		return 0, fmt.Errorf("amount %s is more than billrun holds: at most %s", d, MaxCents-1)
 	}
 	return Cents(s.IntPart()), nil
 }
 
-// The range of Cents, as decimals of cents.
-var (
-	maxCents = decimal.NewFromInt(math.MaxInt64)
-	minCents = decimal.NewFromInt(math.MinInt64)
-)
+// maxCents is MaxCents as a decimal of cents.
+var maxCents = decimal.NewFromInt(math.MaxInt64)
 
 // ParseCents parses a decimal string such as "42.17" into Cents.
 func ParseCents(s string) (Cents, error) {

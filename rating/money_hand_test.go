@@ -88,12 +88,14 @@ func TestHandCentsDecimalAndParse(t *testing.T) {
 		{"-5.50", -550, false},
 		{"1.005", 0, true}, // fractions of a cent are never rounded silently
 		{"abc", 0, true},
-		// The range of an int64 of cents, 2^63 - 1 = 9,223,372,036,854,775,807: at its ends, and one
+		// The largest amount billrun holds is one cent below an int64's 2^63 - 1 cents
+		// (92,233,720,368,547,758.07, MaxCents, which stands for "too large"): at its ends, and one
 		// cent beyond, which must be refused rather than wrap around.
-		{"92233720368547758.07", math.MaxInt64, false},
-		{"-92233720368547758.08", math.MinInt64, false},
+		{"92233720368547758.06", math.MaxInt64 - 1, false},
+		{"-92233720368547758.06", -(math.MaxInt64 - 1), false},
+		{"92233720368547758.07", 0, true},
+		{"-92233720368547758.07", 0, true},
 		{"92233720368547758.08", 0, true},
-		{"-92233720368547758.09", 0, true},
 		{"99999999999999999999.00", 0, true}, // wrapped to 18,647,120,494,230,240.28 before
 		{"1e30", 0, true},
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,4 +190,43 @@ func runStdout(args ...string) (string, error) {
 	var out, errb bytes.Buffer
 	err := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
 	return out.String(), err
+}
+
+// TestAmountsTooLargeAreRefused: once the price book makes a line's amount more than billrun holds (a
+// GPU-hour at 10^20), no command shows or issues it: rate, rerun --dry-run, reconcile and rerun all
+// exit 1 naming the account and line, and the period keeps the invoice it had.
+func TestAmountsTooLargeAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(content), 0o644))
+		return p
+	}
+	write("usage/dt=2026-10-01/gpu.jsonl", `{"id":"e1","ts":"2026-10-01T01:00:00Z","account":"a1","type":"gpu","deployment":"d",`+
+		`"gpu_type":"H100","gpu_count":1,"start":"2026-10-01T00:00:00Z","end":"2026-10-01T01:00:00Z"}`+"\n")
+	accounts := write("accounts.yaml", "accounts:\n  - {id: a1, name: A, payment_method: true}\n")
+	book := func(name, price string) string {
+		return write(name, "currency: USD\nversions:\n  - effective_from: 2026-09-01T00:00:00Z\n    gpu_hour: {H100: \""+price+"\"}\n")
+	}
+	normal, huge := book("prices.yaml", "3.15"), book("huge.yaml", "100000000000000000000")
+	db := "sqlite:" + filepath.Join(dir, "b.db")
+	common := []string{"--period", "2026-10", "--db", db, "--usage", filepath.Join(dir, "usage")}
+	outDir := []string{"--out", filepath.Join(dir, "out")}
+	if out, err := runCapture(append(append([]string{"close", "--at", "2026-11-01T02:00:00Z", "--prices", normal, "--accounts", accounts}, common...), outDir...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	// 3,600 GPU-s × 10^20 / 3,600 = 10^20 USD: more than 92,233,720,368,547,758.06.
+	for _, cmd := range [][]string{{"rate"}, append([]string{"rerun", "--dry-run"}, outDir...), append([]string{"reconcile"}, outDir...), append([]string{"rerun"}, outDir...)} {
+		out, err := runCapture(append(append(cmd, "--at", "2026-11-02T02:00:00Z", "--prices", huge), common...)...)
+		if exitCode(err) != exitError || !strings.Contains(fmt.Sprint(err), "account a1: line 1 (gpu H100 gpu_seconds): amounts more than billrun holds") {
+			t.Errorf("%s with a GPU-hour at 10^20: %v (exit %d), want exit 1 naming account a1's line 1\n%s", cmd, err, exitCode(err), out)
+		}
+	}
+	out, err := runCapture("export", "--period", "2026-10", "--format", "json", "--db", db)
+	if err != nil || !strings.Contains(out, `"number": "INV-2026-000001"`) || !strings.Contains(out, `"amount_due": "3.15"`) ||
+		strings.Contains(out, "INV-2026-000002") {
+		t.Errorf("export after the refused commands: %v\n%s\nwant INV-2026-000001 for 3.15 alone", err, out)
+	}
 }

@@ -104,7 +104,7 @@ func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, er
 			continue
 		}
 		if _, err := jobs.ParseSpec(s.spec); err != nil {
-			return nil, nil, usagef("%s %q: %v (five fields: minute hour day-of-month month day-of-week)", c.flagName(s.name), s.spec, err)
+			return nil, nil, usagef("%s: %v (five fields: minute hour day-of-month month day-of-week)", c.flagName(s.name), err)
 		}
 	}
 	for _, t := range []struct {

@@ -102,8 +102,8 @@ func TestScheduleFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"bad spec", nil, []string{"--schedule-close", "0 2 1 *"}, `--schedule-close "0 2 1 *"`},
-		{"bad env spec", map[string]string{"BILLRUN_SCHEDULE_RECONCILE": "0 2 1 *"}, nil, `BILLRUN_SCHEDULE_RECONCILE "0 2 1 *"`},
+		{"bad spec", nil, []string{"--schedule-close", "0 2 1 *"}, `--schedule-close: cron spec "0 2 1 *"`},
+		{"bad env spec", map[string]string{"BILLRUN_SCHEDULE_RECONCILE": "0 2 1 *"}, nil, `BILLRUN_SCHEDULE_RECONCILE: cron spec "0 2 1 *"`},
 		{"time zone", nil, []string{"--schedule-sweep", "TZ=Europe/Paris 0 * * * *"}, "--schedule-sweep"},
 		{"bad env duration", map[string]string{"BILLRUN_CLOSE_TIMEOUT": "4 hours"}, nil, "BILLRUN_CLOSE_TIMEOUT"},
 		{"zero timeout", nil, []string{"--sweep-timeout", "0s"}, "--sweep-timeout 0s"},

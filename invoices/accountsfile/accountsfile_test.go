@@ -254,9 +254,9 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 			`line 3: account a2: spend_limit_override: `, `want whole cents (at most two decimal places), got "10.005"`},
 		// Beyond an int64 of cents (92,233,720,368,547,758.07): it wrapped around to a negative limit.
 		{"spend limit beyond what cents hold", "accounts:\n  - id: a2\n    spend_limit_override: \"99999999999999999999\"\n",
-			`line 3: account a2: spend_limit_override: `, `is beyond the largest amount billrun holds, 92233720368547758.07`},
+			`line 3: account a2: spend_limit_override: `, `is more than billrun holds: at most 92233720368547758.06`},
 		{"grant amount beyond what cents hold", grantOfA2 + "        kind: free\n        amount: \"99999999999999999999.00\"\n        granted_at: 2026-01-01\n",
-			`line 8: account a2, credits[0] (g2): amount: `, `is beyond the largest amount billrun holds`},
+			`line 8: account a2, credits[0] (g2): amount: `, `is more than billrun holds`},
 		{"id missing", "accounts:\n  - id: a1\n  - name: x\n", `line 3: accounts[1]: id: `, `missing, want an id`},
 		{"id listed twice", "accounts:\n  - id: a\n  - id: b\n  - id: a\n", `line 4: account a: id: `, `"a" is listed twice, first on line 2`},
 		{"key listed twice", "accounts:\n  - id: a\n    id: b\n", `line 3: account a: id: `, `listed twice in one record, first on line 2`},
