@@ -52,13 +52,14 @@ func ApplyCredits(grants []Grant, p rating.Period, amount rating.Cents) []Consum
 	return out
 }
 
-// Balance returns the unconsumed credit of grants granted at or before at and not expired at at.
+// Balance returns the unconsumed credit of grants granted at or before at and not expired at at
+// (rating.MaxCents when it is more than billrun holds).
 func Balance(grants []Grant, at time.Time) rating.Cents {
 	var sum rating.Cents
 	for i := range grants {
 		g := &grants[i]
 		if !g.GrantedAt.After(at) && !g.ExpiredAt(at) {
-			sum += g.Remaining()
+			sum = sum.AddClamped(g.Remaining())
 		}
 	}
 	return sum

@@ -24,12 +24,12 @@ func EvaluateStanding(in StandingInput) Standing {
 	s := Standing{Account: a.ID, EvaluatedAt: in.At.UTC(), MonthUsage: in.MonthUsage, Reasons: []Reason{}}
 	for _, p := range in.Payments {
 		if p.PaidAt.Before(in.At) {
-			s.HistoricalSpend += p.Amount
+			s.HistoricalSpend = s.HistoricalSpend.AddClamped(p.Amount)
 		}
 	}
 	s.CreditBalance = Balance(a.Grants, in.At)
 	if !in.MonthInvoiced {
-		s.CreditBalance -= in.MonthUsage
+		s.CreditBalance = s.CreditBalance.AddClamped(-in.MonthUsage)
 	}
 	if a.PaymentMethod {
 		for _, t := range in.Policy.Tiers {
@@ -39,7 +39,7 @@ func EvaluateStanding(in StandingInput) Standing {
 			}
 		}
 	} else {
-		s.SpendLimit = s.MonthUsage + max(s.CreditBalance, 0)
+		s.SpendLimit = s.MonthUsage.AddClamped(max(s.CreditBalance, 0))
 	}
 	if a.SpendLimitOverride != nil {
 		s.SpendLimit = rating.RoundCents(*a.SpendLimitOverride)

@@ -283,3 +283,30 @@ func TestHandStandingChanged(t *testing.T) {
 		t.Errorf("StandingChanged(suspended → active) = false, want true")
 	}
 }
+
+// Sums of amounts that each hold clamp at rating.MaxCents instead of wrapping around: two grants
+// whose remaining credit adds up to more than billrun holds leave a tier-0 account with the largest
+// balance, active — not a negative balance, suspended for no_payment_method. Historical spend clamps
+// alike.
+func TestHandStandingSumsClamp(t *testing.T) {
+	most := rating.MaxCents - 1 // 92,233,720,368,547,758.06, the largest amount an input may be
+	handRunStanding(t, []handStandingCase{
+		{
+			name:   "a credit balance over two grants near the limit",
+			grants: []Grant{handGrant("g1", most, "2026-01-01T00:00:00Z", ""), handGrant("g2", 100, "2026-01-01T00:00:00Z", "")},
+			u:      500,
+			// balance = most + 1.00 − 5.00 (U, October not invoiced): clamped at MaxCents, then −5.00.
+			// Tier 0: spend limit = U + balance.
+			want: handStandingWant{status: StandingActive, balance: rating.MaxCents - 500, spendLimit: rating.MaxCents,
+				usageLimit: rating.MaxCents},
+		},
+		{
+			name: "historical spend over two payments near the limit",
+			pm:   true,
+			payments: []Payment{{ID: "p1", Account: "acct_1", Amount: most, PaidAt: handTime("2026-01-02T00:00:00Z"), ForCredits: true},
+				{ID: "p2", Account: "acct_1", Amount: most, PaidAt: handTime("2026-01-03T00:00:00Z"), ForCredits: true}},
+			want: handStandingWant{status: StandingActive, tier: 4, spendLimit: 5000000, usageLimit: 5000000,
+				spend: rating.MaxCents},
+		},
+	})
+}

@@ -34,6 +34,20 @@ const MaxCents = Cents(math.MaxInt64)
 // InRange reports whether c is an amount billrun holds: strictly between -MaxCents and MaxCents.
 func (c Cents) InRange() bool { return c > -MaxCents && c < MaxCents }
 
+// AddClamped returns c + o, or MaxCents or -MaxCents when the sum is at or beyond them: for running
+// sums of amounts that each hold, such as a credit balance over many grants, which must not wrap
+// around to an amount of the other sign.
+func (c Cents) AddClamped(o Cents) Cents {
+	s, ok := AddCents(c, o)
+	switch {
+	case !ok && o > 0, ok && s >= MaxCents:
+		return MaxCents
+	case !ok, s <= -MaxCents:
+		return -MaxCents
+	}
+	return s
+}
+
 // AddCents returns a + b, and false when the sum does not hold in Cents.
 func AddCents(a, b Cents) (Cents, bool) {
 	s := a + b

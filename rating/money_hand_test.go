@@ -203,3 +203,22 @@ func TestHandPeriod(t *testing.T) {
 		t.Errorf("PeriodWindow(2026-10) = %v, want [2026-10-01, 2026-11-01)", w)
 	}
 }
+
+// Running sums of amounts clamp at ±MaxCents rather than wrap around to the other sign.
+func TestHandAddClamped(t *testing.T) {
+	for _, tc := range []struct{ a, b, want Cents }{
+		{100, -250, -150},
+		{MaxCents - 2, 1, MaxCents - 1},
+		{MaxCents - 2, 2, MaxCents}, // at the limit: too large
+		{MaxCents - 1, MaxCents - 1, MaxCents},
+		{MaxCents, 0, MaxCents},
+		{MaxCents, -1, MaxCents - 1},
+		{-(MaxCents - 1), -(MaxCents - 1), -MaxCents},
+		{-MaxCents, 0, -MaxCents},
+		{-MaxCents, -MaxCents, -MaxCents},
+	} {
+		if got := tc.a.AddClamped(tc.b); got != tc.want {
+			t.Errorf("%d.AddClamped(%d) = %d, want %d", int64(tc.a), int64(tc.b), int64(got), int64(tc.want))
+		}
+	}
+}
