@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/xuri/excelize/v2"
 
+	"billrun/internal/tempfile"
 	"billrun/internal/textcache"
 	"billrun/invoices"
 	"billrun/rating"
@@ -46,12 +47,14 @@ const spoolMemoryBytes = 1 << 20
 // order, two of them in turn.
 type rowSpool struct {
 	buf  []byte
-	file *os.File      // nil while the rows fit in buf
-	out  *bufio.Writer // to file
-	fw   *flate.Writer // deflates into out
-	size int64         // deflated bytes in file
-	raw  int64         // bytes deflated
-	crc  uint32        // CRC-32 of the bytes deflated
+	file *os.File // nil while the rows fit in buf
+	// anonymous: file has no name (tempfile.Anonymous), so closing it removes it.
+	anonymous bool
+	out       *bufio.Writer // to file
+	fw        *flate.Writer // deflates into out
+	size      int64         // deflated bytes in file
+	raw       int64         // bytes deflated
+	crc       uint32        // CRC-32 of the bytes deflated
 
 	// The deflater: work takes full buffers in order, free gives them back, done carries its first
 	// error (or nil) once work is closed. size, raw and crc are its own until then.
@@ -80,7 +83,8 @@ func (s *rowSpool) deflate() error {
 		if err != nil {
 			return fmt.Errorf("spool rows: %w", err)
 		}
-		s.file = f
+		// The spool is read through f only: without a name, a killed close leaves nothing behind.
+		s.file, s.anonymous = f, tempfile.Anonymous(f)
 		s.out = bufio.NewWriterSize(&byteCounter{w: f, n: &s.size}, 256<<10)
 		if s.fw, err = flate.NewWriter(s.out, workbookDeflateLevel); err != nil {
 			return fmt.Errorf("spool rows: %w", err)
@@ -152,8 +156,10 @@ func (s *rowSpool) close() error {
 		return nil
 	}
 	err := s.file.Close()
-	if rerr := os.Remove(s.file.Name()); err == nil {
-		err = rerr
+	if !s.anonymous {
+		if rerr := os.Remove(s.file.Name()); err == nil {
+			err = rerr
+		}
 	}
 	s.file = nil
 	return err

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -231,6 +232,13 @@ func TestLinesSpoolRemovedOnAbort(t *testing.T) {
 	}
 	if st.fastLines == nil || st.fastLines.spool.file == nil {
 		t.Fatal("the rows of 20,000 lines are not spooled to a file")
+	}
+	// Where the system allows it the spool has no name while in use, so a process killed at this
+	// point leaves nothing in the temporary directory either.
+	if left, _ := os.ReadDir(dir); st.fastLines.spool.anonymous && len(left) != 0 {
+		t.Errorf("the spool, anonymous, still has a name: %v", left)
+	} else if !st.fastLines.spool.anonymous && runtime.GOOS == "linux" {
+		t.Errorf("the spool is not anonymous on linux")
 	}
 	st.Close()
 	st.Close() // twice, as closeExports.abort may
