@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"billrun/internal/process"
 	"billrun/invoices"
 	"billrun/rating"
 )
@@ -145,12 +148,19 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 	return commitTemp(f.Name(), path)
 }
 
-// tempPattern is the name pattern of path's temporary files.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+// tempPrefix is how the names of path's temporary files begin: .NAME.tmp-
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
 
-// createTemp creates a temporary file for path, in its directory.
+// tempWriter names this process in the temporary files it writes: PID@HOST.
+var tempWriter = func() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%d@%s", os.Getpid(), host)
+}()
+
+// createTemp creates a temporary file for path, in its directory, named after the process writing
+// it: .NAME.tmp-PID@HOST-RANDOM.
 func createTemp(path string) (*os.File, error) {
-	return os.CreateTemp(filepath.Dir(path), tempPattern(path))
+	return os.CreateTemp(filepath.Dir(path), tempPrefix(path)+tempWriter+"-*")
 }
 
 // commitTemp makes the closed temporary file tmp path: readable by finance's tools (CreateTemp makes
@@ -163,22 +173,44 @@ func commitTemp(tmp, path string) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	removeStaleTemps(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	removeStaleTemps(path)
 	return nil
 }
 
-// staleTempAge is how old another writer's temporary file of the same export must be before it counts
-// as left behind: exports take seconds, and a live writer's file is never that old.
+// staleTempAge is how old a temporary file of the same export must be before it counts as left behind
+// when its writer cannot be checked (another host, or a name without one): exports take seconds, and
+// a live writer's file is never that old.
 const staleTempAge = 10 * time.Minute
 
-// removeStaleTemps deletes the temporary files matching pattern that a process killed while writing
-// the same export left behind (the next successful write of it cleans up; an invoices.json's could
-// be ~100 MB).
-func removeStaleTemps(pattern string) {
-	names, _ := filepath.Glob(pattern)
+// removeStaleTemps deletes the temporary files of the export at path that a process killed while
+// writing it left behind (an invoices.json's could be ~100 MB); the write that just replaced path
+// calls it. A file whose writer was a process of this host that no longer exists — or this process
+// itself, whose own file for path was just renamed, so the file is a killed namesake's (a restarted
+// container's pid 1) — goes at once, so the retry of a killed close leaves none; any other once it
+// is staleTempAge old.
+func removeStaleTemps(path string) {
+	prefix := tempPrefix(path)
+	names, _ := filepath.Glob(filepath.Join(filepath.Dir(path), prefix+"*"))
 	for _, name := range names {
-		if st, err := os.Stat(name); err == nil && time.Since(st.ModTime()) > staleTempAge {
+		if writerGone(strings.TrimPrefix(filepath.Base(name), prefix)) {
+			_ = os.Remove(name)
+		} else if st, err := os.Stat(name); err == nil && time.Since(st.ModTime()) > staleTempAge {
 			_ = os.Remove(name)
 		}
 	}
+}
+
+// writerGone reports whether a temporary file named PID@HOST-RANDOM after its prefix was written by
+// this process or by a process of this host that no longer exists.
+func writerGone(suffix string) bool {
+	at, dash := strings.IndexByte(suffix, '@'), strings.LastIndexByte(suffix, '-')
+	if at <= 0 || dash < at {
+		return false // written before files named their writer
+	}
+	pid, err := strconv.Atoi(suffix[:at])
+	self, host, _ := strings.Cut(tempWriter, "@")
+	if err != nil || suffix[at+1:dash] != host {
+		return false
+	}
+	return suffix[:at] == self || process.Gone(pid)
 }

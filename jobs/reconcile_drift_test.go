@@ -1,8 +1,10 @@
 package jobs
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -45,14 +47,26 @@ func TestPeriodDrift(t *testing.T) {
 }
 
 // TestWriteFileAtomicCleansUp: a write leaves a readable file (0644, not CreateTemp's 0600) and removes
-// the temporary files of the same export that a process killed mid-write left behind, once they are
-// old enough not to be a live writer's.
+// the temporary files of the same export that a process killed mid-write left behind: at once when
+// the file names a process of this host that is gone (or this process, whose own file was just
+// renamed), else once it is old enough not to be a live writer's.
 func TestWriteFileAtomicCleansUp(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "invoices.json")
 	stale, fresh := filepath.Join(dir, ".invoices.json.tmp-111"), filepath.Join(dir, ".invoices.json.tmp-222")
 	other := filepath.Join(dir, ".billrun-2026-10.xlsx.tmp-333")
-	for _, f := range []string{stale, fresh, other} {
+	// A process that has ended: its pid names no process any more.
+	ended := exec.Command("true")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	named := func(pid int, host string) string {
+		return filepath.Join(dir, fmt.Sprintf(".invoices.json.tmp-%d@%s-12345", pid, host))
+	}
+	deadHere, self := named(ended.ProcessState.Pid(), host), named(os.Getpid(), host)
+	liveHere, elsewhere := named(os.Getppid(), host), named(ended.ProcessState.Pid(), host+"-other")
+	for _, f := range []string{stale, fresh, other, deadHere, self, liveHere, elsewhere} {
 		if err := os.WriteFile(f, []byte("partial"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +83,8 @@ func TestWriteFileAtomicCleansUp(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
 		t.Errorf("written file: %v, mode %v; want 0644", err, st.Mode().Perm())
 	}
-	for f, want := range map[string]bool{stale: false, fresh: true, other: true} {
+	for f, want := range map[string]bool{stale: false, fresh: true, other: true, deadHere: false, self: false,
+		liveHere: true, elsewhere: true} {
 		if _, err := os.Stat(f); (err == nil) != want {
 			t.Errorf("%s exists: %v, want %v", filepath.Base(f), err == nil, want)
 		}

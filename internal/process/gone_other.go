@@ -1,6 +1,6 @@
 //go:build !unix
 
-package store
+package process
 
-// processGone cannot tell here: a lease left by a crashed process then expires on its own.
-func processGone(int) bool { return false }
+// Gone cannot tell here: what a crashed process left is then cleaned up by age alone.
+func Gone(int) bool { return false }

@@ -1,14 +1,14 @@
 //go:build unix
 
-package store
+package process
 
 import (
 	"errors"
 	"syscall"
 )
 
-// processGone reports whether no process with this pid exists on this machine (kill with signal 0:
-// ESRCH). A process that exists but is another user's (EPERM) is alive.
-func processGone(pid int) bool {
+// Gone reports whether no process with this pid exists on this machine (kill with signal 0: ESRCH).
+// A process that exists but is another user's (EPERM) is alive.
+func Gone(pid int) bool {
 	return pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }

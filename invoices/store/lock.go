@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"billrun/internal/process"
 	"billrun/invoices"
 )
 
@@ -53,7 +54,7 @@ func deadHolder(holder, host string) bool {
 	if err != nil || pid == os.Getpid() {
 		return false
 	}
-	return processGone(pid)
+	return process.Gone(pid)
 }
 
 // pollWait waits one poll interval; it returns an error when ctx ends first.
