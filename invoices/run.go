@@ -19,6 +19,11 @@ const (
 	RunImport RunKind = "import"
 )
 
+// StandingPassPrefix begins the id of the sweep run a close or rerun records for its standing pass,
+// followed by the close's or rerun's own id: a run killed in its standing pass is then found, and
+// recorded as abandoned, with the close or rerun that started it.
+const StandingPassPrefix = "sweep-for-"
+
 // RunStatus is the state of a run.
 type RunStatus string
 

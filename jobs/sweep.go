@@ -52,7 +52,11 @@ func (j *Jobs) sweep(ctx context.Context, at time.Time, decidedBy string) ([]inv
 // or the sweep run itself when that is "".
 func (j *Jobs) sweepRun(ctx context.Context, at time.Time, decidedBy string) (*invoices.Run, []invoices.StandingEvent, []invoices.Standing, error) {
 	month := rating.PeriodOf(at)
-	run := &invoices.Run{ID: newRunID(invoices.RunSweep, at), Kind: invoices.RunSweep, Period: month, Scope: "all",
+	id := newRunID(invoices.RunSweep, at)
+	if decidedBy != "" {
+		id = invoices.StandingPassPrefix + decidedBy // found with it if it is killed (Store.AbandonRuns)
+	}
+	run := &invoices.Run{ID: id, Kind: invoices.RunSweep, Period: month, Scope: "all",
 		At: at, StartedAt: j.now(), Status: invoices.RunRunning, PriceBookHash: j.PriceBookHash}
 	if err := j.Store.StartRun(ctx, run); err != nil {
 		return nil, nil, nil, fmt.Errorf("sweep: start run: %w", err)

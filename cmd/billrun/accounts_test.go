@@ -170,6 +170,16 @@ func TestKilledRunIsRecordedAbandoned(t *testing.T) {
 			t.Errorf("run %s: %s %q (finished %v), want %s", id, status, msg, finished, want)
 		}
 	}
+	// The close's standing pass is a sweep run named after the close, so that a kill during it is
+	// found with the close (Store.AbandonRuns).
+	var pass, status, closeID string
+	if err := conn.QueryRow(`SELECT r.id, r.status, c.id FROM runs r JOIN runs c ON r.id = 'sweep-for-' || c.id
+		WHERE r.kind = 'sweep' AND c.kind = 'close' AND c.status = 'succeeded'`).Scan(&pass, &status, &closeID); err != nil {
+		t.Fatalf("the close's standing pass: %v", err)
+	}
+	if status != "succeeded" {
+		t.Errorf("standing pass %s of %s: %s, want succeeded", pass, closeID, status)
+	}
 }
 
 // TestStandingCSVEscapesTexts: DESIGN §9 — CSV cells that begin with = + - @ are escaped, in

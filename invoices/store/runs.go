@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,21 +126,43 @@ func (s *Store) FinishRun(ctx context.Context, run *invoices.Run) error {
 
 // AbandonRuns records as failed every run of period p of the given kinds still marked running — the
 // caller holds the period's lock, so no live process is running one — with finished_at at and an
-// error saying so, and returns how many it changed.
+// error saying so, and returns how many it changed. The standing pass of such a run, a sweep run
+// whose id is invoices.StandingPassPrefix and the run's id (of another period: the month of the
+// run's --at), is recorded so too when it was left running, and counted.
 func (s *Store) AbandonRuns(ctx context.Context, p rating.Period, kinds []invoices.RunKind, at time.Time) (int64, error) {
 	if len(kinds) == 0 {
 		return 0, nil
 	}
-	args := []any{string(invoices.RunFailed), fmtTime(at), abandonedRunError, p.String(), string(invoices.RunRunning)}
+	set := []any{string(invoices.RunFailed), fmtTime(at), abandonedRunError}
+	which := []any{p.String(), string(invoices.RunRunning)}
 	for _, k := range kinds {
-		args = append(args, string(k))
+		which = append(which, string(k))
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET status = ?, finished_at = ?, error = ?
-		WHERE period = ? AND status = ? AND kind IN `+valuesList(1, len(kinds))), args...)
+	where := `period = ? AND status = ? AND kind IN ` + valuesList(1, len(kinds))
+	var n int64
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		// The passes first: once their runs are failed, they are no longer found running.
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE runs SET status = ?, finished_at = ?, error = ?
+			WHERE kind = ? AND status = ? AND id IN (SELECT CAST(? AS TEXT) || id FROM runs WHERE `+where+`)`),
+			append(append(slices.Clone(set), string(invoices.RunSweep), string(invoices.RunRunning),
+				invoices.StandingPassPrefix), which...)...)
+		if err != nil {
+			return err
+		}
+		passes, _ := res.RowsAffected()
+		res, err = tx.ExecContext(ctx, s.q(`UPDATE runs SET status = ?, finished_at = ?, error = ?
+			WHERE `+where), append(slices.Clone(set), which...)...)
+		if err != nil {
+			return err
+		}
+		runs, _ := res.RowsAffected()
+		n = passes + runs
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: abandon runs of %s: %w", p, err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
 
 // abandonedRunError is the error of a run AbandonRuns closed.

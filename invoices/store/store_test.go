@@ -61,6 +61,7 @@ func TestStore(t *testing.T) {
 		{"ConcurrentIssue", testConcurrentIssue},
 		{"Runs", testRuns},
 		{"Rejects", testRejects},
+		{"AbandonRuns", testAbandonRuns},
 		{"Standing", testStanding},
 		{"StandingMany", testStandingMany},
 		{"Lock", testLock},
@@ -1227,5 +1228,48 @@ func TestSQLiteOpenedTogether(t *testing.T) {
 			t.Errorf("round %d: the migrated database does not work", round)
 		}
 		s.Close()
+	}
+}
+
+// testAbandonRuns: AbandonRuns records as failed the running closes and reruns of the period and the
+// standing passes they started (sweep runs named after them, of the month of their --at), and nothing
+// else: not a sweep of its own, not a run of another period, not a finished run's pass.
+func testAbandonRuns(t *testing.T, s *store.Store) {
+	start := func(id string, kind invoices.RunKind, p rating.Period) {
+		t.Helper()
+		if err := s.StartRun(t.Context(), &invoices.Run{ID: id, Kind: kind, Period: p, StartedAt: tm("2026-11-01T02:00:00Z")}); err != nil {
+			t.Fatalf("StartRun(%s): %v", id, err)
+		}
+	}
+	start("close-killed", invoices.RunClose, oct)
+	start(invoices.StandingPassPrefix+"close-killed", invoices.RunSweep, nov)
+	start("sweep-20261101T020000Z-aaaaaaaa", invoices.RunSweep, nov)
+	start("close-of-september", invoices.RunClose, sep)
+	start(invoices.StandingPassPrefix+"close-of-september", invoices.RunSweep, nov)
+	start("rerun-done", invoices.RunRerun, oct)
+	start(invoices.StandingPassPrefix+"rerun-done", invoices.RunSweep, nov)
+	done := &invoices.Run{ID: "rerun-done", Kind: invoices.RunRerun, Period: oct, Status: invoices.RunSucceeded,
+		FinishedAt: ptr(tm("2026-11-01T02:10:00Z"))}
+	if err := s.FinishRun(t.Context(), done); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.AbandonRuns(t.Context(), oct, []invoices.RunKind{invoices.RunClose, invoices.RunRerun}, tm("2026-11-01T03:00:00Z"))
+	if err != nil || n != 2 {
+		t.Errorf("AbandonRuns = %d, %v; want 2 (the killed close and its standing pass)", n, err)
+	}
+	for id, want := range map[string]invoices.RunStatus{
+		"close-killed": invoices.RunFailed, invoices.StandingPassPrefix + "close-killed": invoices.RunFailed,
+		"sweep-20261101T020000Z-aaaaaaaa": invoices.RunRunning, "close-of-september": invoices.RunRunning,
+		invoices.StandingPassPrefix + "close-of-september": invoices.RunRunning,
+		// A finished rerun's pass left running is not its business to close: it was not abandoned.
+		invoices.StandingPassPrefix + "rerun-done": invoices.RunRunning,
+	} {
+		r, err := store.RunByID(s, id)
+		if err != nil {
+			t.Fatalf("run %s: %v", id, err)
+		}
+		if r.Status != want || want == invoices.RunFailed && (!strings.Contains(r.Error, "abandoned") || r.FinishedAt == nil) {
+			t.Errorf("run %s: %s %q (finished %v), want %s", id, r.Status, r.Error, r.FinishedAt, want)
+		}
 	}
 }
