@@ -250,6 +250,10 @@ func contract(j int, n *yaml.Node, account string) (invoices.Contract, record, e
 	if err != nil {
 		return invoices.Contract{}, record{}, err
 	}
+	// Percents, like money, are decimal strings (DESIGN §11): "1.5e1" is refused as "1e2" is.
+	if strings.ContainsAny(v.Value, "eE") {
+		return invoices.Contract{}, record{}, r.errorf(v, percentKey, "want %s, not exponent notation, got %q", percentWant, v.Value)
+	}
 	if percent.IsNegative() || percent.GreaterThan(decimal.NewFromInt(100)) {
 		return invoices.Contract{}, record{}, r.errorf(v, percentKey, "want %s, got %q", percentWant, v.Value)
 	}

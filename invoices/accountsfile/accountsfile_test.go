@@ -245,6 +245,9 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 		{"spend limit in JSON exponent notation", "{\"accounts\": [{\"id\": \"a2\",\n  \"spend_limit_override\": \"1e30\"}]}",
 			`line 2: account a2: spend_limit_override: `, `not exponent notation, got "1e30"`},
 
+		{"contract percent in exponent notation", "accounts:\n  - id: a2\n    contracts:\n      - {on_demand_discount_percent: \"1.5e1\", from: 2026-01-01, to: 2027-01-01}\n",
+			`line 4: account a2, contracts[0]: on_demand_discount_percent: `, `not exponent notation, got "1.5e1"`},
+
 		// Accounts.
 		{"spend limit negative", "accounts:\n  - id: a2\n    spend_limit_override: \"-5\"\n",
 			`line 3: account a2: spend_limit_override: `, `want a non-negative decimal like "25000.00", got "-5"`},
