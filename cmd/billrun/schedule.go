@@ -97,7 +97,15 @@ func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, er
 			*p = ""
 		}
 	}
-	// Errors name the flag, or its BILLRUN_* variable when the value came from there.
+	// Errors name the flag, or its BILLRUN_* variable when the value came from there. A listen address
+	// that cannot name a port is bad usage found now, not after the store opened and imported.
+	if sc.listen != "" {
+		if _, port, err := net.SplitHostPort(sc.listen); err != nil {
+			return nil, nil, usagef("%s %q: %v (want HOST:PORT, e.g. :8080, or off)", c.flagName("listen"), sc.listen, err)
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			return nil, nil, usagef("%s %q: port %q: %v (want HOST:PORT, e.g. :8080, or off)", c.flagName("listen"), sc.listen, port, err)
+		}
+	}
 	for _, s := range []struct{ name, spec string }{{"schedule-close", sc.closeSpec}, {"schedule-sweep", sc.sweepSpec},
 		{"schedule-reconcile", sc.reconcileSpec}} {
 		if s.spec == "" {

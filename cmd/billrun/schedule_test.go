@@ -111,6 +111,9 @@ func TestScheduleFlags(t *testing.T) {
 		{"negative shutdown", nil, []string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout -1s"},
 		{"negative env shutdown", map[string]string{"BILLRUN_SHUTDOWN_TIMEOUT": "-1s"}, nil, "BILLRUN_SHUTDOWN_TIMEOUT -1s"},
 		{"arguments", nil, []string{"now"}, `"now"`},
+		{"listen without a port", nil, []string{"--listen", "notanaddr"}, `--listen "notanaddr"`},
+		{"listen port out of range", map[string]string{"BILLRUN_LISTEN": "127.0.0.1:99999"}, nil, `BILLRUN_LISTEN "127.0.0.1:99999"`},
+		{"listen port not a service", nil, []string{"--listen", "localhost:http-nope"}, `--listen "localhost:http-nope"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := envFrom(tc.env).parseSchedule(tc.args)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"time"
 
 	"billrun/invoices"
@@ -49,10 +50,44 @@ func (s *Store) ReclaimScheduled(ctx context.Context, job string, scheduledAt ti
 		job, fmtTime(scheduledAt), holder, fmtTime(now), fmtTime(leaseUntil), scheduledRunning,
 		scheduledFailed, scheduledSkipped, scheduledRunning, fmtTime(now))
 	got, err := claimed(res, err)
+	if err == nil && !got {
+		got, err = s.reclaimFromDeadHolder(ctx, job, scheduledAt, holder, now, leaseUntil)
+	}
 	if err != nil {
 		return false, fmt.Errorf("store: reclaim %s firing %s: %w", job, fmtTime(scheduledAt), err)
 	}
 	return got, nil
+}
+
+// reclaimFromDeadHolder takes over a firing still marked running within its lease when its holder
+// ("host/pid/nonce") was a process of this host that no longer exists — a scheduler killed in the
+// middle of the close and started again at once — as the run lock's lease is taken over
+// (deadHolder). Without it the restarted scheduler's catch-up skipped the month's close until the
+// lease, the close's timeout and 5 minutes, had run out. The takeover names the dead holder, so of
+// two schedulers taking it over only one wins.
+func (s *Store) reclaimFromDeadHolder(ctx context.Context, job string, scheduledAt time.Time, holder string, now, leaseUntil time.Time) (bool, error) {
+	var cur struct {
+		Holder string `db:"holder"`
+		Status string `db:"status"`
+	}
+	if err := s.db.GetContext(ctx, &cur, s.q(`SELECT holder, status FROM scheduled_runs WHERE job = ? AND scheduled_at = ?`),
+		job, fmtTime(scheduledAt)); err != nil {
+		return false, err
+	}
+	host, _ := os.Hostname()
+	if cur.Status != scheduledRunning || !deadHolder(cur.Holder, host) {
+		return false, nil
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE scheduled_runs SET holder = ?, attempts = attempts + 1, claimed_at = ?,
+			lease_until = ?, finished_at = NULL, status = ?, error = ''
+		WHERE job = ? AND scheduled_at = ? AND holder = ? AND status = ?`),
+		holder, fmtTime(now), fmtTime(leaseUntil), scheduledRunning, job, fmtTime(scheduledAt), cur.Holder, scheduledRunning)
+	got, err := claimed(res, err)
+	if got {
+		s.logger.Warn("store: took over a scheduled firing whose holder ended without finishing it", "job", job,
+			"scheduled_at", fmtTime(scheduledAt), "dead_holder", cur.Holder)
+	}
+	return got, err
 }
 
 // FinishScheduled records how holder's attempt at a firing ended: status "succeeded", "failed" or

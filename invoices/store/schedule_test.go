@@ -3,6 +3,8 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -117,6 +119,32 @@ func testReclaim(t *testing.T, s *store.Store) {
 	finish("d", "succeeded")
 	if reclaim("e", claimAt.Add(30*time.Hour)) {
 		t.Error("ReclaimScheduled of a succeeded firing = true, want false")
+	}
+
+	// A holder killed within its lease is taken over at once when it was a process of this host that
+	// no longer exists (a scheduler restarted right after a crash); a live one's, or another host's,
+	// only once its lease has ended.
+	ended := osexec.Command("true")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	for i, c := range []struct {
+		holder string
+		want   bool
+	}{
+		{fmt.Sprintf("%s/%d/dead0001", host, ended.ProcessState.Pid()), true},
+		{fmt.Sprintf("%s/%d/live0001", host, os.Getppid()), false},
+		{fmt.Sprintf("%s-other/%d/else0001", host, ended.ProcessState.Pid()), false},
+	} {
+		at := firing.Add(time.Duration(i+1) * 24 * time.Hour)
+		if got, err := s.ClaimScheduled(ctx, "close", at, c.holder, claimAt, claimAt.Add(6*time.Hour)); err != nil || !got {
+			t.Fatalf("ClaimScheduled(%s) = %v, %v", c.holder, got, err)
+		}
+		got, err := s.ReclaimScheduled(ctx, "close", at, "f", claimAt.Add(time.Hour), claimAt.Add(7*time.Hour))
+		if err != nil || got != c.want {
+			t.Errorf("ReclaimScheduled of a firing held within its lease by %s = %v, %v; want %v", c.holder, got, err, c.want)
+		}
 	}
 }
 
