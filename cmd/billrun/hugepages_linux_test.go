@@ -71,10 +71,24 @@ func TestAdviseHugeHeap(t *testing.T) {
 	if !adviseHugeHeap("") {
 		t.Fatal("adviseHugeHeap did not advise")
 	}
-	b := make([]byte, 16<<20)
-	b[0], b[len(b)-1] = 1, 1
-	flags := vmFlags(t, uintptr(unsafe.Pointer(&b[0])))
-	if !slices.Contains(flags, "hg") {
-		t.Errorf("a 16 MB allocation after adviseHugeHeap is in a mapping with VmFlags %v, want hg among them", flags)
+	// Where the next allocations land is the page allocator's choice: under load (CI, every package
+	// tested at once) a 16 MB one now and then came from an unadvised mapping, and in one run of 40
+	// five of eight did. So 8 of them, 128 MB in all, are kept, and at least one must be in the
+	// advised heap: none is when the advice is lost, which is what this test guards.
+	var blocks [8][]byte
+	advised := 0
+	var seen [][]string
+	for i := range blocks {
+		b := make([]byte, 16<<20)
+		b[0], b[len(b)-1] = 1, 1
+		blocks[i] = b
+		flags := vmFlags(t, uintptr(unsafe.Pointer(&b[0])))
+		if slices.Contains(flags, "hg") {
+			advised++
+		}
+		seen = append(seen, flags)
+	}
+	if advised == 0 {
+		t.Errorf("none of 8 16 MB allocations after adviseHugeHeap is in a mapping with hg among its VmFlags: %v", seen)
 	}
 }
