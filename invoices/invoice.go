@@ -68,13 +68,16 @@ func CreditNoteNumberLike(id string) bool {
 	return true
 }
 
-// CheckAmounts returns an error naming the first line whose amount is beyond what Cents hold — one
-// rating.RoundCents clamped — or at which the lines' sum would be: such a document is never issued
-// (a unit price of 10^20 would otherwise bill a wrapped-around amount).
-func (d *Document) CheckAmounts() error {
+// CheckAmounts returns CheckLineAmounts of d's lines: a document that fails it is never issued.
+func (d *Document) CheckAmounts() error { return CheckLineAmounts(d.Lines) }
+
+// CheckLineAmounts returns an error naming the first line whose amount is beyond what Cents hold —
+// one rating.RoundCents clamped — or at which the lines' sum would be (a unit price of 10^20 would
+// otherwise bill a wrapped-around amount).
+func CheckLineAmounts(lines []rating.Line) error {
 	var sum rating.Cents
-	for i := range d.Lines {
-		l := &d.Lines[i]
+	for i := range lines {
+		l := &lines[i]
 		var ok bool
 		if sum, ok = rating.AddCents(sum, l.Amount); !ok || !l.Amount.InRange() {
 			return fmt.Errorf("line %d (%s %s %s): amounts more than billrun holds (at most %s): check the price book and the usage",

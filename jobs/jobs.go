@@ -208,9 +208,9 @@ func writerGone(suffix string) bool {
 		return false // written before files named their writer
 	}
 	pid, err := strconv.Atoi(suffix[:at])
-	self, host, _ := strings.Cut(tempWriter, "@")
-	if err != nil || suffix[at+1:dash] != host {
+	if err != nil {
 		return false
 	}
-	return suffix[:at] == self || process.Gone(pid)
+	host := suffix[at+1 : dash]
+	return suffix[:at]+"@"+host == tempWriter || process.GoneHere(host, pid)
 }

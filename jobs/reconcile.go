@@ -50,7 +50,7 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 	rated := map[string][]rating.Line{}
 	for _, id := range res.Aggregate.Accounts() {
 		rated[id] = j.rateAccount(byID[id], res.Aggregate.BuildAccountLines(id), p.Start())
-		if err := (&invoices.Document{Lines: rated[id]}).CheckAmounts(); err != nil {
+		if err := invoices.CheckLineAmounts(rated[id]); err != nil {
 			return nil, fmt.Errorf("reconcile %s: account %s: %w", p, id, err)
 		}
 	}

@@ -138,7 +138,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 		acct := byID[id]
 		lines := j.rateAccount(acct, res.Aggregate.BuildAccountLines(id), p.Start())
 		// Lines no document may hold are no plan to show, nor to start voiding for.
-		if err := (&invoices.Document{Lines: lines}).CheckAmounts(); err != nil {
+		if err := invoices.CheckLineAmounts(lines); err != nil {
 			return fmt.Errorf("rerun %s: account %s: %w", p, id, err)
 		}
 		c := invoices.PlanCorrection(id, p, docsBy[id], lines, acct.Grants, payBy[id], at, terms)

@@ -45,16 +45,13 @@ func (s *Store) Lock(ctx context.Context, key string, wait bool) (func(), error)
 // deadHolder reports whether a lease holder ("host/pid/nonce") is a process of this host, not this one,
 // that no longer exists. A holder on another host, or one whose process cannot be checked, is taken
 // to be alive: its lease expires on its own.
-func deadHolder(holder, host string) bool {
+func deadHolder(holder string) bool {
 	parts := strings.Split(holder, "/")
-	if len(parts) != 3 || host == "" || parts[0] != host {
+	if len(parts) != 3 {
 		return false
 	}
 	pid, err := strconv.Atoi(parts[1])
-	if err != nil || pid == os.Getpid() {
-		return false
-	}
-	return process.Gone(pid)
+	return err == nil && pid != os.Getpid() && process.GoneHere(parts[0], pid)
 }
 
 // pollWait waits one poll interval; it returns an error when ctx ends first.
@@ -145,7 +142,7 @@ func (s *Store) lockLease(ctx context.Context, key string, wait bool) (func(), e
 		}
 		if err := s.db.GetContext(ctx, &other, `SELECT holder, expires_at FROM run_locks WHERE key = ?`, key); err != nil {
 			other.Holder = "another process" // released meanwhile: try again
-		} else if deadHolder(other.Holder, host) {
+		} else if deadHolder(other.Holder) {
 			// A process of this machine that ended without releasing its lease — killed, say — would
 			// otherwise hold the period until the lease expires, and a retried close exit 5 meanwhile.
 			res, err := s.db.ExecContext(ctx, `UPDATE run_locks SET holder = ?, expires_at = ? WHERE key = ? AND holder = ?`,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"time"
 
 	"billrun/invoices"
@@ -74,8 +73,7 @@ func (s *Store) reclaimFromDeadHolder(ctx context.Context, job string, scheduled
 		job, fmtTime(scheduledAt)); err != nil {
 		return false, err
 	}
-	host, _ := os.Hostname()
-	if cur.Status != scheduledRunning || !deadHolder(cur.Holder, host) {
+	if cur.Status != scheduledRunning || !deadHolder(cur.Holder) {
 		return false, nil
 	}
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE scheduled_runs SET holder = ?, attempts = attempts + 1, claimed_at = ?,
