@@ -91,7 +91,7 @@ func printReconciliation(w io.Writer, rec *invoices.Reconciliation) {
 	for _, g := range []struct {
 		name string
 		ps   []invoices.PaymentState
-	}{{"overdue", rec.Overdue}, {"overpaid", rec.Overpaid}} {
+	}{{"open", rec.Open}, {"overdue", rec.Overdue}, {"overpaid", rec.Overpaid}} {
 		for _, p := range g.ps {
 			fmt.Fprintf(w, "     %-8s %s %s: due %s, paid %s\n", g.name, p.Number, p.Account, p.AmountDue, p.AmountPaid)
 		}

@@ -230,3 +230,53 @@ func TestAmountsTooLargeAreRefused(t *testing.T) {
 		t.Errorf("export after the refused commands: %v\n%s\nwant INV-2026-000001 for 3.15 alone", err, out)
 	}
 }
+
+// TestReconcileTextListsPayments: DESIGN §11 — open, overdue and overpaid documents are listed but do
+// not change the exit code. The text report names each of them, as the JSON does, not only their count.
+//
+// October close at 2026-11-01T02:00Z (llama 8B, 0.20 per 1M in or out), due 2026-11-16T02:00Z:
+//
+//	acct_o  1M in = 0.20  INV-2026-000001, unpaid           → open
+//	acct_p  1M in = 0.20  INV-2026-000002, paid 0.05 Nov 2  → open (0.05 < 0.20)
+//	acct_q  1M in = 0.20  INV-2026-000003, paid 0.50 Nov 2  → overpaid (0.50 > 0.20)
+//
+// Reconcile at 2026-11-17 (after the due date): INV-1 and INV-2 are open and overdue, INV-3 overpaid;
+// usage and ledger agree, so the exit code is 0.
+func TestReconcileTextListsPayments(t *testing.T) {
+	dir := t.TempDir()
+	ex, _ := filepath.Abs("testdata/examples/01_rounding/prices.yaml")
+	usage := filepath.Join(dir, "usage")
+	must(t, os.MkdirAll(filepath.Join(usage, "dt=2026-10-05"), 0o755))
+	var events string
+	for _, a := range []string{"o", "p", "q"} {
+		events += `{"id":"` + a + `1","ts":"2026-10-05T10:00:00Z","account":"acct_` + a +
+			`","type":"serverless","model":"accounts/fireworks/models/llama-v3p1-8b-instruct","input_tokens":1000000}` + "\n"
+	}
+	must(t, os.WriteFile(filepath.Join(usage, "dt=2026-10-05", "e.jsonl"), []byte(events), 0o644))
+	accounts := filepath.Join(dir, "accounts.yaml")
+	must(t, os.WriteFile(accounts, []byte(`accounts:
+  - {id: acct_o, name: O, payment_method: true}
+  - {id: acct_p, name: P, payment_method: true}
+  - {id: acct_q, name: Q, payment_method: true}
+payments:
+  - {id: pay_p, account: acct_p, amount: "0.05", paid_at: 2026-11-02T00:00:00Z, invoice: INV-2026-000002}
+  - {id: pay_q, account: acct_q, amount: "0.50", paid_at: 2026-11-02T00:00:00Z, invoice: INV-2026-000003}
+`), 0o644))
+	db := "sqlite:" + filepath.Join(dir, "b.db")
+	common := []string{"--db", db, "--usage", usage, "--prices", ex, "--out", filepath.Join(dir, "out")}
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", "2026-11-01T02:00:00Z", "--accounts", accounts}, common...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	out, err := runStdout(append([]string{"reconcile", "--period", "2026-10", "--at", "2026-11-17T00:00:00Z"}, common...)...)
+	if err != nil {
+		t.Fatalf("reconcile: exit %d, want 0: %v\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{"2 open, 2 overdue, 1 overpaid",
+		"open     INV-2026-000001 acct_o: due 0.20, paid 0.00", "open     INV-2026-000002 acct_p: due 0.20, paid 0.05",
+		"overdue  INV-2026-000001 acct_o", "overdue  INV-2026-000002 acct_p",
+		"overpaid INV-2026-000003 acct_q: due 0.20, paid 0.50"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reconcile text lacks %q:\n%s", want, out)
+		}
+	}
+}
