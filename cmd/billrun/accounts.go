@@ -11,22 +11,35 @@ import (
 func runAccountsImport(ctx context.Context, e *environment, args []string) error {
 	var c config
 	fs := e.flags("accounts import", "accounts import FILE [flags]", &c, flagSpec{db: true, at: true})
-	// Accept the file before or after the flags.
-	var file string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		file, args = args[0], args[1:]
+	// Accept the file anywhere among the flags: Go's flag parsing stops at the first word that is not
+	// a flag, so parse up to it, take the word, and parse on after it (`accounts import --at T FILE
+	// --db D` left --db unread). After "--" every word is a word.
+	var words []string
+	for rest := args; len(rest) > 0; {
+		if err := fs.Parse(rest); err != nil {
+			return flagError(err)
+		}
+		parsed := rest[:len(rest)-fs.NArg()]
+		if rest = fs.Args(); len(parsed) > 0 && parsed[len(parsed)-1] == "--" {
+			words = append(words, rest...)
+			break
+		}
+		if len(rest) > 0 {
+			words, rest = append(words, rest[0]), rest[1:]
+		}
 	}
-	if err := e.parseArgs(fs, &c, args); err != nil {
+	if err := e.parseArgs(fs, &c, nil); err != nil { // the environment and the checks every command has
 		return err
 	}
-	extra := fs.Args()
-	if file == "" && len(extra) > 0 {
+	var file string
+	extra := words
+	if len(extra) > 0 {
 		file, extra = extra[0], extra[1:]
 	}
 	if file == "" || len(extra) > 0 {
 		fs.Usage()
 		if len(extra) > 0 {
-			return usagef("accounts import: want exactly one FILE, got %q as well (flags after it would be ignored)", extra[0])
+			return usagef("accounts import: want exactly one FILE, got %q as well", extra[0])
 		}
 		return usagef("accounts import: want exactly one FILE")
 	}

@@ -247,3 +247,37 @@ func TestStandingCSVEscapesTexts(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountsImportFileAmongFlags: DESIGN §10 — every command takes --at, and `accounts import FILE`
+// takes the file of section 6. The file may stand anywhere among the flags, as it may first or last:
+// `accounts import --at T FILE --db D` was bad usage (exit 2), Go's flag parsing having stopped at
+// FILE and left --db unread. A second file is still bad usage, wherever it stands.
+func TestAccountsImportFileAmongFlags(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	file := filepath.Join(dir, "accounts.yaml")
+	if err := os.WriteFile(file, []byte("accounts:\n  - {id: acct_1, payment_method: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	at := "2026-11-05T09:00:00Z"
+	for _, args := range [][]string{
+		{"accounts", "import", file, "--db", db, "--at", at},
+		{"accounts", "import", "--db", db, "--at", at, file},
+		{"accounts", "import", "--at", at, file, "--db", db},
+		{"accounts", "import", "--db", db, file, "--at", at},
+	} {
+		out, err := runCapture(args...)
+		if err != nil || !strings.Contains(out, "(run import-20261105T090000Z-") {
+			t.Errorf("billrun %s: exit %d (%v), want 0 and a run at --at\n%s", strings.Join(args, " "), exitCode(err), err, out)
+		}
+	}
+	other := filepath.Join(dir, "other.yaml")
+	for _, args := range [][]string{
+		{"accounts", "import", "--at", at, file, "--db", db, other},
+		{"accounts", "import", "--at", at, file, other, "--db", db},
+	} {
+		if _, err := runCapture(args...); exitCode(err) != exitUsage || !strings.Contains(err.Error(), other) {
+			t.Errorf("billrun %s: exit %d (%v), want %d naming %s", strings.Join(args, " "), exitCode(err), err, exitUsage, other)
+		}
+	}
+}

@@ -138,10 +138,7 @@ func (e *environment) parse(fs *flag.FlagSet, c *config, args []string) error {
 // (BILLRUN_MAX_REJECTS=abc was read as 0). The log level and format are checked too.
 func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usagef("%v", err)
+		return flagError(err)
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -202,6 +199,14 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 		return usagef("%s %q: want auto, always or never", c.flagName("progress"), c.progress)
 	}
 	return nil
+}
+
+// flagError is the error of a failed fs.Parse: help when it was asked for, else bad usage.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	}
+	return usagef("%v", err)
 }
 
 // urlScheme returns the scheme of s when s is a URL: a scheme of RFC 3986 (a letter, then letters,
