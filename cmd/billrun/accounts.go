@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"billrun/invoices/accountsfile"
+	"billrun/invoices/store"
 	"billrun/jobs"
 )
 
@@ -39,7 +40,7 @@ func runAccountsImport(ctx context.Context, e *environment, args []string) error
 	if file == "" || len(extra) > 0 {
 		fs.Usage()
 		if len(extra) > 0 {
-			return usagef("accounts import: want exactly one FILE, got %q as well", extra[0])
+			return usagef("accounts import: want exactly one FILE, got %q as well", store.Redacted(extra[0]))
 		}
 		return usagef("accounts import: want exactly one FILE")
 	}

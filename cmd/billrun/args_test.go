@@ -185,7 +185,7 @@ func TestFailedRerunSaysSo(t *testing.T) {
 
 // TestBadFlagValuesAreUsageErrors: values a flag cannot take are bad usage (exit 2) before anything
 // runs — a negative --max-rejects had stopped a clean close with exit 3, the others failed with exit 1
-// after a run was recorded — and a DSN's password is never printed.
+// after a run was recorded — and a DSN's password is never printed (DESIGN §10), wherever it was given.
 func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "billrun.db")
 	for _, c := range []struct {
@@ -200,6 +200,11 @@ func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 		{[]string{"standing", "--db", "sqlite:"}, "needs a path"},
 		{[]string{"standing", "--db", "postgres://u:MySecret@h:badport/x"}, "--db postgres://u:xxxxx@h:badport/x"},
 		{[]string{"rate", "--period", "2026-10", "--db", db, "--usage", "file://usage"}, "want file:///abs/path"},
+		// A DSN where none belongs (`billrun migrate $DATABASE_URL`, --db forgotten) is named without
+		// its password too.
+		{[]string{"migrate", "--db", db, "postgres://u:MySecret@h/x"}, `unexpected argument "postgres://u:xxxxx@h/x"`},
+		{[]string{"accounts", "import", "a.yaml", "postgres://u:MySecret@h/x", "--db", db}, `got "postgres://u:xxxxx@h/x"`},
+		{[]string{"rate", "--period", "2026-10", "--db", db, "--usage", "postgres://u:MySecret@h/x"}, `--usage "postgres://u:xxxxx@h/x"`},
 	} {
 		out, err := runCapture(c.args...)
 		if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), c.want) {

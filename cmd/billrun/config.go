@@ -125,7 +125,7 @@ func (e *environment) parse(fs *flag.FlagSet, c *config, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("%s: unexpected argument %q: every input is a flag (such as --account ID), and the "+
-			"flags after a stray word would be ignored", fs.Name(), fs.Arg(0))
+			"flags after a stray word would be ignored", fs.Name(), store.Redacted(fs.Arg(0)))
 	}
 	return nil
 }
@@ -176,7 +176,7 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 	}
 	if c.usage != "" && !strings.HasPrefix(c.usage, "s3://") {
 		if scheme, ok := urlScheme(c.usage); ok && scheme != "file" {
-			return usagef("%s %q: want s3://bucket/prefix, file:///path or a path", c.flagName("usage"), c.usage)
+			return usagef("%s %q: want s3://bucket/prefix, file:///path or a path", c.flagName("usage"), store.Redacted(c.usage))
 		}
 		if err := usage.CheckLocal(c.usage); err != nil {
 			return usagef("%s: %v", c.flagName("usage"), err)
