@@ -260,3 +260,25 @@ func TestProgressEmptyIsAuto(t *testing.T) {
 		t.Error("--progress always: no progress bar")
 	}
 }
+
+// TestHelpIsNotBadUsage: exit 2 is bad usage of the command line (DESIGN §10); asking for help is
+// not. Every command's -h/--help prints its usage and exits 0, the `accounts` group's too (it exited
+// 2 with "want the subcommand import"); a missing or unknown subcommand stays bad usage.
+func TestHelpIsNotBadUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"-h"}, {"help"},
+		{"close", "--help"}, {"rate", "-h"}, {"rerun", "--help"}, {"reconcile", "--help"}, {"export", "--help"},
+		{"sweep", "--help"}, {"schedule", "--help"}, {"standing", "--help"}, {"migrate", "--help"},
+		{"accounts", "import", "--help"}, {"accounts", "--help"}, {"accounts", "-h"}, {"accounts", "help"},
+	} {
+		out, err := runCapture(args...)
+		if code := exitCode(err); code != exitOK || !strings.Contains(out, "Usage: billrun") {
+			t.Errorf("billrun %s: exit %d (%v), want %d and the usage\n%s", strings.Join(args, " "), code, err, exitOK, out)
+		}
+	}
+	for _, args := range [][]string{{"accounts"}, {"accounts", "export"}, {"bogus"}} {
+		if _, err := runCapture(args...); exitCode(err) != exitUsage {
+			t.Errorf("billrun %s: exit %d (%v), want %d", strings.Join(args, " "), exitCode(err), err, exitUsage)
+		}
+	}
+}

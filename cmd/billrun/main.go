@@ -122,17 +122,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "standing":
 		return runStanding(ctx, env, rest)
 	case "accounts":
-		if len(rest) == 0 || rest[0] != "import" {
-			fmt.Fprint(stderr, "Usage: billrun accounts import FILE [flags]\n")
-			return usagef("accounts: want the subcommand import")
+		const accountsUsage = "Usage: billrun accounts import FILE [flags]\n\nRun 'billrun accounts import -h' for its flags.\n"
+		switch {
+		case len(rest) > 0 && rest[0] == "import":
+			return runAccountsImport(ctx, env, rest[1:])
+		case len(rest) > 0 && isHelp(rest[0]):
+			fmt.Fprint(stdout, accountsUsage)
+			return errHelp
 		}
-		return runAccountsImport(ctx, env, rest[1:])
+		fmt.Fprint(stderr, accountsUsage)
+		return usagef("accounts: want the subcommand import")
 	case "migrate":
 		return runMigrate(ctx, env, rest)
-	case "help", "-h", "--help":
+	}
+	if isHelp(cmd) {
 		fmt.Fprint(stdout, topUsage)
 		return errHelp
 	}
 	fmt.Fprint(stderr, topUsage)
 	return usagef("unknown command %q", cmd)
+}
+
+// isHelp reports whether word asks for help, as the flag package takes -h and -help.
+func isHelp(word string) bool {
+	switch word {
+	case "help", "-h", "--help", "-help":
+		return true
+	}
+	return false
 }
