@@ -212,3 +212,53 @@ func TestCloseWhileAnotherRunHoldsThePeriod(t *testing.T) {
 		t.Errorf("close after the lock was released: %v\n%s", err, text)
 	}
 }
+
+// TestExportOutDirectory: `export --out` naming a directory — one that exists, or a path ending in a
+// separator — writes the format's usual file in it (invoices.json, invoices.csv, billrun-P.xlsx), the
+// same bytes as the export to a file; a path that is neither stays the file written.
+func TestExportOutDirectory(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := filepath.Abs("../..")
+	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)
+	if text, err := runCapture(args...); err != nil {
+		t.Fatalf("close: %v\n%s", err, text)
+	}
+	db := fixtureArgs(t, dir)[:2]
+	export := func(format, out string) {
+		t.Helper()
+		if text, err := runCapture(append([]string{"export", "--period", "2026-10", "--at", fixtureAt,
+			"--format", format, "--out", out}, db...)...); err != nil {
+			t.Fatalf("export --format %s --out %s: %v\n%s", format, out, err, text)
+		}
+	}
+	existing := filepath.Join(dir, "exports")
+	if err := os.Mkdir(existing, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ format, name string }{
+		{"json", "invoices.json"}, {"csv", "invoices.csv"}, {"xlsx", "billrun-2026-10.xlsx"},
+	} {
+		asFile := filepath.Join(dir, "file-"+c.name)
+		export(c.format, asFile)
+		want, err := os.ReadFile(asFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		export(c.format, existing)
+		newDir := filepath.Join(dir, "new", c.format) + string(filepath.Separator)
+		export(c.format, newDir)
+		for _, d := range []string{existing, newDir} {
+			got, err := os.ReadFile(filepath.Join(d, c.name))
+			if err != nil {
+				t.Fatalf("--format %s --out %s: %v", c.format, d, err)
+			}
+			if c.format != "xlsx" && !bytes.Equal(got, want) { // a workbook's zip carries the time it was written
+				t.Errorf("--format %s --out %s wrote other bytes than --out %s", c.format, d, asFile)
+			}
+			if len(got) == 0 {
+				t.Errorf("--format %s --out %s wrote an empty file", c.format, d)
+			}
+		}
+	}
+}

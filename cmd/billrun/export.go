@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"billrun/jobs"
@@ -14,7 +15,8 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	fs := e.flags("export", "export --period YYYY-MM --format json|csv|xlsx [--out PATH] [flags]", &c, flagSpec{db: true, at: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to export: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
 	format := fs.String("format", "json", "json (billrun.period/v1), csv (one row per invoice line) or xlsx (the finance workbook)")
-	out := fs.String("out", "", "file to write; default stdout for json and csv, out/PERIOD/billrun-PERIOD.xlsx for xlsx")
+	out := fs.String("out", "", "file to write, or a directory to write the format's usual file in (invoices.json,\n"+
+		"invoices.csv, billrun-PERIOD.xlsx); default stdout for json and csv, out/PERIOD/billrun-PERIOD.xlsx for xlsx")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
@@ -34,21 +36,27 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	var write func(io.Writer) error
+	var name string // the file's name when --out is a directory: the one close writes, for json and xlsx
 	switch *format {
 	case "json":
-		write = func(w io.Writer) error { return j.Exporter.WriteJSON(w, rep) }
+		write, name = func(w io.Writer) error { return j.Exporter.WriteJSON(w, rep) }, "invoices.json"
 	case "csv":
-		write = func(w io.Writer) error { return j.Exporter.WriteInvoicesCSV(w, rep) }
+		write, name = func(w io.Writer) error { return j.Exporter.WriteInvoicesCSV(w, rep) }, "invoices.csv"
 	case "xlsx":
-		write = func(w io.Writer) error { return j.Exporter.WriteXLSX(w, rep) }
+		write, name = func(w io.Writer) error { return j.Exporter.WriteXLSX(w, rep) }, "billrun-"+p.String()+".xlsx"
 		if *out == "" {
-			*out = filepath.Join("out", p.String(), "billrun-"+p.String()+".xlsx")
+			*out = filepath.Join("out", p.String(), name)
 		}
 	default:
 		return usagef("%s %q: want json, csv or xlsx", c.flagName("format"), *format)
 	}
 	if *out == "" {
 		return write(e.stdout)
+	}
+	// A directory — one that exists, or any path ending in a separator — gets the format's usual file,
+	// as cp does: renaming the export onto the directory would fail after all the work.
+	if fi, err := os.Stat(*out); (err == nil && fi.IsDir()) || os.IsPathSeparator((*out)[len(*out)-1]) {
+		*out = filepath.Join(*out, name)
 	}
 	if err := jobs.WriteFileAtomic(*out, write); err != nil {
 		return err
