@@ -17,8 +17,8 @@ func runAccountsImport(ctx context.Context, e *environment, args []string) error
 	// --db D` left --db unread). After "--" every word is a word.
 	var words []string
 	for rest := args; len(rest) > 0; {
-		if err := fs.Parse(rest); err != nil {
-			return flagError(err)
+		if err := e.parseFlags(fs, rest); err != nil {
+			return err
 		}
 		parsed := rest[:len(rest)-fs.NArg()]
 		if rest = fs.Args(); len(parsed) > 0 && parsed[len(parsed)-1] == "--" {

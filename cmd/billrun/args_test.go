@@ -271,14 +271,22 @@ func TestHelpIsNotBadUsage(t *testing.T) {
 		{"sweep", "--help"}, {"schedule", "--help"}, {"standing", "--help"}, {"migrate", "--help"},
 		{"accounts", "import", "--help"}, {"accounts", "--help"}, {"accounts", "-h"}, {"accounts", "help"},
 	} {
-		out, err := runCapture(args...)
-		if code := exitCode(err); code != exitOK || !strings.Contains(out, "Usage: billrun") {
-			t.Errorf("billrun %s: exit %d (%v), want %d and the usage\n%s", strings.Join(args, " "), code, err, exitOK, out)
+		// Asked for, the usage goes to stdout (it pages and greps), and nothing to stderr.
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
+		if code := exitCode(err); code != exitOK || !strings.Contains(stdout.String(), "Usage: billrun") || stderr.Len() > 0 {
+			t.Errorf("billrun %s: exit %d (%v), want %d and the usage on stdout\nstdout:\n%s\nstderr:\n%s",
+				strings.Join(args, " "), code, err, exitOK, stdout.String(), stderr.String())
 		}
 	}
-	for _, args := range [][]string{{"accounts"}, {"accounts", "export"}, {"bogus"}} {
-		if _, err := runCapture(args...); exitCode(err) != exitUsage {
-			t.Errorf("billrun %s: exit %d (%v), want %d", strings.Join(args, " "), exitCode(err), err, exitUsage)
+	for _, args := range [][]string{{"accounts"}, {"accounts", "export"}, {"bogus"}, {"close", "--bogus"},
+		{"accounts", "import", "x.yaml", "--bogus"}} {
+		// A mistake: the usage goes to stderr, with the error, and nothing to stdout.
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
+		if exitCode(err) != exitUsage || !strings.Contains(stderr.String(), "Usage: billrun") || stdout.Len() > 0 {
+			t.Errorf("billrun %s: exit %d (%v), want %d and the usage on stderr\nstdout:\n%s\nstderr:\n%s",
+				strings.Join(args, " "), exitCode(err), err, exitUsage, stdout.String(), stderr.String())
 		}
 	}
 }

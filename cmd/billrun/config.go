@@ -108,10 +108,30 @@ func (e *environment) flags(name, synopsis string, c *config, spec flagSpec) *fl
 	fs.StringVar(&c.logFormat, "log-format", "auto", "logs on stderr: auto (text on a terminal, else JSON), text, json (env BILLRUN_LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (env BILLRUN_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: billrun %s\n\n", synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: billrun %s\n\n", synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// parseFlags parses args into fs. Asked for (-h, --help), the command's usage goes to stdout, as
+// `billrun --help` does, so that it pages and greps; after a mistake it goes to stderr with the error.
+func (e *environment) parseFlags(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		fs.SetOutput(e.stderr)
+		return errHelp
+	}
+	if err != nil {
+		fs.Usage()
+		return usagef("%v", err)
+	}
+	return nil
 }
 
 // parse parses args and records which flags were given.
@@ -137,8 +157,8 @@ func (e *environment) parse(fs *flag.FlagSet, c *config, args []string) error {
 // its default, and a value the flag refuses is bad usage naming the variable — not a silent default
 // (BILLRUN_MAX_REJECTS=abc was read as 0). The log level and format are checked too.
 func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
+	if err := e.parseFlags(fs, args); err != nil {
+		return err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -199,14 +219,6 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 		return usagef("%s %q: want auto, always or never", c.flagName("progress"), c.progress)
 	}
 	return nil
-}
-
-// flagError is the error of a failed fs.Parse: help when it was asked for, else bad usage.
-func flagError(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	}
-	return usagef("%v", err)
 }
 
 // urlScheme returns the scheme of s when s is a URL: a scheme of RFC 3986 (a letter, then letters,
