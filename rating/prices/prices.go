@@ -182,6 +182,16 @@ func (c *checker) mapping(n *yaml.Node, what string) (es []entry, ok bool) {
 }
 
 // via describes the alias n is, for messages: the problem is then at the anchor's line.
+// plainDate reports whether n is an unquoted date such as 2026-09-01: YAML's timestamp, which is
+// midnight UTC of that day, as the accounts file's contract dates are.
+func plainDate(n *yaml.Node) bool {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || n.ShortTag() != "!!timestamp" {
+		return false
+	}
+	_, err := time.Parse(time.DateOnly, n.Value)
+	return err == nil
+}
+
 func via(n *yaml.Node) string {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		return fmt.Sprintf(" (through the alias *%s to line %d)", n.Value, n.Alias.Line)
@@ -224,7 +234,7 @@ func (c *checker) version(n *yaml.Node, at string) error {
 		switch e.key {
 		case "effective_from":
 			if ef := yamlnode.Resolve(e.val); ef.Kind == yaml.ScalarNode && !yamlnode.IsNull(ef) {
-				if _, perr := time.Parse(time.RFC3339Nano, ef.Value); perr != nil {
+				if _, perr := time.Parse(time.RFC3339Nano, ef.Value); perr != nil && !plainDate(ef) {
 					err = fmt.Errorf("line %d: %s.effective_from: %q is not an RFC 3339 time like 2026-09-01T00:00:00Z%s",
 						e.val.Line, at, ef.Value, via(e.val))
 				}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -100,6 +101,18 @@ func TestParseNamesEmptyFilesAndBadDates(t *testing.T) {
 	_, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: 2026-13-01T00:00:00Z\n    gpu_hour: {A100-80GB: \"2.90\"}\n"))
 	if err == nil || !strings.Contains(err.Error(), "line 3: versions[0].effective_from") {
 		t.Errorf("Parse(month 13) = %v, want the line and field", err)
+	}
+	// A date alone is midnight UTC, as YAML reads it; quoted, it is a text that is no time.
+	pb, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: 2026-09-01\n    gpu_hour: {A100-80GB: \"2.90\"}\n"))
+	if err != nil {
+		t.Fatalf("Parse(2026-09-01) = %v", err)
+	}
+	if got, want := pb.Versions[0].EffectiveFrom, time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC); !got.Equal(want) || got.Location() != time.UTC {
+		t.Errorf("effective_from 2026-09-01 = %v, want %v", got, want)
+	}
+	_, err = Parse([]byte("currency: USD\nversions:\n  - effective_from: \"2026-09-01\"\n    gpu_hour: {A100-80GB: \"2.90\"}\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 3: versions[0].effective_from") {
+		t.Errorf("Parse(quoted 2026-09-01) = %v, want the line and field", err)
 	}
 }
 
