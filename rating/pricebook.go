@@ -170,11 +170,10 @@ func (v *Version) validate() error {
 	if s.DefaultCachedInputMultiplier.IsZero() && s.BatchMultiplier.IsZero() && len(s.Buckets) == 0 && len(s.Models) == 0 {
 		// A version with no serverless prices at all is allowed: its serverless usage is no_price.
 	} else {
+		// Both multipliers are given (the file's checker refuses one left out or null); 0 is a price
+		// like any other — batch tokens free — as a 0 bucket or model price is.
 		if s.DefaultCachedInputMultiplier.IsNegative() || s.BatchMultiplier.IsNegative() {
 			return errors.New("serverless: multipliers must not be negative")
-		}
-		if s.BatchMultiplier.IsZero() {
-			return errors.New("serverless: batch_multiplier is required")
 		}
 	}
 	for _, b := range s.Buckets {

@@ -320,3 +320,18 @@ func TestParseCurrency(t *testing.T) {
 		t.Errorf("Parse(currency: EUR) = %v, want it refused", err)
 	}
 }
+
+// TestParseFreeBatch: a batch_multiplier of 0 is a price like a 0 bucket price — batch tokens free —
+// not a multiplier left out (refused with its line, above); a negative one is refused.
+func TestParseFreeBatch(t *testing.T) {
+	pb, err := Parse(editedFixture(t, `batch_multiplier: "0.5"`, `batch_multiplier: "0"`))
+	if err != nil {
+		t.Fatalf("Parse(batch_multiplier 0) = %v", err)
+	}
+	if m := pb.Versions[0].Serverless.BatchMultiplier; !m.IsZero() {
+		t.Errorf("batch_multiplier = %s, want 0", m)
+	}
+	if _, err := Parse(editedFixture(t, `batch_multiplier: "0.5"`, `batch_multiplier: "-0.5"`)); err == nil {
+		t.Error("Parse(batch_multiplier -0.5) = nil, want an error")
+	}
+}
