@@ -24,10 +24,10 @@ func (d *decoder) decodeJSON(line []byte, out *decoded) (rating.RejectCode, stri
 	ev := &out.ev
 
 	id, code, msg := jf.reqString(fID)
+	out.id = []byte(id) // an id that is not exact text is still named by its reject, as decoded
 	if code != "" {
 		return code, msg
 	}
-	out.id = []byte(id)
 	if ev.TS, code, msg = jf.reqTime(fTS); code != "" {
 		return code, msg
 	}
@@ -153,7 +153,8 @@ func (j jsonFields) raw(f int) json.RawMessage {
 	return r
 }
 
-// string returns an optional string field and whether it is present (not absent, not null).
+// string returns an optional string field and whether it is present (not absent, not null). A string
+// that is not exact text (see exactText) is invalid_value; s then holds it as decoded, for messages.
 func (j jsonFields) string(f int) (string, bool, rating.RejectCode, string) {
 	r := j.raw(f)
 	if r == nil {
@@ -163,15 +164,68 @@ func (j jsonFields) string(f int) (string, bool, rating.RejectCode, string) {
 	if err := json.Unmarshal(r, &s); err != nil {
 		return "", false, rating.RejectInvalidValue, fmt.Sprintf("%s must be a JSON string, got %s", fieldNames[f], shown(r))
 	}
+	if !exactText(r) {
+		return s, true, rating.RejectInvalidValue, fmt.Sprintf(
+			"%s must be valid UTF-8 text, got %s (an invalid byte or an unpaired surrogate escape)", fieldNames[f], shown(r))
+	}
 	return s, true, "", ""
 }
 
-// reqString returns a required, non-empty string field.
+// exactText reports whether the raw JSON string r (valid JSON, quotes included) decodes to exactly the
+// text it spells: valid UTF-8, and every \uD800-\uDFFF escape half of a surrogate pair. encoding/json
+// turns an invalid byte and an unpaired surrogate alike into U+FFFD, so without this check two
+// different ids ("e\xff" and "e\xfe", "e\ud800" and "e\udc00") would decode equal and dedup would drop
+// one of two real events (DESIGN §3); two models or deployments would share a line.
+func exactText(r []byte) bool {
+	if !utf8.Valid(r) {
+		return false
+	}
+	for i := 1; i < len(r)-1; i++ {
+		if r[i] != '\\' {
+			continue
+		}
+		i++
+		if r[i] != 'u' {
+			continue
+		}
+		c := hex4(r[i+1 : i+5])
+		i += 4
+		switch {
+		case c < 0xD800 || c > 0xDFFF:
+		case c <= 0xDBFF && i+6 < len(r)-1 && r[i+1] == '\\' && r[i+2] == 'u':
+			if lo := hex4(r[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// hex4 returns the value of four hex digits, which the caller has checked.
+func hex4(b []byte) rune {
+	var v rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | rune(c-'a'+10)
+		default:
+			v = v<<4 | rune(c-'A'+10)
+		}
+	}
+	return v
+}
+
+// reqString returns a required, non-empty string field; with a reject, the string as decoded, if any.
 func (j jsonFields) reqString(f int) (string, rating.RejectCode, string) {
 	s, present, code, msg := j.string(f)
 	switch {
 	case code != "":
-		return "", code, msg
+		return s, code, msg
 	case !present:
 		return "", rating.RejectMissingField, fieldNames[f] + " is missing"
 	case s == "":

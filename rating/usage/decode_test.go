@@ -131,6 +131,8 @@ func TestDecodeValid(t *testing.T) {
 		{"escaped string in a known field", sv(`"model":"m\u002dsmall"`), svEvent(nil)},
 		{"escaped key", sv(`"\u0069nput_tokens":3`), svEvent(func(e *rating.Event) { e.InputTokens = 3 })},
 		{"non-ASCII value", sv(`"model":"modèle"`), svEvent(func(e *rating.Event) { e.Model = "modèle" })},
+		{"surrogate pair and U+FFFD itself", sv(`"model":"m\ud83d\ude00"`, `"base_model":"\ufffd"`),
+			svEvent(func(e *rating.Event) { e.Model, e.BaseModel = "m\U0001F600", "\uFFFD" })},
 		{"keys are case-sensitive", sv(`"Input_Tokens":"bad"`), svEvent(nil)},
 		{"whitespace and CR", " \t" + sv() + " \r", svEvent(nil)},
 		{"gpu", gpu(), gpuEvent(nil)},
@@ -220,6 +222,18 @@ func TestDecodeRejects(t *testing.T) {
 		{"batch string", sv(`"batch":"yes"`), rating.RejectInvalidValue, `batch must be true or false, got "yes"`, "e1"},
 		{"batch number", sv(`"batch":1`), rating.RejectInvalidValue, "batch must be true or false, got 1", "e1"},
 		{"model empty", sv(`"model":""`), rating.RejectInvalidValue, "model must not be empty", "e1"},
+		// encoding/json decodes an invalid byte and an unpaired surrogate alike as U+FFFD: two ids
+		// differing only there would be one id to dedup (DESIGN §3). The reject names the id as decoded.
+		{"id invalid UTF-8", sv("\"id\":\"e\xff\""), rating.RejectInvalidValue, "id must be valid UTF-8 text", "e\uFFFD"},
+		{"id unpaired high surrogate", sv(`"id":"e\ud800"`), rating.RejectInvalidValue, "id must be valid UTF-8 text", "e\uFFFD"},
+		{"id high surrogate at the end", sv(`"id":"e\udbff"`), rating.RejectInvalidValue, "id must be valid UTF-8", "e\uFFFD"},
+		{"account unpaired low surrogate", sv(`"account":"a\udc00"`), rating.RejectInvalidValue, "account must be valid UTF-8", "e1"},
+		{"model high surrogate before a non-surrogate", sv(`"model":"m\ud800\u0041"`), rating.RejectInvalidValue,
+			"model must be valid UTF-8", "e1"},
+		{"base_model two high surrogates", sv(`"base_model":"\ud800\ud800"`), rating.RejectInvalidValue,
+			"base_model must be valid UTF-8", "e1"},
+		{"deployment invalid UTF-8", gpu("\"deployment\":\"d\xfe\""), rating.RejectInvalidValue, "deployment must be valid UTF-8", "e1"},
+		{"job truncated UTF-8", ft("\"job\":\"j\xc3\""), rating.RejectInvalidValue, "job must be valid UTF-8", "e1"},
 		{"base_model number", sv(`"base_model":7`), rating.RejectInvalidValue, "base_model must be a JSON string", "e1"},
 		{"gpu_count zero", gpu(`"gpu_count":0`), rating.RejectInvalidValue,
 			"gpu_count must be a JSON integer of at least 1, got 0", "e1"},
@@ -332,7 +346,8 @@ var fuzzSeeds = []string{
 	sv(`"input_tokens":"x"`, `"input_tokens":5`), gpu(`"end":"2026-10-05T13:00:00Z"`), ft(`"method":"full_dpo"`, `"epochs":2`),
 	`{}`, `[]`, `null`, `{"id":"a"`, "{\"id\":\"\xff\"}", `{"\u0069d":"e1"}`, sv(`"cached_input_tokens":5`),
 	sv(`"output_tokens":9223372036854775808`), sv(`"ts":"2026-02-29T00:00:00Z"`), sv(`"ts":"2026-10-05T14:03:07.1234567891Z"`),
-	sv(`"ts":"2026-10-05t14:03:07z"`),
+	sv(`"ts":"2026-10-05t14:03:07z"`), sv("\"id\":\"e\xfe\""), sv(`"id":"e\ud800"`), sv(`"model":"m\ud83d\ude00"`),
+	gpu(`"deployment":"d\udc00x"`),
 }
 
 // FuzzDecode checks the fast path against the encoding/json fallback: whenever the fast path accepts a

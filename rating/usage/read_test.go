@@ -437,6 +437,21 @@ func TestReadConflict(t *testing.T) {
 	}
 }
 
+func TestReadIDsDifferingInInvalidText(t *testing.T) {
+	// encoding/json decodes an invalid byte and an unpaired surrogate escape alike as U+FFFD, so these
+	// four different ids would be two to dedup: two real events dropped as duplicates of the others
+	// (DESIGN §3: dedup must never drop a real event). Each is a reject instead; only v1 is billed.
+	const obj = "dt=2026-10-05/a.jsonl"
+	ev := func(id string) string {
+		return `{"id":"` + id + `","ts":"2026-10-05T10:00:00Z","account":"acct_1","type":"serverless","model":"m-small","input_tokens":100}`
+	}
+	res := mustRead(t, map[string][]byte{obj: jsonl(ev("u\xff"), ev("u\xfe"), ev(`s\ud800`), ev(`s\udc00`), ev("v1"))}, Options{})
+	checkCounts(t, res, 5, 5, 1, 0, 4)
+	checkRejects(t, res, []rejectAt{{obj, 1, "u\uFFFD", rating.RejectInvalidValue}, {obj, 2, "u\uFFFD", rating.RejectInvalidValue},
+		{obj, 3, "s\uFFFD", rating.RejectInvalidValue}, {obj, 4, "s\uFFFD", rating.RejectInvalidValue}})
+	checkLines(t, res, map[string]string{"acct_1 serverless m-small input_tokens @0.2": "100"})
+}
+
 func TestReadDuplicateRejectIsReproducible(t *testing.T) {
 	// Two equal copies of an event of an unknown account: one reject, at the first copy, and one
 	// duplicate — whichever copy a worker happens to rate first.
