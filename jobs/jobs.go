@@ -91,10 +91,12 @@ func (j *Jobs) lock(ctx context.Context, key string, wait bool) (func(), error) 
 	return release, nil
 }
 
-// abandonRuns records as failed the closes and reruns of p a killed process left marked running: the
-// caller holds p's lock, so none is live. A failure to do so is logged, never the run's failure.
+// abandonRuns records as failed the closes, reruns and sweeps of p a killed process left marked
+// running: the caller holds p's lock, which each of them takes, so none is live. (A standing pass of
+// a close or rerun of another period is left to that run's next attempt: Store.AbandonRuns.) A
+// failure to do so is logged, never the run's failure.
 func (j *Jobs) abandonRuns(ctx context.Context, p rating.Period) {
-	n, err := j.Store.AbandonRuns(ctx, p, []invoices.RunKind{invoices.RunClose, invoices.RunRerun}, j.now())
+	n, err := j.Store.AbandonRuns(ctx, p, []invoices.RunKind{invoices.RunClose, invoices.RunRerun, invoices.RunSweep}, j.now())
 	switch {
 	case err != nil:
 		j.Logger.Warn("could not record abandoned runs as failed", "period", p.String(), "error", err)

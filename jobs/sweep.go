@@ -36,6 +36,7 @@ func (j *Jobs) Sweep(ctx context.Context, at time.Time, wait bool) (*SweepSummar
 		return nil, err
 	}
 	defer releasePeriod()
+	j.abandonRuns(ctx, rating.PeriodOf(at))
 	run, events, rows, err := j.sweepRun(ctx, at, "")
 	return &SweepSummary{Run: run, Standing: rows, Changes: events}, err
 }

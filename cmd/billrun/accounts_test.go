@@ -182,6 +182,60 @@ func TestKilledRunIsRecordedAbandoned(t *testing.T) {
 	}
 }
 
+// TestKilledSweepIsRecordedAbandoned: a sweep killed mid-run leaves its run marked running. The next
+// sweep of its month, or a close of that month, holds the month's lock — which every sweep of it takes
+// — and records it as failed, abandoned, as a close does for a killed close: a run record never says a
+// sweep is in progress forever. The standing pass of the September close, a sweep run of October too
+// but run under September's lock, is not theirs to close.
+func TestKilledSweepIsRecordedAbandoned(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "billrun.db")
+	if out, err := runCapture("migrate", "--db", "sqlite:"+path); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	conn, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	kill := func(id string) {
+		t.Helper()
+		if _, err := conn.Exec(`INSERT INTO runs (id, kind, period, scope, at, started_at, status)
+			VALUES (?, 'sweep', '2026-10', 'all', '2026-10-20T02:00:00.000000000Z', '2026-10-20T02:00:01.000000000Z', 'running')`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill("sweep-killed-before-sweep")
+	kill("sweep-for-close-of-september")
+	if out, err := runCapture("accounts", "import", filepath.Join(root, "fixtures/accounts.yaml"), "--db", "sqlite:"+path,
+		"--at", "2026-10-21T01:00:00Z"); err != nil {
+		t.Fatalf("accounts import: %v\n%s", err, out)
+	}
+	if out, err := runCapture(append([]string{"sweep", "--at", "2026-10-21T02:00:00Z"}, fixtureArgs(t, dir)...)...); err != nil {
+		t.Fatalf("sweep: %v\n%s", err, out)
+	}
+	kill("sweep-killed-before-close")
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	for id, want := range map[string]string{"sweep-killed-before-sweep": "failed", "sweep-killed-before-close": "failed",
+		"sweep-for-close-of-september": "running"} {
+		var status, msg string
+		var finished sql.NullString
+		if err := conn.QueryRow(`SELECT status, error, finished_at FROM runs WHERE id = ?`, id).Scan(&status, &msg, &finished); err != nil {
+			t.Fatal(err)
+		}
+		if status != want || want == "failed" && (!strings.Contains(msg, "abandoned") || !finished.Valid) {
+			t.Errorf("run %s: %s %q (finished %v), want %s", id, status, msg, finished, want)
+		}
+	}
+}
+
 // TestStandingCSVEscapesTexts: DESIGN §9 — CSV cells that begin with = + - @ are escaped, in
 // billrun standing's CSV (current standing and its history) as in the exports: an account id that
 // looks like a formula is written with a leading quote, and the amounts stay numbers.

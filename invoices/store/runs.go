@@ -128,7 +128,9 @@ func (s *Store) FinishRun(ctx context.Context, run *invoices.Run) error {
 // caller holds the period's lock, so no live process is running one — with finished_at at and an
 // error saying so, and returns how many it changed. The standing pass of such a run, a sweep run
 // whose id is invoices.StandingPassPrefix and the run's id (of another period: the month of the
-// run's --at), is recorded so too when it was left running, and counted.
+// run's --at), is recorded so too when it was left running, and counted. A standing pass is never
+// abandoned on its own, even when kinds holds invoices.RunSweep and its period is p: it runs under
+// the lock of its close's or rerun's period, not p's, and goes with that run.
 func (s *Store) AbandonRuns(ctx context.Context, p rating.Period, kinds []invoices.RunKind, at time.Time) (int64, error) {
 	if len(kinds) == 0 {
 		return 0, nil
@@ -138,7 +140,8 @@ func (s *Store) AbandonRuns(ctx context.Context, p rating.Period, kinds []invoic
 	for _, k := range kinds {
 		which = append(which, string(k))
 	}
-	where := `period = ? AND status = ? AND kind IN ` + valuesList(1, len(kinds))
+	which = append(which, string(invoices.RunSweep), invoices.StandingPassPrefix+"%")
+	where := `period = ? AND status = ? AND kind IN ` + valuesList(1, len(kinds)) + ` AND NOT (kind = ? AND id LIKE ?)`
 	var n int64
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		// The passes first: once their runs are failed, they are no longer found running.

@@ -62,6 +62,7 @@ func TestStore(t *testing.T) {
 		{"Runs", testRuns},
 		{"Rejects", testRejects},
 		{"AbandonRuns", testAbandonRuns},
+		{"AbandonSweeps", testAbandonSweeps},
 		{"Standing", testStanding},
 		{"StandingMany", testStandingMany},
 		{"Lock", testLock},
@@ -1263,6 +1264,41 @@ func testAbandonRuns(t *testing.T, s *store.Store) {
 		invoices.StandingPassPrefix + "close-of-september": invoices.RunRunning,
 		// A finished rerun's pass left running is not its business to close: it was not abandoned.
 		invoices.StandingPassPrefix + "rerun-done": invoices.RunRunning,
+	} {
+		r, err := store.RunByID(s, id)
+		if err != nil {
+			t.Fatalf("run %s: %v", id, err)
+		}
+		if r.Status != want || want == invoices.RunFailed && (!strings.Contains(r.Error, "abandoned") || r.FinishedAt == nil) {
+			t.Errorf("run %s: %s %q (finished %v), want %s", id, r.Status, r.Error, r.FinishedAt, want)
+		}
+	}
+}
+
+// testAbandonSweeps: a sweep killed mid-run is recorded as failed by the next run holding its month's
+// lock (AbandonRuns with RunSweep among the kinds) — but a standing pass whose period is that month
+// belongs to a close of the month before, running under that month's lock: it is left alone.
+func testAbandonSweeps(t *testing.T, s *store.Store) {
+	start := func(id string, kind invoices.RunKind, p rating.Period) {
+		t.Helper()
+		if err := s.StartRun(t.Context(), &invoices.Run{ID: id, Kind: kind, Period: p, StartedAt: tm("2026-11-01T02:00:00Z")}); err != nil {
+			t.Fatalf("StartRun(%s): %v", id, err)
+		}
+	}
+	start("sweep-20261101T010000Z-aaaaaaaa", invoices.RunSweep, nov)
+	start("close-of-october", invoices.RunClose, oct)
+	start(invoices.StandingPassPrefix+"close-of-october", invoices.RunSweep, nov)
+	start("sweep-20261031T230000Z-bbbbbbbb", invoices.RunSweep, oct)
+	n, err := s.AbandonRuns(t.Context(), nov, []invoices.RunKind{invoices.RunClose, invoices.RunRerun, invoices.RunSweep},
+		tm("2026-11-01T03:00:00Z"))
+	if err != nil || n != 1 {
+		t.Errorf("AbandonRuns = %d, %v; want 1 (the killed sweep of November)", n, err)
+	}
+	for id, want := range map[string]invoices.RunStatus{
+		"sweep-20261101T010000Z-aaaaaaaa":                invoices.RunFailed,
+		"close-of-october":                               invoices.RunRunning,
+		invoices.StandingPassPrefix + "close-of-october": invoices.RunRunning,
+		"sweep-20261031T230000Z-bbbbbbbb":                invoices.RunRunning,
 	} {
 		r, err := store.RunByID(s, id)
 		if err != nil {
