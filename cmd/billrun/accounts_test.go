@@ -132,6 +132,69 @@ func TestSweepAtReproducesThePast(t *testing.T) {
 	}
 }
 
+// TestCloseAccountsImportIsARun: DESIGN §8 — every command that changes data is a run, and §11 — the
+// import of close --accounts is its own transaction and stays even if the run after it fails. The
+// import is recorded as an import run of its own (as accounts import and schedule record theirs), so
+// a close that imports and then finds its period held (exit 5) leaves a record of what it changed.
+func TestCloseAccountsImportIsARun(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "billrun.db")
+	if out, err := runCapture("migrate", "--db", "sqlite:"+path); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	conn, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Another host's close holds October.
+	if _, err := conn.Exec(`INSERT INTO run_locks (key, holder, expires_at)
+		VALUES ('period:2026-10', 'elsewhere/1/abcdefgh', '2999-01-01T00:00:00.000000000Z')`); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(root, "fixtures/accounts.yaml")
+	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", file}, fixtureArgs(t, dir)...)
+	if out, err := runCapture(args...); exitCode(err) != exitLocked {
+		t.Fatalf("close while October is held: %v, want exit %d\n%s", err, exitLocked, out)
+	}
+	var accounts int
+	if err := conn.QueryRow(`SELECT count(*) FROM accounts`).Scan(&accounts); err != nil || accounts != 20 {
+		t.Fatalf("%d accounts after the refused close (%v), want the 20 imported", accounts, err)
+	}
+	if _, err := conn.Exec(`DELETE FROM run_locks`); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCapture(args...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	rows, err := conn.Query(`SELECT kind, period, scope, status FROM runs WHERE kind IN ('import', 'close') ORDER BY started_at, id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var kind, period, scope, status string
+		if err := rows.Scan(&kind, &period, &scope, &status); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.Join([]string{kind, period, scope, status}, " "))
+	}
+	want := []string{
+		"import 2026-11 accounts file " + file + " succeeded",
+		"import 2026-11 accounts file " + file + " succeeded",
+		"close 2026-10 all succeeded",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("runs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // TestKilledRunIsRecordedAbandoned: a close killed mid-run leaves its run marked running; the next
 // close of the period, holding the period's lock (so no live process runs it), records it as failed,
 // abandoned — a run record never says a close is in progress forever.

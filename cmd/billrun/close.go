@@ -57,7 +57,9 @@ func runClose(ctx context.Context, e *environment, args []string) error {
 		defer ahead.Stop()
 	}
 	if imp != nil {
-		if _, err := j.ImportAccounts(ctx, imp); err != nil {
+		// The import is a run of its own (DESIGN §8, §11): it stays, recorded, even when the close after
+		// it fails or finds its period held.
+		if _, _, err := j.ImportAccountsRun(ctx, imp, at, c.accounts); err != nil {
 			return err
 		}
 	}
