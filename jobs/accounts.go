@@ -23,24 +23,18 @@ func (j *Jobs) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoic
 
 // ImportAccountsRun is `billrun accounts import`: ImportAccounts recorded as a run (DESIGN §8: every
 // command that changes data is a run), of kind import, the month of at and scope "accounts file F",
-// whose status says whether the import was applied.
+// whose status says whether the import was applied. The run is recorded with the import, in its
+// transaction (or, failed, once nothing was written), so a killed import never leaves it running.
 func (j *Jobs) ImportAccountsRun(ctx context.Context, imp *invoices.Import, at time.Time, file string) (invoices.ImportResult, *invoices.Run, error) {
 	at = at.UTC()
 	run := &invoices.Run{ID: newRunID(invoices.RunImport, at), Kind: invoices.RunImport, Period: rating.PeriodOf(at),
-		Scope: "accounts file " + file, At: at, StartedAt: j.now(), Status: invoices.RunRunning}
-	if err := j.Store.StartRun(ctx, run); err != nil {
-		return invoices.ImportResult{}, nil, fmt.Errorf("accounts import: start run: %w", err)
-	}
-	res, err := j.ImportAccounts(ctx, imp)
-	end := j.now()
-	run.FinishedAt, run.Status = &end, invoices.RunSucceeded
+		Scope: "accounts file " + file, At: at, StartedAt: j.now()}
+	res, err := j.Store.ImportAccountsRun(ctx, imp, run, j.now)
 	if err != nil {
-		run.Status, run.Error = invoices.RunFailed, err.Error()
+		return res, run, fmt.Errorf("accounts import: %w", err)
 	}
-	if ferr := j.Store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
-		err = fmt.Errorf("accounts import: finish run: %w", ferr)
-	}
-	return res, run, err
+	j.Logger.Info("accounts imported", "accounts", res.Accounts, "grants", res.Grants, "payments", res.Payments)
+	return res, run, nil
 }
 
 func sortAccounts(a []invoices.Account) {

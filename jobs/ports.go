@@ -16,6 +16,9 @@ type Store interface {
 	// deletes. It returns an error wrapping invoices.ErrGrantConsumed when a consumed grant's amount
 	// would change.
 	ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error)
+	// ImportAccountsRun is ImportAccounts recorded as run, finished at end(): inserted with the import,
+	// in its transaction, or failed when the import wrote nothing — never left running.
+	ImportAccountsRun(ctx context.Context, imp *invoices.Import, run *invoices.Run, end func() time.Time) (invoices.ImportResult, error)
 	// Accounts returns every account with its contracts and grants (Consumed summed over the
 	// consumptions of effective documents), in ascending id order.
 	Accounts(ctx context.Context) ([]invoices.Account, error)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
@@ -86,6 +87,34 @@ var errAccountWithoutID = errors.New("account without id")
 // invoices.ErrNotFound when a payment names an account that exists neither in the database nor in the
 // import.
 func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error) {
+	return s.importAccounts(ctx, imp, nil)
+}
+
+// ImportAccountsRun is ImportAccounts recorded as run (DESIGN §8), whose row is never left running: on
+// success it is inserted succeeded, finished at end(), in the import's own transaction; when the
+// import fails, having written nothing, it is inserted failed with the error. A process killed during
+// the import leaves neither the import nor its run. run's status, end time and error are set as
+// stored. It returns ImportAccounts' errors.
+func (s *Store) ImportAccountsRun(ctx context.Context, imp *invoices.Import, run *invoices.Run, end func() time.Time) (invoices.ImportResult, error) {
+	finish := func(err error) *invoices.Run {
+		t := end()
+		run.FinishedAt, run.Status, run.Error = &t, invoices.RunSucceeded, ""
+		if err != nil {
+			run.Status, run.Error = invoices.RunFailed, err.Error()
+		}
+		return run
+	}
+	res, err := s.importAccounts(ctx, imp, func(tx *sqlx.Tx) error { return s.insertRun(ctx, tx, finish(nil)) })
+	if err != nil {
+		if rerr := s.insertRun(context.WithoutCancel(ctx), s.db, finish(err)); rerr != nil {
+			return res, fmt.Errorf("%w (and recording its run %s failed: %v)", err, run.ID, rerr)
+		}
+	}
+	return res, err
+}
+
+// importAccounts is ImportAccounts; also, when set, runs last in its transaction.
+func (s *Store) importAccounts(ctx context.Context, imp *invoices.Import, also func(tx *sqlx.Tx) error) (invoices.ImportResult, error) {
 	for i := range imp.Accounts {
 		if imp.Accounts[i].ID == "" {
 			// The text names the (empty) id as every account error does.
@@ -121,6 +150,9 @@ func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoi
 			if changed {
 				res.Payments++
 			}
+		}
+		if also != nil {
+			return also(tx)
 		}
 		return nil
 	})

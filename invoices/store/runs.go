@@ -103,6 +103,19 @@ func (s *Store) StartRun(ctx context.Context, run *invoices.Run) error {
 	return nil
 }
 
+// insertRun inserts run's row as it stands, through ex (the database or a transaction).
+func (s *Store) insertRun(ctx context.Context, ex sqlx.ExtContext, run *invoices.Run) error {
+	r, err := newRunRow(run)
+	if err == nil {
+		_, err = sqlx.NamedExecContext(ctx, ex, `INSERT INTO runs (`+runColumns+`) VALUES (:id, :kind, :period, :scope, :at,
+			:started_at, :finished_at, :status, :error, :price_book_hash, :manifest, :counts, :totals)`, r)
+	}
+	if err != nil {
+		return fmt.Errorf("store: record run %s: %w", run.ID, err)
+	}
+	return nil
+}
+
 // FinishRun updates a run's status, end time, error, price book hash, manifest, counts and totals. It
 // returns an error wrapping invoices.ErrNotFound when the run was never started.
 func (s *Store) FinishRun(ctx context.Context, run *invoices.Run) error {

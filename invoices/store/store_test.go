@@ -63,6 +63,7 @@ func TestStore(t *testing.T) {
 		{"Rejects", testRejects},
 		{"AbandonRuns", testAbandonRuns},
 		{"AbandonSweeps", testAbandonSweeps},
+		{"ImportAccountsRun", testImportAccountsRun},
 		{"Standing", testStanding},
 		{"StandingMany", testStandingMany},
 		{"Lock", testLock},
@@ -1307,5 +1308,45 @@ func testAbandonSweeps(t *testing.T, s *store.Store) {
 		if r.Status != want || want == invoices.RunFailed && (!strings.Contains(r.Error, "abandoned") || r.FinishedAt == nil) {
 			t.Errorf("run %s: %s %q (finished %v), want %s", id, r.Status, r.Error, r.FinishedAt, want)
 		}
+	}
+}
+
+// testImportAccountsRun: an import recorded as a run (accounts import, close --accounts, schedule) is
+// never left running: it is stored succeeded with the import, in its transaction; failed when the
+// import is refused or stopped (a cancelled context, as close as a test gets to a kill), with nothing
+// of the import written. A process killed during the import leaves no run row at all.
+func testImportAccountsRun(t *testing.T, s *store.Store) {
+	end := func() time.Time { return tm("2026-11-05T09:00:01Z") }
+	newRun := func(id string) *invoices.Run {
+		return &invoices.Run{ID: id, Kind: invoices.RunImport, Period: nov, Scope: "accounts file a.yaml",
+			At: tm("2026-11-05T09:00:00Z"), StartedAt: tm("2026-11-05T09:00:00Z")}
+	}
+	ok := &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1", PaymentMethod: ptr(true)}}}
+	if _, err := s.ImportAccountsRun(t.Context(), ok, newRun("import-ok"), end); err != nil {
+		t.Fatalf("ImportAccountsRun: %v", err)
+	}
+	bad := &invoices.Import{Payments: []invoices.Payment{{ID: "pay_1", Account: "nobody", Amount: 500,
+		PaidAt: tm("2026-11-02T00:00:00Z"), ForCredits: true}}}
+	if _, err := s.ImportAccountsRun(t.Context(), bad, newRun("import-refused"), end); !errors.Is(err, invoices.ErrNotFound) {
+		t.Errorf("ImportAccountsRun of a payment of no account: %v, want ErrNotFound", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	stopped := &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a2", PaymentMethod: ptr(true)}}}
+	if _, err := s.ImportAccountsRun(ctx, stopped, newRun("import-stopped"), end); err == nil {
+		t.Errorf("ImportAccountsRun with a cancelled context: nil error")
+	}
+	for id, want := range map[string]invoices.RunStatus{"import-ok": invoices.RunSucceeded,
+		"import-refused": invoices.RunFailed, "import-stopped": invoices.RunFailed} {
+		r, err := store.RunByID(s, id)
+		if err != nil {
+			t.Fatalf("run %s: %v", id, err)
+		}
+		if r.Status != want || r.FinishedAt == nil || !r.FinishedAt.Equal(end()) {
+			t.Errorf("run %s: %s (finished %v), want %s finished %s", id, r.Status, r.FinishedAt, want, end())
+		}
+	}
+	if accts := accountsByID(t, s); len(accts) != 1 || accts["a1"].ID != "a1" {
+		t.Errorf("accounts %v, want a1 alone: the refused and the stopped imports write nothing", slices.Collect(maps.Keys(accts)))
 	}
 }
