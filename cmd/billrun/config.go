@@ -83,7 +83,8 @@ func (e *environment) flags(name, synopsis string, c *config, spec flagSpec) *fl
 			"default "+fixtureUsage+" only with the default --db)")
 		fs.DurationVar(&c.maxGPUInterval, "max-gpu-interval", time.Hour, "longest GPU interval accepted; longer ones are rejected (env BILLRUN_MAX_GPU_INTERVAL)")
 		fs.IntVar(&c.workers, "workers", runtime.GOMAXPROCS(0), "objects decoded in parallel (env BILLRUN_WORKERS)")
-		fs.BoolVar(&c.s3PathStyle, "s3-path-style", false, "path-style S3 addressing, for S3-compatible stores (env BILLRUN_S3_PATH_STYLE)")
+		fs.BoolVar(&c.s3PathStyle, "s3-path-style", false, "path-style S3 addressing (env BILLRUN_S3_PATH_STYLE); default: on for an S3-compatible\n"+
+			"endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL not on amazonaws.com), off for AWS")
 		fs.StringVar(&c.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never (env BILLRUN_PROGRESS)")
 	}
 	if spec.prices || spec.usage {
@@ -379,8 +380,10 @@ func openSource(ctx context.Context, c *config, getenv func(string) string, log 
 		if err != nil {
 			return nil, usagef("%s: %v", c.flagName("usage"), err)
 		}
+		// Unless --s3-path-style (or its variable) says, an S3-compatible endpoint is addressed
+		// path-style and AWS's own virtual-host style.
 		return usage.NewS3(ctx, usage.S3Options{Bucket: bucket, Prefix: prefix, Endpoint: getenv("AWS_ENDPOINT_URL_S3"),
-			PathStyle: c.s3PathStyle, Logger: log})
+			PathStyle: c.s3PathStyle, AutoPathStyle: !c.set["s3-path-style"], Logger: log})
 	}
 	src, err := usage.NewLocal(c.usage)
 	if err != nil {

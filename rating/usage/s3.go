@@ -66,6 +66,10 @@ type S3Options struct {
 	// PathStyle addresses buckets as ENDPOINT/BUCKET/KEY instead of BUCKET.ENDPOINT/KEY; most
 	// S3-compatible servers need it.
 	PathStyle bool
+	// AutoPathStyle, when PathStyle is false, addresses buckets path-style exactly when the endpoint
+	// is an S3-compatible server's rather than AWS's (see pathStyleFor): with AWS_ENDPOINT_URL_S3 set
+	// to http://localhost:5000, virtual-host addressing sends billing.localhost, which does not resolve.
+	AutoPathStyle bool
 	// Region overrides the SDK's default chain (AWS_REGION, shared config). With no region at all, an
 	// S3-compatible endpoint gets us-east-1 and AWS proper is an error.
 	Region string
@@ -166,7 +170,7 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
-		o.UsePathStyle = opts.PathStyle
+		o.UsePathStyle = opts.PathStyle || (opts.AutoPathStyle && pathStyleFor(o.BaseEndpoint))
 		if o.Region == "" && o.BaseEndpoint != nil {
 			o.Region = s3DefaultRegion
 		}
@@ -177,6 +181,27 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 	s := NewS3FromClient(client, opts.Bucket, opts.Prefix, opts.Logger)
 	s.maxResumes = maxRetries
 	return s, nil
+}
+
+// pathStyleFor reports whether a client with base endpoint (nil: the SDK's own, AWS) should address
+// buckets path-style when the user did not say: yes for an S3-compatible server (MinIO, Ceph, moto,
+// R2 … — every one serves path-style requests, and a host name such as localhost takes no bucket
+// subdomain), no for AWS's own hosts, whose virtual-host addressing is the SDK's default.
+func pathStyleFor(endpoint *string) bool {
+	if endpoint == nil || *endpoint == "" {
+		return false
+	}
+	u, err := url.Parse(*endpoint)
+	if err != nil {
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, aws := range []string{".amazonaws.com", ".amazonaws.com.cn"} {
+		if strings.HasSuffix(host, aws) {
+			return false
+		}
+	}
+	return host != ""
 }
 
 // NewS3FromClient builds an S3 source on an existing client, for tests and callers that configure the

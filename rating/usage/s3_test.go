@@ -248,6 +248,17 @@ func TestS3NewS3(t *testing.T) {
 		}
 		s3TestCheckTree(t, t.Context(), src, tree, wantKeys)
 	})
+	t.Run("an S3-compatible host name, path style not set", func(t *testing.T) {
+		// Addressed virtual-host style, the bucket would be billing.localhost, which does not resolve
+		// here: AutoPathStyle addresses a non-AWS endpoint path-style.
+		t.Setenv("AWS_ENDPOINT_URL_S3", strings.Replace(url, "127.0.0.1", "localhost", 1))
+		t.Setenv("AWS_REGION", "us-east-1")
+		src, err := NewS3(t.Context(), S3Options{Bucket: "billing", Prefix: "usage", AutoPathStyle: true, MaxRetries: 1})
+		if err != nil {
+			t.Fatalf("NewS3: %v", err)
+		}
+		s3TestCheckTree(t, t.Context(), src, tree, wantKeys)
+	})
 	t.Run("AWS without a region", func(t *testing.T) {
 		t.Setenv("AWS_ENDPOINT_URL_S3", "")
 		t.Setenv("AWS_REGION", "")
@@ -268,6 +279,28 @@ func TestS3NewS3(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestS3PathStyleFor: left unset, path-style addressing is for S3-compatible endpoints, not for AWS's.
+func TestS3PathStyleFor(t *testing.T) {
+	for endpoint, want := range map[string]bool{
+		"":                                       false, // the SDK's own: AWS
+		"http://localhost:5000":                  true,
+		"http://127.0.0.1:9000":                  true,
+		"https://minio.internal.example:9000/":   true,
+		"https://s3.us-east-1.amazonaws.com":     false,
+		"https://S3.EU-WEST-1.AMAZONAWS.COM":     false,
+		"https://s3.cn-north-1.amazonaws.com.cn": false,
+		"://bad":                                 false,
+	} {
+		e := &endpoint
+		if endpoint == "" {
+			e = nil
+		}
+		if got := pathStyleFor(e); got != want {
+			t.Errorf("pathStyleFor(%q) = %v, want %v", endpoint, got, want)
+		}
+	}
 }
 
 func TestS3ParseURI(t *testing.T) {
