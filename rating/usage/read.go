@@ -179,6 +179,13 @@ func Read(ctx context.Context, src Source, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("usage: list %s: %w", src, err)
 	}
+	if len(objs) == 0 && len(dates) > 0 {
+		// Not an error — a month can have no usage, and a sweep early on the 1st reads one empty day —
+		// but a mistyped prefix looks just like this, and a close would go on to issue nothing.
+		opts.Logger.Warn("usage: no usage objects found: check the source if usage was expected",
+			slog.String("source", src.String()), slog.String("from", "dt="+dates[0]),
+			slog.String("to", "dt="+dates[len(dates)-1]))
+	}
 	objs = slices.Clone(objs)
 	slices.SortStableFunc(objs, func(a, b rating.Object) int { return strings.Compare(a.Key, b.Key) })
 	r := &reader{src: src, opts: opts, objs: objs, seed: maphash.MakeSeed(), start: start}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -297,6 +298,38 @@ func TestReadBlankLines(t *testing.T) {
 	res := mustRead(t, map[string][]byte{obj: []byte(content)}, Options{})
 	checkRejects(t, res, []rejectAt{{obj, 6, "", rating.RejectInvalidJSON}})
 	checkCounts(t, res, 3, 3, 2, 0, 1)
+}
+
+// TestReadWarnsWithNoObjects: a read that finds no usage object (a mistyped prefix looks just like
+// a month without usage) succeeds with zero counts and warns, naming the source and the partitions;
+// one that finds objects does not warn.
+func TestReadWarnsWithNoObjects(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		files map[string][]byte
+		warn  bool
+	}{
+		{"nothing under dt=", map[string][]byte{"README.md": []byte("not usage")}, true},
+		{"an object", map[string][]byte{"dt=2026-10-05/a.jsonl": jsonl(svl("e1", "2026-10-05T10:00:00Z", "acct_1", 1, 0))}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			res, err := readTree(t, c.files, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			warned := strings.Contains(logs.String(), "level=WARN msg=\"usage: no usage objects found")
+			if warned != c.warn {
+				t.Errorf("warned = %v, want %v; logs:\n%s", warned, c.warn, logs.String())
+			}
+			if c.warn && (!strings.Contains(logs.String(), `from="dt=2026-10-01"`) || !strings.Contains(logs.String(), `to="dt=2026-11-01"`)) {
+				t.Errorf("the warning does not name the partitions read:\n%s", logs.String())
+			}
+			if c.warn && (len(res.Manifest) != 0 || res.Counts.Lines != 0) {
+				t.Errorf("manifest %v, %d lines: want none", res.Manifest, res.Counts.Lines)
+			}
+		})
+	}
 }
 
 func TestReadIgnoresOtherObjects(t *testing.T) {
