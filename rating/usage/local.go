@@ -82,9 +82,9 @@ func (l *Local) String() string {
 }
 
 // List returns the usage files directly inside ROOT/dt=DATE/ for each date ("YYYY-MM-DD"), sorted by
-// key, with their sizes and an empty ETag. A missing partition directory has no objects. Files with
-// other names, subdirectories and anything outside the partitions are ignored. It returns an error for
-// a malformed date or a directory that cannot be read.
+// key, with their sizes and an empty ETag. A missing partition directory, or a file in its place, has
+// no objects. Files with other names, subdirectories and anything outside the partitions are ignored.
+// It returns an error for a malformed date or a directory that cannot be read.
 func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, error) {
 	var objs []rating.Object
 	for _, date := range uniqueSorted(dates) {
@@ -95,9 +95,15 @@ func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, erro
 			return nil, fmt.Errorf("usage: list %s: date %q: want YYYY-MM-DD", l, date)
 		}
 		part := "dt=" + date
-		entries, err := os.ReadDir(filepath.Join(l.root, part))
+		partDir := filepath.Join(l.root, part)
+		entries, err := os.ReadDir(partDir)
 		if err != nil {
 			if os.IsNotExist(err) {
+				continue
+			}
+			// A file named like a partition holds no partition: like the key PREFIX/dt=DATE on S3, it is
+			// not under dt=DATE/ and so not usage (DESIGN §11).
+			if info, statErr := os.Stat(partDir); statErr == nil && !info.IsDir() {
 				continue
 			}
 			return nil, fmt.Errorf("usage: list %s: %w", l, err)

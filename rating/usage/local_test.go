@@ -45,6 +45,9 @@ func TestLocalListAndOpen(t *testing.T) {
 		"dt=2026-10-05/deeper/x.jsonl":  []byte("no"),
 		"dt=2026-10-06/d.jsonl":         []byte("other day"),
 		"dt=2026-10-07/x.jsonl/y.jsonl": []byte("a directory named like usage"),
+		// A file named like a partition is not under a dt=YYYY-MM-DD/ partition, so it is ignored
+		// (DESIGN §11), as S3 ignores the key PREFIX/dt=2026-10-08.
+		"dt=2026-10-08": []byte("a file named like a partition"),
 	})
 	if err := os.Symlink(filepath.Join(dir, "dt=2026-10-05", "a.jsonl"), filepath.Join(dir, "dt=2026-10-05", "link.jsonl")); err != nil {
 		t.Fatal(err)
@@ -56,7 +59,7 @@ func TestLocalListAndOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := l.List(context.Background(), []string{"2026-10-05", "2026-10-07", "2026-10-05", "2026-10-09"})
+	objs, err := l.List(context.Background(), []string{"2026-10-05", "2026-10-07", "2026-10-05", "2026-10-08", "2026-10-09"})
 	if err != nil {
 		t.Fatal(err)
 	}
