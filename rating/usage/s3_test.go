@@ -107,6 +107,7 @@ func s3TestTree(bigBytes int) (tree map[string][]byte, wantKeys []string) {
 		"usage/dt=2026-10-31/_SUCCESS":         {},
 		"usage/dt=2026-11-01/y.jsonl":          []byte(`{"id":"y"}` + "\n"),
 		"usage/dt=2026-10-011/z.jsonl":         []byte(`{"id":"z"}` + "\n"), // shares "dt=2026-10-01" as a string prefix
+		"usage/dt=2026-11-02":                  []byte("an object named like a partition, not in one"),
 		"usage-old/dt=2026-10-01/a.jsonl":      []byte(`{"id":"old"}` + "\n"),
 		"other/dt=2026-10-01/a.jsonl":          []byte(`{"id":"other"}` + "\n"),
 		"dt=2026-10-01/at-bucket-root.jsonl":   []byte(`{"id":"root"}` + "\n"),
