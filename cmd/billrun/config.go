@@ -81,8 +81,9 @@ func (e *environment) flags(name, synopsis string, c *config, spec flagSpec) *fl
 	if spec.usage {
 		fs.StringVar(&c.usage, "usage", "", "raw usage: s3://bucket/prefix, file:///abs/path or a path (env BILLRUN_USAGE;\n"+
 			"default "+fixtureUsage+" only with the default --db)")
-		fs.DurationVar(&c.maxGPUInterval, "max-gpu-interval", time.Hour, "longest GPU interval accepted; longer ones are rejected (env BILLRUN_MAX_GPU_INTERVAL)")
-		fs.IntVar(&c.workers, "workers", runtime.GOMAXPROCS(0), "objects decoded in parallel (env BILLRUN_WORKERS)")
+		fs.DurationVar(&c.maxGPUInterval, "max-gpu-interval", time.Hour, "longest GPU interval accepted, at most 23h (0: the default); longer ones are rejected\n"+
+			"(env BILLRUN_MAX_GPU_INTERVAL)")
+		fs.IntVar(&c.workers, "workers", runtime.GOMAXPROCS(0), "objects decoded in parallel, 0: one per CPU (env BILLRUN_WORKERS)")
 		fs.BoolVar(&c.s3PathStyle, "s3-path-style", false, "path-style S3 addressing (env BILLRUN_S3_PATH_STYLE); default: on for an S3-compatible\n"+
 			"endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL not on amazonaws.com), off for AWS")
 		fs.StringVar(&c.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never (env BILLRUN_PROGRESS)")
@@ -104,7 +105,7 @@ func (e *environment) flags(name, synopsis string, c *config, spec flagSpec) *fl
 		fs.Int64Var(&c.maxRejects, "max-rejects", 0, "most rejected usage lines tolerated before nothing is issued (env BILLRUN_MAX_REJECTS)")
 	}
 	if spec.wait {
-		fs.BoolVar(&c.wait, "wait", false, "wait for another run on the same period to finish instead of exiting 5 (env BILLRUN_WAIT)")
+		fs.BoolVar(&c.wait, "wait", false, "wait for the run holding the period's lock to finish instead of exiting 5 (env BILLRUN_WAIT)")
 	}
 	fs.StringVar(&c.logFormat, "log-format", "auto", "logs on stderr: auto (text on a terminal, else JSON), text, json (env BILLRUN_LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (env BILLRUN_LOG_LEVEL)")

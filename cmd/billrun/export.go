@@ -12,11 +12,13 @@ import (
 
 func runExport(ctx context.Context, e *environment, args []string) error {
 	var c config
-	fs := e.flags("export", "export --period YYYY-MM --format json|csv|xlsx [--out PATH] [flags]", &c, flagSpec{db: true, at: true})
+	fs := e.flags("export", "export --period YYYY-MM|prev|current --format json|csv|xlsx [--out PATH] [flags]", &c, flagSpec{db: true, at: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to export: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
-	format := fs.String("format", "json", "json (billrun.period/v1), csv (one row per invoice line) or xlsx (the finance workbook)")
+	format := fs.String("format", "json", "json (billrun.period/v1), csv (one row per invoice line) or xlsx (the finance workbook)\n"+
+		"(env BILLRUN_FORMAT)")
 	out := fs.String("out", "", "file to write, or a directory to write the format's usual file in (invoices.json,\n"+
-		"invoices.csv, billrun-PERIOD.xlsx); default stdout for json and csv, out/PERIOD/billrun-PERIOD.xlsx for xlsx")
+		"invoices.csv, billrun-PERIOD.xlsx) (env BILLRUN_OUT); default stdout for json and csv,\n"+
+		"out/PERIOD/billrun-PERIOD.xlsx for xlsx")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}

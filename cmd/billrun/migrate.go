@@ -10,6 +10,7 @@ import (
 func runMigrate(ctx context.Context, e *environment, args []string) error {
 	var c config
 	fs := e.flags("migrate", "migrate [--db DSN]", &c, flagSpec{db: true, at: true})
+	fs.Lookup("at").Usage = "RFC 3339 (env BILLRUN_AT), only checked: migrations do not depend on the time"
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}

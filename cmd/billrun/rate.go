@@ -22,8 +22,10 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 		flagSpec{db: true, usage: true, prices: true, accounts: true, at: true, rejects: true})
 	fs.Lookup("accounts").Usage = "accounts file to rate against instead of the database's accounts; nothing is imported\n" +
 		"(env BILLRUN_ACCOUNTS; default " + fixtureAccounts + " only with the default --db, and only if it exists)"
+	fs.Lookup("max-rejects").Usage = "most rejected usage lines tolerated; past them rate prints the drafts and exits 3\n" +
+		"(env BILLRUN_MAX_REJECTS)"
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rate: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
-	format := fs.String("format", "table", "output: table or json (the billrun.period/v1 shape with drafts and counts)")
+	format := fs.String("format", "table", "output: table or json (the billrun.period/v1 shape with drafts and counts) (env BILLRUN_FORMAT)")
 	prof := profileFlags(fs)
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
@@ -85,8 +87,8 @@ type profiles struct{ cpu, mem *string }
 
 func profileFlags(fs *flag.FlagSet) profiles {
 	return profiles{
-		cpu: fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for benchmarks)"),
-		mem: fs.String("memprofile", "", "write a heap profile at the end of the run to this file (for benchmarks)"),
+		cpu: fs.String("cpuprofile", "", "write a CPU profile of the run to this file, for benchmarks (env BILLRUN_CPUPROFILE)"),
+		mem: fs.String("memprofile", "", "write a heap profile at the end of the run to this file, for benchmarks (env BILLRUN_MEMPROFILE)"),
 	}
 }
 

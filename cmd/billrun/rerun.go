@@ -23,9 +23,9 @@ func runRerun(ctx context.Context, e *environment, args []string) error {
 	fs := e.flags("rerun", "rerun --period YYYY-MM|prev|current [--account A]... [--dry-run] [flags]", &c,
 		flagSpec{db: true, usage: true, prices: true, out: true, at: true, rejects: true, wait: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rerun: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
-	dry := fs.Bool("dry-run", false, "print the per-account diff (old, new, delta, changed lines) and change nothing")
+	dry := fs.Bool("dry-run", false, "print the per-account diff (old, new, delta, changed lines) and change nothing (env BILLRUN_DRY_RUN)")
 	var accounts accountList
-	fs.Var(&accounts, "account", "limit the rerun to this account (repeatable)")
+	fs.Var(&accounts, "account", "limit the rerun to this account; repeatable (env BILLRUN_ACCOUNT: one account)")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}

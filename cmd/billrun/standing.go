@@ -18,10 +18,12 @@ import (
 
 func runStanding(ctx context.Context, e *environment, args []string) error {
 	var c config
-	fs := e.flags("standing", "standing [--format table|json|csv] [flags]", &c, flagSpec{db: true, at: true})
-	format := fs.String("format", "table", "table, json (billrun.standing/v1, what the API gateway reads) or csv")
-	history := fs.Bool("history", false, "print the history of standing changes (time, old → new, reasons, run) instead")
-	account := fs.String("account", "", "only this account (its row, or with --history its changes)")
+	fs := e.flags("standing", "standing [--format table|json|csv] [--account A] [--history] [flags]", &c, flagSpec{db: true, at: true})
+	fs.Lookup("at").Usage = "RFC 3339 (env BILLRUN_AT), only checked: standing prints what the last close, rerun or sweep\n" +
+		"stored, each row with its evaluated_at"
+	format := fs.String("format", "table", "table, json (billrun.standing/v1, what the API gateway reads) or csv (env BILLRUN_FORMAT)")
+	history := fs.Bool("history", false, "print the history of standing changes (time, old → new, reasons, run) instead (env BILLRUN_HISTORY)")
+	account := fs.String("account", "", "only this account (its row, or with --history its changes) (env BILLRUN_ACCOUNT)")
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
