@@ -68,21 +68,26 @@ func (e *environment) progressFunc(c *config) func(usage.Progress) {
 	}
 	var bar *progressbar.ProgressBar
 	return func(p usage.Progress) {
-		if bar == nil {
-			bar = progressbar.NewOptions64(p.BytesTotal, progressbar.OptionSetWriter(e.stderr),
-				progressbar.OptionShowBytes(true), progressbar.OptionSetWidth(24), progressbar.OptionThrottle(200*time.Millisecond),
-				progressbar.OptionClearOnFinish(), progressbar.OptionSetPredictTime(true))
-		}
 		rate := int64(0)
 		if ms := p.Elapsed.Milliseconds(); ms > 0 {
 			rate = p.Events * 1000 / ms
 		}
-		bar.Describe(fmt.Sprintf("usage: objects %d/%d, events %d (%d/s)", p.ObjectsDone, p.ObjectsTotal, p.Events, rate))
+		desc := fmt.Sprintf("usage: objects %d/%d, events %d (%d/s)", p.ObjectsDone, p.ObjectsTotal, p.Events, rate)
+		if bar == nil {
+			bar = progressbar.NewOptions64(p.BytesTotal, progressbar.OptionSetWriter(e.stderr),
+				progressbar.OptionShowBytes(true), progressbar.OptionSetWidth(24), progressbar.OptionThrottle(200*time.Millisecond),
+				progressbar.OptionClearOnFinish(), progressbar.OptionSetPredictTime(true), progressbar.OptionSetDescription(desc))
+		}
 		done := p.BytesDone
 		if p.Done || p.ObjectsDone == p.ObjectsTotal {
 			done = p.BytesTotal // every object read: the bar ends full whatever the last sample saw
 		}
+		// Set64 and Describe each render at most once per throttle period, so of the two calls the
+		// second is rarely drawn: the bytes go first (described first, the bar showed the bytes of the
+		// sample before — 0% throughout a read shorter than the period); the new description shows
+		// with the next sample.
 		_ = bar.Set64(done)
+		bar.Describe(desc)
 		if p.Done {
 			_ = bar.Finish()
 			bar = nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"billrun/rating"
+	"billrun/rating/usage"
 )
 
 // TestStrayArgumentIsUsageError: a word that is not a flag is bad usage (exit 2), never a reason to
@@ -258,6 +259,23 @@ func TestProgressEmptyIsAuto(t *testing.T) {
 	}
 	if f := e.progressFunc(&config{progress: "always"}); f == nil {
 		t.Error("--progress always: no progress bar")
+	}
+}
+
+// TestProgressShowsTheBytesRead: the bar's percentage is that of the latest sample, not the one
+// before: samples come faster than the bar redraws, and of the two updates per sample only the first
+// is drawn (the bar showed 0% throughout a read shorter than its redraw period).
+func TestProgressShowsTheBytesRead(t *testing.T) {
+	var b bytes.Buffer
+	e := &environment{stderr: &b}
+	f := e.progressFunc(&config{progress: "always"})
+	f(usage.Progress{ObjectsTotal: 4, BytesTotal: 4000})                                  // the bar starts: 0%
+	f(usage.Progress{ObjectsTotal: 4, ObjectsDone: 2, BytesTotal: 4000, BytesDone: 2000}) // within the period: not drawn
+	b.Reset()
+	time.Sleep(250 * time.Millisecond) // past the bar's 200 ms redraw period
+	f(usage.Progress{ObjectsTotal: 4, ObjectsDone: 3, BytesTotal: 4000, BytesDone: 3000})
+	if out := b.String(); !strings.Contains(out, "75%") {
+		t.Errorf("after 3,000 of 4,000 bytes the bar shows %q, want 75%%", out)
 	}
 }
 
