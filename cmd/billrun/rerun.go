@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,19 @@ func runRerun(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	defer done()
+	if len(accounts) > 0 {
+		// An account the ledger does not know is a typo: bad usage, before any run is recorded, as
+		// `standing --account` takes it.
+		ids, err := j.Store.AccountIDs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range accounts {
+			if !slices.Contains(ids, a) {
+				return usagef("%s %s: no such account", c.flagName("account"), a)
+			}
+		}
+	}
 	started := time.Now()
 	sum, err := j.Rerun(ctx, p, jobs.RerunOptions{At: at, Accounts: accounts, DryRun: *dry, MaxRejects: c.maxRejects, Wait: c.wait})
 	if sum != nil {

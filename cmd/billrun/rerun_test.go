@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"billrun/invoices"
+	"billrun/invoices/store"
+	"billrun/rating"
 )
 
 // TestRerunOutcomes drives every rerun outcome of DESIGN §8/§11 through run(), with the sample price
@@ -278,5 +283,31 @@ payments:
 		if !strings.Contains(out, want) {
 			t.Errorf("reconcile text lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestRerunUnknownAccount: `rerun --account` naming an account the ledger does not know is a typo —
+// bad usage (exit 2), as `standing --account` takes it — refused before any run is recorded.
+func TestRerunUnknownAccount(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := filepath.Abs("../..")
+	out := filepath.Join(dir, "out")
+	if text, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", out,
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, text)
+	}
+	_, err := runCapture(append([]string{"rerun", "--period", "2026-10", "--at", "2026-11-05T00:00:00Z", "--out", out,
+		"--account", "acct_00001", "--account", "acct_typo"}, fixtureArgs(t, dir)...)...)
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--account acct_typo: no such account") {
+		t.Fatalf("rerun --account acct_typo: %v, want exit %d naming the account", err, exitUsage)
+	}
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "billrun.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	run, err := st.LatestAttempt(t.Context(), rating.Period{Year: 2026, Month: 10})
+	if err != nil || run.Kind != invoices.RunClose {
+		t.Errorf("latest close or rerun of 2026-10: %+v, %v; want the close: no rerun recorded", run, err)
 	}
 }
