@@ -132,25 +132,46 @@ func TestSweepAtReproducesThePast(t *testing.T) {
 	}
 }
 
+// migratedSQLite returns the repository root, a temp dir, the path of a SQLite database in it that
+// `billrun migrate` made, and a connection to that database, closed when the test ends.
+func migratedSQLite(t *testing.T) (root, dir, path string, conn *sql.DB) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	path = filepath.Join(dir, "billrun.db")
+	if out, err := runCapture("migrate", "--db", "sqlite:"+path); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if conn, err = sql.Open("sqlite", path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return root, dir, path, conn
+}
+
+// checkRunStatus checks run id's status is want; a failed run must say it was abandoned and have
+// finished.
+func checkRunStatus(t *testing.T, conn *sql.DB, id, want string) {
+	t.Helper()
+	var status, msg string
+	var finished sql.NullString
+	if err := conn.QueryRow(`SELECT status, error, finished_at FROM runs WHERE id = ?`, id).Scan(&status, &msg, &finished); err != nil {
+		t.Fatal(err)
+	}
+	if status != want || want == "failed" && (!strings.Contains(msg, "abandoned") || !finished.Valid) {
+		t.Errorf("run %s: %s %q (finished %v), want %s", id, status, msg, finished, want)
+	}
+}
+
 // TestCloseAccountsImportIsARun: DESIGN §8 — every command that changes data is a run, and §11 — the
 // import of close --accounts is its own transaction and stays even if the run after it fails. The
 // import is recorded as an import run of its own (as accounts import and schedule record theirs), so
 // a close that imports and then finds its period held (exit 5) leaves a record of what it changed.
 func TestCloseAccountsImportIsARun(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "billrun.db")
-	if out, err := runCapture("migrate", "--db", "sqlite:"+path); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	conn, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	root, dir, _, conn := migratedSQLite(t)
 	// Another host's close holds October.
 	if _, err := conn.Exec(`INSERT INTO run_locks (key, holder, expires_at)
 		VALUES ('period:2026-10', 'elsewhere/1/abcdefgh', '2999-01-01T00:00:00.000000000Z')`); err != nil {
@@ -199,20 +220,7 @@ func TestCloseAccountsImportIsARun(t *testing.T) {
 // close of the period, holding the period's lock (so no live process runs it), records it as failed,
 // abandoned — a run record never says a close is in progress forever.
 func TestKilledRunIsRecordedAbandoned(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "billrun.db")
-	if out, err := runCapture("migrate", "--db", "sqlite:"+path); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	conn, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	root, dir, _, conn := migratedSQLite(t)
 	// What a close killed with SIGKILL leaves: its run row, running.
 	if _, err := conn.Exec(`INSERT INTO runs (id, kind, period, scope, at, started_at, status)
 		VALUES ('close-killed', 'close', '2026-10', 'all', '2026-11-01T02:00:00.000000000Z', '2026-11-01T02:00:01.000000000Z', 'running'),
@@ -224,14 +232,7 @@ func TestKilledRunIsRecordedAbandoned(t *testing.T) {
 		t.Fatalf("close: %v\n%s", err, out)
 	}
 	for id, want := range map[string]string{"close-killed": "failed", "close-of-september": "running"} {
-		var status, msg string
-		var finished sql.NullString
-		if err := conn.QueryRow(`SELECT status, error, finished_at FROM runs WHERE id = ?`, id).Scan(&status, &msg, &finished); err != nil {
-			t.Fatal(err)
-		}
-		if status != want || want == "failed" && (!strings.Contains(msg, "abandoned") || !finished.Valid) {
-			t.Errorf("run %s: %s %q (finished %v), want %s", id, status, msg, finished, want)
-		}
+		checkRunStatus(t, conn, id, want)
 	}
 	// The close's standing pass is a sweep run named after the close, so that a kill during it is
 	// found with the close (Store.AbandonRuns).
@@ -251,20 +252,7 @@ func TestKilledRunIsRecordedAbandoned(t *testing.T) {
 // sweep is in progress forever. The standing pass of the September close, a sweep run of October too
 // but run under September's lock, is not theirs to close.
 func TestKilledSweepIsRecordedAbandoned(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "billrun.db")
-	if out, err := runCapture("migrate", "--db", "sqlite:"+path); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	conn, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	root, dir, path, conn := migratedSQLite(t)
 	kill := func(id string) {
 		t.Helper()
 		if _, err := conn.Exec(`INSERT INTO runs (id, kind, period, scope, at, started_at, status)
@@ -288,14 +276,7 @@ func TestKilledSweepIsRecordedAbandoned(t *testing.T) {
 	}
 	for id, want := range map[string]string{"sweep-killed-before-sweep": "failed", "sweep-killed-before-close": "failed",
 		"sweep-for-close-of-september": "running"} {
-		var status, msg string
-		var finished sql.NullString
-		if err := conn.QueryRow(`SELECT status, error, finished_at FROM runs WHERE id = ?`, id).Scan(&status, &msg, &finished); err != nil {
-			t.Fatal(err)
-		}
-		if status != want || want == "failed" && (!strings.Contains(msg, "abandoned") || !finished.Valid) {
-			t.Errorf("run %s: %s %q (finished %v), want %s", id, status, msg, finished, want)
-		}
+		checkRunStatus(t, conn, id, want)
 	}
 }
 
