@@ -1266,13 +1266,20 @@ func testAbandonRuns(t *testing.T, s *store.Store) {
 		// A finished rerun's pass left running is not its business to close: it was not abandoned.
 		invoices.StandingPassPrefix + "rerun-done": invoices.RunRunning,
 	} {
-		r, err := store.RunByID(s, id)
-		if err != nil {
-			t.Fatalf("run %s: %v", id, err)
-		}
-		if r.Status != want || want == invoices.RunFailed && (!strings.Contains(r.Error, "abandoned") || r.FinishedAt == nil) {
-			t.Errorf("run %s: %s %q (finished %v), want %s", id, r.Status, r.Error, r.FinishedAt, want)
-		}
+		checkRunStatus(t, s, id, want)
+	}
+}
+
+// checkRunStatus checks run id's status is want; a failed run must say it was abandoned and have
+// finished.
+func checkRunStatus(t *testing.T, s *store.Store, id string, want invoices.RunStatus) {
+	t.Helper()
+	r, err := store.RunByID(s, id)
+	if err != nil {
+		t.Fatalf("run %s: %v", id, err)
+	}
+	if r.Status != want || want == invoices.RunFailed && (!strings.Contains(r.Error, "abandoned") || r.FinishedAt == nil) {
+		t.Errorf("run %s: %s %q (finished %v), want %s", id, r.Status, r.Error, r.FinishedAt, want)
 	}
 }
 
@@ -1301,13 +1308,7 @@ func testAbandonSweeps(t *testing.T, s *store.Store) {
 		invoices.StandingPassPrefix + "close-of-october": invoices.RunRunning,
 		"sweep-20261031T230000Z-bbbbbbbb":                invoices.RunRunning,
 	} {
-		r, err := store.RunByID(s, id)
-		if err != nil {
-			t.Fatalf("run %s: %v", id, err)
-		}
-		if r.Status != want || want == invoices.RunFailed && (!strings.Contains(r.Error, "abandoned") || r.FinishedAt == nil) {
-			t.Errorf("run %s: %s %q (finished %v), want %s", id, r.Status, r.Error, r.FinishedAt, want)
-		}
+		checkRunStatus(t, s, id, want)
 	}
 }
 
