@@ -114,7 +114,7 @@ func describeAction(c invoices.Correction) string {
 	case invoices.ActionCreditNote:
 		return "changed, paid or corrected → credit note"
 	case invoices.ActionReportOnly:
-		return "lines changed, net 0, paid → no document"
+		return "lines changed, net 0, paid or corrected → no document"
 	}
 	return "unchanged"
 }

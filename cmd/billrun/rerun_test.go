@@ -113,7 +113,7 @@ func TestRerunOutcomes(t *testing.T) {
 		"acct_b (INV-2026-000002): changed, paid or corrected → supplementary invoice — old 2.00, new 3.00, delta 1.00",
 		"acct_c (INV-2026-000003): changed, paid or corrected → credit note — old 3.00, new 2.00, delta -1.00",
 		"acct_d: no invoice yet → issue one", "acct_e (INV-2026-000004): usage gone, unpaid → void",
-		"acct_g (INV-2026-000006): lines changed, net 0, paid → no document", "0 documents issued, 0 voided"} {
+		"acct_g (INV-2026-000006): lines changed, net 0, paid or corrected → no document", "0 documents issued, 0 voided"} {
 		if !strings.Contains(dry, want) {
 			t.Errorf("dry run lacks %q:\n%s", want, dry)
 		}
