@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -92,7 +93,7 @@ func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, erro
 			return nil, err
 		}
 		if _, err := time.Parse(time.DateOnly, date); err != nil || len(date) != len(time.DateOnly) {
-			return nil, fmt.Errorf("usage: list %s: date %q: want YYYY-MM-DD", l, date)
+			return nil, fmt.Errorf("date %q: want YYYY-MM-DD", date)
 		}
 		part := "dt=" + date
 		partDir := filepath.Join(l.root, part)
@@ -106,7 +107,7 @@ func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, erro
 			if info, statErr := os.Stat(partDir); statErr == nil && !info.IsDir() {
 				continue
 			}
-			return nil, fmt.Errorf("usage: list %s: %w", l, err)
+			return nil, err // the path is in it; Read names the source
 		}
 		for _, e := range entries {
 			if !isUsageName(e.Name()) {
@@ -120,7 +121,7 @@ func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, erro
 				if os.IsNotExist(err) { // removed since ReadDir, or a dangling link
 					continue
 				}
-				return nil, fmt.Errorf("usage: list %s: %w", l, err)
+				return nil, err // the path is in it; Read names the source
 			}
 			if !info.Mode().IsRegular() {
 				continue
@@ -139,11 +140,11 @@ func (l *Local) Open(ctx context.Context, obj rating.Object) (io.ReadCloser, err
 		return nil, err
 	}
 	if _, _, ok := partitionOf(obj.Key); !ok || path.Clean(obj.Key) != obj.Key {
-		return nil, fmt.Errorf("usage: open %s: not a dt=YYYY-MM-DD/<name> key", obj.Key)
+		return nil, errors.New("not a dt=YYYY-MM-DD/<name> key")
 	}
 	f, err := os.Open(filepath.Join(l.root, filepath.FromSlash(obj.Key)))
 	if err != nil {
-		return nil, fmt.Errorf("usage: open %s: %w", obj.Key, err)
+		return nil, err // the path is in it; the reader names the object
 	}
 	return f, nil
 }

@@ -244,7 +244,7 @@ func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, error) 
 	seen := make(map[string]rating.Object)
 	for _, date := range dates {
 		if _, err := time.Parse(time.DateOnly, date); err != nil {
-			return nil, fmt.Errorf("usage: list %s: partition date %q is not YYYY-MM-DD", s, date)
+			return nil, fmt.Errorf("partition date %q is not YYYY-MM-DD", date)
 		}
 		partition := s.prefix + "dt=" + date + "/"
 		pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
@@ -259,7 +259,7 @@ func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, error) 
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("usage: list %s page %d: %w", s.uri(partition), nPages+1, err)
+				return nil, fmt.Errorf("%s page %d: %w", s.uri(partition), nPages+1, err)
 			}
 			nPages++
 			for _, o := range page.Contents {
