@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
 	"gopkg.in/yaml.v3"
 )
 
@@ -204,12 +206,118 @@ func replayScenario(t *testing.T, dir string) string {
 				var want map[string]any
 				must(t, c.Expect.Decode(&want))
 				checkExport(t, name+" "+c.Period, got, want)
+			case "consistent":
+				// consistent: {period, at, reconcile_exit} — the outputs of period agree with each other:
+				// the effective documents of `export --format json` sum to the workbook Summary's Total
+				// row, the standing rows of the export equal `standing --format json`, and `reconcile`
+				// exits reconcile_exit (default 0: nothing drifted; -1 skips it, for a period with no run).
+				var c struct {
+					Period        string `yaml:"period"`
+					At            string `yaml:"at"`
+					ReconcileExit int    `yaml:"reconcile_exit"`
+				}
+				must(t, node.Decode(&c))
+				at := c.At
+				if at == "" {
+					at = lastAt
+				}
+				checkConsistent(t, name+" "+c.Period, tmp, common, withUsage, c.Period, at, c.ReconcileExit)
 			default:
 				t.Fatalf("%s: unknown step", name)
 			}
 		}
 	}
 	return db
+}
+
+// checkConsistent ties the outputs of period together at at (see the `consistent` step).
+func checkConsistent(t *testing.T, name, tmp string, common, withUsage []string, period, at string, reconcileExit int) {
+	t.Helper()
+	out, err := runStdout(append([]string{"export", "--period", period, "--format", "json", "--at", at}, common...)...)
+	if err != nil {
+		t.Fatalf("%s: export json: %v\n%s", name, err, out)
+	}
+	var exp struct {
+		Invoices []map[string]any `json:"invoices"`
+		Standing []map[string]any `json:"standing"`
+	}
+	must(t, json.Unmarshal([]byte(out), &exp))
+	fields := []string{"subtotal", "discount", "credits_applied", "amount_due", "amount_paid"}
+	var sums [5]decimal.Decimal
+	for _, d := range exp.Invoices {
+		if d["status"] == "void" {
+			continue
+		}
+		for i, f := range fields {
+			v, err := decimal.NewFromString(fmt.Sprint(d[f]))
+			if err != nil {
+				t.Fatalf("%s: %s %s = %v: %v", name, d["number"], f, d[f], err)
+			}
+			sums[i] = sums[i].Add(v)
+		}
+	}
+	xlsxPath := filepath.Join(tmp, "consistent-"+period+".xlsx")
+	if out, err := runCapture(append([]string{"export", "--period", period, "--format", "xlsx", "--at", at, "--out", xlsxPath}, common...)...); err != nil {
+		t.Fatalf("%s: export xlsx: %v\n%s", name, err, out)
+	}
+	f, err := excelize.OpenFile(xlsxPath)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows("Summary", excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var total []string
+	for _, r := range rows {
+		if len(r) > 0 && r[0] == "Total" {
+			total = r
+		}
+	}
+	if len(total) < 7 {
+		t.Fatalf("%s: Summary has no full Total row: %v", name, rows)
+	}
+	for i, f := range fields {
+		got, err := decimal.NewFromString(total[2+i])
+		if err != nil || !got.Equal(sums[i]) {
+			t.Errorf("%s: Summary Total %s = %q, want the sum of invoices.json %s", name, f, total[2+i], sums[i].StringFixed(2))
+		}
+	}
+	out, err = runStdout(append([]string{"standing", "--format", "json", "--at", at}, common...)...)
+	if err != nil {
+		t.Fatalf("%s: standing json: %v\n%s", name, err, out)
+	}
+	var st struct {
+		Schema   string           `json:"schema"`
+		Standing []map[string]any `json:"standing"`
+	}
+	must(t, json.Unmarshal([]byte(out), &st))
+	if st.Schema != "billrun.standing/v1" {
+		t.Errorf("%s: standing schema %q", name, st.Schema)
+	}
+	byAcct := map[string]map[string]any{}
+	for _, r := range st.Standing {
+		byAcct[fmt.Sprint(r["account"])] = r
+	}
+	if len(byAcct) != len(exp.Standing) {
+		t.Errorf("%s: standing lists %d accounts, the export %d", name, len(byAcct), len(exp.Standing))
+	}
+	for _, r := range exp.Standing {
+		g := byAcct[fmt.Sprint(r["account"])]
+		for _, k := range []string{"status", "reasons", "tier", "spend_limit", "usage_limit", "month_usage", "credit_balance", "evaluated_at"} {
+			if fmt.Sprint(g[k]) != fmt.Sprint(r[k]) {
+				t.Errorf("%s: standing %s %s = %v, export says %v", name, r["account"], k, g[k], r[k])
+			}
+		}
+	}
+	if reconcileExit < 0 {
+		return
+	}
+	rout, err := runCapture(append([]string{"reconcile", "--period", period, "--at", at, "--out", filepath.Join(tmp, "out")}, withUsage...)...)
+	if got := exitCode(err); got != reconcileExit {
+		t.Errorf("%s: reconcile exit %d (%v), want %d\n%s", name, got, err, reconcileExit, rout)
+	}
 }
 
 // checkOutputs checks a close's files in outDir: `rejects: N` (rows of rejects.csv), `reject_codes`
