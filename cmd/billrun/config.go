@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -345,6 +346,24 @@ func (e *environment) openJobs(ctx context.Context, c *config) (*jobs.Jobs, func
 		return nil, nil, err
 	}
 	return j, func() { st.Close() }, nil
+}
+
+// checkAccountsKnown refuses, as bad usage naming the --account flag (or its variable), an account the
+// ledger does not know: `rerun --account` and `standing --account` take it for a typo, before
+// anything runs.
+func checkAccountsKnown(ctx context.Context, st interface {
+	AccountIDs(context.Context) ([]string, error)
+}, c *config, accounts ...string) error {
+	ids, err := st.AccountIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		if !slices.Contains(ids, a) { // not a binary search: the database's collation orders ids
+			return usagef("%s %s: no such account", c.flagName("account"), a)
+		}
+	}
+	return nil
 }
 
 // atAndPeriod returns --at (or now) and the period flag resolved against it.

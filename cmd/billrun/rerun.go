@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -40,16 +39,9 @@ func runRerun(ctx context.Context, e *environment, args []string) error {
 	}
 	defer done()
 	if len(accounts) > 0 {
-		// An account the ledger does not know is a typo: bad usage, before any run is recorded, as
-		// `standing --account` takes it.
-		ids, err := j.Store.AccountIDs(ctx)
-		if err != nil {
+		// Before any run is recorded.
+		if err := checkAccountsKnown(ctx, j.Store, &c, accounts...); err != nil {
 			return err
-		}
-		for _, a := range accounts {
-			if !slices.Contains(ids, a) {
-				return usagef("%s %s: no such account", c.flagName("account"), a)
-			}
 		}
 	}
 	started := time.Now()

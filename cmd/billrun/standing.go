@@ -44,14 +44,9 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 	}
 	defer st.Close()
 	if *account != "" {
-		// An account the ledger does not know is a typo, not an account without standing (rerun
-		// --account refuses it too).
-		ids, err := st.AccountIDs(ctx)
-		if err != nil {
+		// An account the ledger does not know is a typo, not an account without standing.
+		if err := checkAccountsKnown(ctx, st, &c, *account); err != nil {
 			return err
-		}
-		if !slices.Contains(ids, *account) {
-			return usagef("%s %s: no such account", c.flagName("account"), *account)
 		}
 	}
 	if *history {

@@ -90,16 +90,12 @@ func (r runRow) run() (*invoices.Run, error) {
 // StartRun inserts run with status running (and sets run.Status to it). A run with the same id is an
 // error.
 func (s *Store) StartRun(ctx context.Context, run *invoices.Run) error {
-	r, err := newRunRow(run)
-	if err == nil {
-		r.Status = string(invoices.RunRunning)
-		_, err = s.db.NamedExecContext(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (:id, :kind, :period, :scope, :at,
-			:started_at, :finished_at, :status, :error, :price_book_hash, :manifest, :counts, :totals)`, r)
-	}
-	if err != nil {
-		return fmt.Errorf("store: start run %s: %w", run.ID, err)
-	}
+	status := run.Status
 	run.Status = invoices.RunRunning
+	if err := s.insertRun(ctx, s.db, run); err != nil {
+		run.Status = status
+		return err
+	}
 	return nil
 }
 

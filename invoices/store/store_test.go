@@ -1237,19 +1237,13 @@ func TestSQLiteOpenedTogether(t *testing.T) {
 // standing passes they started (sweep runs named after them, of the month of their --at), and nothing
 // else: not a sweep of its own, not a run of another period, not a finished run's pass.
 func testAbandonRuns(t *testing.T, s *store.Store) {
-	start := func(id string, kind invoices.RunKind, p rating.Period) {
-		t.Helper()
-		if err := s.StartRun(t.Context(), &invoices.Run{ID: id, Kind: kind, Period: p, StartedAt: tm("2026-11-01T02:00:00Z")}); err != nil {
-			t.Fatalf("StartRun(%s): %v", id, err)
-		}
-	}
-	start("close-killed", invoices.RunClose, oct)
-	start(invoices.StandingPassPrefix+"close-killed", invoices.RunSweep, nov)
-	start("sweep-20261101T020000Z-aaaaaaaa", invoices.RunSweep, nov)
-	start("close-of-september", invoices.RunClose, sep)
-	start(invoices.StandingPassPrefix+"close-of-september", invoices.RunSweep, nov)
-	start("rerun-done", invoices.RunRerun, oct)
-	start(invoices.StandingPassPrefix+"rerun-done", invoices.RunSweep, nov)
+	startRun(t, s, "close-killed", invoices.RunClose, oct)
+	startRun(t, s, invoices.StandingPassPrefix+"close-killed", invoices.RunSweep, nov)
+	startRun(t, s, "sweep-20261101T020000Z-aaaaaaaa", invoices.RunSweep, nov)
+	startRun(t, s, "close-of-september", invoices.RunClose, sep)
+	startRun(t, s, invoices.StandingPassPrefix+"close-of-september", invoices.RunSweep, nov)
+	startRun(t, s, "rerun-done", invoices.RunRerun, oct)
+	startRun(t, s, invoices.StandingPassPrefix+"rerun-done", invoices.RunSweep, nov)
 	done := &invoices.Run{ID: "rerun-done", Kind: invoices.RunRerun, Period: oct, Status: invoices.RunSucceeded,
 		FinishedAt: ptr(tm("2026-11-01T02:10:00Z"))}
 	if err := s.FinishRun(t.Context(), done); err != nil {
@@ -1270,6 +1264,14 @@ func testAbandonRuns(t *testing.T, s *store.Store) {
 	}
 }
 
+// startRun records run id of kind and period p as started (and left running) on 2026-11-01 at 02:00.
+func startRun(t *testing.T, s *store.Store, id string, kind invoices.RunKind, p rating.Period) {
+	t.Helper()
+	if err := s.StartRun(t.Context(), &invoices.Run{ID: id, Kind: kind, Period: p, StartedAt: tm("2026-11-01T02:00:00Z")}); err != nil {
+		t.Fatalf("StartRun(%s): %v", id, err)
+	}
+}
+
 // checkRunStatus checks run id's status is want; a failed run must say it was abandoned and have
 // finished.
 func checkRunStatus(t *testing.T, s *store.Store, id string, want invoices.RunStatus) {
@@ -1287,16 +1289,10 @@ func checkRunStatus(t *testing.T, s *store.Store, id string, want invoices.RunSt
 // lock (AbandonRuns with RunSweep among the kinds) — but a standing pass whose period is that month
 // belongs to a close of the month before, running under that month's lock: it is left alone.
 func testAbandonSweeps(t *testing.T, s *store.Store) {
-	start := func(id string, kind invoices.RunKind, p rating.Period) {
-		t.Helper()
-		if err := s.StartRun(t.Context(), &invoices.Run{ID: id, Kind: kind, Period: p, StartedAt: tm("2026-11-01T02:00:00Z")}); err != nil {
-			t.Fatalf("StartRun(%s): %v", id, err)
-		}
-	}
-	start("sweep-20261101T010000Z-aaaaaaaa", invoices.RunSweep, nov)
-	start("close-of-october", invoices.RunClose, oct)
-	start(invoices.StandingPassPrefix+"close-of-october", invoices.RunSweep, nov)
-	start("sweep-20261031T230000Z-bbbbbbbb", invoices.RunSweep, oct)
+	startRun(t, s, "sweep-20261101T010000Z-aaaaaaaa", invoices.RunSweep, nov)
+	startRun(t, s, "close-of-october", invoices.RunClose, oct)
+	startRun(t, s, invoices.StandingPassPrefix+"close-of-october", invoices.RunSweep, nov)
+	startRun(t, s, "sweep-20261031T230000Z-bbbbbbbb", invoices.RunSweep, oct)
 	n, err := s.AbandonRuns(t.Context(), nov, []invoices.RunKind{invoices.RunClose, invoices.RunRerun, invoices.RunSweep},
 		tm("2026-11-01T03:00:00Z"))
 	if err != nil || n != 1 {
