@@ -227,35 +227,20 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 		}
 	}()
 
-	pass, err := j.evaluatePass(ctx, at, run.ID)
-	if pass == nil {
+	rows, err := j.sweep(ctx, at, run.ID)
+	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
-	if err != nil {
-		return fmt.Errorf("close %s: %w", p, j.savePass(ctx, pass, err))
-	}
-	log.Debug("close: standing evaluated", "accounts", len(pass.rows), "since_read", time.Since(started))
-	// The standing is stored while the report is built and the exports are finished — it is the
-	// database's work, theirs is billrun's — and no export is put in place before it is: when storing
-	// it fails, the close fails and its exports are removed. Its synchronous commit also makes the
-	// invoices durable (issueTx) before any export shows them.
-	saved := make(chan error, 1)
-	go func() { saved <- j.savePass(ctx, pass, nil) }()
-	waitSaved := sync.OnceValue(func() error { return <-saved })
-	defer waitSaved() // nothing is left writing once the close returns
-	sum.Standing = pass.rows
-	rep, err := j.reportWith(ctx, p, at, append(existing, sum.Issued...), pass)
+	sum.Standing = rows
+
+	log.Debug("close: standing swept", "accounts", len(rows), "since_read", time.Since(started))
+	rep, err := j.reportOf(ctx, p, at, append(existing, sum.Issued...))
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
 	// From here on the close writes only its run record (and releases its lock): empty the WAL while
 	// the exports are finished, which leaves closing the store nothing to sync or delete.
-	ckpt.then(func(ctx context.Context) error {
-		if waitSaved() != nil {
-			return nil // the close fails with that error
-		}
-		return j.Store.TruncateWAL(ctx)
-	})
+	ckpt.then(j.Store.TruncateWAL)
 	// The workbook's Run sheet shows the run as it will be recorded once the exports are written.
 	shown := *run
 	end := j.now()
@@ -264,11 +249,8 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 	rep.Rejects = res.Rejects
 	if ex != nil {
 		log.Debug("close: report built", "since_read", time.Since(started))
-		files, err := ex.finish(rep, waitSaved)
+		files, err := ex.finish(rep)
 		log.Debug("close: exports finished", "since_read", time.Since(started))
-		if serr := waitSaved(); serr != nil {
-			return fmt.Errorf("close %s: %w", p, serr)
-		}
 		switch {
 		case err == nil:
 			if err := WriteFileAtomic(rejectsPath, func(w io.Writer) error { return j.Exporter.WriteRejectsCSV(w, rep.Rejects) }); err != nil {
@@ -283,9 +265,6 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 		default:
 			return fmt.Errorf("close %s: exports: %w", p, err)
 		}
-	}
-	if err := waitSaved(); err != nil {
-		return fmt.Errorf("close %s: %w", p, err)
 	}
 	files, err := j.writeExports(dir, p, rep)
 	sum.Files = append(sum.Files, files...)

@@ -148,11 +148,10 @@ func (c *closeExports) wait() error {
 	return errors.Join(errs...)
 }
 
-// finish completes every export from the final report, at once, and renames them into place once
-// ready returns nil; ready's error is returned as it is, and nothing is put in place. It returns an
-// error wrapping ErrReportChanged, writing nothing, when the report's documents are not those
-// streamed. Either way the exports are closed.
-func (c *closeExports) finish(rep *invoices.Report, ready func() error) ([]string, error) {
+// finish completes every export from the final report, at once, and renames them into place. It
+// returns an error wrapping ErrReportChanged, writing nothing, when the report's documents are not
+// those streamed. Either way the exports are closed.
+func (c *closeExports) finish(rep *invoices.Report) ([]string, error) {
 	defer c.abort()
 	if err := c.wait(); err != nil {
 		return nil, err
@@ -172,9 +171,6 @@ func (c *closeExports) finish(rep *invoices.Report, ready func() error) ([]strin
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if err := ready(); err != nil {
 		return nil, err
 	}
 	files := make([]string, len(c.parts))

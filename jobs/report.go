@@ -24,22 +24,12 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 // reportOf is Report for the period's documents docs, in issue order, when the caller already holds
 // them (a close has just issued them: no need to read every line back).
 func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs []invoices.Document) (*invoices.Report, error) {
-	return j.reportWith(ctx, p, at, docs, nil)
-}
-
-// reportWith is reportOf; with a standing pass, the report shows the standing the pass evaluated
-// rather than reading it back, and leaves its run and rejects to the caller, whose they are: a close
-// builds its report while the pass is stored, and shows itself as its run.
-func (j *Jobs) reportWith(ctx context.Context, p rating.Period, at time.Time, docs []invoices.Document,
-	pass *standingPass) (*invoices.Report, error) {
 	payments, err := j.Store.Payments(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("report %s: payments: %w", p, err)
 	}
-	var standing []invoices.Standing
-	if pass != nil {
-		standing = pass.rows
-	} else if standing, err = j.Store.Standing(ctx); err != nil {
+	standing, err := j.Store.Standing(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("report %s: standing: %w", p, err)
 	}
 	accts, err := j.Store.Accounts(ctx)
@@ -54,16 +44,6 @@ func (j *Jobs) reportWith(ctx context.Context, p rating.Period, at time.Time, do
 	for _, d := range docs {
 		rep.Docs = append(rep.Docs, docView(d, payments, at))
 	}
-	if pass == nil {
-		if rep.Run, rep.Rejects, err = j.latestRun(ctx, p); err != nil {
-			return nil, err
-		}
-	}
-	return rep, nil
-}
-
-// latestRun returns the run a report of period p shows, with its rejects: nil when there is none.
-func (j *Jobs) latestRun(ctx context.Context, p rating.Period) (*invoices.Run, []rating.Reject, error) {
 	run, err := j.Store.LatestRun(ctx, p)
 	if errors.Is(err, invoices.ErrNotFound) {
 		// No close or rerun of the period succeeded. If the latest one failed — stopped by its
@@ -77,15 +57,15 @@ func (j *Jobs) latestRun(ctx context.Context, p rating.Period) (*invoices.Run, [
 	}
 	switch {
 	case errors.Is(err, invoices.ErrNotFound):
-		return nil, nil, nil
 	case err != nil:
-		return nil, nil, fmt.Errorf("report %s: latest run: %w", p, err)
+		return nil, fmt.Errorf("report %s: latest run: %w", p, err)
+	default:
+		rep.Run = run
+		if rep.Rejects, err = j.Store.Rejects(ctx, run.ID); err != nil {
+			return nil, fmt.Errorf("report %s: rejects: %w", p, err)
+		}
 	}
-	rejects, err := j.Store.Rejects(ctx, run.ID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("report %s: rejects: %w", p, err)
-	}
-	return run, rejects, nil
+	return rep, nil
 }
 
 // currency is the price book's currency, USD without one.

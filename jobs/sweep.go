@@ -52,25 +52,6 @@ func (j *Jobs) sweep(ctx context.Context, at time.Time, decidedBy string) ([]inv
 // sweepRun evaluates and stores standing at `at` as a sweep run; its rows and events name decidedBy,
 // or the sweep run itself when that is "".
 func (j *Jobs) sweepRun(ctx context.Context, at time.Time, decidedBy string) (*invoices.Run, []invoices.StandingEvent, []invoices.Standing, error) {
-	pass, err := j.evaluatePass(ctx, at, decidedBy)
-	if pass == nil {
-		return nil, nil, nil, err
-	}
-	return pass.run, pass.events, pass.rows, j.savePass(ctx, pass, err)
-}
-
-// standingPass is a sweep's evaluation, before it is stored: its run (running), the standing rows of
-// every account and the changes from the stored ones.
-type standingPass struct {
-	run    *invoices.Run
-	events []invoices.StandingEvent
-	rows   []invoices.Standing
-}
-
-// evaluatePass starts a sweep run at `at` and evaluates standing, as sweepRun does, without storing
-// it: savePass does. A nil pass means the run could not be started; with a pass and an error the
-// evaluation failed, and savePass records the run as failed.
-func (j *Jobs) evaluatePass(ctx context.Context, at time.Time, decidedBy string) (*standingPass, error) {
 	month := rating.PeriodOf(at)
 	id := newRunID(invoices.RunSweep, at)
 	if decidedBy != "" {
@@ -79,26 +60,12 @@ func (j *Jobs) evaluatePass(ctx context.Context, at time.Time, decidedBy string)
 	run := &invoices.Run{ID: id, Kind: invoices.RunSweep, Period: month, Scope: "all",
 		At: at, StartedAt: j.now(), Status: invoices.RunRunning, PriceBookHash: j.PriceBookHash}
 	if err := j.Store.StartRun(ctx, run); err != nil {
-		return nil, fmt.Errorf("sweep: start run: %w", err)
+		return nil, nil, nil, fmt.Errorf("sweep: start run: %w", err)
 	}
 	if decidedBy == "" {
 		decidedBy = run.ID
 	}
-	pass := &standingPass{run: run}
-	err := j.evaluate(ctx, at, pass, decidedBy)
-	return pass, err
-}
-
-// savePass stores the standing pass evaluated (evalErr nil) in one transaction and records its run as
-// finished: succeeded, or failed with evalErr or the store's error.
-func (j *Jobs) savePass(ctx context.Context, pass *standingPass, evalErr error) error {
-	err := evalErr
-	if err == nil {
-		if serr := j.Store.SaveStanding(ctx, pass.rows, pass.events); serr != nil {
-			err = fmt.Errorf("sweep: save standing: %w", serr)
-		}
-	}
-	run := pass.run
+	events, rows, err := j.evaluate(ctx, at, run, decidedBy)
 	end := j.now()
 	run.FinishedAt = &end
 	run.Status = invoices.RunSucceeded
@@ -108,50 +75,60 @@ func (j *Jobs) savePass(ctx context.Context, pass *standingPass, evalErr error) 
 	if ferr := j.Store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
 		err = fmt.Errorf("sweep: finish run: %w", ferr)
 	}
-	return err
+	return run, events, rows, err
 }
 
-// evaluate fills pass with the standing of every account at `at`, decided by decidedBy.
-func (j *Jobs) evaluate(ctx context.Context, at time.Time, pass *standingPass, decidedBy string) error {
-	run := pass.run
+func (j *Jobs) evaluate(ctx context.Context, at time.Time, run *invoices.Run, decidedBy string) ([]invoices.StandingEvent, []invoices.Standing, error) {
 	month := rating.PeriodOf(at)
-	// The open documents — after a close's issuing, thousands of rows, the longest of these reads —
-	// are read while the rest is: one more database connection, not one per read (on PostgreSQL
-	// opening one is a fork and an authentication).
-	var open []invoices.Document
-	openRead := make(chan error, 1)
-	octx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		var err error
-		// Standing at `at` sees the ledger as it stood then (DESIGN §10: any run can be reproduced
-		// exactly): documents issued by then and not voided by then, the credits they had consumed, and
-		// (EvaluateStanding) payments made before then — whatever was issued, voided or paid after.
-		if open, err = j.Store.OpenDocumentsAt(octx, at); err != nil {
-			err = fmt.Errorf("sweep: open documents: %w", err)
-		}
-		openRead <- err
-	}()
-	l, err := j.ledgerAt(ctx, at, run)
+	accts, err := j.Store.Accounts(ctx)
 	if err != nil {
-		cancel()
-		<-openRead
-		return err
+		return nil, nil, fmt.Errorf("sweep: accounts: %w", err)
 	}
-	if err := <-openRead; err != nil {
-		return err
+	byID, known := knownAccounts(accts)
+	var usage *rating.Aggregate
+	if at.After(month.Start()) {
+		res, err := j.Usage.Read(ctx, rating.Window{From: month.Start(), To: at}, known)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sweep at %s: %w", at.Format(time.RFC3339), err)
+		}
+		run.Manifest, run.Counts = res.Manifest, res.Counts
+		if err := j.Store.SaveRead(ctx, run, res.Rejects); err != nil {
+			return nil, nil, fmt.Errorf("sweep: record the read: %w", err)
+		}
+		usage = res.Aggregate
 	}
-	accts, usage, payments, consumed, monthDocs, stored := l.accounts, l.usage, l.payments, l.consumed, l.monthDocs, l.stored
-	byID, _ := knownAccounts(accts)
+	payments, err := j.Store.Payments(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: payments: %w", err)
+	}
+	// Standing at `at` sees the ledger as it stood then (DESIGN §10: any run can be reproduced
+	// exactly): documents issued by then and not voided by then, the credits they had consumed, and
+	// (EvaluateStanding) payments made before then — whatever was issued, voided or paid after.
+	open, err := j.Store.OpenDocumentsAt(ctx, at)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: open documents: %w", err)
+	}
+	consumed, err := j.Store.ConsumedAt(ctx, at)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: %w", err)
+	}
 	for i := range accts {
 		for k := range accts[i].Grants {
 			accts[i].Grants[k].Consumed = consumed[accts[i].Grants[k].ID]
 		}
 	}
+	monthDocs, err := j.Store.Documents(ctx, month)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: documents of %s: %w", month, err)
+	}
 	monthDocs = slices.DeleteFunc(monthDocs, func(d invoices.Document) bool {
 		return d.IssuedAt.After(at) || d.VoidedAt != nil && !d.VoidedAt.After(at)
 	})
-	old := make(map[string]*invoices.Standing, len(stored))
+	stored, err := j.Store.Standing(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: stored standing: %w", err)
+	}
+	old := map[string]*invoices.Standing{}
 	for i := range stored {
 		old[stored[i].Account] = &stored[i]
 	}
@@ -169,7 +146,7 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, pass *standingPass, d
 	for _, d := range open {
 		docsBy[d.Account] = append(docsBy[d.Account], d)
 	}
-	rows := make([]invoices.Standing, 0, len(accts))
+	var rows []invoices.Standing
 	var events []invoices.StandingEvent
 	for i := range accts {
 		a := &accts[i]
@@ -190,51 +167,8 @@ func (j *Jobs) evaluate(ctx context.Context, at time.Time, pass *standingPass, d
 			events = append(events, ev)
 		}
 	}
-	pass.rows, pass.events = rows, events
-	return nil
-}
-
-// ledger is what a standing pass reads besides the open documents.
-type ledger struct {
-	accounts  []invoices.Account
-	usage     *rating.Aggregate // the month's usage up to the pass's time; nil at the month's start
-	payments  []invoices.Payment
-	consumed  map[string]rating.Cents // by grant, by the pass's time
-	monthDocs []invoices.Document     // the documents of the pass's month
-	stored    []invoices.Standing
-}
-
-// ledgerAt reads the ledger of a standing pass at `at`, recording its usage read on run.
-func (j *Jobs) ledgerAt(ctx context.Context, at time.Time, run *invoices.Run) (*ledger, error) {
-	month := rating.PeriodOf(at)
-	l := &ledger{}
-	var err error
-	if l.accounts, err = j.Store.Accounts(ctx); err != nil {
-		return nil, fmt.Errorf("sweep: accounts: %w", err)
+	if err := j.Store.SaveStanding(ctx, rows, events); err != nil {
+		return nil, nil, fmt.Errorf("sweep: save standing: %w", err)
 	}
-	if at.After(month.Start()) {
-		_, known := knownAccounts(l.accounts)
-		res, err := j.Usage.Read(ctx, rating.Window{From: month.Start(), To: at}, known)
-		if err != nil {
-			return nil, fmt.Errorf("sweep at %s: %w", at.Format(time.RFC3339), err)
-		}
-		run.Manifest, run.Counts = res.Manifest, res.Counts
-		if err := j.Store.SaveRead(ctx, run, res.Rejects); err != nil {
-			return nil, fmt.Errorf("sweep: record the read: %w", err)
-		}
-		l.usage = res.Aggregate
-	}
-	if l.payments, err = j.Store.Payments(ctx); err != nil {
-		return nil, fmt.Errorf("sweep: payments: %w", err)
-	}
-	if l.consumed, err = j.Store.ConsumedAt(ctx, at); err != nil {
-		return nil, fmt.Errorf("sweep: %w", err)
-	}
-	if l.monthDocs, err = j.Store.Documents(ctx, month); err != nil {
-		return nil, fmt.Errorf("sweep: documents of %s: %w", month, err)
-	}
-	if l.stored, err = j.Store.Standing(ctx); err != nil {
-		return nil, fmt.Errorf("sweep: stored standing: %w", err)
-	}
-	return l, nil
+	return events, rows, nil
 }
