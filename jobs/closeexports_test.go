@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -213,5 +215,86 @@ func TestCloseFailsEarlyWithoutAnOutputDirectory(t *testing.T) {
 	}
 	if len(docs) != 0 {
 		t.Errorf("%d documents issued before the close failed, want none", len(docs))
+	}
+}
+
+// streamedClose returns jobs that close the fixtures on a fresh store of backend b, with its accounts
+// imported, through wrap(store) and a streaming exporter counting the streams it finishes.
+func streamedClose(t *testing.T, b storetest.Backend, wrap func(jobs.Store) jobs.Store) (*jobs.Jobs, jobs.Store, *atomic.Int32) {
+	t.Helper()
+	pb, hash, src, imp := loadFixtures(t)
+	st := b.Open(t)
+	if _, err := st.ImportAccounts(context.Background(), imp); err != nil {
+		t.Fatal(err)
+	}
+	finished := new(atomic.Int32)
+	j := &jobs.Jobs{Store: wrap(st), Usage: localUsage{src: src, pb: pb}, Exporter: streamingExporter{finished: finished},
+		PriceBook: pb, PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+	return j, st, finished
+}
+
+// TestCloseExportsShowTheStoredStanding: a close's exports, streamed while it issues, are what a report
+// read back from the store afterwards gives (billrun export), the Run sheet aside: the same documents,
+// payments and standing.
+func TestCloseExportsShowTheStoredStanding(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			j, st, finished := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
+			sum, err := j.Close(ctx, p, jobs.CloseOptions{At: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := finished.Load(); n != 2 {
+				t.Fatalf("%d streams finished, want 2", n)
+			}
+			stored, err := st.Standing(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(stored) == 0 || len(stored) != len(sum.Standing) {
+				t.Fatalf("%d standing rows stored, the close shows %d", len(stored), len(sum.Standing))
+			}
+			rep, err := j.Report(ctx, p, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := t.TempDir()
+			for name, write := range map[string]func(io.Writer) error{
+				"invoices.json":                   func(w io.Writer) error { return exporters.WriteJSON(w, rep) },
+				"billrun-" + p.String() + ".xlsx": func(w io.Writer) error { return exporters.WriteXLSX(w, rep) },
+				"rejects.csv":                     func(w io.Writer) error { return exporters.WriteRejectsCSV(w, rep.Rejects) },
+			} {
+				var buf bytes.Buffer
+				if err := write(&buf); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(want, name), buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sameExports(t, "close against export", filepath.Join(j.OutDir, p.String()), want, p)
+		})
+	}
+}
+
+// TestCloseExportsNothingWhenStandingIsNotSaved: when storing standing fails, the close fails and
+// leaves no export, finished or temporary, although the exports were streamed while it issued.
+func TestCloseExportsNothingWhenStandingIsNotSaved(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			j, _, _ := streamedClose(t, b, func(s jobs.Store) jobs.Store { return &faultyStore{Store: s, failStanding: true} })
+			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); !errors.Is(err, errInjected) {
+				t.Fatalf("close: err = %v, want the injected fault", err)
+			}
+			entries, err := os.ReadDir(filepath.Join(j.OutDir, p.String()))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				t.Errorf("the failed close left %s", e.Name())
+			}
+		})
 	}
 }
