@@ -227,7 +227,7 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 		}
 	}()
 
-	rows, err := j.sweep(ctx, at, run.ID)
+	rows, err := j.sweep(ctx, log, at, run.ID)
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}

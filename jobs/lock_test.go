@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -33,28 +34,34 @@ func (b blockingUsage) Read(ctx context.Context, w rating.Window, accounts map[s
 	return b.UsageReader.Read(ctx, w, accounts)
 }
 
+// lockDSNs give a new database of each kind for the tests of locks, which need two stores on one.
+var lockDSNs = map[string]func(t *testing.T) string{
+	"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "billrun.db") },
+	"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },
+}
+
+// openDSN opens a store on dsn, closed when the test ends.
+func openDSN(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), dsn, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestConcurrentClose starts two closes of one period at once from two connections to the same
 // database: while the first holds the period, the second fails with invoices.ErrLocked (exit code 5);
 // in the end every account has exactly one invoice.
 func TestConcurrentClose(t *testing.T) {
 	pb, hash, src, imp := loadFixtures(t)
 	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.NewTextHandler(io.Discard, nil))
-	dsns := map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "billrun.db") },
-		"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },
-	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
-			dsn := dsns[name](t)
+			dsn := lockDSNs[name](t)
 			ctx := context.Background()
-			open := func() *store.Store {
-				s, err := store.Open(ctx, dsn, log)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { s.Close() })
-				return s
-			}
+			open := func() *store.Store { return openDSN(t, dsn) }
 			first, second := open(), open()
 			if _, err := first.ImportAccounts(ctx, imp); err != nil {
 				t.Fatal(err)
@@ -115,24 +122,11 @@ func TestConcurrentClose(t *testing.T) {
 func TestSweepTakesItsPeriodLock(t *testing.T) {
 	pb, hash, src, imp := loadFixtures(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dsns := map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "billrun.db") },
-		"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },
-	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := dsns[name](t)
-			holder, err := store.Open(ctx, dsn, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer holder.Close()
-			sweeper, err := store.Open(ctx, dsn, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sweeper.Close()
+			dsn := lockDSNs[name](t)
+			holder, sweeper := openDSN(t, dsn), openDSN(t, dsn)
 			if _, err := holder.ImportAccounts(ctx, imp); err != nil {
 				t.Fatal(err)
 			}
@@ -153,6 +147,100 @@ func TestSweepTakesItsPeriodLock(t *testing.T) {
 			release()
 			if _, err := j.Sweep(ctx, inNov, false); err != nil {
 				t.Errorf("sweep at %s once 2026-11 is released: %v", inNov, err)
+			}
+		})
+	}
+}
+
+// lockLog records the locks taken through it, in order, and signals waiting when a lock is asked for
+// with wait set.
+type lockLog struct {
+	jobs.Store
+	mu      sync.Mutex
+	keys    []string
+	waiting chan string // buffered; the keys waited for
+}
+
+func (l *lockLog) Lock(ctx context.Context, key string, wait bool) (func(), error) {
+	l.mu.Lock()
+	l.keys = append(l.keys, key)
+	l.mu.Unlock()
+	if wait && l.waiting != nil {
+		l.waiting <- key
+	}
+	return l.Store.Lock(ctx, key, wait)
+}
+
+func (l *lockLog) taken() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.keys)
+}
+
+// TestStandingPassesTakeTheSweepLock: every standing pass holds the sweep lock, taken after its period's.
+// A close's pass waits for a sweep in progress — the hourly sweep at 02:00 on the 1st is of another
+// period than the close of the month before, so their period locks do not keep them apart — and stores
+// standing only once it has the lock; a sweep takes its period first, so that it never holds the sweep
+// lock while it waits for a period a close holds.
+func TestStandingPassesTakeTheSweepLock(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.DiscardHandler)
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := lockDSNs[name](t)
+			open := func() *store.Store { return openDSN(t, dsn) }
+			holder, closer := open(), open()
+			if _, err := holder.ImportAccounts(ctx, imp); err != nil {
+				t.Fatal(err)
+			}
+			locks := &lockLog{Store: closer, waiting: make(chan string, 4)}
+			j := &jobs.Jobs{Store: locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+				PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+			release, err := holder.Lock(ctx, "sweep", false) // a sweep in progress
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := j.Close(ctx, p, jobs.CloseOptions{At: at})
+				done <- err
+			}()
+			select {
+			case key := <-locks.waiting:
+				if key != "sweep" {
+					t.Fatalf("close waits for %q, want the sweep lock", key)
+				}
+			case err := <-done:
+				release()
+				t.Fatalf("close ended while the sweep lock was held: %v", err)
+			}
+			// Waiting: its invoices are issued, its standing is not stored yet.
+			if docs, err := holder.Documents(ctx, p); err != nil || len(docs) != 17 {
+				t.Errorf("while the close waits: %d documents (%v), want 17", len(docs), err)
+			}
+			if rows, err := holder.Standing(ctx); err != nil || len(rows) != 0 {
+				t.Errorf("while the close waits: %d standing rows (%v), want none", len(rows), err)
+			}
+			release()
+			if err := <-done; err != nil {
+				t.Fatalf("close once the sweep lock was released: %v", err)
+			}
+			rows, err := holder.Standing(ctx)
+			if err != nil || len(rows) != len(imp.Accounts) {
+				t.Errorf("after the close: %d standing rows (%v), want %d", len(rows), err, len(imp.Accounts))
+			}
+			if got, want := locks.taken(), []string{"period:2026-10", "sweep", "sweep"}; !slices.Equal(got, want) {
+				t.Errorf("close took %v, want %v (the sweep lock tried, then waited for)", got, want)
+			}
+
+			locks.keys, locks.waiting = nil, nil
+			inNov := at.Add(19 * 24 * time.Hour) // 2026-11-20T02:00:00Z
+			if _, err := j.Sweep(ctx, inNov, false); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := locks.taken(), []string{"period:2026-11", "sweep"}; !slices.Equal(got, want) {
+				t.Errorf("sweep took %v, want %v", got, want)
 			}
 		})
 	}

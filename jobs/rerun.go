@@ -171,7 +171,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 	if run == nil {
 		return nil
 	}
-	if _, err := j.sweep(ctx, at, run.ID); err != nil {
+	if _, err := j.sweep(ctx, j.Logger.With("run_id", run.ID, "period", p.String()), at, run.ID); err != nil {
 		return fmt.Errorf("rerun %s: %w", p, err)
 	}
 	rep, err := j.Report(ctx, p, at)

@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -20,33 +22,63 @@ type SweepSummary struct {
 // Sweep rates month-to-date usage at `at` and stores every account's standing (DESIGN §7): the hourly
 // spend-limit pass. Bad usage lines never stop it; their rejects are recorded on its run.
 //
-// It takes the sweep lock (one sweep at a time: standing is every account's) and then the lock of its
-// period, the month of `at` (DESIGN §8: runs on the same period are serialized), so it never runs
-// while a close or rerun of that month changes it. A close's own standing pass runs under the
-// close's lock.
+// It takes the lock of its period, the month of `at` (DESIGN §8: runs on the same period are
+// serialized), so it never runs while a close or rerun of that month changes it, and then the sweep
+// lock, which every standing pass holds (standingLock).
 func (j *Jobs) Sweep(ctx context.Context, at time.Time, wait bool) (*SweepSummary, error) {
 	at = at.UTC()
-	release, err := j.lock(ctx, "sweep", wait)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	releasePeriod, err := j.lock(ctx, "period:"+rating.PeriodOf(at).String(), wait)
 	if err != nil {
 		return nil, err
 	}
 	defer releasePeriod()
+	release, err := j.lock(ctx, sweepLock, wait)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	j.abandonRuns(ctx, rating.PeriodOf(at))
 	run, events, rows, err := j.sweepRun(ctx, at, "")
 	return &SweepSummary{Run: run, Standing: rows, Changes: events}, err
 }
 
-// sweep is the standing pass of a close or rerun, the run decidedBy. It reads as a sweep run of its own
-// (its rejects belong to the month of `at`, not to the period being closed), but the standing rows
-// and events it writes name decidedBy: DESIGN §7's "the run that decided it" is the close or rerun.
-func (j *Jobs) sweep(ctx context.Context, at time.Time, decidedBy string) ([]invoices.Standing, error) {
+// sweepLock is the lock every standing pass holds while it evaluates and stores standing — a sweep,
+// and a close's or rerun's own pass — taken after any period lock, never before one. Standing is
+// every account's: a close's pass at 02:00 on the 1st and the hourly sweep of the same minute (another
+// period, so another period lock) would otherwise both compare against the same stored rows, record
+// each change twice, and the one stored last could be the sweep's, evaluated before the close's
+// invoices had used up an account's credits, leaving the account active for another hour. Taken
+// always after the period lock, it cannot close a cycle with one: nothing waits for a period's lock
+// while it holds this one.
+const sweepLock = "sweep"
+
+// sweep is the standing pass of a close or rerun, the run decidedBy, which holds its period's lock. It
+// waits for a sweep in progress (standingLock). It reads as a sweep run of its own (its rejects belong
+// to the month of `at`, not to the period being closed), but the standing rows and events it writes
+// name decidedBy: DESIGN §7's "the run that decided it" is the close or rerun.
+func (j *Jobs) sweep(ctx context.Context, log *slog.Logger, at time.Time, decidedBy string) ([]invoices.Standing, error) {
+	release, err := j.standingLock(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	_, _, rows, err := j.sweepRun(ctx, at, decidedBy)
 	return rows, err
+}
+
+// standingLock takes the sweep lock for a close's or rerun's standing pass: at once when it is free,
+// else after saying so and waiting for it, however the run was started — its invoices are issued by
+// then, and its standing must follow them.
+func (j *Jobs) standingLock(ctx context.Context, log *slog.Logger) (func(), error) {
+	release, err := j.lock(ctx, sweepLock, false)
+	if errors.Is(err, invoices.ErrLocked) {
+		log.Info("standing: waiting for the sweep in progress to finish")
+		release, err = j.lock(ctx, sweepLock, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("standing: %w", err)
+	}
+	return release, nil
 }
 
 // sweepRun evaluates and stores standing at `at` as a sweep run; its rows and events name decidedBy,
