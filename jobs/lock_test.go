@@ -245,3 +245,58 @@ func TestStandingPassesTakeTheSweepLock(t *testing.T) {
 		})
 	}
 }
+
+// TestReconcileTakesItsPeriodLock: a reconciliation reads the period under its run lock, so it never
+// reports a close or rerun half-way through as differences: while another run holds the period it
+// fails with ErrLocked (exit 5), or waits for it with wait, and then reconciles.
+func TestReconcileTakesItsPeriodLock(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at := fixturePeriod, fixtureAt
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := lockDSNs[name](t)
+			holder, reconciler := openDSN(t, dsn), openDSN(t, dsn)
+			if _, err := holder.ImportAccounts(ctx, imp); err != nil {
+				t.Fatal(err)
+			}
+			locks := &lockLog{Store: reconciler, waiting: make(chan string, 1)}
+			j := &jobs.Jobs{Store: locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+				PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+				t.Fatal(err)
+			}
+			release, err := holder.Lock(ctx, "period:"+p.String(), false) // a rerun in progress
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := j.ReconcileLocked(ctx, p, at, false); !errors.Is(err, invoices.ErrLocked) {
+				release()
+				t.Fatalf("reconcile while the period is held: %v, want ErrLocked", err)
+			}
+			done := make(chan error, 1)
+			var rec *invoices.Reconciliation
+			go func() {
+				var err error
+				rec, err = j.ReconcileLocked(ctx, p, at, true)
+				done <- err
+			}()
+			if key := <-locks.waiting; key != "period:"+p.String() {
+				t.Errorf("reconcile waits for %q, want the period's lock", key)
+			}
+			select {
+			case err := <-done:
+				release()
+				t.Fatalf("reconcile with wait returned while the period was held: %v", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			release()
+			if err := <-done; err != nil {
+				t.Fatalf("reconcile once the period was released: %v", err)
+			}
+			if !rec.Clean() {
+				t.Errorf("reconciliation of a closed period is not clean: %+v", rec)
+			}
+		})
+	}
+}

@@ -112,6 +112,19 @@ func periodDrift(p rating.Period, drift []invoices.ObjectDrift, res *UsageResult
 	return out
 }
 
+// ReconcileLocked is Reconcile under the period's run lock, which a close or rerun of p holds while it
+// changes p, so that a reconciliation never reads a period half issued and reports the half as
+// differences: while one runs it fails with an error wrapping invoices.ErrLocked (exit 5), or, with
+// wait, waits for it to finish.
+func (j *Jobs) ReconcileLocked(ctx context.Context, p rating.Period, at time.Time, wait bool) (*invoices.Reconciliation, error) {
+	release, err := j.lock(ctx, "period:"+p.String(), wait)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return j.Reconcile(ctx, p, at)
+}
+
 // ErrDifferences is returned when a reconciliation finds differences (exit code 4).
 var ErrDifferences = errors.New("reconcile found differences")
 
@@ -124,12 +137,7 @@ func (j *Jobs) ScheduledReconcile(spec string, timeout time.Duration, report fun
 	return ScheduledJob{Name: "reconcile", Spec: spec, Timeout: timeout,
 		Run: func(ctx context.Context, f Firing) (*invoices.Run, error) {
 			p := PreviousPeriod(f.ScheduledAt)
-			release, err := j.lock(ctx, "period:"+p.String(), false)
-			if err != nil {
-				return nil, err
-			}
-			defer release()
-			rec, err := j.Reconcile(ctx, p, f.ScheduledAt)
+			rec, err := j.ReconcileLocked(ctx, p, f.ScheduledAt, false)
 			if err != nil {
 				return nil, err
 			}

@@ -15,7 +15,7 @@ import (
 func runReconcile(ctx context.Context, e *environment, args []string) error {
 	var c config
 	fs := e.flags("reconcile", "reconcile --period YYYY-MM|prev|current [--format text|json] [flags]", &c,
-		flagSpec{db: true, usage: true, prices: true, out: true, at: true})
+		flagSpec{db: true, usage: true, prices: true, out: true, at: true, wait: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to reconcile: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
 	format := fs.String("format", "text", "report on stdout: text or json (billrun.reconcile/v1) (env BILLRUN_FORMAT)")
 	if err := e.parse(fs, &c, args); err != nil {
@@ -33,7 +33,7 @@ func runReconcile(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	defer done()
-	rec, err := j.Reconcile(ctx, p, at)
+	rec, err := j.ReconcileLocked(ctx, p, at, c.wait)
 	if err != nil {
 		return err
 	}
