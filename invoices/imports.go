@@ -22,6 +22,9 @@ type AccountRecord struct {
 	Contracts             []Contract       // replaces the stored list when ContractsSet
 	ContractsSet          bool
 	Grants                []Grant // upserted by id; the amount of a grant with consumption never changes
+	// GrantsExpiresAtLeftOut holds the ids of the grants whose record has no expires_at: a stored grant
+	// keeps its expiry (a new one has none), where expires_at: null removes it (DESIGN §11).
+	GrantsExpiresAtLeftOut map[string]bool
 }
 
 // ImportResult counts what an import changed.

@@ -379,3 +379,61 @@ func TestAccountsImportFileAmongFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestImportKeepsALeftOutGrantExpiry: DESIGN §11 — accounts import: fields left out of a record keep
+// their stored values. A grant re-imported without expires_at keeps the expiry it was stored with
+// (expires_at: null, written out, is what removes it). Credit balance at at (§7, §11): grants with
+// granted_at ≤ at and not expired at at (expires_at ≤ at is expired), no usage:
+//
+//	import 1: cg_1 1.00, granted 2026-10-01, expires 2026-11-01
+//	import 2: cg_1 2.00, granted 2026-10-01, expires_at left out (unconsumed: the amount may change)
+//	sweep at 2026-10-15: cg_1 not expired → balance 2.00
+//	sweep at 2026-11-05: 2026-11-01 ≤ at → expired → balance 0.00 (2.00 if the expiry were lost)
+//	import 3: cg_1 with expires_at: null → no expiry; sweep at 2026-11-06 → balance 2.00
+func TestImportKeepsALeftOutGrantExpiry(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	usage := filepath.Join(dir, "usage")
+	must(t, os.MkdirAll(usage, 0o755))
+	prices, _ := filepath.Abs("testdata/examples/01_rounding/prices.yaml")
+	file := filepath.Join(dir, "accounts.yaml")
+	importGrant := func(grant string) {
+		t.Helper()
+		yaml := "accounts:\n  - id: acct_1\n    payment_method: true\n    credits:\n      - {id: cg_1, kind: free, " + grant + "}\n"
+		must(t, os.WriteFile(file, []byte(yaml), 0o644))
+		if out, err := runCapture("accounts", "import", file, "--db", db); err != nil {
+			t.Fatalf("accounts import {%s}: %v\n%s", grant, err, out)
+		}
+	}
+	balanceAt := func(at string) string {
+		t.Helper()
+		if out, err := runCapture("sweep", "--at", at, "--db", db, "--usage", usage, "--prices", prices); err != nil {
+			t.Fatalf("sweep --at %s: %v\n%s", at, err, out)
+		}
+		out, err := runStdout("standing", "--format", "json", "--db", db)
+		if err != nil {
+			t.Fatalf("standing: %v\n%s", err, out)
+		}
+		var st struct {
+			Standing []struct {
+				CreditBalance string `json:"credit_balance"`
+			} `json:"standing"`
+		}
+		must(t, json.Unmarshal([]byte(out), &st))
+		if len(st.Standing) != 1 {
+			t.Fatalf("standing rows %s, want one", out)
+		}
+		return st.Standing[0].CreditBalance
+	}
+	importGrant(`amount: "1.00", granted_at: 2026-10-01T00:00:00Z, expires_at: 2026-11-01T00:00:00Z`)
+	importGrant(`amount: "2.00", granted_at: 2026-10-01T00:00:00Z`)
+	for _, c := range []struct{ at, want string }{{"2026-10-15T00:00:00Z", "2.00"}, {"2026-11-05T00:00:00Z", "0.00"}} {
+		if got := balanceAt(c.at); got != c.want {
+			t.Errorf("credit balance at %s = %s, want %s (expiry 2026-11-01 kept)", c.at, got, c.want)
+		}
+	}
+	importGrant(`amount: "2.00", granted_at: 2026-10-01T00:00:00Z, expires_at: null`)
+	if got := balanceAt("2026-11-06T00:00:00Z"); got != "2.00" {
+		t.Errorf("credit balance at 2026-11-06 after expires_at: null = %s, want 2.00", got)
+	}
+}

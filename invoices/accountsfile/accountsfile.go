@@ -204,11 +204,17 @@ func (p *parser) account(i int, n *yaml.Node) error {
 		return err
 	}
 	for j, n := range credits {
-		g, err := p.grant(j, n, r.where, id)
+		g, expiresSet, err := p.grant(j, n, r.where, id)
 		if err != nil {
 			return err
 		}
 		rec.Grants = append(rec.Grants, g)
+		if !expiresSet {
+			if rec.GrantsExpiresAtLeftOut == nil {
+				rec.GrantsExpiresAtLeftOut = map[string]bool{}
+			}
+			rec.GrantsExpiresAtLeftOut[g.ID] = true
+		}
 	}
 	p.imp.Accounts = append(p.imp.Accounts, rec)
 	return nil
@@ -284,58 +290,59 @@ func contract(j int, n *yaml.Node, account string) (invoices.Contract, record, e
 // grantKinds are the kinds of credit grant, as messages list them.
 const grantKinds = "free, purchased, promotional or credit_note"
 
-// grant reads credits[j], node n, of the account with id account, named so.
-func (p *parser) grant(j int, n *yaml.Node, name, account string) (invoices.Grant, error) {
+// grant reads credits[j], node n, of the account with id account, named so, and reports whether the
+// record has expires_at (null included): left out, a stored grant keeps its expiry (DESIGN §11).
+func (p *parser) grant(j int, n *yaml.Node, name, account string) (invoices.Grant, bool, error) {
 	where := fmt.Sprintf("%s, credits[%d]", name, j)
 	if id, ok := usableID(n); ok {
 		where += " (" + id + ")"
 	}
 	r, err := item(n, where, "", "a credit grant")
 	if err != nil {
-		return invoices.Grant{}, err
+		return invoices.Grant{}, false, err
 	}
 	if err := r.checkKeys(grantKeys); err != nil {
-		return invoices.Grant{}, err
+		return invoices.Grant{}, false, err
 	}
 	id, err := p.id(r, p.grantIDs, "cg_1")
 	if err != nil {
-		return invoices.Grant{}, err
+		return invoices.Grant{}, false, err
 	}
 	kind, err := r.text("kind")
 	if err != nil {
-		return invoices.Grant{}, err
+		return invoices.Grant{}, false, err
 	}
 	switch k := invoices.GrantKind(kind); {
 	case kind == "":
-		return invoices.Grant{}, r.errorf(r.value("kind"), "kind", "missing, want %s", grantKinds)
+		return invoices.Grant{}, false, r.errorf(r.value("kind"), "kind", "missing, want %s", grantKinds)
 	case k != invoices.GrantFree && k != invoices.GrantPurchased && k != invoices.GrantPromotional && k != invoices.GrantCreditNote:
-		return invoices.Grant{}, r.errorf(r.value("kind"), "kind", "want %s, got %q", grantKinds, kind)
+		return invoices.Grant{}, false, r.errorf(r.value("kind"), "kind", "want %s, got %q", grantKinds, kind)
 	}
 	amount, err := r.cents("amount", "100.00", false)
 	if err != nil {
-		return invoices.Grant{}, err
+		return invoices.Grant{}, false, err
 	}
 	granted, err := r.timestamp("granted_at")
 	if err != nil {
-		return invoices.Grant{}, err
+		return invoices.Grant{}, false, err
 	}
 	if granted.IsZero() {
-		return invoices.Grant{}, r.errorf(nil, "granted_at", "missing, want a time like 2026-09-02T10:00:00Z")
+		return invoices.Grant{}, false, r.errorf(nil, "granted_at", "missing, want a time like 2026-09-02T10:00:00Z")
 	}
 	g := invoices.Grant{ID: id, Account: account, Kind: invoices.GrantKind(kind), Amount: amount, GrantedAt: granted.UTC()}
 	expires, err := r.timestamp("expires_at")
 	if err != nil {
-		return invoices.Grant{}, err
+		return invoices.Grant{}, false, err
 	}
 	if !expires.IsZero() {
 		if !expires.After(granted) {
-			return invoices.Grant{}, r.errorf(r.value("expires_at"), "expires_at",
+			return invoices.Grant{}, false, r.errorf(r.value("expires_at"), "expires_at",
 				"want a time after granted_at (%s) or null, got %s", granted.Format(time.RFC3339), expires.Format(time.RFC3339))
 		}
 		e := expires.UTC()
 		g.ExpiresAt = &e
 	}
-	return g, nil
+	return g, r.has("expires_at"), nil
 }
 
 // payment reads payments[i], node n.

@@ -133,7 +133,7 @@ func (s *Store) importAccounts(ctx context.Context, imp *invoices.Import, also f
 		for i := range imp.Accounts {
 			rec := &imp.Accounts[i]
 			for _, g := range rec.Grants {
-				changed, err := s.upsertGrant(ctx, tx, rec.ID, g)
+				changed, err := s.upsertGrant(ctx, tx, rec.ID, g, rec.GrantsExpiresAtLeftOut[g.ID])
 				if err != nil {
 					return fmt.Errorf("account %s grant %s: %w", rec.ID, g.ID, err)
 				}
@@ -382,7 +382,9 @@ func (s *Store) consumed(ctx context.Context, tx *sqlx.Tx, grantID string) (rati
 	return rating.Cents(c), err
 }
 
-func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, g invoices.Grant) (bool, error) {
+// upsertGrant upserts g; with keepExpiry (the record left expires_at out) a stored grant keeps its
+// expiry (DESIGN §11: fields left out of a record keep their stored values).
+func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, g invoices.Grant, keepExpiry bool) (bool, error) {
 	if g.ID == "" {
 		return false, errors.New("grant without id")
 	}
@@ -401,6 +403,20 @@ func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, 
 		}
 	case err != nil:
 		return false, err
+	}
+	if err == nil && keepExpiry {
+		row.ExpiresAt = old.ExpiresAt
+		expires, perr := parseTimePtr(old.ExpiresAt)
+		if perr != nil {
+			return false, perr
+		}
+		if expires != nil && !expires.After(g.GrantedAt) {
+			return false, fmt.Errorf("granted_at %s is not before the expiry %s it keeps (expires_at left out): give expires_at too",
+				g.GrantedAt.Format(time.RFC3339), expires.Format(time.RFC3339))
+		}
+	}
+	switch {
+	case err != nil:
 	case old == row:
 		return false, nil
 	case old.Source != "" && g.Source == "":

@@ -32,7 +32,7 @@ func (s *Store) importAccountsSequential(ctx context.Context, imp *invoices.Impo
 				res.Accounts++
 			}
 			for _, g := range rec.Grants {
-				changed, err := s.upsertGrant(ctx, tx, rec.ID, g)
+				changed, err := s.upsertGrant(ctx, tx, rec.ID, g, rec.GrantsExpiresAtLeftOut[g.ID])
 				if err != nil {
 					return fmt.Errorf("account %s grant %s: %w", rec.ID, g.ID, err)
 				}
