@@ -369,13 +369,27 @@ func (s *Scheduler) shutdown() error {
 		return nil
 	case <-timer.C:
 	}
+	// The jobs running at the deadline are the ones that have to be cancelled. There may be none — a
+	// shutdown timeout of 0 with the scheduler idle (the timer then fires before the drain is seen), or
+	// a job that ended just then: the drain is clean, and the cancellation only stops a firing that
+	// would otherwise start now.
 	running := s.runningJobs()
-	s.log.Warn("shutdown timeout passed; cancelling running jobs", "running", running)
+	if len(running) > 0 {
+		s.log.Warn("shutdown timeout passed; cancelling running jobs", "running", running)
+	}
 	s.cancelWork(ErrShutdownTimeout)
 	select {
 	case <-drained:
 	case <-time.After(stopGrace):
-		s.log.Error("jobs did not return after cancellation; exiting anyway", "running", s.runningJobs())
+		still := s.runningJobs()
+		s.log.Error("jobs did not return after cancellation; exiting anyway", "running", still)
+		if len(running) == 0 {
+			running = append(still, "a firing's claim or record")
+		}
+	}
+	if len(running) == 0 {
+		s.log.Info("scheduler stopped: drained")
+		return nil
 	}
 	return fmt.Errorf("schedule: %w: %s", ErrShutdownTimeout, strings.Join(running, ", "))
 }

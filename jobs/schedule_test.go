@@ -602,3 +602,29 @@ func TestRunCancelsAfterShutdownTimeout(t *testing.T) {
 		t.Errorf("ReclaimScheduled after the cancelled close = %v, %v; want true", got, err)
 	}
 }
+
+// TestRunIdleShutdownWithZeroTimeout: --shutdown-timeout 0 means "cancel a running job at once", not
+// "always fail". With nothing running when SIGTERM comes there is nothing to cancel: the drain is clean
+// and Run returns nil (README: exit 0 after a clean drain, 1 only when a job had to be cancelled). The
+// clock stands at 09:10, between two hourly sweeps, and the job has no catch-up, so no firing is due
+// at any point of the test. Run used to race its zero timer against the drain, lose it nearly every
+// time and report ErrShutdownTimeout with an empty list of jobs; so run it several times.
+func TestRunIdleShutdownWithZeroTimeout(t *testing.T) {
+	for i := range 5 {
+		var logs bytes.Buffer
+		clk := newClock("2026-11-03T09:10:00Z")
+		s, res := newScheduler(t, schedOpts{clock: clk, store: openStore(t, tempDB(t)), shutdown: 0,
+			logger: slog.New(slog.NewTextHandler(&logs, nil))}, okJob("sweep", jobs.DefaultSweepSpec))
+		ctx, sigterm := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		sigterm()
+		if err := <-done; err != nil {
+			t.Fatalf("attempt %d: Run of an idle scheduler with shutdown timeout 0 = %v, want nil\n%s", i, err, logs.String())
+		}
+		if len(res.all) != 0 || strings.Contains(logs.String(), "cancelling running jobs") ||
+			!strings.Contains(logs.String(), "scheduler stopped: drained") {
+			t.Fatalf("attempt %d: results %+v; logs:\n%s\nwant no firing, no cancellation, a clean drain", i, res.all, logs.String())
+		}
+	}
+}
