@@ -319,8 +319,8 @@ func (s *Scheduler) Tick() error {
 	return nil
 }
 
-// Run starts the scheduler (Start), runs catch-ups at once and lets cron run the jobs at their times
-// until ctx ends. Then it stops taking new firings and waits for running jobs; when they have not
+// Run starts the scheduler (Start), runs catch-ups and any firing that fell due meanwhile at once, and
+// lets cron run the jobs at their times until ctx ends. Then it stops taking new firings and waits for running jobs; when they have not
 // finished within the shutdown timeout it cancels their contexts — jobs stop at a safe point, so no
 // document is left half-issued — and returns an error wrapping ErrShutdownTimeout. It returns nil
 // after a clean drain.
@@ -328,15 +328,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
+	s.cron.Start()
+	// Entries returns once cron's loop has computed each entry's first wake-up from its own clock,
+	// which is later than Start's: a firing that fell due in between (while the catch-up checks ran,
+	// say) would get no wake-up of its own and be coalesced into the next one — a month later for the
+	// close. So after it, every job with a catch-up queued or a firing due since Start runs now; a
+	// firing due later is cron's, and one taken here is handled, so cron's wake-up finds it done.
+	s.cron.Entries()
 	for _, e := range s.entries {
-		s.mu.Lock()
-		catchUp := len(e.pending) > 0
-		s.mu.Unlock()
-		if catchUp {
+		if s.hasDue(e) {
 			s.catchUps.Go(e.wrapped.Run)
 		}
 	}
-	s.cron.Start()
 	for _, st := range s.Jobs() {
 		if st.Enabled {
 			s.log.Info("scheduled job registered", "job", st.Name, "spec", st.Spec, "timeout", st.Timeout, "next", st.Next)
@@ -438,6 +441,18 @@ func (s *Scheduler) runDue(e *entry) {
 	for _, f := range s.takeDue(e, s.now()) {
 		s.fire(e, f)
 	}
+}
+
+// hasDue reports whether e is enabled and has a catch-up queued or a firing due by now.
+func (s *Scheduler) hasDue(e *entry) bool {
+	if !e.enabled {
+		return false
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := e.sched.Next(e.handled)
+	return len(e.pending) > 0 || !next.IsZero() && !next.After(now)
 }
 
 // takeDue returns e's queued catch-ups and its latest firing in (handled, now], and marks them handled.

@@ -628,3 +628,43 @@ func TestRunIdleShutdownWithZeroTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestRunTakesFiringsDueDuringStart: a firing that falls due while Run is starting — here during the
+// close's catch-up check, which takes the clock from 09:59:59 to 10:00:02 — runs at once. Start marks
+// firings up to 09:59:59 as handled; cron, started after the check, computes its first wake-up from its
+// own later clock, so it never wakes for the 10:00 sweep: that firing used to wait for the 11:00
+// wake-up and be coalesced into it ("firings missed"), lost. (For the close, a start just before 02:00
+// on the 1st lost the month's close until the next restart.) Want: the 10:00 sweep, once, without
+// waiting for cron; and nothing for the close, whose check said it was done.
+func TestRunTakesFiringsDueDuringStart(t *testing.T) {
+	clk := newClock("2026-11-03T09:59:59Z")
+	closeJob := okJob("close", jobs.DefaultCloseSpec)
+	closeJob.Missed = func(context.Context, time.Time) (bool, error) {
+		clk.Set(tm("2026-11-03T10:00:02Z")) // a slow check: the clock passes the 10:00 sweep
+		return false, nil
+	}
+	swept := make(chan jobs.Firing, 10)
+	sweep := jobs.ScheduledJob{Name: "sweep", Spec: jobs.DefaultSweepSpec, Timeout: time.Hour,
+		Run: func(_ context.Context, f jobs.Firing) (*invoices.Run, error) { swept <- f; return nil, nil }}
+	s, res := newScheduler(t, schedOpts{clock: clk, store: openStore(t, tempDB(t)), shutdown: time.Minute}, closeJob, sweep)
+	ctx, sigterm := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case f := <-swept:
+		if !f.ScheduledAt.Equal(tm("2026-11-03T10:00:00Z")) || f.CatchUp {
+			t.Errorf("sweep firing %+v, want the 10:00 firing, not a catch-up", f)
+		}
+	case err := <-done:
+		t.Fatalf("Run returned %v before the sweep ran", err)
+	case <-time.After(5 * time.Second):
+		t.Errorf("the 10:00 sweep, due while Run started, did not run within 5s")
+	}
+	sigterm()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+	if n := len(swept); n != 0 || len(res.of("close", jobs.FiringSucceeded)) != 0 {
+		t.Errorf("results %+v: want the sweep once and no close", res.all)
+	}
+}
