@@ -45,14 +45,32 @@ func (s *Store) Lock(ctx context.Context, key string, wait bool) (func(), error)
 // deadHolder reports whether a lease holder ("host/pid/nonce") is a process of this host, not this one,
 // that no longer exists. A holder on another host, or one whose process cannot be checked, is taken
 // to be alive: its lease expires on its own.
+//
+// A holder naming this host and this very pid is this process's only if this process made it
+// (ownHolder): otherwise an earlier process had the same pid — in a container restarted in its pod
+// billrun is pid 1 each time, under the pod's host name — and it is gone.
 func deadHolder(holder string) bool {
 	parts := strings.Split(holder, "/")
 	if len(parts) != 3 {
 		return false
 	}
 	pid, err := strconv.Atoi(parts[1])
-	return err == nil && pid != os.Getpid() && process.GoneHere(parts[0], pid)
+	if err != nil {
+		return false
+	}
+	if pid == os.Getpid() {
+		host, _ := os.Hostname()
+		_, ours := ownHolders.Load(holder)
+		return !ours && host != "" && parts[0] == host
+	}
+	return process.GoneHere(parts[0], pid)
 }
+
+// ownHolders holds every lease holder and firing claimant this process has written (see deadHolder).
+var ownHolders sync.Map
+
+// ownHolder records holder as this process's; called before holder is written anywhere.
+func ownHolder(holder string) { ownHolders.Store(holder, struct{}{}) }
 
 // pollWait waits one poll interval; it returns an error when ctx ends first.
 func (s *Store) pollWait(ctx context.Context, holder string) error {
@@ -123,6 +141,7 @@ func (s *Store) lockAdvisory(ctx context.Context, key string, wait bool) (func()
 func (s *Store) lockLease(ctx context.Context, key string, wait bool) (func(), error) {
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
+	ownHolder(holder)
 	for {
 		now := s.now()
 		res, err := s.db.ExecContext(ctx, `INSERT INTO run_locks (key, holder, expires_at) VALUES (?, ?, ?)

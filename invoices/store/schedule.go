@@ -22,6 +22,7 @@ const (
 // (job, scheduled_at), so of several schedulers sharing the database exactly one gets each firing;
 // every later claim of the same firing returns false, whatever became of the first.
 func (s *Store) ClaimScheduled(ctx context.Context, job string, scheduledAt time.Time, holder string, now, leaseUntil time.Time) (bool, error) {
+	ownHolder(holder)
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO scheduled_runs
 		(job, scheduled_at, holder, attempts, claimed_at, lease_until, status) VALUES (?, ?, ?, 1, ?, ?, ?)
 		ON CONFLICT (job, scheduled_at) DO NOTHING`),
@@ -39,6 +40,7 @@ func (s *Store) ClaimScheduled(ctx context.Context, job string, scheduledAt time
 // attempt is running within its lease, and once the firing has succeeded. The check and the takeover
 // are one statement, so two retries racing for the same firing cannot both win.
 func (s *Store) ReclaimScheduled(ctx context.Context, job string, scheduledAt time.Time, holder string, now, leaseUntil time.Time) (bool, error) {
+	ownHolder(holder)
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO scheduled_runs
 		(job, scheduled_at, holder, attempts, claimed_at, lease_until, status) VALUES (?, ?, ?, 1, ?, ?, ?)
 		ON CONFLICT (job, scheduled_at) DO UPDATE SET holder = excluded.holder,

@@ -25,6 +25,7 @@ func TestScheduledClaims(t *testing.T) {
 			t.Run("ClaimOnce", func(t *testing.T) { testClaimOnce(t, b.open(t)) })
 			t.Run("Reclaim", func(t *testing.T) { testReclaim(t, b.open(t)) })
 			t.Run("ConcurrentClaims", func(t *testing.T) { testConcurrentClaims(t, b.open(t)) })
+			t.Run("ReclaimAfterRestartWithSamePid", func(t *testing.T) { testReclaimSamePid(t, b.open(t)) })
 		})
 	}
 }
@@ -145,6 +146,36 @@ func testReclaim(t *testing.T, s *store.Store) {
 		if err != nil || got != c.want {
 			t.Errorf("ReclaimScheduled of a firing held within its lease by %s = %v, %v; want %v", c.holder, got, err, c.want)
 		}
+	}
+}
+
+// testReclaimSamePid: in Kubernetes the scheduler is its container's pid 1, and a container restarted
+// in its pod (OOM-killed mid-close, say) keeps the pod's host name: the new process has the host and
+// the pid of the one that died. Its claim, still marked running within its lease (the close timeout
+// and 5 minutes: hours), names "host/<our pid>/<its nonce>". The restarted scheduler's catch-up must
+// take it over at once, as README promises after a crash on the same host — it used to take the pid
+// for its own, hence alive, skip the close as claimed and leave the month unclosed until a start after
+// the lease. A claim this process made itself, though, is alive and is not taken over.
+func testReclaimSamePid(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	host, _ := os.Hostname()
+	earlier := fmt.Sprintf("%s/%d/before01", host, os.Getpid()) // written by the process before the restart
+	db := store.DB(s)
+	if _, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO scheduled_runs (job, scheduled_at, holder, attempts, claimed_at,
+		lease_until, status) VALUES ('close', ?, ?, 1, ?, ?, 'running')`),
+		store.FmtTime(firing), earlier, store.FmtTime(claimAt), store.FmtTime(claimAt.Add(6*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	restarted := fmt.Sprintf("%s/%d/after001", host, os.Getpid())
+	if got, err := s.ReclaimScheduled(ctx, "close", firing, restarted, claimAt.Add(time.Minute), claimAt.Add(7*time.Hour)); err != nil || !got {
+		t.Errorf("ReclaimScheduled of a firing held by an earlier process with our pid = %v, %v; want true", got, err)
+	}
+	// The restarted process's own claim, running within its lease, stays its own.
+	if got, err := s.ReclaimScheduled(ctx, "close", firing, "elsewhere/1/other001", claimAt.Add(2*time.Minute), claimAt.Add(7*time.Hour)); err != nil || got {
+		t.Errorf("ReclaimScheduled of a firing this process holds = %v, %v; want false", got, err)
+	}
+	if err := s.FinishScheduled(ctx, "close", firing, restarted, "succeeded", "", claimAt.Add(time.Hour)); err != nil {
+		t.Errorf("FinishScheduled by the restarted process: %v", err)
 	}
 }
 
