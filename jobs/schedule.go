@@ -46,7 +46,7 @@ var ErrShutdownTimeout = errors.New("shutdown timeout passed with jobs running; 
 type Firing struct {
 	Job         string
 	ScheduledAt time.Time // the cron time it fell due, UTC: the key of its claim
-	StartedAt   time.Time // when this scheduler started it, by its clock, UTC: the job's business time
+	StartedAt   time.Time // when this scheduler started it, by its clock, UTC (the jobs run at ScheduledAt, not at this)
 	CatchUp     bool      // run on start because the firing had not been done (ScheduledJob.Missed)
 }
 
