@@ -58,3 +58,10 @@ func RunByID(s *Store, id string) (*invoices.Run, error) {
 	}
 	return r.run()
 }
+
+// AdvisoryKey is the advisory lock id of key in s's schema.
+func AdvisoryKey(s *Store, key string) (int64, error) {
+	var schema string
+	err := s.db.QueryRowx(`SELECT current_schema()`).Scan(&schema)
+	return advisoryKey(schema, key), err
+}

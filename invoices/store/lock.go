@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"billrun/internal/process"
 	"billrun/invoices"
 )
@@ -24,8 +26,8 @@ const releaseTimeout = 10 * time.Second
 // once when another holder has it; with wait true it polls until it gets the lock or ctx ends, and then
 // returns an error wrapping both invoices.ErrLocked and ctx's error.
 //
-// On PostgreSQL the lock is a session advisory lock on a 64-bit hash of key, held on a dedicated
-// connection. On SQLite it is a lease row in run_locks that expires unless renewed, which a goroutine
+// On PostgreSQL the lock is a session advisory lock on a 64-bit hash of key, held on a connection of
+// the store's own for its locks (advisorySession). On SQLite it is a lease row in run_locks that expires unless renewed, which a goroutine
 // does while the lock is held; a lease whose holder was a process of this host that no longer exists
 // is taken over at once, and a crashed holder elsewhere blocks others for at most the lease time.
 func (s *Store) Lock(ctx context.Context, key string, wait bool) (func(), error) {
@@ -91,51 +93,110 @@ func advisoryKey(schema, key string) int64 {
 	return int64(h.Sum64())
 }
 
+// advisorySession is the PostgreSQL session on which a Store takes all its advisory locks: a close holds
+// its period's lock throughout and takes the sweep lock for its standing pass, and a second session
+// for that second lock opened a connection in the middle of the close — a fork and an authentication,
+// and a backend whose catalog caches the standing pass's queries then filled: +50–190 ms after
+// issuing on the benchmark month. Advisory locks are per session and reentrant, so keys held through
+// the session are also kept in held: within the process, a key held is busy, as one held by another
+// session is.
+type advisorySession struct {
+	mu     sync.Mutex
+	conn   *sqlx.Conn // nil while no lock is held
+	schema string
+	held   map[string]bool
+	broken bool // an unlock failed: drop the session, not return it to the pool, once no lock is held
+}
+
 func (s *Store) lockAdvisory(ctx context.Context, key string, wait bool) (func(), error) {
-	conn, err := s.db.Connx(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var schema string
-	if err := conn.QueryRowxContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	id := advisoryKey(schema, key)
 	for {
-		var ok bool
-		if err := conn.QueryRowxContext(ctx, `SELECT pg_try_advisory_lock($1)`, id).Scan(&ok); err != nil {
-			conn.Close()
+		ok, holder, err := s.tryAdvisory(ctx, key)
+		if err != nil {
 			return nil, err
 		}
 		if ok {
 			break
 		}
 		if !wait {
-			conn.Close()
-			return nil, fmt.Errorf("held by another session: %w", invoices.ErrLocked)
+			return nil, fmt.Errorf("held by %s: %w", holder, invoices.ErrLocked)
 		}
-		if err := s.pollWait(ctx, "another session"); err != nil {
-			conn.Close()
+		if err := s.pollWait(ctx, holder); err != nil {
 			return nil, err
 		}
 	}
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-			defer cancel()
-			var unlocked bool
-			err := conn.QueryRowxContext(ctx, `SELECT pg_advisory_unlock($1)`, id).Scan(&unlocked)
-			if err != nil || !unlocked {
-				// Closing the session is the only other way to free the lock: drop the
-				// connection instead of returning it to the pool still holding the lock.
-				s.logger.Warn("store: advisory unlock failed; closing the session", "lock", key, "error", err)
-				conn.Raw(func(any) error { return driver.ErrBadConn })
-			}
+	return func() { once.Do(func() { s.unlockAdvisory(key) }) }, nil
+}
+
+// tryAdvisory takes key's advisory lock on the store's session, opening the session if no lock holds
+// it open; false, with who holds it, when this process or another session does.
+func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, error) {
+	as := &s.advisory
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.held[key] {
+		return false, "this process", nil
+	}
+	opened := false
+	if as.conn == nil {
+		conn, err := s.db.Connx(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		if err := conn.QueryRowxContext(ctx, `SELECT current_schema()`).Scan(&as.schema); err != nil {
 			conn.Close()
-		})
-	}, nil
+			return false, "", err
+		}
+		as.conn, as.held, as.broken, opened = conn, map[string]bool{}, false, true
+	}
+	var ok bool
+	err := as.conn.QueryRowxContext(ctx, `SELECT pg_try_advisory_lock($1)`, advisoryKey(as.schema, key)).Scan(&ok)
+	if ok {
+		as.held[key] = true
+	}
+	if len(as.held) == 0 && (opened || err != nil) {
+		// Nothing holds the session open: give it back, or drop it after an error, whose cause may
+		// be the session itself.
+		if err != nil {
+			as.conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		as.conn.Close()
+		as.conn = nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	return ok, "another session", nil
+}
+
+// unlockAdvisory releases key's advisory lock. The session goes back to the pool once it holds no lock;
+// if an unlock failed, it is dropped instead — closing the session is the only other way to free
+// the lock — once the session's other locks are released, which it must not take with it.
+func (s *Store) unlockAdvisory(key string) {
+	as := &s.advisory
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if !as.held[key] {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	var unlocked bool
+	err := as.conn.QueryRowxContext(ctx, `SELECT pg_advisory_unlock($1)`, advisoryKey(as.schema, key)).Scan(&unlocked)
+	if err != nil || !unlocked {
+		s.logger.Warn("store: advisory unlock failed; the session will be closed once its other locks are released",
+			"lock", key, "error", err)
+		as.broken = true
+	}
+	delete(as.held, key)
+	if len(as.held) > 0 {
+		return
+	}
+	if as.broken {
+		as.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	as.conn.Close()
+	as.conn = nil
 }
 
 func (s *Store) lockLease(ctx context.Context, key string, wait bool) (func(), error) {

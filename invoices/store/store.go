@@ -57,6 +57,8 @@ type Store struct {
 
 	// insertSQL's texts, by insertKey: a close sends thousands of multi-row INSERTs of a few shapes.
 	insertTexts sync.Map
+
+	advisory advisorySession // PostgreSQL: the session its run locks are held on
 }
 
 // CheckDSN reports whether dsn names a database as Open takes it — "sqlite:PATH" with a path, or a
