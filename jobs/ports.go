@@ -66,6 +66,8 @@ type Store interface {
 	AbandonRuns(ctx context.Context, p rating.Period, kinds []invoices.RunKind, at time.Time) (int64, error)
 	// LatestRun returns the latest close or rerun of a period that succeeded, or invoices.ErrNotFound.
 	LatestRun(ctx context.Context, p rating.Period) (*invoices.Run, error)
+	// Closed reports whether a close, or a rerun of every account, of a period succeeded.
+	Closed(ctx context.Context, p rating.Period) (bool, error)
 	// LatestAttempt returns the latest close or rerun of a period whatever its status, or
 	// invoices.ErrNotFound.
 	LatestAttempt(ctx context.Context, p rating.Period) (*invoices.Run, error)

@@ -606,8 +606,9 @@ func PreviousPeriod(t time.Time) rating.Period { return rating.PeriodOf(t.UTC())
 // time (PreviousPeriod), with that scheduled time as the run's --at (issue and due dates, standing):
 // a run DESIGN §10 can reproduce exactly (`close --at 2026-11-01T02:00:00Z`), rather than one dated
 // when this scheduler got to start it, to the nanosecond. It fails rather than waits when another run
-// holds the period. A firing whose period has
-// no succeeded close or rerun is Missed: the scheduler catches it up on start.
+// holds the period. A firing whose period has no succeeded close, nor a succeeded rerun of every
+// account, is Missed: the scheduler catches it up on start (a rerun of some accounts, which issues
+// nothing for the others, does not close the month).
 func (j *Jobs) ScheduledClose(spec string, timeout time.Duration, maxRejects int64) ScheduledJob {
 	return ScheduledJob{Name: "close", Spec: spec, Timeout: timeout,
 		Run: func(ctx context.Context, f Firing) (*invoices.Run, error) {
@@ -619,14 +620,11 @@ func (j *Jobs) ScheduledClose(spec string, timeout time.Duration, maxRejects int
 		},
 		Missed: func(ctx context.Context, scheduledAt time.Time) (bool, error) {
 			p := PreviousPeriod(scheduledAt)
-			run, err := j.Store.LatestRun(ctx, p)
-			if errors.Is(err, invoices.ErrNotFound) {
-				return true, nil
-			}
+			closed, err := j.Store.Closed(ctx, p)
 			if err != nil {
-				return false, fmt.Errorf("latest run of %s: %w", p, err)
+				return false, err
 			}
-			return run.Status != invoices.RunSucceeded, nil
+			return !closed, nil
 		},
 	}
 }

@@ -517,6 +517,36 @@ func TestCatchUpOnce(t *testing.T) {
 			t.Errorf("two schedulers catching up: %d closes, %d skipped; want 1 and 1", ok, skipped)
 		}
 	})
+	// A rerun of some accounts issues nothing for the others: the month is still to close. A rerun of
+	// every account issues what a close would: it is closed.
+	for _, tc := range []struct {
+		scope   string
+		closes  int
+		comment string
+	}{{"[acct_00001]", 1, "caught up"}, {"all", 0, "not caught up"}} {
+		t.Run("after a succeeded rerun of "+tc.scope, func(t *testing.T) {
+			path := tempDB(t)
+			st := openStore(t, path)
+			ctx := t.Context()
+			end := tm("2026-11-02T10:05:00Z")
+			rerun := &invoices.Run{ID: "rerun-manual", Kind: invoices.RunRerun, Period: oct, Scope: tc.scope,
+				At: tm("2026-11-02T10:00:00Z"), StartedAt: tm("2026-11-02T10:00:00Z"), Status: invoices.RunRunning}
+			if err := st.StartRun(ctx, rerun); err != nil {
+				t.Fatal(err)
+			}
+			rerun.Status, rerun.FinishedAt = invoices.RunSucceeded, &end
+			if err := st.FinishRun(ctx, rerun); err != nil {
+				t.Fatal(err)
+			}
+			s, res := newScheduler(t, schedOpts{clock: clk, store: st, holder: "start"},
+				newJobs(t, st, &emptyUsage{}).ScheduledClose(jobs.DefaultCloseSpec, time.Hour, 0))
+			start(t, s)
+			tick(t, s)
+			if got := len(res.of("close", jobs.FiringSucceeded)); got != tc.closes {
+				t.Errorf("%d closes, want %d (%s)", got, tc.closes, tc.comment)
+			}
+		})
+	}
 	t.Run("failed catch-up is retried on the next start", func(t *testing.T) {
 		path := tempDB(t)
 		usage := &emptyUsage{failFirst: true}

@@ -186,6 +186,19 @@ func (s *Store) LatestRun(ctx context.Context, p rating.Period) (*invoices.Run, 
 	return s.latestCloseOrRerun(ctx, p, "latest run", invoices.RunSucceeded)
 }
 
+// Closed reports whether period p has been closed for every account: a close, or a rerun of every
+// account (scope "all"), succeeded. A rerun of some accounts only (rerun --account) issues nothing for
+// the others, so it does not count.
+func (s *Store) Closed(ctx context.Context, p rating.Period) (bool, error) {
+	var n int
+	if err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM runs WHERE period = ? AND status = ?
+		AND (kind = ? OR kind = ? AND scope = ?)`), p.String(), string(invoices.RunSucceeded),
+		string(invoices.RunClose), string(invoices.RunRerun), "all"); err != nil {
+		return false, fmt.Errorf("store: closed %s: %w", p, err)
+	}
+	return n > 0, nil
+}
+
 // LatestAttempt returns the latest (by started_at, then id) close or rerun of period p whatever its
 // status — failed (a close stopped by its rejects, say), succeeded or still running — or an error
 // wrapping invoices.ErrNotFound when there is none.
