@@ -16,6 +16,8 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
+
+	"billrun/invoices/store/storetest"
 )
 
 // TestPropertyMonthClose generates a small random October 2026 per seed — accounts with and without
@@ -35,9 +37,23 @@ import (
 //   - after late usage (reconcile exit 4), some payments and a rerun, every account's effective
 //     documents sum, line key by line key, to a fresh close of all the usage on an empty database,
 //     and reconcile is clean again.
+//
+// Ten seeds run on SQLite, the first three on PostgreSQL too (a schema each of BILLRUN_TEST_POSTGRES).
 func TestPropertyMonthClose(t *testing.T) {
-	for seed := uint64(1); seed <= 10; seed++ {
-		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { propertyMonth(t, seed) })
+	backends := []struct {
+		name  string
+		seeds uint64
+		db    func(t *testing.T, tmp, name string) string // a new, empty database
+	}{
+		{"sqlite", 10, func(t *testing.T, tmp, name string) string { return "sqlite:" + filepath.Join(tmp, name+".db") }},
+		{"postgres", 3, func(t *testing.T, _, _ string) string { return storetest.PostgresDSN(t) }},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for seed := uint64(1); seed <= b.seeds; seed++ {
+				t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { propertyMonth(t, seed, b.db) })
+			}
+		})
 	}
 }
 
@@ -554,13 +570,13 @@ func checkLedger(t *testing.T, docs []propDoc) map[string]map[propLineKey]decima
 	return eff
 }
 
-func propertyMonth(t *testing.T, seed uint64) {
+func propertyMonth(t *testing.T, seed uint64, newDB func(t *testing.T, tmp, name string) string) {
 	tmp := t.TempDir()
 	usageDir := filepath.Join(tmp, "usage")
 	w := genPropWorld(t, seed, usageDir)
 	accountsFile := filepath.Join(tmp, "accounts.yaml")
 	must(t, os.WriteFile(accountsFile, []byte(w.accountsYAML("")), 0o644))
-	db := "sqlite:" + filepath.Join(tmp, "billrun.db")
+	db := newDB(t, tmp, "billrun")
 	out := filepath.Join(tmp, "out")
 	prices, _ := filepath.Abs("../../fixtures/prices.yaml")
 	withUsage := []string{"--db", db, "--usage", usageDir, "--prices", prices}
@@ -677,13 +693,14 @@ func propertyMonth(t *testing.T, seed uint64) {
 	checkConsistent(t, "after unchanged rerun", tmp, []string{"--db", db}, withUsage, "2026-10", "2026-11-02T00:00:00Z", 0)
 
 	for round, at := range []string{"2026-11-05T00:00:00Z", "2026-11-09T00:00:00Z"} {
-		docs = propRound(t, w, tmp, accountsFile, withUsage, round, at, docs)
+		docs = propRound(t, w, tmp, accountsFile, withUsage, round, at, docs, newDB)
 	}
 }
 
 // propRound adds late usage, sometimes withdraws an object, pays some open documents and reruns at
 // at; then the effective documents must bill what a fresh close of all the usage bills.
-func propRound(t *testing.T, w *propWorld, tmp, accountsFile string, withUsage []string, round int, rerunAt string, docs []propDoc) []propDoc {
+func propRound(t *testing.T, w *propWorld, tmp, accountsFile string, withUsage []string, round int, rerunAt string,
+	docs []propDoc, newDB func(t *testing.T, tmp, name string) string) []propDoc {
 	db, usageDir, prices, out := withUsage[1], withUsage[3], withUsage[5], filepath.Join(tmp, "out")
 	cmd := func(want int, args ...string) string {
 		t.Helper()
@@ -745,7 +762,7 @@ func propRound(t *testing.T, w *propWorld, tmp, accountsFile string, withUsage [
 	}
 
 	// a fresh close of all the usage on an empty database bills the same
-	freshDB := "sqlite:" + filepath.Join(tmp, fmt.Sprintf("fresh%d.db", round))
+	freshDB := newDB(t, tmp, fmt.Sprintf("fresh%d", round))
 	if o, err := runCapture("close", "--period", "2026-10", "--at", rerunAt, "--accounts", accountsFile, "--out", filepath.Join(tmp, "fresh"),
 		"--max-rejects", "1000", "--db", freshDB, "--usage", usageDir, "--prices", prices); err != nil {
 		t.Fatalf("fresh close: %v\n%s", err, o)
