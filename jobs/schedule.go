@@ -436,10 +436,24 @@ func (s *Scheduler) Jobs() []JobState {
 
 // runDue runs what is due for e at the time of the call, one firing after the other: cron's wake-up of
 // the job, and Tick's. Firings that fall due while it runs are skipped by SkipIfStillRunning and
-// coalesced into the next wake-up.
+// coalesced into the next wake-up — except for a job with a Missed check (the close), whose next
+// wake-up may be a month away: the latest of its firings that fell due meanwhile runs as soon as the
+// running one ends (a catch-up that ran past 02:00 on the 1st, say, would otherwise leave that
+// month unclosed until a restart), unless the scheduler is stopping.
 func (s *Scheduler) runDue(e *entry) {
-	for _, f := range s.takeDue(e, s.now()) {
-		s.fire(e, f)
+	for {
+		due := s.takeDue(e, s.now())
+		for _, f := range due {
+			s.fire(e, f)
+		}
+		if len(due) == 0 || e.job.Missed == nil {
+			return
+		}
+		select {
+		case <-s.stopping:
+			return
+		default:
+		}
 	}
 }
 

@@ -698,3 +698,41 @@ func TestRunTakesFiringsDueDuringStart(t *testing.T) {
 		t.Errorf("results %+v: want the sweep once and no close", res.all)
 	}
 }
+
+// TestCloseFiringDueWhileTheCloseRunsRunsAfterIt: the 02:00 close firing of the 1st, due while a
+// catch-up close still runs, is skipped then (skip if still running) but runs as soon as the catch-up
+// ends — the job's next wake-up is a month away, and coalescing into it would leave October unclosed.
+func TestCloseFiringDueWhileTheCloseRunsRunsAfterIt(t *testing.T) {
+	clk := newClock("2026-11-01T01:50:00Z") // the latest close firing, 2026-10-01T02:00, was missed
+	entered, release := make(chan jobs.Firing, 4), make(chan struct{})
+	closeJob := jobs.ScheduledJob{Name: "close", Spec: jobs.DefaultCloseSpec, Timeout: time.Hour,
+		Run: func(_ context.Context, f jobs.Firing) (*invoices.Run, error) {
+			entered <- f
+			<-release
+			return nil, nil
+		},
+		Missed: func(context.Context, time.Time) (bool, error) { return true, nil }}
+	s, res := newScheduler(t, schedOpts{clock: clk, store: openStore(t, tempDB(t))}, closeJob)
+	start(t, s)
+	done := make(chan struct{})
+	go func() { defer close(done); tick(t, s) }() // runs the catch-up, which blocks
+	if f := <-entered; !f.ScheduledAt.Equal(tm("2026-10-01T02:00:00Z")) || !f.CatchUp {
+		t.Fatalf("first firing %+v, want the catch-up of 2026-10-01T02:00", f)
+	}
+	clk.Set(tm("2026-11-01T02:10:00Z"))
+	tick(t, s) // cron's 02:00 wake-up: skipped, the catch-up still runs
+	release <- struct{}{}
+	select {
+	case f := <-entered:
+		if !f.ScheduledAt.Equal(tm("2026-11-01T02:00:00Z")) || f.CatchUp {
+			t.Errorf("second firing %+v, want the 2026-11-01T02:00 firing", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the 02:00 close firing, skipped while the catch-up ran, did not run after it")
+	}
+	release <- struct{}{}
+	<-done
+	if n := len(res.of("close", jobs.FiringSucceeded)); n != 2 {
+		t.Errorf("%d close firings succeeded, want 2: %+v", n, res.all)
+	}
+}
