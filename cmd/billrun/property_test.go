@@ -308,7 +308,7 @@ func propertyMonth(t *testing.T, seed uint64, newDB func(t *testing.T, tmp, name
 // at; then the effective documents must bill what a fresh close of all the usage bills.
 func propRound(t *testing.T, w *propmonth.World, tmp, accountsFile string, withUsage []string, round int, rerunAt string,
 	docs []propDoc, newDB func(t *testing.T, tmp, name string) string) []propDoc {
-	db, usageDir, prices, out := withUsage[1], withUsage[3], withUsage[5], filepath.Join(tmp, "out")
+	db, usageDir, out := withUsage[1], withUsage[3], filepath.Join(tmp, "out")
 	cmd := func(want int, args ...string) string {
 		t.Helper()
 		o, err := runCapture(append(args, withUsage...)...)
@@ -368,64 +368,7 @@ func propRound(t *testing.T, w *propmonth.World, tmp, accountsFile string, withU
 		t.Errorf("round %d: a second rerun of unchanged usage changed the documents", round)
 	}
 
-	// a fresh close of all the usage on an empty database bills the same
-	freshDB := newDB(t, tmp, fmt.Sprintf("fresh%d", round))
-	if o, err := runCapture("close", "--period", "2026-10", "--at", rerunAt, "--accounts", accountsFile, "--out", filepath.Join(tmp, "fresh"),
-		"--max-rejects", "1000", "--db", freshDB, "--usage", usageDir, "--prices", prices); err != nil {
-		t.Fatalf("fresh close: %v\n%s", err, o)
-	}
-	fresh, _ := propExport(t, freshDB, rerunAt)
-	paid, noted := map[string]bool{}, map[string]bool{}
-	sums := map[string][3]decimal.Decimal{} // subtotal, credits, due of the effective documents
-	for _, d := range docs2 {
-		if propDec(t, d.AmountPaid).IsPositive() {
-			paid[d.Account] = true
-		}
-		if d.Kind == "credit_note" {
-			noted[d.Account] = true
-		}
-		if d.Status != "void" {
-			s := sums[d.Account]
-			sums[d.Account] = [3]decimal.Decimal{s[0].Add(propDec(t, d.Subtotal)), s[1].Add(propDec(t, d.CreditsApplied)), s[2].Add(propDec(t, d.AmountDue))}
-		}
-	}
-	freshBy := map[string]propDoc{}
-	for _, d := range fresh {
-		freshBy[d.Account] = d
-	}
-	for _, a := range w.Accounts {
-		f, ok := freshBy[a.ID]
-		s := sums[a.ID]
-		if !ok {
-			if slices.ContainsFunc(slices.Collect(maps.Values(eff[a.ID])), func(v decimal.Decimal) bool { return !v.IsZero() }) {
-				t.Errorf("%s: effective documents after rerun but no usage in a fresh close", a.ID)
-			}
-			continue
-		}
-		want := map[propmonth.LineKey]decimal.Decimal{}
-		for _, l := range f.Lines {
-			want[propKey(l)] = propDec(t, l["amount"])
-		}
-		for k, v := range eff[a.ID] {
-			if !v.Equal(want[k]) {
-				t.Errorf("%s: line %+v sums to %s after rerun, fresh close %s", a.ID, k, v, want[k])
-			}
-		}
-		for k, v := range want {
-			if !v.Equal(eff[a.ID][k]) {
-				t.Errorf("%s: fresh close line %+v %s, after rerun %s", a.ID, k, v, eff[a.ID][k])
-			}
-		}
-		if noted[a.ID] { // a credit note's amount is a grant of its own, not credits taken back
-			if !s[0].Equal(propDec(t, f.Subtotal)) {
-				t.Errorf("%s: effective subtotal %s, fresh close %s", a.ID, s[0], f.Subtotal)
-			}
-			continue
-		}
-		if !s[0].Equal(propDec(t, f.Subtotal)) || !s[1].Equal(propDec(t, f.CreditsApplied)) || !s[2].Equal(propDec(t, f.AmountDue)) {
-			t.Errorf("%s (paid %t): effective subtotal/credits/due %v, fresh close %s/%s/%s", a.ID, paid[a.ID], s, f.Subtotal, f.CreditsApplied, f.AmountDue)
-		}
-	}
+	propFreshMatches(t, w, tmp, accountsFile, withUsage, fmt.Sprintf("fresh%d", round), rerunAt, docs2, eff, nil, newDB)
 	return docs2
 }
 
@@ -483,6 +426,78 @@ func checkCredits(t *testing.T, path string, docs []propDoc) {
 	for a, v := range notes {
 		if !v.IsZero() {
 			t.Errorf("Credits: %s credit notes and credit_note grants differ by %s", a, v)
+		}
+	}
+}
+
+// propFreshMatches closes all the usage on a new, empty database (name) at at and checks that every
+// account's effective documents in docs (eff: their line sums by key, from checkLedger) bill the same,
+// line key by line key, and — unless a credit note turned credit into a grant of its own — the same
+// subtotal, credits and amount due. only, when not nil, limits the check to those accounts.
+func propFreshMatches(t *testing.T, w *propmonth.World, tmp, accountsFile string, withUsage []string, name, at string,
+	docs2 []propDoc, eff map[string]map[propmonth.LineKey]decimal.Decimal, only map[string]bool,
+	newDB func(t *testing.T, tmp, name string) string) {
+	t.Helper()
+	usageDir, prices := withUsage[3], withUsage[5]
+	rerunAt := at
+	freshDB := newDB(t, tmp, name)
+	if o, err := runCapture("close", "--period", "2026-10", "--at", rerunAt, "--accounts", accountsFile, "--out", filepath.Join(tmp, name),
+		"--max-rejects", "1000", "--db", freshDB, "--usage", usageDir, "--prices", prices); err != nil {
+		t.Fatalf("fresh close: %v\n%s", err, o)
+	}
+	fresh, _ := propExport(t, freshDB, rerunAt)
+	paid, noted := map[string]bool{}, map[string]bool{}
+	sums := map[string][3]decimal.Decimal{} // subtotal, credits, due of the effective documents
+	for _, d := range docs2 {
+		if propDec(t, d.AmountPaid).IsPositive() {
+			paid[d.Account] = true
+		}
+		if d.Kind == "credit_note" {
+			noted[d.Account] = true
+		}
+		if d.Status != "void" {
+			s := sums[d.Account]
+			sums[d.Account] = [3]decimal.Decimal{s[0].Add(propDec(t, d.Subtotal)), s[1].Add(propDec(t, d.CreditsApplied)), s[2].Add(propDec(t, d.AmountDue))}
+		}
+	}
+	freshBy := map[string]propDoc{}
+	for _, d := range fresh {
+		freshBy[d.Account] = d
+	}
+	for _, a := range w.Accounts {
+		if only != nil && !only[a.ID] {
+			continue
+		}
+		f, ok := freshBy[a.ID]
+		s := sums[a.ID]
+		if !ok {
+			if slices.ContainsFunc(slices.Collect(maps.Values(eff[a.ID])), func(v decimal.Decimal) bool { return !v.IsZero() }) {
+				t.Errorf("%s: effective documents after rerun but no usage in a fresh close", a.ID)
+			}
+			continue
+		}
+		want := map[propmonth.LineKey]decimal.Decimal{}
+		for _, l := range f.Lines {
+			want[propKey(l)] = propDec(t, l["amount"])
+		}
+		for k, v := range eff[a.ID] {
+			if !v.Equal(want[k]) {
+				t.Errorf("%s: line %+v sums to %s after rerun, fresh close %s", a.ID, k, v, want[k])
+			}
+		}
+		for k, v := range want {
+			if !v.Equal(eff[a.ID][k]) {
+				t.Errorf("%s: fresh close line %+v %s, after rerun %s", a.ID, k, v, eff[a.ID][k])
+			}
+		}
+		if noted[a.ID] { // a credit note's amount is a grant of its own, not credits taken back
+			if !s[0].Equal(propDec(t, f.Subtotal)) {
+				t.Errorf("%s: effective subtotal %s, fresh close %s", a.ID, s[0], f.Subtotal)
+			}
+			continue
+		}
+		if !s[0].Equal(propDec(t, f.Subtotal)) || !s[1].Equal(propDec(t, f.CreditsApplied)) || !s[2].Equal(propDec(t, f.AmountDue)) {
+			t.Errorf("%s (paid %t): effective subtotal/credits/due %v, fresh close %s/%s/%s", a.ID, paid[a.ID], s, f.Subtotal, f.CreditsApplied, f.AmountDue)
 		}
 	}
 }
