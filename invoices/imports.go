@@ -9,6 +9,8 @@ import (
 type Import struct {
 	Accounts []AccountRecord
 	Payments []Payment
+	// PaymentsLeftOut holds, by payment id, what each payment record leaves out (none: not listed).
+	PaymentsLeftOut map[string]LeftOut
 }
 
 // AccountRecord is one account of an import. Nil fields were absent from the file.
@@ -22,9 +24,62 @@ type AccountRecord struct {
 	Contracts             []Contract       // replaces the stored list when ContractsSet
 	ContractsSet          bool
 	Grants                []Grant // upserted by id; the amount of a grant with consumption never changes
-	// GrantsExpiresAtLeftOut holds the ids of the grants whose record has no expires_at: a stored grant
-	// keeps its expiry (a new one has none), where expires_at: null removes it (DESIGN §11).
-	GrantsExpiresAtLeftOut map[string]bool
+	// GrantsLeftOut holds, by grant id, what each grant record leaves out (none: not listed). A new
+	// grant without expires_at has none, where expires_at: null removes a stored grant's expiry.
+	GrantsLeftOut map[string]LeftOut
+}
+
+// Fields is a set of the fields of a grant or of a payment record, one bit each.
+type Fields uint8
+
+// The fields of a grant record.
+const (
+	GrantKindField Fields = 1 << iota
+	GrantAmountField
+	GrantGrantedAtField
+	GrantExpiresAtField
+)
+
+// The fields of a payment record; its purpose is invoice and for, given together.
+const (
+	PaymentAccountField Fields = 1 << iota
+	PaymentAmountField
+	PaymentPaidAtField
+	PaymentPurposeField
+)
+
+// LeftOut is what a grant or payment record of an import leaves out (DESIGN §11): a record whose id is
+// stored keeps those fields' stored values; one whose id is new is refused with IfNew when that is
+// set (it leaves out a field a new record requires).
+type LeftOut struct {
+	Fields Fields
+	IfNew  *RequiredFieldError
+}
+
+// RequiredFieldError refuses a new grant or payment that leaves out a field a new record requires. Its
+// text names the accounts file's line, the record and the field, as every error of the file does:
+//
+//	line 5: account acct_1, credits[1] (cg_3): kind: missing, want free, purchased, promotional or credit_note
+type RequiredFieldError struct{ Msg string }
+
+func (e *RequiredFieldError) Error() string { return e.Msg }
+
+// RequireNew returns the first error that refuses a grant or payment of imp as a new record, nil when
+// there is none: where every record is new (accounts from the file alone, rate --accounts).
+func (imp *Import) RequireNew() error {
+	for _, rec := range imp.Accounts {
+		for _, g := range rec.Grants {
+			if e := rec.GrantsLeftOut[g.ID].IfNew; e != nil {
+				return e
+			}
+		}
+	}
+	for _, p := range imp.Payments {
+		if e := imp.PaymentsLeftOut[p.ID].IfNew; e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // ImportResult counts what an import changed.

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -30,6 +31,11 @@ func (j *Jobs) ImportAccountsRun(ctx context.Context, imp *invoices.Import, at t
 	run := &invoices.Run{ID: newRunID(invoices.RunImport, at), Kind: invoices.RunImport, Period: rating.PeriodOf(at),
 		Scope: "accounts file " + file, At: at, StartedAt: j.now()}
 	res, err := j.Store.ImportAccountsRun(ctx, imp, run, j.now)
+	var missing *invoices.RequiredFieldError
+	if errors.As(err, &missing) {
+		// A new record without a field it requires: said as the file's other errors are.
+		return res, run, fmt.Errorf("accounts import: accounts file %s: %w", file, missing)
+	}
 	if err != nil {
 		return res, run, fmt.Errorf("accounts import: %w", err)
 	}

@@ -14,7 +14,8 @@ import (
 type Store interface {
 	// ImportAccounts upserts accounts, contracts, grants and payments by id in one transaction and never
 	// deletes. It returns an error wrapping invoices.ErrGrantConsumed when a consumed grant's amount
-	// would change.
+	// would change, and one wrapping an *invoices.RequiredFieldError when a new grant or payment leaves
+	// out a field a new record requires.
 	ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error)
 	// ImportAccountsRun is ImportAccounts recorded as run, finished at end(): inserted with the import,
 	// in its transaction, or failed when the import wrote nothing — never left running.

@@ -188,8 +188,12 @@ func (d *drafter) wait() []invoices.Document {
 }
 
 // AccountsFromImport turns an accounts file into accounts as a fresh database would hold them, for
-// rate --accounts.
-func AccountsFromImport(imp *invoices.Import) []invoices.Account {
+// rate --accounts. Every record is new there: it returns imp.RequireNew's error for a grant or
+// payment that leaves out a field a new one requires.
+func AccountsFromImport(imp *invoices.Import) ([]invoices.Account, error) {
+	if err := imp.RequireNew(); err != nil {
+		return nil, err
+	}
 	var out []invoices.Account
 	for _, r := range imp.Accounts {
 		a := invoices.Account{ID: r.ID, SpendLimitOverride: r.SpendLimitOverride, Contracts: r.Contracts, Grants: r.Grants}
@@ -205,5 +209,5 @@ func AccountsFromImport(imp *invoices.Import) []invoices.Account {
 		out = append(out, a)
 	}
 	sortAccounts(out)
-	return out
+	return out, nil
 }

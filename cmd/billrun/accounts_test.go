@@ -437,3 +437,145 @@ func TestImportKeepsALeftOutGrantExpiry(t *testing.T) {
 		t.Errorf("credit balance at 2026-11-06 after expires_at: null = %s, want 2.00", got)
 	}
 }
+
+// TestImportKeepsLeftOutGrantAndPaymentFields: DESIGN §11 — accounts import: fields left out of a
+// record keep their stored values. A stored grant or payment re-imported with some fields keeps the
+// others; a present field replaces its value (expires_at: null removes the expiry). The stored rows,
+// worked out by hand:
+//
+//	import 1: cg_1 promotional 5.00, granted 2026-10-01, expires 2027-01-01
+//	          cg_2 free 3.00, granted 2026-10-02, expires 2026-12-01
+//	          pay_1 acct_1 10.00, paid 2026-10-05T08:00, invoice INV-2026-000123
+//	import 2: {cg_1, amount 7.50}, {cg_2, expires_at: null}, {pay_1, amount 12.34}
+//	→ cg_1 promotional 7.50, 2026-10-01, 2027-01-01 (unconsumed: the amount may change)
+//	→ cg_2 free 3.00, 2026-10-02, no expiry
+//	→ pay_1 acct_1 12.34, 2026-10-05T08:00, INV-2026-000123
+//
+// The account record names no field, so it changes nothing: 0 accounts, 2 grants, 1 payment.
+func TestImportKeepsLeftOutGrantAndPaymentFields(t *testing.T) {
+	_, dir, path, conn := migratedSQLite(t)
+	db := "sqlite:" + path
+	file := filepath.Join(dir, "accounts.yaml")
+	importFile := func(yaml string) (string, error) {
+		t.Helper()
+		must(t, os.WriteFile(file, []byte(yaml), 0o644))
+		return runCapture("accounts", "import", file, "--db", db, "--at", "2026-11-01T00:00:00Z")
+	}
+	stored := func() []string {
+		t.Helper()
+		var rows []string
+		q := `SELECT id || ' ' || account_id || ' ' || kind || ' ' || amount_cents || ' ' || substr(granted_at, 1, 19) || ' ' ||
+				COALESCE(substr(expires_at, 1, 19), 'never') FROM grants
+			UNION ALL SELECT id || ' ' || account_id || ' ' || amount_cents || ' ' || substr(paid_at, 1, 19) || ' ' ||
+				invoice || ' ' || for_credits FROM payments ORDER BY 1`
+		r, err := conn.Query(q)
+		must(t, err)
+		defer r.Close()
+		for r.Next() {
+			var s string
+			must(t, r.Scan(&s))
+			rows = append(rows, s)
+		}
+		must(t, r.Err())
+		return rows
+	}
+	if out, err := importFile(`accounts:
+  - id: acct_1
+    payment_method: true
+    credits:
+      - {id: cg_1, kind: promotional, amount: "5.00", granted_at: 2026-10-01T00:00:00Z, expires_at: 2027-01-01T00:00:00Z}
+      - {id: cg_2, kind: free, amount: "3.00", granted_at: 2026-10-02T00:00:00Z, expires_at: 2026-12-01T00:00:00Z}
+  - id: acct_2
+payments:
+  - {id: pay_1, account: acct_1, amount: "10.00", paid_at: 2026-10-05T08:00:00Z, invoice: INV-2026-000123}
+`); err != nil {
+		t.Fatalf("full import: %v\n%s", err, out)
+	}
+	out, err := importFile(`accounts:
+  - id: acct_1
+    credits:
+      - {id: cg_1, amount: "7.50"}
+      - {id: cg_2, expires_at: null}
+payments:
+  - {id: pay_1, amount: "12.34"}
+`)
+	if err != nil || !strings.Contains(out, ": 0 accounts, 2 credit grants, 1 payments") {
+		t.Fatalf("partial import: %v, want 0 accounts, 2 credit grants, 1 payments\n%s", err, out)
+	}
+	want := []string{
+		"cg_1 acct_1 promotional 750 2026-10-01T00:00:00 2027-01-01T00:00:00",
+		"cg_2 acct_1 free 300 2026-10-02T00:00:00 never",
+		"pay_1 acct_1 1234 2026-10-05T08:00:00 INV-2026-000123 0",
+	}
+	if got := stored(); !slices.Equal(got, want) {
+		t.Fatalf("stored after the partial import:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A new id still needs every field a new record requires; the error names the line, the record and
+	// the field, and nothing of the file is written (its first record would change cg_1's amount).
+	head := "accounts:\n  - id: acct_1\n    credits:\n      - {id: cg_1, amount: \"9.00\"}\n"
+	for _, tc := range []struct{ name, tail, says string }{
+		{"grant without kind", `      - {id: cg_3, amount: "1.00", granted_at: 2026-10-03T00:00:00Z}` + "\n",
+			"line 5: account acct_1, credits[1] (cg_3): kind: missing, want free, purchased, promotional or credit_note"},
+		{"grant without amount", `      - {id: cg_3, kind: free, granted_at: 2026-10-03T00:00:00Z}` + "\n",
+			`line 5: account acct_1, credits[1] (cg_3): amount: missing, want a non-negative decimal like "100.00"`},
+		{"grant without granted_at", `      - {id: cg_3, kind: free, amount: "1.00"}` + "\n",
+			"line 5: account acct_1, credits[1] (cg_3): granted_at: missing, want a time like 2026-09-02T10:00:00Z"},
+		{"payment without account", "payments:\n  - {id: pay_2, amount: \"1.00\", paid_at: 2026-10-06T00:00:00Z, for: credits}\n",
+			"line 6: payment pay_2: account: missing, want the id of the account that paid"},
+		{"payment without amount", "payments:\n  - {id: pay_2, account: acct_1, paid_at: 2026-10-06T00:00:00Z, for: credits}\n",
+			`line 6: payment pay_2: amount: missing, want a positive decimal like "42.17"`},
+		{"payment without paid_at", "payments:\n  - {id: pay_2, account: acct_1, amount: \"1.00\", for: credits}\n",
+			"line 6: payment pay_2: paid_at: missing, want a time like 2026-10-05T08:00:00Z"},
+		{"payment without purpose", "payments:\n  - {id: pay_2, account: acct_1, amount: \"1.00\", paid_at: 2026-10-06T00:00:00Z}\n",
+			"line 6: payment pay_2: invoice: missing, want the number of the invoice paid, or for: credits"},
+		// The existing checks apply to the merged record: an expiry not after the stored granted_at.
+		{"kept granted_at after a new expiry", "      - {id: cg_2, expires_at: 2026-09-01T00:00:00Z}\n",
+			"2026-10-02T00:00:00Z"},
+		{"payment moved to no account", "payments:\n  - {id: pay_1, account: nobody}\n", `"nobody"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := importFile(head + tc.tail)
+			says := tc.says
+			if strings.HasPrefix(says, "line ") {
+				says = "accounts file " + file + ": " + says // as a parse error names it
+			}
+			if exitCode(err) != exitError || !strings.Contains(err.Error(), says) {
+				t.Errorf("import: %v, want exit %d saying %q\n%s", err, exitError, says, out)
+			}
+			if got := stored(); !slices.Equal(got, want) {
+				t.Errorf("stored after the refused import:\n%s\nwant, unchanged:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestAccountsFileWithoutDatabaseRequiresNewFields: DESIGN §11 — where accounts come from the file
+// alone every record is new, so a grant or payment that leaves out a field a new one requires is
+// refused with its line, record and field: rate --accounts (no database) and close --accounts on an
+// empty database.
+func TestAccountsFileWithoutDatabaseRequiresNewFields(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "accounts.yaml")
+	for _, tc := range []struct{ name, yaml, says string }{
+		{"grant without kind", "accounts:\n  - id: acct_1\n    credits:\n      - {id: cg_1, amount: \"1.00\", granted_at: 2026-10-01T00:00:00Z}\n",
+			"line 4: account acct_1, credits[0] (cg_1): kind: missing"},
+		{"payment without paid_at", "accounts:\n  - id: acct_1\npayments:\n  - {id: pay_1, account: acct_1, amount: \"1.00\", for: credits}\n",
+			"line 4: payment pay_1: paid_at: missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			must(t, os.WriteFile(file, []byte(tc.yaml), 0o644))
+			sub := t.TempDir()
+			args := fixtureArgs(t, sub)
+			for _, cmd := range [][]string{
+				{"rate", "--period", "2026-10", "--at", fixtureAt, "--accounts", file, args[2], args[3], args[4], args[5]},
+				append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(sub, "out"), "--accounts", file}, args...),
+			} {
+				out, err := runCapture(cmd...)
+				if exitCode(err) != exitError || !strings.Contains(err.Error(), "accounts file "+file+": "+tc.says) {
+					t.Errorf("%s: %v, want exit %d saying %q\n%s", cmd[0], err, exitError, tc.says, out)
+				}
+			}
+		})
+	}
+}

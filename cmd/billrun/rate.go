@@ -53,7 +53,9 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 		if err != nil {
 			return err
 		}
-		opts.Accounts = jobs.AccountsFromImport(imp)
+		if opts.Accounts, err = jobs.AccountsFromImport(imp); err != nil {
+			return fmt.Errorf("accounts file %s: %w", c.accounts, err)
+		}
 	} else {
 		s, err := openStore(ctx, &c, log)
 		if err != nil {

@@ -204,16 +204,16 @@ func (p *parser) account(i int, n *yaml.Node) error {
 		return err
 	}
 	for j, n := range credits {
-		g, expiresSet, err := p.grant(j, n, r.where, id)
+		g, lo, err := p.grant(j, n, r.where, id)
 		if err != nil {
 			return err
 		}
 		rec.Grants = append(rec.Grants, g)
-		if !expiresSet {
-			if rec.GrantsExpiresAtLeftOut == nil {
-				rec.GrantsExpiresAtLeftOut = map[string]bool{}
+		if lo.Fields != 0 {
+			if rec.GrantsLeftOut == nil {
+				rec.GrantsLeftOut = map[string]invoices.LeftOut{}
 			}
-			rec.GrantsExpiresAtLeftOut[g.ID] = true
+			rec.GrantsLeftOut[g.ID] = lo
 		}
 	}
 	p.imp.Accounts = append(p.imp.Accounts, rec)
@@ -290,62 +290,77 @@ func contract(j int, n *yaml.Node, account string) (invoices.Contract, record, e
 // grantKinds are the kinds of credit grant, as messages list them.
 const grantKinds = "free, purchased, promotional or credit_note"
 
-// grant reads credits[j], node n, of the account with id account, named so, and reports whether the
-// record has expires_at (null included): left out, a stored grant keeps its expiry (DESIGN §11).
-func (p *parser) grant(j int, n *yaml.Node, name, account string) (invoices.Grant, bool, error) {
+// grant reads credits[j], node n, of the account with id account, named so, and returns what the
+// record leaves out (DESIGN §11): a stored grant keeps those fields, a new one requires kind, amount
+// and granted_at.
+func (p *parser) grant(j int, n *yaml.Node, name, account string) (invoices.Grant, invoices.LeftOut, error) {
+	var lo invoices.LeftOut
 	where := fmt.Sprintf("%s, credits[%d]", name, j)
 	if id, ok := usableID(n); ok {
 		where += " (" + id + ")"
 	}
 	r, err := item(n, where, "", "a credit grant")
 	if err != nil {
-		return invoices.Grant{}, false, err
+		return invoices.Grant{}, lo, err
 	}
 	if err := r.checkKeys(grantKeys); err != nil {
-		return invoices.Grant{}, false, err
+		return invoices.Grant{}, lo, err
 	}
 	id, err := p.id(r, p.grantIDs, "cg_1")
 	if err != nil {
-		return invoices.Grant{}, false, err
+		return invoices.Grant{}, lo, err
 	}
-	kind, err := r.text("kind")
-	if err != nil {
-		return invoices.Grant{}, false, err
-	}
-	switch k := invoices.GrantKind(kind); {
-	case kind == "":
-		return invoices.Grant{}, false, r.errorf(r.value("kind"), "kind", "missing, want %s", grantKinds)
-	case k != invoices.GrantFree && k != invoices.GrantPurchased && k != invoices.GrantPromotional && k != invoices.GrantCreditNote:
-		return invoices.Grant{}, false, r.errorf(r.value("kind"), "kind", "want %s, got %q", grantKinds, kind)
-	}
-	amount, err := r.cents("amount", "100.00", false)
-	if err != nil {
-		return invoices.Grant{}, false, err
-	}
-	granted, err := r.timestamp("granted_at")
-	if err != nil {
-		return invoices.Grant{}, false, err
-	}
-	if granted.IsZero() {
-		return invoices.Grant{}, false, r.errorf(nil, "granted_at", "missing, want a time like 2026-09-02T10:00:00Z")
-	}
-	g := invoices.Grant{ID: id, Account: account, Kind: invoices.GrantKind(kind), Amount: amount, GrantedAt: granted.UTC()}
-	expires, err := r.timestamp("expires_at")
-	if err != nil {
-		return invoices.Grant{}, false, err
-	}
-	if !expires.IsZero() {
-		if !expires.After(granted) {
-			return invoices.Grant{}, false, r.errorf(r.value("expires_at"), "expires_at",
-				"want a time after granted_at (%s) or null, got %s", granted.Format(time.RFC3339), expires.Format(time.RFC3339))
+	g := invoices.Grant{ID: id, Account: account}
+	if !r.leftOut(&lo, invoices.GrantKindField, "kind", grantKinds) {
+		kind, err := r.text("kind")
+		if err != nil {
+			return invoices.Grant{}, lo, err
 		}
-		e := expires.UTC()
-		g.ExpiresAt = &e
+		switch k := invoices.GrantKind(kind); {
+		case kind == "":
+			return invoices.Grant{}, lo, r.errorf(r.value("kind"), "kind", "missing, want %s", grantKinds)
+		case k != invoices.GrantFree && k != invoices.GrantPurchased && k != invoices.GrantPromotional && k != invoices.GrantCreditNote:
+			return invoices.Grant{}, lo, r.errorf(r.value("kind"), "kind", "want %s, got %q", grantKinds, kind)
+		}
+		g.Kind = invoices.GrantKind(kind)
 	}
-	return g, r.has("expires_at"), nil
+	if !r.leftOut(&lo, invoices.GrantAmountField, "amount", moneyWant("100.00", false)) {
+		if g.Amount, err = r.cents("amount", "100.00", false); err != nil {
+			return invoices.Grant{}, lo, err
+		}
+	}
+	const grantedWant = "a time like 2026-09-02T10:00:00Z"
+	if !r.leftOut(&lo, invoices.GrantGrantedAtField, "granted_at", grantedWant) {
+		granted, err := r.timestamp("granted_at")
+		if err != nil {
+			return invoices.Grant{}, lo, err
+		}
+		if granted.IsZero() {
+			return invoices.Grant{}, lo, r.errorf(nil, "granted_at", "missing, want %s", grantedWant)
+		}
+		g.GrantedAt = granted.UTC()
+	}
+	// Left out, a stored grant keeps its expiry and a new one has none; null removes it.
+	if !r.leftOut(&lo, invoices.GrantExpiresAtField, "expires_at", "") {
+		expires, err := r.timestamp("expires_at")
+		if err != nil {
+			return invoices.Grant{}, lo, err
+		}
+		if !expires.IsZero() {
+			// With granted_at left out, the store checks the expiry against the stored one.
+			if !g.GrantedAt.IsZero() && !expires.After(g.GrantedAt) {
+				return invoices.Grant{}, lo, r.errorf(r.value("expires_at"), "expires_at",
+					"want a time after granted_at (%s) or null, got %s", g.GrantedAt.Format(time.RFC3339), expires.Format(time.RFC3339))
+			}
+			e := expires.UTC()
+			g.ExpiresAt = &e
+		}
+	}
+	return g, lo, nil
 }
 
-// payment reads payments[i], node n.
+// payment reads payments[i], node n, and notes what the record leaves out (DESIGN §11): a stored
+// payment keeps those fields, a new one requires them all.
 func (p *parser) payment(i int, n *yaml.Node) error {
 	r, err := item(n, fmt.Sprintf("payments[%d]", i), "payment", "a payment")
 	if err != nil {
@@ -358,44 +373,62 @@ func (p *parser) payment(i int, n *yaml.Node) error {
 	if err != nil {
 		return err
 	}
-	account, err := r.text("account")
-	if err != nil {
-		return err
+	pay := invoices.Payment{ID: id}
+	var lo invoices.LeftOut
+	const accountWant = "the id of the account that paid"
+	if !r.leftOut(&lo, invoices.PaymentAccountField, "account", accountWant) {
+		if pay.Account, err = r.text("account"); err != nil {
+			return err
+		}
+		if pay.Account == "" {
+			return r.errorf(r.value("account"), "account", "missing, want %s", accountWant)
+		}
 	}
-	if account == "" {
-		return r.errorf(r.value("account"), "account", "missing, want the id of the account that paid")
+	if !r.leftOut(&lo, invoices.PaymentAmountField, "amount", moneyWant("42.17", true)) {
+		if pay.Amount, err = r.cents("amount", "42.17", true); err != nil {
+			return err
+		}
 	}
-	amount, err := r.cents("amount", "42.17", true)
-	if err != nil {
-		return err
+	const paidWant = "a time like 2026-10-05T08:00:00Z"
+	if !r.leftOut(&lo, invoices.PaymentPaidAtField, "paid_at", paidWant) {
+		paid, err := r.timestamp("paid_at")
+		if err != nil {
+			return err
+		}
+		if paid.IsZero() {
+			return r.errorf(nil, "paid_at", "missing, want %s", paidWant)
+		}
+		pay.PaidAt = paid.UTC()
 	}
-	paid, err := r.timestamp("paid_at")
-	if err != nil {
-		return err
-	}
-	if paid.IsZero() {
-		return r.errorf(nil, "paid_at", "missing, want a time like 2026-10-05T08:00:00Z")
-	}
-	pay := invoices.Payment{ID: id, Account: account, Amount: amount, PaidAt: paid.UTC()}
-	if pay.Invoice, err = r.text("invoice"); err != nil {
-		return err
-	}
-	purpose, err := r.text("for")
-	if err != nil {
-		return err
-	}
-	switch {
-	case purpose != "" && purpose != "credits" && purpose != "invoice":
-		return r.errorf(r.value("for"), "for", "want credits or invoice, got %q", purpose)
-	case purpose == "credits" && pay.Invoice != "":
-		return r.errorf(r.value("invoice"), "invoice",
-			"want none with for: credits (a payment pays an invoice or buys credits), got %q", pay.Invoice)
-	case purpose == "credits":
-		pay.ForCredits = true
-	case pay.Invoice == "":
-		return r.errorf(r.value("invoice"), "invoice", "missing, want the number of the invoice paid, or for: credits")
+	// The purpose is invoice and for together: either one given sets it.
+	const purposeWant = "the number of the invoice paid, or for: credits"
+	if r.has("for") || !r.leftOut(&lo, invoices.PaymentPurposeField, "invoice", purposeWant) {
+		if pay.Invoice, err = r.text("invoice"); err != nil {
+			return err
+		}
+		purpose, err := r.text("for")
+		if err != nil {
+			return err
+		}
+		switch {
+		case purpose != "" && purpose != "credits" && purpose != "invoice":
+			return r.errorf(r.value("for"), "for", "want credits or invoice, got %q", purpose)
+		case purpose == "credits" && pay.Invoice != "":
+			return r.errorf(r.value("invoice"), "invoice",
+				"want none with for: credits (a payment pays an invoice or buys credits), got %q", pay.Invoice)
+		case purpose == "credits":
+			pay.ForCredits = true
+		case pay.Invoice == "":
+			return r.errorf(r.value("invoice"), "invoice", "missing, want %s", purposeWant)
+		}
 	}
 	p.imp.Payments = append(p.imp.Payments, pay)
+	if lo.Fields != 0 {
+		if p.imp.PaymentsLeftOut == nil {
+			p.imp.PaymentsLeftOut = map[string]invoices.LeftOut{}
+		}
+		p.imp.PaymentsLeftOut[id] = lo
+	}
 	return nil
 }
 
@@ -470,6 +503,20 @@ func (r record) checkKeys(allowed []string) error {
 
 // has reports whether r has key, null or not.
 func (r record) has(key string) bool { return yamlnode.Value(r.n, key) != nil }
+
+// leftOut reports whether r leaves out key (null is given, not left out) and then adds field f to lo;
+// when want is set a new record requires the field, and lo.IfNew, unless set already, says it is
+// missing and wants want.
+func (r record) leftOut(lo *invoices.LeftOut, f invoices.Fields, key, want string) bool {
+	if r.has(key) {
+		return false
+	}
+	lo.Fields |= f
+	if want != "" && lo.IfNew == nil {
+		lo.IfNew = &invoices.RequiredFieldError{Msg: r.errorf(nil, key, "missing, want %s", want).Error()}
+	}
+	return true
+}
 
 // value returns the value of key in r, or nil when r has no key or its value is null: either way the
 // field is missing.

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"billrun/invoices"
 )
 
 // designExample is DESIGN §6's example file, with a second, partial record.
@@ -191,7 +193,9 @@ const paymentP1 = `payments:
 
 // TestParseErrorsNameLineRecordAndField: every error Parse returns starts with the line of the value at
 // fault (of its record when the value is missing), the record — an account or payment by its id, else by
-// its place in its list — and the field, then says what the field wants.
+// its place in its list — and the field, then says what the field wants. A grant or payment that leaves
+// out a field a new record requires is refused only as a new record (DESIGN §11: a stored one keeps the
+// field), by RequireNew where the file alone is read and by the store on import, in the same words.
 func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 	for _, tc := range []struct{ name, in, at, says string }{
 		// Credit grants.
@@ -331,10 +335,61 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 		{"accounts a mapping", "accounts:\n  id: a\n", `line 2: accounts: `, `want a list of accounts, got a mapping`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.in))
+			imp, err := Parse([]byte(tc.in))
+			if err == nil {
+				err = imp.RequireNew()
+			}
 			if err == nil || !strings.HasPrefix(err.Error(), tc.at) || !strings.Contains(err.Error(), tc.says) {
-				t.Errorf("Parse(%q) = %v, want an error starting %q, saying %q", tc.in, err, tc.at, tc.says)
+				t.Errorf("Parse(%q), then RequireNew = %v, want an error starting %q, saying %q", tc.in, err, tc.at, tc.says)
 			}
 		})
+	}
+}
+
+// TestParseNotesLeftOutFields: DESIGN §11 — fields left out of a record keep their stored values. Parse
+// accepts a grant or payment with only some fields and notes the others, with the error that refuses
+// the record if its id is new; null is a value, not a field left out (expires_at: null removes an expiry).
+func TestParseNotesLeftOutFields(t *testing.T) {
+	imp, err := Parse([]byte(`accounts:
+  - id: a
+    credits:
+      - {id: g1, amount: "2.00"}
+      - {id: g2, expires_at: null}
+      - {id: g3, kind: free, amount: "1", granted_at: 2026-01-01T00:00:00Z}
+payments:
+  - {id: p1, amount: "3.00"}
+  - {id: p2, account: a, amount: "1", paid_at: 2026-01-01T00:00:00Z, for: credits}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		fields invoices.Fields
+		ifNew  string
+	}
+	check := func(what string, got invoices.LeftOut, w want) {
+		t.Helper()
+		msg := ""
+		if got.IfNew != nil {
+			msg = got.IfNew.Error()
+		}
+		if got.Fields != w.fields || msg != w.ifNew {
+			t.Errorf("%s left out %04b (if new: %q), want %04b (%q)", what, got.Fields, msg, w.fields, w.ifNew)
+		}
+	}
+	grants := imp.Accounts[0].GrantsLeftOut
+	check("g1", grants["g1"], want{invoices.GrantKindField | invoices.GrantGrantedAtField | invoices.GrantExpiresAtField,
+		"line 4: account a, credits[0] (g1): kind: missing, want free, purchased, promotional or credit_note"})
+	check("g2", grants["g2"], want{invoices.GrantKindField | invoices.GrantAmountField | invoices.GrantGrantedAtField,
+		"line 5: account a, credits[1] (g2): kind: missing, want free, purchased, promotional or credit_note"})
+	check("g3", grants["g3"], want{invoices.GrantExpiresAtField, ""}) // a new grant need not expire
+	check("p1", imp.PaymentsLeftOut["p1"], want{invoices.PaymentAccountField | invoices.PaymentPaidAtField | invoices.PaymentPurposeField,
+		"line 8: payment p1: account: missing, want the id of the account that paid"})
+	check("p2", imp.PaymentsLeftOut["p2"], want{})
+	if g := imp.Accounts[0].Grants[0]; g.Amount != 200 {
+		t.Errorf("g1 amount %s, want 2.00", g.Amount)
+	}
+	if err := imp.RequireNew(); err == nil || err.Error() != grants["g1"].IfNew.Error() {
+		t.Errorf("RequireNew() = %v, want g1's error", err)
 	}
 }

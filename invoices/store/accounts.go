@@ -85,7 +85,8 @@ var errAccountWithoutID = errors.New("account without id")
 // It fails, writing nothing, with an error wrapping invoices.ErrGrantConsumed when the amount (or
 // account) of a grant with consumption by effective documents would change, and with one wrapping
 // invoices.ErrNotFound when a payment names an account that exists neither in the database nor in the
-// import.
+// import, and with an *invoices.RequiredFieldError when a grant or payment whose id is new leaves out a
+// field a new record requires (a stored one keeps the fields its record leaves out).
 func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error) {
 	return s.importAccounts(ctx, imp, nil)
 }
@@ -133,7 +134,7 @@ func (s *Store) importAccounts(ctx context.Context, imp *invoices.Import, also f
 		for i := range imp.Accounts {
 			rec := &imp.Accounts[i]
 			for _, g := range rec.Grants {
-				changed, err := s.upsertGrant(ctx, tx, rec.ID, g, rec.GrantsExpiresAtLeftOut[g.ID])
+				changed, err := s.upsertGrant(ctx, tx, rec.ID, g, rec.GrantsLeftOut[g.ID])
 				if err != nil {
 					return fmt.Errorf("account %s grant %s: %w", rec.ID, g.ID, err)
 				}
@@ -143,7 +144,7 @@ func (s *Store) importAccounts(ctx context.Context, imp *invoices.Import, also f
 			}
 		}
 		for _, p := range imp.Payments {
-			changed, err := s.upsertPayment(ctx, tx, p)
+			changed, err := s.upsertPayment(ctx, tx, p, imp.PaymentsLeftOut[p.ID])
 			if err != nil {
 				return fmt.Errorf("payment %s: %w", p.ID, err)
 			}
@@ -382,9 +383,9 @@ func (s *Store) consumed(ctx context.Context, tx *sqlx.Tx, grantID string) (rati
 	return rating.Cents(c), err
 }
 
-// upsertGrant upserts g; with keepExpiry (the record left expires_at out) a stored grant keeps its
-// expiry (DESIGN §11: fields left out of a record keep their stored values).
-func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, g invoices.Grant, keepExpiry bool) (bool, error) {
+// upsertGrant upserts g, whose record left out lo.Fields (DESIGN §11: fields left out of a record
+// keep their stored values): a stored grant keeps those; a new one is refused with lo.IfNew when set.
+func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, g invoices.Grant, lo invoices.LeftOut) (bool, error) {
 	if g.ID == "" {
 		return false, errors.New("grant without id")
 	}
@@ -398,21 +399,40 @@ func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, 
 		0 AS consumed_cents FROM grants WHERE id = ?`+s.forUpdate()), g.ID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		if lo.IfNew != nil {
+			return false, lo.IfNew
+		}
 		if g.Source == "" && invoices.CreditNoteNumberLike(g.ID) {
 			return false, errCreditNoteGrantID
 		}
 	case err != nil:
 		return false, err
 	}
-	if err == nil && keepExpiry {
-		row.ExpiresAt = old.ExpiresAt
-		expires, perr := parseTimePtr(old.ExpiresAt)
+	if err == nil && lo.Fields != 0 {
+		if lo.Fields&invoices.GrantKindField != 0 {
+			row.Kind = old.Kind
+		}
+		if lo.Fields&invoices.GrantAmountField != 0 {
+			row.Amount = old.Amount
+		}
+		if lo.Fields&invoices.GrantGrantedAtField != 0 {
+			row.GrantedAt = old.GrantedAt
+		}
+		if lo.Fields&invoices.GrantExpiresAtField != 0 {
+			row.ExpiresAt = old.ExpiresAt
+		}
+		// The file checks expires_at against granted_at only when it has both.
+		granted, perr := parseTime(row.GrantedAt)
 		if perr != nil {
 			return false, perr
 		}
-		if expires != nil && !expires.After(g.GrantedAt) {
-			return false, fmt.Errorf("granted_at %s is not before the expiry %s it keeps (expires_at left out): give expires_at too",
-				g.GrantedAt.Format(time.RFC3339), expires.Format(time.RFC3339))
+		expires, perr := parseTimePtr(row.ExpiresAt)
+		if perr != nil {
+			return false, perr
+		}
+		if expires != nil && !expires.After(granted) {
+			return false, fmt.Errorf("granted_at %s is not before expires_at %s (a field left out keeps its stored value): give both",
+				granted.Format(time.RFC3339), expires.Format(time.RFC3339))
 		}
 	}
 	switch {
@@ -436,7 +456,7 @@ func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, 
 		}
 		if c != 0 {
 			return false, fmt.Errorf("amount %s → %s (account %s → %s), %s consumed: %w",
-				rating.Cents(old.Amount), g.Amount, old.AccountID, accountID, c, invoices.ErrGrantConsumed)
+				rating.Cents(old.Amount), rating.Cents(row.Amount), old.AccountID, accountID, c, invoices.ErrGrantConsumed)
 		}
 	}
 	_, err = tx.NamedExecContext(ctx, `INSERT INTO grants (id, account_id, kind, amount_cents, granted_at, expires_at, source)
@@ -447,38 +467,59 @@ func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, 
 	return err == nil, err
 }
 
-func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payment) (bool, error) {
+// upsertPayment upserts p, whose record left out lo.Fields (DESIGN §11): a stored payment keeps
+// those; a new one is refused with lo.IfNew when set. The account and invoice checks apply to the
+// merged payment.
+func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payment, lo invoices.LeftOut) (bool, error) {
 	if p.ID == "" {
 		return false, errors.New("payment without id")
-	}
-	var n int
-	if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM accounts WHERE id = ?`), p.Account); err != nil {
-		return false, err
-	}
-	if n == 0 {
-		return false, fmt.Errorf("account %q: %w", p.Account, invoices.ErrNotFound)
-	}
-	if p.Invoice != "" {
-		// The invoice may not be issued yet (a payment file prepared ahead); once it is, it must be the
-		// paying account's.
-		var owner []string
-		if err := tx.SelectContext(ctx, &owner, s.q(`SELECT account_id FROM documents WHERE number = ?`), p.Invoice); err != nil {
-			return false, err
-		}
-		if len(owner) > 0 && owner[0] != p.Account {
-			return false, fmt.Errorf("invoice %s is account %s's, not %s's: %w", p.Invoice, owner[0], p.Account, errPaymentAccount)
-		}
 	}
 	row := paymentRow{ID: p.ID, AccountID: p.Account, Amount: int64(p.Amount), PaidAt: fmtTime(p.PaidAt),
 		Invoice: p.Invoice, ForCredits: p.ForCredits}
 	var old paymentRow
 	err := tx.GetContext(ctx, &old, s.q(`SELECT id, account_id, amount_cents, paid_at, invoice, for_credits
 		FROM payments WHERE id = ?`+s.forUpdate()), p.ID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if lo.IfNew != nil {
+			return false, lo.IfNew
+		}
+	case err != nil:
+		return false, err
+	default:
+		if lo.Fields&invoices.PaymentAccountField != 0 {
+			row.AccountID = old.AccountID
+		}
+		if lo.Fields&invoices.PaymentAmountField != 0 {
+			row.Amount = old.Amount
+		}
+		if lo.Fields&invoices.PaymentPaidAtField != 0 {
+			row.PaidAt = old.PaidAt
+		}
+		if lo.Fields&invoices.PaymentPurposeField != 0 {
+			row.Invoice, row.ForCredits = old.Invoice, old.ForCredits
+		}
+	}
+	var n int
+	if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM accounts WHERE id = ?`), row.AccountID); err != nil {
+		return false, err
+	}
+	if n == 0 {
+		return false, fmt.Errorf("account %q: %w", row.AccountID, invoices.ErrNotFound)
+	}
+	if row.Invoice != "" {
+		// The invoice may not be issued yet (a payment file prepared ahead); once it is, it must be the
+		// paying account's.
+		var owner []string
+		if err := tx.SelectContext(ctx, &owner, s.q(`SELECT account_id FROM documents WHERE number = ?`), row.Invoice); err != nil {
+			return false, err
+		}
+		if len(owner) > 0 && owner[0] != row.AccountID {
+			return false, fmt.Errorf("invoice %s is account %s's, not %s's: %w", row.Invoice, owner[0], row.AccountID, errPaymentAccount)
+		}
+	}
 	if err == nil && old == row {
 		return false, nil
-	}
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, err
 	}
 	_, err = tx.NamedExecContext(ctx, `INSERT INTO payments (id, account_id, amount_cents, paid_at, invoice, for_credits)
 		VALUES (:id, :account_id, :amount_cents, :paid_at, :invoice, :for_credits)

@@ -32,7 +32,7 @@ func (s *Store) importAccountsSequential(ctx context.Context, imp *invoices.Impo
 				res.Accounts++
 			}
 			for _, g := range rec.Grants {
-				changed, err := s.upsertGrant(ctx, tx, rec.ID, g, rec.GrantsExpiresAtLeftOut[g.ID])
+				changed, err := s.upsertGrant(ctx, tx, rec.ID, g, rec.GrantsLeftOut[g.ID])
 				if err != nil {
 					return fmt.Errorf("account %s grant %s: %w", rec.ID, g.ID, err)
 				}
@@ -42,7 +42,7 @@ func (s *Store) importAccountsSequential(ctx context.Context, imp *invoices.Impo
 			}
 		}
 		for _, p := range imp.Payments {
-			changed, err := s.upsertPayment(ctx, tx, p)
+			changed, err := s.upsertPayment(ctx, tx, p, imp.PaymentsLeftOut[p.ID])
 			if err != nil {
 				return fmt.Errorf("payment %s: %w", p.ID, err)
 			}
