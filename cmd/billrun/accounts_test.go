@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"billrun/invoices/store/storetest"
 )
 
 // TestAccountsImportIsARun: DESIGN §8 — every command that changes data is a run. accounts import
@@ -453,8 +455,25 @@ func TestImportKeepsALeftOutGrantExpiry(t *testing.T) {
 //
 // The account record names no field, so it changes nothing: 0 accounts, 2 grants, 1 payment.
 func TestImportKeepsLeftOutGrantAndPaymentFields(t *testing.T) {
-	_, dir, path, conn := migratedSQLite(t)
-	db := "sqlite:" + path
+	t.Run("sqlite", func(t *testing.T) {
+		_, dir, path, conn := migratedSQLite(t)
+		importKeepsLeftOutFields(t, dir, "sqlite:"+path, conn)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db := storetest.PostgresDSN(t)
+		if out, err := runCapture("migrate", "--db", db); err != nil {
+			t.Fatalf("migrate: %v\n%s", err, out)
+		}
+		conn, err := sql.Open("pgx", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		importKeepsLeftOutFields(t, t.TempDir(), db, conn)
+	})
+}
+
+func importKeepsLeftOutFields(t *testing.T, dir, db string, conn *sql.DB) {
 	file := filepath.Join(dir, "accounts.yaml")
 	importFile := func(yaml string) (string, error) {
 		t.Helper()
@@ -467,7 +486,7 @@ func TestImportKeepsLeftOutGrantAndPaymentFields(t *testing.T) {
 		q := `SELECT id || ' ' || account_id || ' ' || kind || ' ' || amount_cents || ' ' || substr(granted_at, 1, 19) || ' ' ||
 				COALESCE(substr(expires_at, 1, 19), 'never') FROM grants
 			UNION ALL SELECT id || ' ' || account_id || ' ' || amount_cents || ' ' || substr(paid_at, 1, 19) || ' ' ||
-				invoice || ' ' || for_credits FROM payments ORDER BY 1`
+				invoice || ' ' || CASE WHEN for_credits THEN 1 ELSE 0 END FROM payments ORDER BY 1`
 		r, err := conn.Query(q)
 		must(t, err)
 		defer r.Close()
