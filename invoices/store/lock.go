@@ -137,6 +137,9 @@ func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, erro
 	if as.held[key] {
 		return false, "this process", nil
 	}
+	if err := context.Cause(ctx); err != nil {
+		return false, "", err
+	}
 	opened := false
 	if as.conn == nil {
 		conn, err := s.db.Connx(ctx)
@@ -149,8 +152,12 @@ func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, erro
 		}
 		as.conn, as.held, as.broken, opened = conn, map[string]bool{}, false, true
 	}
+	// Not under ctx, which ended is checked above: pgx closes the connection when a query's context
+	// ends while it runs, and with it the locks other callers hold on the session.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
 	var ok bool
-	err := as.conn.QueryRowxContext(ctx, `SELECT pg_try_advisory_lock($1)`, advisoryKey(as.schema, key)).Scan(&ok)
+	err := as.conn.QueryRowxContext(qctx, `SELECT pg_try_advisory_lock($1)`, advisoryKey(as.schema, key)).Scan(&ok)
 	if ok {
 		as.held[key] = true
 	}

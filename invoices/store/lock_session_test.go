@@ -1,8 +1,12 @@
 package store_test
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
+	"time"
 
 	"billrun/invoices"
 	"billrun/invoices/store"
@@ -66,5 +70,55 @@ func TestAdvisoryLocksShareASession(t *testing.T) {
 	}
 	if st := store.DB(s).Stats(); st.InUse != 0 {
 		t.Errorf("%d connections in use once no lock is held, want 0: the session goes back to the pool", st.InUse)
+	}
+}
+
+// TestAdvisoryLockCallerCancelKeepsSessionLocks: a caller whose context ends while its try of a lock is
+// on the shared session (a waiter polling a key another process holds, cancelled by its timeout or a
+// signal) must not take the session down with it: the locks other callers hold on that session are
+// theirs, and another process must still find them held.
+func TestAdvisoryLockCallerCancelKeepsSessionLocks(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	open := func() *store.Store {
+		s, err := store.Open(context.Background(), dsn, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	s, other := open(), open() // one schema, two processes' stores
+	ctx := t.Context()
+	release, err := s.Lock(ctx, "period:2026-10", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	releaseOther, err := other.Lock(ctx, "sweep", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releaseOther()
+
+	// How long one try takes, to cancel callers' contexts around it.
+	start := time.Now()
+	if _, err := s.Lock(ctx, "sweep", false); !errors.Is(err, invoices.ErrLocked) {
+		t.Fatalf("the sweep lock held by the other store = %v, want ErrLocked", err)
+	}
+	try := time.Since(start)
+	for i := range 400 {
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(time.Duration(i%40)*try/20, cancel)
+		if rel, err := s.Lock(cctx, "sweep", true); err == nil {
+			rel()
+			t.Fatal("the sweep lock held by the other store was taken")
+		}
+		cancel()
+		if rel, err := other.Lock(ctx, "period:2026-10", false); err == nil {
+			rel()
+			t.Fatalf("attempt %d: the period's lock, still held, was taken by another store once a caller's context ended during its try", i)
+		} else if !errors.Is(err, invoices.ErrLocked) {
+			t.Fatalf("attempt %d: another store's try of the held period lock = %v, want ErrLocked", i, err)
+		}
 	}
 }
