@@ -300,3 +300,53 @@ func TestReconcileTakesItsPeriodLock(t *testing.T) {
 		})
 	}
 }
+
+// TestStandingLockWaitStoppedIsAFailure: a close stopped (its timeout, SIGTERM) while its standing pass
+// waits for the sweep lock has issued its invoices: it failed, it was not kept out by another run of
+// its period — no error wrapping invoices.ErrLocked (exit 5, a firing "skipped_locked"), but one
+// wrapping why it was stopped, and its run recorded as failed.
+func TestStandingLockWaitStoppedIsAFailure(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at := fixturePeriod, fixtureAt
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dsn := lockDSNs[name](t)
+			holder, closer := openDSN(t, dsn), openDSN(t, dsn)
+			if _, err := holder.ImportAccounts(context.Background(), imp); err != nil {
+				t.Fatal(err)
+			}
+			locks := &lockLog{Store: closer, waiting: make(chan string, 4)}
+			j := &jobs.Jobs{Store: locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+				PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+			release, err := holder.Lock(context.Background(), "sweep", false) // a sweep in progress
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := j.Close(ctx, p, jobs.CloseOptions{At: at})
+				done <- err
+			}()
+			select {
+			case key := <-locks.waiting:
+				if key != "sweep" {
+					t.Fatalf("close waits for %q, want the sweep lock", key)
+				}
+			case err := <-done:
+				t.Fatalf("close ended while the sweep lock was held: %v", err)
+			}
+			cancel()
+			err = <-done
+			if err == nil || errors.Is(err, invoices.ErrLocked) || !errors.Is(err, context.Canceled) {
+				t.Errorf("close stopped while waiting for the sweep lock = %v, want an error wrapping context.Canceled, not ErrLocked", err)
+			}
+			run, lerr := holder.LatestAttempt(context.Background(), p)
+			if lerr != nil || run.Status != invoices.RunFailed {
+				t.Errorf("the close's run = %+v (%v), want it recorded as failed", run, lerr)
+			}
+		})
+	}
+}

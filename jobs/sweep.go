@@ -68,12 +68,21 @@ func (j *Jobs) sweep(ctx context.Context, log *slog.Logger, at time.Time, decide
 
 // standingLock takes the sweep lock for a close's or rerun's standing pass: at once when it is free,
 // else after saying so and waiting for it, however the run was started — its invoices are issued by
-// then, and its standing must follow them.
+// then, and its standing must follow them. A wait that ends with ctx is the run stopped part-way (its
+// timeout, a signal), not kept out by another run of its period: the error wraps ctx's cause, not
+// invoices.ErrLocked (exit 5, a firing skipped rather than failed).
 func (j *Jobs) standingLock(ctx context.Context, log *slog.Logger) (func(), error) {
 	release, err := j.lock(ctx, sweepLock, false)
 	if errors.Is(err, invoices.ErrLocked) {
 		log.Info("standing: waiting for the sweep in progress to finish")
 		release, err = j.lock(ctx, sweepLock, true)
+		if errors.Is(err, invoices.ErrLocked) {
+			cause := context.Cause(ctx)
+			if cause == nil {
+				cause = errors.New("the wait ended")
+			}
+			return nil, fmt.Errorf("standing: stopped while waiting for the sweep lock (%v): %w", err, cause)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("standing: %w", err)
