@@ -11,7 +11,7 @@ import (
 func runSweep(ctx context.Context, e *environment, args []string) error {
 	var c config
 	fs := e.flags("sweep", "sweep [--at T] [flags]", &c, flagSpec{db: true, usage: true, prices: true, at: true, wait: true})
-	fs.Lookup("wait").Usage = "wait for the sweep lock and the lock of the month of --at instead of exiting 5 (env BILLRUN_WAIT)"
+	fs.Lookup("wait").Usage = "wait for the lock of the month of --at, then the sweep lock, instead of exiting 5 (env BILLRUN_WAIT)"
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
