@@ -177,44 +177,65 @@ func (l *lockLog) taken() []string {
 	return slices.Clone(l.keys)
 }
 
+// sweepWait is a close of the fixtures waiting for the sweep lock, which another store holds (a sweep in
+// progress): both stores on a new database of one kind, the fixtures' accounts imported.
+type sweepWait struct {
+	holder  *store.Store // holds the sweep lock until release
+	locks   *lockLog     // the closing store, recording the locks the close takes
+	j       *jobs.Jobs   // the jobs the close runs with, on locks
+	release func()
+	done    <-chan error // the close's error
+}
+
+// startSweepWait starts a close of the fixtures under ctx while another store holds the sweep lock, on
+// a new database of kind name, and returns once the close waits for the lock. The lock is released by
+// release, at the latest when the test ends.
+func startSweepWait(t *testing.T, ctx context.Context, name string) *sweepWait {
+	t.Helper()
+	pb, hash, src, imp := loadFixtures(t)
+	dsn := lockDSNs[name](t)
+	w := &sweepWait{holder: openDSN(t, dsn)}
+	if _, err := w.holder.ImportAccounts(context.Background(), imp); err != nil {
+		t.Fatal(err)
+	}
+	w.locks = &lockLog{Store: openDSN(t, dsn), waiting: make(chan string, 4)}
+	w.j = &jobs.Jobs{Store: w.locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+		PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+	var err error
+	if w.release, err = w.holder.Lock(context.Background(), "sweep", false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.release)
+	done := make(chan error, 1)
+	w.done = done
+	go func() {
+		_, err := w.j.Close(ctx, fixturePeriod, jobs.CloseOptions{At: fixtureAt})
+		done <- err
+	}()
+	select {
+	case key := <-w.locks.waiting:
+		if key != "sweep" {
+			t.Fatalf("close waits for %q, want the sweep lock", key)
+		}
+	case err := <-done:
+		t.Fatalf("close ended while the sweep lock was held: %v", err)
+	}
+	return w
+}
+
 // TestStandingPassesTakeTheSweepLock: every standing pass holds the sweep lock, taken after its period's.
 // A close's pass waits for a sweep in progress — the hourly sweep at 02:00 on the 1st is of another
 // period than the close of the month before, so their period locks do not keep them apart — and stores
 // standing only once it has the lock; a sweep takes its period first, so that it never holds the sweep
 // lock while it waits for a period a close holds.
 func TestStandingPassesTakeTheSweepLock(t *testing.T) {
-	pb, hash, src, imp := loadFixtures(t)
-	p, at, log := fixturePeriod, fixtureAt, slog.New(slog.DiscardHandler)
+	_, _, _, imp := loadFixtures(t)
+	p, at := fixturePeriod, fixtureAt
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := lockDSNs[name](t)
-			open := func() *store.Store { return openDSN(t, dsn) }
-			holder, closer := open(), open()
-			if _, err := holder.ImportAccounts(ctx, imp); err != nil {
-				t.Fatal(err)
-			}
-			locks := &lockLog{Store: closer, waiting: make(chan string, 4)}
-			j := &jobs.Jobs{Store: locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
-				PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
-			release, err := holder.Lock(ctx, "sweep", false) // a sweep in progress
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() {
-				_, err := j.Close(ctx, p, jobs.CloseOptions{At: at})
-				done <- err
-			}()
-			select {
-			case key := <-locks.waiting:
-				if key != "sweep" {
-					t.Fatalf("close waits for %q, want the sweep lock", key)
-				}
-			case err := <-done:
-				release()
-				t.Fatalf("close ended while the sweep lock was held: %v", err)
-			}
+			w := startSweepWait(t, ctx, name)
+			holder, locks, j, release, done := w.holder, w.locks, w.j, w.release, w.done
 			// Waiting: its invoices are issued, its standing is not stored yet.
 			if docs, err := holder.Documents(ctx, p); err != nil || len(docs) != 17 {
 				t.Errorf("while the close waits: %d documents (%v), want 17", len(docs), err)
@@ -306,40 +327,15 @@ func TestReconcileTakesItsPeriodLock(t *testing.T) {
 // its period — no error wrapping invoices.ErrLocked (exit 5, a firing "skipped_locked"), but one
 // wrapping why it was stopped, and its run recorded as failed.
 func TestStandingLockWaitStoppedIsAFailure(t *testing.T) {
-	pb, hash, src, imp := loadFixtures(t)
-	p, at := fixturePeriod, fixtureAt
+	p := fixturePeriod
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
-			dsn := lockDSNs[name](t)
-			holder, closer := openDSN(t, dsn), openDSN(t, dsn)
-			if _, err := holder.ImportAccounts(context.Background(), imp); err != nil {
-				t.Fatal(err)
-			}
-			locks := &lockLog{Store: closer, waiting: make(chan string, 4)}
-			j := &jobs.Jobs{Store: locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
-				PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
-			release, err := holder.Lock(context.Background(), "sweep", false) // a sweep in progress
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer release()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			done := make(chan error, 1)
-			go func() {
-				_, err := j.Close(ctx, p, jobs.CloseOptions{At: at})
-				done <- err
-			}()
-			select {
-			case key := <-locks.waiting:
-				if key != "sweep" {
-					t.Fatalf("close waits for %q, want the sweep lock", key)
-				}
-			case err := <-done:
-				t.Fatalf("close ended while the sweep lock was held: %v", err)
-			}
+			w := startSweepWait(t, ctx, name)
+			holder, done := w.holder, w.done
 			cancel()
-			err = <-done
+			err := <-done
 			if err == nil || errors.Is(err, invoices.ErrLocked) || !errors.Is(err, context.Canceled) {
 				t.Errorf("close stopped while waiting for the sweep lock = %v, want an error wrapping context.Canceled, not ErrLocked", err)
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"billrun/internal/propmonth"
-	"billrun/invoices/store/storetest"
 )
 
 // TestPropertyScopedRerun closes a random month (internal/propmonth), adds late usage for random
@@ -29,41 +28,12 @@ import (
 //   - a full rerun after it brings every account to the fresh close, and reconcile is clean.
 //
 // Five seeds on SQLite, the first two on PostgreSQL too.
-func TestPropertyScopedRerun(t *testing.T) {
-	backends := []struct {
-		name  string
-		seeds uint64
-		db    func(t *testing.T, tmp, name string) string
-	}{
-		{"sqlite", 5, func(t *testing.T, tmp, name string) string { return "sqlite:" + filepath.Join(tmp, name+".db") }},
-		{"postgres", 2, func(t *testing.T, _, _ string) string { return storetest.PostgresDSN(t) }},
-	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			for seed := uint64(1); seed <= b.seeds; seed++ {
-				t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { scopedRerunMonth(t, seed, b.db) })
-			}
-		})
-	}
-}
+func TestPropertyScopedRerun(t *testing.T) { propBackends(t, 5, 2, scopedRerunMonth) }
 
-func scopedRerunMonth(t *testing.T, seed uint64, newDB func(t *testing.T, tmp, name string) string) {
-	tmp := t.TempDir()
-	usageDir := filepath.Join(tmp, "usage")
-	w := propmonth.Generate(t, seed+100, usageDir)
-	accountsFile := filepath.Join(tmp, "accounts.yaml")
-	must(t, os.WriteFile(accountsFile, []byte(w.AccountsYAML("")), 0o644))
-	db := newDB(t, tmp, "billrun")
-	out := filepath.Join(tmp, "out")
-	prices, _ := filepath.Abs("../../fixtures/prices.yaml")
-	withUsage := []string{"--db", db, "--usage", usageDir, "--prices", prices}
-	cmd := func(want int, args ...string) {
-		t.Helper()
-		o, err := runCapture(append(args, withUsage...)...)
-		if got := exitCode(err); got != want {
-			t.Fatalf("%v: exit %d (%v), want %d\n%s", args, got, err, want, o)
-		}
-	}
+func scopedRerunMonth(t *testing.T, seed uint64, newDB propDB) {
+	m := newPropRun(t, seed+100, newDB)
+	w, tmp, usageDir, accountsFile, db, out, withUsage := m.w, m.tmp, m.usageDir, m.accountsFile, m.db, m.out, m.withUsage
+	cmd := func(want int, args ...string) { t.Helper(); m.cmd(t, "", want, args...) }
 	cmd(0, "close", "--period", "2026-10", "--at", "2026-11-01T02:00:00Z", "--accounts", accountsFile, "--out", out, "--max-rejects", "1000")
 
 	// late usage, a withdrawn object, payments
@@ -143,7 +113,7 @@ func scopedRerunMonth(t *testing.T, seed uint64, newDB func(t *testing.T, tmp, n
 		kinds[d.Kind+"/"+d.Status]++
 	}
 	t.Logf("scope %v: %v", slices.Sorted(maps.Keys(scope)), kinds)
-	propFreshMatches(t, w, tmp, accountsFile, withUsage, "fresh-scoped", scopedAt, after, eff, scope, newDB)
+	propFreshMatches(t, m, "fresh-scoped", scopedAt, after, eff, scope)
 
 	cmd(0, args...)
 	if again, _ := propExport(t, db, scopedAt); !reflect.DeepEqual(again, after) {
@@ -156,5 +126,5 @@ func scopedRerunMonth(t *testing.T, seed uint64, newDB func(t *testing.T, tmp, n
 	eff = checkLedger(t, full)
 	checkConsistent(t, "after full rerun", tmp, []string{"--db", db}, withUsage, "2026-10", fullAt, 0)
 	checkCredits(t, filepath.Join(tmp, "consistent-2026-10.xlsx"), full)
-	propFreshMatches(t, w, tmp, accountsFile, withUsage, "fresh-full", fullAt, full, eff, nil, newDB)
+	propFreshMatches(t, m, "fresh-full", fullAt, full, eff, nil)
 }

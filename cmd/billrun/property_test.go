@@ -39,22 +39,64 @@ import (
 //     and reconcile is clean again.
 //
 // Ten seeds run on SQLite, the first three on PostgreSQL too (a schema each of BILLRUN_TEST_POSTGRES).
-func TestPropertyMonthClose(t *testing.T) {
+func TestPropertyMonthClose(t *testing.T) { propBackends(t, 10, 3, propertyMonth) }
+
+// propDB makes a new, empty database for a property test: a file named name in tmp on SQLite, a schema
+// of BILLRUN_TEST_POSTGRES on PostgreSQL.
+type propDB func(t *testing.T, tmp, name string) string
+
+// propBackends runs month for seeds 1 to sqlite on SQLite and 1 to postgres on PostgreSQL, a subtest
+// each.
+func propBackends(t *testing.T, sqlite, postgres uint64, month func(t *testing.T, seed uint64, newDB propDB)) {
 	backends := []struct {
 		name  string
 		seeds uint64
-		db    func(t *testing.T, tmp, name string) string // a new, empty database
+		db    propDB
 	}{
-		{"sqlite", 10, func(t *testing.T, tmp, name string) string { return "sqlite:" + filepath.Join(tmp, name+".db") }},
-		{"postgres", 3, func(t *testing.T, _, _ string) string { return storetest.PostgresDSN(t) }},
+		{"sqlite", sqlite, func(t *testing.T, tmp, name string) string { return "sqlite:" + filepath.Join(tmp, name+".db") }},
+		{"postgres", postgres, func(t *testing.T, _, _ string) string { return storetest.PostgresDSN(t) }},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			for seed := uint64(1); seed <= b.seeds; seed++ {
-				t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { propertyMonth(t, seed, b.db) })
+				t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { month(t, seed, b.db) })
 			}
 		})
 	}
+}
+
+// propRun is a generated month on disk and the database the property test's commands run on.
+type propRun struct {
+	w                                            *propmonth.World
+	tmp, usageDir, accountsFile, db, out, prices string
+	withUsage                                    []string // --db, --usage and --prices, for the commands that read usage
+	newDB                                        propDB
+}
+
+// newPropRun generates the month of seed (propmonth.Generate) into a new temporary directory, with its
+// accounts file, and makes the database its commands run on.
+func newPropRun(t *testing.T, seed uint64, newDB propDB) *propRun {
+	m := &propRun{tmp: t.TempDir(), newDB: newDB}
+	m.usageDir = filepath.Join(m.tmp, "usage")
+	m.w = propmonth.Generate(t, seed, m.usageDir)
+	m.accountsFile = filepath.Join(m.tmp, "accounts.yaml")
+	must(t, os.WriteFile(m.accountsFile, []byte(m.w.AccountsYAML("")), 0o644))
+	m.db = newDB(t, m.tmp, "billrun")
+	m.out = filepath.Join(m.tmp, "out")
+	m.prices, _ = filepath.Abs("../../fixtures/prices.yaml")
+	m.withUsage = []string{"--db", m.db, "--usage", m.usageDir, "--prices", m.prices}
+	return m
+}
+
+// cmd runs a command that reads usage and fails the test, its message starting with step, unless it
+// exits want.
+func (m *propRun) cmd(t *testing.T, step string, want int, args ...string) string {
+	t.Helper()
+	o, err := runCapture(append(args, m.withUsage...)...)
+	if got := exitCode(err); got != want {
+		t.Fatalf("%s%v: exit %d (%v), want %d\n%s", step, args, got, err, want, o)
+	}
+	return o
 }
 
 type propDoc struct {
@@ -177,24 +219,10 @@ func checkLedger(t *testing.T, docs []propDoc) map[string]map[propmonth.LineKey]
 
 func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-func propertyMonth(t *testing.T, seed uint64, newDB func(t *testing.T, tmp, name string) string) {
-	tmp := t.TempDir()
-	usageDir := filepath.Join(tmp, "usage")
-	w := propmonth.Generate(t, seed, usageDir)
-	accountsFile := filepath.Join(tmp, "accounts.yaml")
-	must(t, os.WriteFile(accountsFile, []byte(w.AccountsYAML("")), 0o644))
-	db := newDB(t, tmp, "billrun")
-	out := filepath.Join(tmp, "out")
-	prices, _ := filepath.Abs("../../fixtures/prices.yaml")
-	withUsage := []string{"--db", db, "--usage", usageDir, "--prices", prices}
-	cmd := func(want int, args ...string) string {
-		t.Helper()
-		o, err := runCapture(append(args, withUsage...)...)
-		if got := exitCode(err); got != want {
-			t.Fatalf("%v: exit %d (%v), want %d\n%s", args, got, err, want, o)
-		}
-		return o
-	}
+func propertyMonth(t *testing.T, seed uint64, newDB propDB) {
+	m := newPropRun(t, seed, newDB)
+	w, tmp, accountsFile, db, out, withUsage := m.w, m.tmp, m.accountsFile, m.db, m.out, m.withUsage
+	cmd := func(want int, args ...string) string { t.Helper(); return m.cmd(t, "", want, args...) }
 	const closeAt = "2026-11-01T02:00:00Z"
 	cmd(0, "close", "--period", "2026-10", "--at", closeAt, "--accounts", accountsFile, "--out", out, "--max-rejects", "1000")
 
@@ -300,22 +328,17 @@ func propertyMonth(t *testing.T, seed uint64, newDB func(t *testing.T, tmp, name
 	checkConsistent(t, "after unchanged rerun", tmp, []string{"--db", db}, withUsage, "2026-10", "2026-11-02T00:00:00Z", 0)
 
 	for round, at := range []string{"2026-11-05T00:00:00Z", "2026-11-09T00:00:00Z"} {
-		docs = propRound(t, w, tmp, accountsFile, withUsage, round, at, docs, newDB)
+		docs = propRound(t, m, round, at, docs)
 	}
 }
 
 // propRound adds late usage, sometimes withdraws an object, pays some open documents and reruns at
 // at; then the effective documents must bill what a fresh close of all the usage bills.
-func propRound(t *testing.T, w *propmonth.World, tmp, accountsFile string, withUsage []string, round int, rerunAt string,
-	docs []propDoc, newDB func(t *testing.T, tmp, name string) string) []propDoc {
-	db, usageDir, out := withUsage[1], withUsage[3], filepath.Join(tmp, "out")
+func propRound(t *testing.T, m *propRun, round int, rerunAt string, docs []propDoc) []propDoc {
+	w, tmp, db, usageDir, out, withUsage := m.w, m.tmp, m.db, m.usageDir, m.out, m.withUsage
 	cmd := func(want int, args ...string) string {
 		t.Helper()
-		o, err := runCapture(append(args, withUsage...)...)
-		if got := exitCode(err); got != want {
-			t.Fatalf("round %d %v: exit %d (%v), want %d\n%s", round, args, got, err, want, o)
-		}
-		return o
+		return m.cmd(t, fmt.Sprintf("round %d ", round), want, args...)
 	}
 	before := time.Date(2026, 11, 3+4*round, 0, 0, 0, 0, time.UTC)
 	late := w.Accounts[w.R.IntN(len(w.Accounts))].ID
@@ -368,7 +391,7 @@ func propRound(t *testing.T, w *propmonth.World, tmp, accountsFile string, withU
 		t.Errorf("round %d: a second rerun of unchanged usage changed the documents", round)
 	}
 
-	propFreshMatches(t, w, tmp, accountsFile, withUsage, fmt.Sprintf("fresh%d", round), rerunAt, docs2, eff, nil, newDB)
+	propFreshMatches(t, m, fmt.Sprintf("fresh%d", round), rerunAt, docs2, eff, nil)
 	return docs2
 }
 
@@ -434,15 +457,14 @@ func checkCredits(t *testing.T, path string, docs []propDoc) {
 // account's effective documents in docs (eff: their line sums by key, from checkLedger) bill the same,
 // line key by line key, and — unless a credit note turned credit into a grant of its own — the same
 // subtotal, credits and amount due. only, when not nil, limits the check to those accounts.
-func propFreshMatches(t *testing.T, w *propmonth.World, tmp, accountsFile string, withUsage []string, name, at string,
-	docs2 []propDoc, eff map[string]map[propmonth.LineKey]decimal.Decimal, only map[string]bool,
-	newDB func(t *testing.T, tmp, name string) string) {
+func propFreshMatches(t *testing.T, m *propRun, name, at string,
+	docs2 []propDoc, eff map[string]map[propmonth.LineKey]decimal.Decimal, only map[string]bool) {
 	t.Helper()
-	usageDir, prices := withUsage[3], withUsage[5]
+	w := m.w
 	rerunAt := at
-	freshDB := newDB(t, tmp, name)
-	if o, err := runCapture("close", "--period", "2026-10", "--at", rerunAt, "--accounts", accountsFile, "--out", filepath.Join(tmp, name),
-		"--max-rejects", "1000", "--db", freshDB, "--usage", usageDir, "--prices", prices); err != nil {
+	freshDB := m.newDB(t, m.tmp, name)
+	if o, err := runCapture("close", "--period", "2026-10", "--at", rerunAt, "--accounts", m.accountsFile, "--out", filepath.Join(m.tmp, name),
+		"--max-rejects", "1000", "--db", freshDB, "--usage", m.usageDir, "--prices", m.prices); err != nil {
 		t.Fatalf("fresh close: %v\n%s", err, o)
 	}
 	fresh, _ := propExport(t, freshDB, rerunAt)
