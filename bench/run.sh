@@ -66,7 +66,8 @@ dataset() {
 	echo "$dir"
 }
 
-# timed NAME CMD...: runs CMD under /usr/bin/time -v; appends "wall_s max_rss_kb" to $WORK/NAME.
+# timed NAME CMD...: runs CMD under /usr/bin/time -v; appends "wall_s max_rss_kb cpu_s" to $WORK/NAME
+# (cpu_s: user + system seconds).
 timed() {
 	local name=$1
 	shift
@@ -75,16 +76,19 @@ timed() {
 		tail -20 "$WORK/$name.err" >&2
 		exit 1
 	}
-	local wall rss
+	local wall rss cpu
 	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$WORK/time.txt")
 	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
-	echo "$wall $rss" >>"$WORK/$name"
+	cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ {s += $2} END {printf "%.2f", s}' "$WORK/time.txt")
+	echo "$wall $rss $cpu" >>"$WORK/$name"
 }
 
 # best NAME / median NAME / rss NAME: the best and median wall time and the largest peak RSS (KB).
 best() { sort -n "$WORK/$1" | head -1 | cut -d' ' -f1; }
 median() { sort -n "$WORK/$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rss() { sort -k2 -n "$WORK/$1" | tail -1 | cut -d' ' -f2; }
+# cpu NAME: user + system CPU seconds of NAME's best run, "user+sys" of it.
+cpu() { sort -n "$WORK/$1" | head -1 | cut -d' ' -f3; }
 
 # RATE: billrun rate as the bench runs it; --usage DIR follows.
 RATE=("$BIN/billrun" rate --period "$PERIOD" --at "$AT" --prices fixtures/prices.yaml
@@ -93,10 +97,13 @@ RATE=("$BIN/billrun" rate --period "$PERIOD" --at "$AT" --prices fixtures/prices
 USAGE=$(dataset "$EVENTS" "$FILES")
 COMPRESSED=$(du -sb --exclude=.complete "$USAGE" | cut -f1)
 
-if [ "$DUCKDB" = 1 ] && [ ! -d "$DUCKDB_DIR/node_modules/@duckdb/node-api" ]; then
+# The DuckDB release is pinned, so that runs on different days compare billrun with the same DuckDB.
+DUCKDB_VERSION=${BENCH_DUCKDB_VERSION:-1.5.6-r.1}
+duckdb_installed() { node -p "require('$DUCKDB_DIR/node_modules/@duckdb/node-api/package.json').version" 2>/dev/null || true; }
+if [ "$DUCKDB" = 1 ] && [ "$(duckdb_installed)" != "$DUCKDB_VERSION" ]; then
 	echo "installing @duckdb/node-api into $DUCKDB_DIR (outside the repository)" >&2
 	mkdir -p "$DUCKDB_DIR"
-	(cd "$DUCKDB_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund @duckdb/node-api >/dev/null)
+	(cd "$DUCKDB_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund "@duckdb/node-api@$DUCKDB_VERSION" >/dev/null)
 fi
 
 PG_DSN=${BENCH_POSTGRES:-}
@@ -193,29 +200,32 @@ fi
 R=$(best rate)
 F=$(best floor)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-row() { # name best median rss_kb events [duckdb_best: what "× DuckDB" compares with; default $D]
-	local eps
-	eps=$(awk -v n="$5" -v s="$2" 'BEGIN {printf "%.2f M", n / s / 1e6}')
-	local vs_duck="-" d=${6:-${D:-}}
-	[ -n "$d" ] && vs_duck=$(ratio "$2" "$d")
-	printf "| %s | %s | %s | %s | %s MB | %s | %s |\n" "$1" "$2" "$3" "$eps" "$(awk -v k="$4" 'BEGIN {printf "%.0f", k / 1024}')" \
-		"$vs_duck" "$(ratio "$2" "$F")"
+row() { # row TEXT NAME [duckdb_best: what "× DuckDB" compares with; default $D]
+	local b eps vs_duck="-" d=${3:-${D:-}}
+	b=$(best "$2")
+	eps=$(awk -v n="$LINES" -v s="$b" 'BEGIN {printf "%.2f M", n / s / 1e6}')
+	[ -n "$d" ] && vs_duck=$(ratio "$b" "$d")
+	printf "| %s | %s | %s | %s | %s | %s MB | %s | %s |\n" "$1" "$b" "$(median "$2")" "$(cpu "$2")" "$eps" \
+		"$(awk -v k="$(rss "$2")" 'BEGIN {printf "%.0f", k / 1024}')" "$vs_duck" "$(ratio "$b" "$F")"
 }
 D=""
 [ "$DUCKDB" = 1 ] && D=$(best duckdb)
 echo
 echo "billrun bench: $LINES events, $FILES objects, $ACCOUNTS accounts; $(awk -v b="$COMPRESSED" 'BEGIN {printf "%.1f", b/1e6}') MB gzip," \
 	"$(awk -v b="$RAW" 'BEGIN {printf "%.1f", b/1e6}') MB JSON; best of $REPEAT runs (median shown), $(nproc) CPUs"
+# The machine, as the figures depend on it: the CPU model and the kernel (its page-fault costs moved
+# DuckDB's system time by seconds between VMs of the same size).
+echo "machine: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r), $(go env GOVERSION)"
 echo
-echo "| method | wall s (best) | median | events/s | peak RSS | × DuckDB | × floor |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-row "billrun rate (read, validate, dedup, rate, price)" "$R" "$(median rate)" "$(rss rate)" "$LINES"
-[ -n "$D" ] && row "DuckDB read_ndjson + DISTINCT ON (id) + GROUP BY, 2 threads" "$D" "$(median duckdb)" "$(rss duckdb)" "$LINES"
-row "gzip decompression alone, klauspost, 2 in parallel (floor)" "$F" "$(median floor)" "$(rss floor)" "$LINES"
+echo "| method | wall s (best) | median | CPU s (best run) | events/s | peak RSS | × DuckDB | × floor |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+row "billrun rate (read, validate, dedup, rate, price)" rate
+[ -n "$D" ] && row "DuckDB $DUCKDB_VERSION read_ndjson + DISTINCT ON (id) + GROUP BY, 2 threads" duckdb
+row "gzip decompression alone, klauspost, 2 in parallel (floor)" floor
 if [ -n "$D" ]; then
 	DC=$(best duckdb_cold)
-	row "billrun rate, first run after ${PAUSE}s idle" "$(best rate_cold)" "$(median rate_cold)" "$(rss rate_cold)" "$LINES" "$DC"
-	row "DuckDB, first run after ${PAUSE}s idle" "$DC" "$(median duckdb_cold)" "$(rss duckdb_cold)" "$LINES" "$DC"
+	row "billrun rate, first run after ${PAUSE}s idle" rate_cold "$DC"
+	row "DuckDB, first run after ${PAUSE}s idle" duckdb_cold "$DC"
 fi
 echo
 echo "billrun rate: $(awk -v c="$COMPRESSED" -v s="$R" 'BEGIN {printf "%.1f", c / s / 1e6}') MB/s compressed," \
@@ -224,10 +234,10 @@ if [ "$CLOSE" = 1 ]; then
 	# The closes' ratios are to the best rate of all the rounds' rate runs, those right before the
 	# closes included.
 	RC=$(cat "$WORK/rate" "$WORK/rate_near" | sort -n | head -1 | cut -d' ' -f1)
-	echo "close on SQLite (import $ACCOUNTS accounts, read, issue, sweep, exports): best $(best close_sqlite) s," \
+	echo "close on SQLite (import $ACCOUNTS accounts, read, issue, sweep, exports): best $(best close_sqlite) s (CPU $(cpu close_sqlite) s)," \
 		"median $(median close_sqlite) s, peak RSS $(( $(rss close_sqlite) / 1024 )) MB: $(ratio "$(best close_sqlite)" "$RC") × rate ($RC s)"
 	if [ -n "$PG_DSN" ]; then
-		echo "close on PostgreSQL: best $(best close_pg) s, median $(median close_pg) s, peak RSS $(( $(rss close_pg) / 1024 )) MB:" \
+		echo "close on PostgreSQL: best $(best close_pg) s (billrun's CPU $(cpu close_pg) s), median $(median close_pg) s, peak RSS $(( $(rss close_pg) / 1024 )) MB:" \
 			"$(ratio "$(best close_pg)" "$RC") × rate ($RC s)"
 	else
 		echo "close on PostgreSQL: skipped (set BENCH_POSTGRES or BILLRUN_TEST_POSTGRES)"
