@@ -10,7 +10,8 @@
 # Environment: BENCH_EVENTS (5000000), BENCH_FILES (50), BENCH_ACCOUNTS (5000), BENCH_REPEAT (3),
 # BENCH_EVENTS_BIG (20000000, 0 = skip), BENCH_DUCKDB (1; 0 = skip), BENCH_CLOSE (1; 0 = skip),
 # BENCH_POSTGRES (a DSN whose database the bench may drop and recreate; else BILLRUN_TEST_POSTGRES's
-# server is used with a database billrun_bench), BENCH_DUCKDB_DIR (/tmp/billrun-duckdb), BENCH_PAUSE
+# server is used with a database billrun_bench), BENCH_DUCKDB_DIR (/tmp/billrun-duckdb),
+# BENCH_DUCKDB_VERSION (1.5.6-r.1: the @duckdb/node-api release installed there), BENCH_PAUSE
 # (5: the idle seconds before the first run of rate and of DuckDB in each round).
 # Data is generated once with fixtures/gen and cached under ./bench-data/ (git-ignored). Timings on a
 # shared 2-core machine are noisy: the runs go in rounds (rate, floor, DuckDB, the closes, each once per
