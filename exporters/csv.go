@@ -50,8 +50,8 @@ func WriteRejectsCSV(w io.Writer, rejects []rating.Reject) error {
 
 // WriteInvoicesCSV writes one row per line of every document of r (columns InvoicesCSVHeader), documents
 // in the order of r, void ones included with status "void"; a document without lines still gets one row.
-// Times are RFC 3339 UTC; amounts are decimal strings with two places and stay unescaped, so negative
-// amounts remain numbers; every text cell gets the formula-injection escape of WriteRejectsCSV. With
+// Times are RFC 3339 UTC; amounts are decimal strings with two places; every cell gets the
+// formula-injection escape of WriteRejectsCSV, negative numbers included ('-13.00). With
 // r.Drafts set, numbers are empty and statuses "draft". It returns an error when writing to w fails.
 func WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
 	cw := csv.NewWriter(w)
@@ -73,7 +73,8 @@ func WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
 			formatTime(d.IssuedAt), dueAt,
 		}
 		tail := []string{
-			d.Subtotal.String(), d.CreditsApplied.String(), d.AmountDue.String(), d.AmountPaid.String(),
+			escapeText(d.Subtotal.String()), escapeText(d.CreditsApplied.String()), escapeText(d.AmountDue.String()),
+			escapeText(d.AmountPaid.String()),
 		}
 		lines := d.Lines
 		if len(lines) == 0 {
@@ -91,7 +92,7 @@ func WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
 			row = append(row, head...)
 			row = append(row,
 				escapeText(string(l.Kind)), escapeText(l.Product), escapeText(l.Deployment), escapeText(string(l.Meter)),
-				quantity, escapeText(unit), price, amount,
+				escapeText(quantity), escapeText(unit), escapeText(price), escapeText(amount),
 			)
 			row = append(row, tail...)
 			if err := cw.Write(row); err != nil {

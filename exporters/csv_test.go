@@ -3,6 +3,7 @@ package exporters
 import (
 	"bytes"
 	"encoding/csv"
+	"strings"
 	"testing"
 
 	"billrun/rating"
@@ -83,9 +84,17 @@ func TestWriteInvoicesCSV(t *testing.T) {
 	if len(rows) != 1+lines {
 		t.Errorf("WriteInvoicesCSV wrote %d rows, want header + %d lines", len(rows), lines)
 	}
-	// Credit-note amounts stay numbers: negative amounts are not escaped.
+	// DESIGN §9: "CSV cells that begin with = + - @ are escaped" — the credit note's negative numbers
+	// too, and no cell of the file begins with one of them unescaped.
 	last := rows[len(rows)-1]
-	if last[0] != "CN-2026-000001" || last[13] != "-13.00" || last[10] != "-3600" || last[14] != "-13.00" {
-		t.Errorf("credit note row = %q, want number CN-2026-000001, quantity -3600, amount and subtotal -13.00", last)
+	if last[0] != "CN-2026-000001" || last[13] != "'-13.00" || last[10] != "'-3600" || last[14] != "'-13.00" {
+		t.Errorf("credit note row = %q, want number CN-2026-000001, quantity '-3600, amount and subtotal '-13.00", last)
+	}
+	for i, row := range rows {
+		for k, c := range row {
+			if c != "" && strings.ContainsRune("=+-@", rune(c[0])) {
+				t.Errorf("row %d cell %d = %q begins with a formula character, unescaped", i, k, c)
+			}
+		}
 	}
 }

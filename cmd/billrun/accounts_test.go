@@ -284,7 +284,7 @@ func TestKilledSweepIsRecordedAbandoned(t *testing.T) {
 
 // TestStandingCSVEscapesTexts: DESIGN §9 — CSV cells that begin with = + - @ are escaped, in
 // billrun standing's CSV (current standing and its history) as in the exports: an account id that
-// looks like a formula is written with a leading quote, and the amounts stay numbers.
+// looks like a formula is written with a leading quote, and so is a negative amount.
 func TestStandingCSVEscapesTexts(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -305,10 +305,19 @@ func TestStandingCSVEscapesTexts(t *testing.T) {
 	if out, err := runCapture("accounts", "import", file, "--db", db, "--at", "2026-11-01T00:00:00Z"); err != nil {
 		t.Fatalf("accounts import: %v\n%s", err, out)
 	}
-	if err := os.Mkdir(filepath.Join(dir, "no-usage"), 0o755); err != nil {
+	// acct_plain used 1,000,000 input tokens of llama-v3p1-8b-instruct ($0.20 per 1M in
+	// fixtures/prices.yaml) before the sweep: U = 0.20 and, with no grants and no invoice for November,
+	// its credit balance is 0 − 0.20 = -0.20 (DESIGN §7), a cell that begins with "-".
+	usage := filepath.Join(dir, "usage", "dt=2026-11-01")
+	if err := os.MkdirAll(usage, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runCapture("sweep", "--db", db, "--usage", filepath.Join(dir, "no-usage"), "--prices",
+	event := `{"id":"ev-1","ts":"2026-11-01T00:10:00Z","account":"acct_plain","type":"serverless",` +
+		`"model":"accounts/fireworks/models/llama-v3p1-8b-instruct","input_tokens":1000000}` + "\n"
+	if err := os.WriteFile(filepath.Join(usage, "part-0.jsonl"), []byte(event), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCapture("sweep", "--db", db, "--usage", filepath.Join(dir, "usage"), "--prices",
 		filepath.Join(root, "fixtures/prices.yaml"), "--at", "2026-11-01T01:00:00Z"); err != nil {
 		t.Fatalf("sweep: %v\n%s", err, out)
 	}
@@ -333,6 +342,13 @@ func TestStandingCSVEscapesTexts(t *testing.T) {
 		want := []string{"'+acct_plus", "'-acct_minus", "'=acct_eq", "'@acct_at", "acct_plain"}
 		if !slices.Equal(got, want) {
 			t.Errorf("%v: account cells %q, want %q", args, got, want)
+		}
+		if !slices.Contains(args, "--history") {
+			for _, l := range lines {
+				if c := strings.Split(l, ","); c[0] == "acct_plain" && c[7] != "'-0.20" {
+					t.Errorf("acct_plain's credit_balance cell = %q, want '-0.20 (escaped)", c[7])
+				}
+			}
 		}
 		// An account the ledger does not know is bad usage, not an empty answer.
 		if _, err := runStdout(append(args, "--db", db, "--account", "acct_typo")...); exitCode(err) != exitUsage ||

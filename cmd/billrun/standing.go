@@ -74,7 +74,7 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 		_ = w.Write([]string{"account", "status", "reasons", "tier", "spend_limit", "usage_limit", "month_usage", "credit_balance", "evaluated_at"})
 		for _, s := range rows {
 			cells := standingCells(s)
-			for _, i := range []int{0, 1, 2} { // account, status, reasons: texts (DESIGN §9)
+			for i := range cells { // texts and numbers alike (DESIGN §9): a negative balance is '-1.00
 				cells[i] = exporters.EscapeText(cells[i])
 			}
 			_ = w.Write(cells)
@@ -152,7 +152,7 @@ func printStandingHistory(e *environment, format string, events []invoices.Stand
 			_ = w.Write(header)
 			for _, ev := range events {
 				c := cells(ev)
-				for i := 1; i < len(c); i++ { // all but the time: texts (DESIGN §9)
+				for i := range c { // every cell (DESIGN §9)
 					c[i] = exporters.EscapeText(c[i])
 				}
 				_ = w.Write(c)
