@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,11 +38,26 @@ func Load(path string) (*rating.PriceBook, string, error) {
 // Parse decodes and validates a price book. Unknown keys are errors, so a typo never drops a price.
 func Parse(data []byte) (*rating.PriceBook, error) {
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	docs := yaml.NewDecoder(bytes.NewReader(data))
+	if err := docs.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	if root.Kind == 0 {
 		return nil, errors.New("the file is empty: a price book needs a currency and versions")
+	}
+	// The decoder reads the first document only: versions in a second one, after ---, would be lost
+	// without a word. An empty one (a trailing ---) is harmless.
+	for {
+		var next yaml.Node
+		if err := docs.Decode(&next); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		if len(next.Content) > 0 && !yamlnode.IsNull(next.Content[0]) {
+			return nil, fmt.Errorf("line %d: a second document, after --- on line %d: want the whole price book in one document",
+				next.Content[0].Line, next.Line)
+		}
 	}
 	c := checker{done: map[checked]bool{}}
 	if err := c.book(&root); err != nil {
@@ -69,9 +86,19 @@ const (
 	free                 // checked by the decoder alone (a bucket's name)
 )
 
+// rule is the range a decimal field's value must be in.
+type rule int
+
+const (
+	nonNegative rule = iota // prices, multipliers, thresholds and limits: 0 or more
+	positive                // sizes: params_b, max_params_b
+	percentage              // a percent: 0 to 100
+)
+
 type field struct {
 	key  string
 	kind kind
+	rule rule
 }
 
 // record is one kind of entry of the price book, with its fields in the order they are checked.
@@ -82,13 +109,25 @@ type record struct {
 
 var (
 	serverlessBucket = record{"serverless bucket", []field{
-		{"name", free}, {"moe", flag}, {"max_params_b", bound}, {"input", price}, {"output", price}}}
-	modelPrice       = record{"model price", []field{{"input", price}, {"cached_input", bound}, {"output", price}}}
-	volumeTier       = record{"volume tier", []field{{"min_gpu_hours", price}, {"percent", price}}}
-	fineTuningBucket = record{"fine-tuning bucket", []field{{"max_params_b", bound}, {"price", price}}}
+		{"name", free, 0}, {"moe", flag, 0}, {"max_params_b", bound, positive}, {"input", price, nonNegative},
+		{"output", price, nonNegative}}}
+	modelPrice = record{"model price", []field{
+		{"input", price, nonNegative}, {"cached_input", bound, nonNegative}, {"output", price, nonNegative}}}
+	volumeTier       = record{"volume tier", []field{{"min_gpu_hours", price, nonNegative}, {"percent", price, percentage}}}
+	fineTuningBucket = record{"fine-tuning bucket", []field{{"max_params_b", bound, positive}, {"price", price, nonNegative}}}
 	policyTier       = record{"policy tier", []field{
-		{"tier", required}, {"min_historical_spend", price}, {"spend_limit", price}}}
-	catalogModel = record{"catalog model", []field{{"params_b", price}, {"moe", flag}}}
+		{"tier", required, 0}, {"min_historical_spend", price, nonNegative}, {"spend_limit", price, nonNegative}}}
+	catalogModel = record{"catalog model", []field{{"params_b", price, positive}, {"moe", flag, 0}}}
+)
+
+// The keys of the price book's mappings that are not records, in the order messages list them.
+var (
+	bookKeys       = []string{"currency", "versions", "models", "policy"}
+	versionKeys    = []string{"effective_from", "serverless", "gpu_hour", "gpu_volume_discounts", "fine_tuning"}
+	serverlessKeys = []string{"default_cached_input_multiplier", "batch_multiplier", "buckets", "models"}
+	fineTuningKeys = []string{"buckets", "method_multipliers"}
+	methodKeys     = []string{"lora_sft", "lora_dpo", "full_sft", "full_dpo"}
+	policyKeys     = []string{"payment_terms_days", "tiers"}
 )
 
 // checked is a node already checked as what. Through aliases one node can stand in many places;
@@ -108,6 +147,35 @@ type checker struct {
 	done map[checked]bool
 }
 
+// checkKeys refuses a key of es that allowed lacks: the decoder would name it only by the Go type it
+// is decoded into, not by its place in the book.
+func checkKeys(es []entry, at string, allowed []string) error {
+	for _, e := range es {
+		if !slices.Contains(allowed, e.key) {
+			return fmt.Errorf("line %d: %s: unknown key, want one of %s", e.keyLine, join(at, e.key), strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}
+
+// join returns the path of key under at: "versions[0].gpu_hour", or key alone at the top.
+func join(at, key string) string {
+	if at == "" {
+		return key
+	}
+	return at + "." + key
+}
+
+// decimalOf returns the decimal value n (through an alias) holds, and whether it holds one.
+func decimalOf(n *yaml.Node) (decimal.Decimal, bool) {
+	v := yamlnode.Resolve(n)
+	if v == nil || v.Kind != yaml.ScalarNode || yamlnode.IsNull(v) {
+		return decimal.Decimal{}, false
+	}
+	d, err := decimal.NewFromString(v.Value)
+	return d, err == nil
+}
+
 // once reports whether resolved node n is yet to be checked as what, and marks it checked.
 func (c *checker) once(n *yaml.Node, what string) bool {
 	k := checked{n, what}
@@ -120,8 +188,9 @@ func (c *checker) once(n *yaml.Node, what string) bool {
 
 // entry is one key and its value as written: an alias keeps the line where it is used.
 type entry struct {
-	key string
-	val *yaml.Node
+	key     string
+	keyLine int
+	val     *yaml.Node
 }
 
 // entries returns the key-value pairs of mapping n (resolved) as the decoder reads them: its own, then
@@ -144,7 +213,7 @@ func entries(n *yaml.Node) []entry {
 				merges = append(merges, v)
 				continue
 			}
-			out = append(out, entry{k.Value, v})
+			out = append(out, entry{k.Value, m.Content[i].Line, v})
 		}
 		for _, v := range merges {
 			if r := yamlnode.Resolve(v); r.Kind == yaml.SequenceNode {
@@ -206,11 +275,22 @@ func (c *checker) book(root *yaml.Node) error {
 		doc = doc.Content[0]
 	}
 	es, _ := c.mapping(doc, "book")
+	if err := checkKeys(es, "", bookKeys); err != nil {
+		return err
+	}
 	for _, e := range es {
 		var err error
 		switch e.key {
+		case "currency":
+			// DESIGN §5: one currency per price book, and billrun bills in USD only.
+			if v := yamlnode.Resolve(e.val); v.Kind == yaml.ScalarNode && !yamlnode.IsNull(v) && v.Value != "USD" {
+				err = fmt.Errorf("line %d: currency: %q: only USD is supported%s", e.val.Line, v.Value, via(e.val))
+			}
 		case "versions":
 			err = c.items(e.val, "versions", "effective_from and its prices", c.version)
+			if err == nil {
+				err = distinctStarts(e.val)
+			}
 		case "models":
 			err = c.records(e.val, "models", catalogModel)
 		case "policy":
@@ -229,6 +309,9 @@ func (c *checker) version(n *yaml.Node, at string) error {
 	if !ok {
 		return nil
 	}
+	if err := checkKeys(es, at, versionKeys); err != nil {
+		return err
+	}
 	for _, e := range es {
 		var err error
 		switch e.key {
@@ -242,20 +325,24 @@ func (c *checker) version(n *yaml.Node, at string) error {
 		case "serverless":
 			err = c.serverless(e.val, at+".serverless")
 		case "gpu_hour":
-			err = c.prices(e.val, at+".gpu_hour")
+			err = c.prices(e.val, at+".gpu_hour", nil)
 		case "gpu_volume_discounts":
 			err = c.list(e.val, at+".gpu_volume_discounts", volumeTier)
+			if err == nil {
+				err = ascendingTiers(e.val, at+".gpu_volume_discounts")
+			}
 		case "fine_tuning":
 			if ft, ok := c.mapping(e.val, "fine_tuning"); ok {
+				err = checkKeys(ft, at+".fine_tuning", fineTuningKeys)
 				for _, f := range ft {
+					if err != nil {
+						break
+					}
 					switch f.key {
 					case "buckets":
 						err = c.list(f.val, at+".fine_tuning.buckets", fineTuningBucket)
 					case "method_multipliers":
-						err = c.prices(f.val, at+".fine_tuning.method_multipliers")
-					}
-					if err != nil {
-						break
+						err = c.prices(f.val, at+".fine_tuning.method_multipliers", methodKeys)
 					}
 				}
 			}
@@ -274,6 +361,9 @@ func (c *checker) serverless(n *yaml.Node, at string) error {
 	if !ok {
 		return nil
 	}
+	if err := checkKeys(es, at, serverlessKeys); err != nil {
+		return err
+	}
 	priced := len(values(es, "buckets")) > 0 || len(values(es, "models")) > 0
 	for _, k := range []string{"default_cached_input_multiplier", "batch_multiplier"} {
 		vs := values(es, k)
@@ -281,7 +371,7 @@ func (c *checker) serverless(n *yaml.Node, at string) error {
 			return fmt.Errorf("line %d: %s: %s is required%s", n.Line, at, k, via(n))
 		}
 		for _, v := range vs {
-			if err := checkValue(v, at+"."+k, price); err != nil {
+			if err := checkValue(v, at+"."+k, price, nonNegative); err != nil {
 				return err
 			}
 		}
@@ -299,11 +389,17 @@ func (c *checker) serverless(n *yaml.Node, at string) error {
 	return nil
 }
 
-// prices checks a mapping of names to prices (gpu_hour, method_multipliers): each must be a decimal.
-func (c *checker) prices(n *yaml.Node, at string) error {
+// prices checks a mapping of names to prices (gpu_hour, method_multipliers): each must be a decimal of
+// 0 or more; when keys is set, the names must be among them.
+func (c *checker) prices(n *yaml.Node, at string, keys []string) error {
 	es, _ := c.mapping(n, "prices")
+	if keys != nil {
+		if err := checkKeys(es, at, keys); err != nil {
+			return err
+		}
+	}
 	for _, e := range es {
-		if err := checkValue(e.val, at+"."+e.key, price); err != nil {
+		if err := checkValue(e.val, at+"."+e.key, price, nonNegative); err != nil {
 			return err
 		}
 	}
@@ -362,12 +458,16 @@ func (c *checker) record(n *yaml.Node, at string, r record) error {
 			return fmt.Errorf("line %d: %s: %s is required%s", n.Line, at, f.key, via(n))
 		}
 		for _, v := range vs {
-			if err := checkValue(v, at+"."+f.key, f.kind); err != nil {
+			if err := checkValue(v, at+"."+f.key, f.kind, f.rule); err != nil {
 				return err
 			}
 		}
 	}
-	return nil
+	keys := make([]string, len(r.fields))
+	for i, f := range r.fields {
+		keys[i] = f.key
+	}
+	return checkKeys(es, at, keys)
 }
 
 // needs lists r's required fields, for messages: "input and output".
@@ -385,7 +485,7 @@ func (r record) needs() string {
 }
 
 // checkValue checks value n (as written, at its line) of field at against its kind, through an alias.
-func checkValue(n *yaml.Node, at string, k kind) error {
+func checkValue(n *yaml.Node, at string, k kind, r rule) error {
 	v := yamlnode.Resolve(n)
 	switch k {
 	case price, bound:
@@ -398,8 +498,17 @@ func checkValue(n *yaml.Node, at string, k kind) error {
 		if v.Kind != yaml.ScalarNode {
 			return fmt.Errorf("line %d: %s: a decimal number is required, not a %s%s", n.Line, at, shape(v), via(n))
 		}
-		if _, err := decimal.NewFromString(v.Value); err != nil {
+		d, err := decimal.NewFromString(v.Value)
+		if err != nil {
 			return fmt.Errorf("line %d: %s: %q is not a decimal number%s (write prices as strings like \"0.20\")", n.Line, at, v.Value, via(n))
+		}
+		switch {
+		case r == positive && !d.IsPositive():
+			return fmt.Errorf("line %d: %s: must be positive, got %q%s", n.Line, at, v.Value, via(n))
+		case d.IsNegative():
+			return fmt.Errorf("line %d: %s: must not be negative, got %q%s", n.Line, at, v.Value, via(n))
+		case r == percentage && d.GreaterThan(decimal.NewFromInt(100)):
+			return fmt.Errorf("line %d: %s: a percent must be between 0 and 100, got %q%s", n.Line, at, v.Value, via(n))
 		}
 	case required:
 		if yamlnode.IsNull(v) {
@@ -435,17 +544,120 @@ func shape(n *yaml.Node) string {
 // policy checks the spend-limit tiers; payment_terms_days, when given, must be a whole number of days.
 func (c *checker) policy(n *yaml.Node) error {
 	es, _ := c.mapping(n, "policy")
+	if err := checkKeys(es, "policy", policyKeys); err != nil {
+		return err
+	}
 	for _, e := range es {
 		switch e.key {
 		case "tiers":
 			if err := c.list(e.val, "policy.tiers", policyTier); err != nil {
 				return err
 			}
+			if err := distinctTiers(e.val); err != nil {
+				return err
+			}
 		case "payment_terms_days":
-			if t := yamlnode.Resolve(e.val); !yamlnode.IsNull(t) && t.Tag != "!!int" {
+			t := yamlnode.Resolve(e.val)
+			if !yamlnode.IsNull(t) && t.Tag != "!!int" {
 				return fmt.Errorf("line %d: policy.payment_terms_days: %q is not a whole number of days%s", e.val.Line, t.Value, via(e.val))
 			}
+			if strings.HasPrefix(t.Value, "-") && t.Tag == "!!int" {
+				return fmt.Errorf("line %d: policy.payment_terms_days: must not be negative, got %s%s", e.val.Line, t.Value, via(e.val))
+			}
 		}
+	}
+	return nil
+}
+
+// first returns the value of key in mapping n (through aliases and merges) as the decoder keeps it:
+// its own value before a merged one. Nil when n has no key.
+func first(n *yaml.Node, key string) *yaml.Node {
+	if vs := values(entries(n), key); len(vs) > 0 {
+		return vs[0]
+	}
+	return nil
+}
+
+// distinctStarts refuses two versions that start at the same time: which one usage at that time is
+// priced by would depend on their order in the file.
+func distinctStarts(n *yaml.Node) error {
+	seq := yamlnode.Resolve(n)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	seen := map[time.Time]int{}
+	for i, item := range seq.Content {
+		v := first(item, "effective_from")
+		if v == nil {
+			continue
+		}
+		var t time.Time
+		if err := yamlnode.Resolve(v).Decode(&t); err != nil {
+			continue // the decoder names it
+		}
+		t = t.UTC()
+		if line, ok := seen[t]; ok {
+			return fmt.Errorf("line %d: versions[%d].effective_from: %s is also the start of the version on line %d: want one version per start",
+				v.Line, i, t.Format(time.RFC3339), line)
+		}
+		seen[t] = v.Line
+	}
+	return nil
+}
+
+// ascendingTiers refuses volume tiers whose thresholds do not rise, or whose percent falls as the
+// threshold rises: the percent is that of the highest tier reached (DESIGN §6), and with a
+// threshold listed twice, or a higher one giving less, which tier that is would be a guess — a
+// typo would change every heavy GPU account's discount without a word.
+func ascendingTiers(n *yaml.Node, at string) error {
+	seq := yamlnode.Resolve(n)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var prevHours, prevPercent decimal.Decimal
+	prevLine := 0
+	for i, item := range seq.Content {
+		hv, pv := first(item, "min_gpu_hours"), first(item, "percent")
+		hours, ok1 := decimalOf(hv)
+		percent, ok2 := decimalOf(pv)
+		if !ok1 || !ok2 {
+			continue // refused by the record check already
+		}
+		if prevLine != 0 {
+			if !hours.GreaterThan(prevHours) {
+				return fmt.Errorf("line %d: %s[%d].min_gpu_hours: %s is not above the %s of the tier before it (line %d): list the tiers by rising min_gpu_hours, each threshold once",
+					hv.Line, at, i, hours, prevHours, prevLine)
+			}
+			if percent.LessThan(prevPercent) {
+				return fmt.Errorf("line %d: %s[%d].percent: %s is below the %s of the tier before it (line %d), which is reached first: a tier with more GPU-hours must not give a smaller discount",
+					pv.Line, at, i, percent, prevPercent, prevLine)
+			}
+		}
+		prevHours, prevPercent, prevLine = hours, percent, hv.Line
+	}
+	return nil
+}
+
+// distinctTiers refuses a policy tier numbered below 1 or listed twice, with its line.
+func distinctTiers(n *yaml.Node) error {
+	seq := yamlnode.Resolve(n)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	seen := map[int]int{}
+	for i, item := range seq.Content {
+		v := first(item, "tier")
+		var tier int
+		if v == nil || yamlnode.Resolve(v).Decode(&tier) != nil {
+			continue // refused by the record check, or named by the decoder
+		}
+		if tier < 1 {
+			return fmt.Errorf("line %d: policy.tiers[%d].tier: %d: tiers are numbered from 1", v.Line, i, tier)
+		}
+		if line, ok := seen[tier]; ok {
+			return fmt.Errorf("line %d: policy.tiers[%d].tier: tier %d is listed twice, first on line %d", v.Line, i, tier, line)
+		}
+		seen[tier] = v.Line
 	}
 	return nil
 }

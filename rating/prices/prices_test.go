@@ -74,10 +74,10 @@ func TestParseRefusesAPriceLeftOut(t *testing.T) {
 		{"tier without spend_limit", `{tier: 2, min_historical_spend: "100",   spend_limit: "500"}`, `{tier: 2, min_historical_spend: "100"}`,
 			`policy.tiers[1]: spend_limit is required`},
 		{"fractional payment terms", `payment_terms_days: 15`, `payment_terms_days: 1.5`, `payment_terms_days: "1.5" is not a whole number`},
-		{"negative volume threshold", `{min_gpu_hours: 1000, percent: "5"}`, `{min_gpu_hours: -1000, percent: "5"}`, `min_gpu_hours -1000 must not be negative`},
-		{"negative bucket size", `max_params_b: 4,`, `max_params_b: -4,`, `max_params_b must be positive`},
-		{"negative spend limit", `spend_limit: "500"}`, `spend_limit: "-500"}`, `must not be negative`},
-		{"a tier twice", `{tier: 3,`, `{tier: 2,`, `tier 2 is listed twice`},
+		{"negative volume threshold", `{min_gpu_hours: 1000, percent: "5"}`, `{min_gpu_hours: -1000, percent: "5"}`, `line 26: versions[0].gpu_volume_discounts[0].min_gpu_hours: must not be negative`},
+		{"negative bucket size", `max_params_b: 4,`, `max_params_b: -4,`, `line 13: versions[0].serverless.buckets[0].max_params_b: must be positive`},
+		{"negative spend limit", `spend_limit: "500"}`, `spend_limit: "-500"}`, `line 75: policy.tiers[1].spend_limit: must not be negative`},
+		{"a tier twice", `{tier: 3,`, `{tier: 2,`, `line 76: policy.tiers[2].tier: tier 2 is listed twice, first on line 75`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			edited := strings.Replace(string(data), c.old, c.new, 1)
@@ -316,7 +316,7 @@ func TestParseCurrency(t *testing.T) {
 	if err != nil || pb.Currency != "USD" {
 		t.Fatalf("Parse(no currency) = %v, %v, want the book in USD", pb, err)
 	}
-	if _, err := Parse(editedFixture(t, "currency: USD\n", "currency: EUR\n")); err == nil || !strings.Contains(err.Error(), `currency "EUR": only USD is supported`) {
+	if _, err := Parse(editedFixture(t, "currency: USD\n", "currency: EUR\n")); err == nil || !strings.Contains(err.Error(), `line 6: currency: "EUR": only USD is supported`) {
 		t.Errorf("Parse(currency: EUR) = %v, want it refused", err)
 	}
 }
@@ -333,5 +333,65 @@ func TestParseFreeBatch(t *testing.T) {
 	}
 	if _, err := Parse(editedFixture(t, `batch_multiplier: "0.5"`, `batch_multiplier: "-0.5"`)); err == nil {
 		t.Error("Parse(batch_multiplier -0.5) = nil, want an error")
+	}
+}
+
+// TestParseNamesTheLineAndFieldOfABadValue: every value the book refuses is named by its line and its
+// field, as a price that is not a decimal is (README, Price book): a negative price, a percent over
+// 100, a size of 0 or less, an unknown key anywhere, two versions or tiers that collide. Before, these
+// were refused with no line ("price book: version …: gpu_hour H100-80GB: negative price") or named by
+// the Go type they decode into ("field gpu_hours not found in type rating.Version").
+func TestParseNamesTheLineAndFieldOfABadValue(t *testing.T) {
+	for _, c := range []struct{ name, old, new, want string }{
+		{"negative GPU price", `H100-80GB: "4.00"`, `H100-80GB: "-4.00"`,
+			`line 22: versions[0].gpu_hour.H100-80GB: must not be negative, got "-4.00"`},
+		{"negative model price", `cached_input: "0.45"`, `cached_input: "-0.45"`,
+			`line 19: versions[0].serverless.models.accounts/fireworks/models/deepseek-v3.cached_input: must not be negative`},
+		{"negative multiplier", `batch_multiplier: "0.5"`, `batch_multiplier: "-0.5"`,
+			`line 11: versions[0].serverless.batch_multiplier: must not be negative`},
+		{"negative method multiplier", `lora_dpo: "2"`, `lora_dpo: "-2"`,
+			`line 34: versions[0].fine_tuning.method_multipliers.lora_dpo: must not be negative`},
+		{"percent over 100", `percent: "10"}`, `percent: "110"}`,
+			`line 27: versions[0].gpu_volume_discounts[1].percent: a percent must be between 0 and 100, got "110"`},
+		{"params_b 0", `{params_b: 8}`, `{params_b: 0}`,
+			`line 66: models.accounts/fireworks/models/llama-v3p1-8b-instruct.params_b: must be positive, got "0"`},
+		{"unknown version key", "    gpu_hour:\n", "    gpu_hours:\n",
+			`line 20: versions[0].gpu_hours: unknown key, want one of effective_from, serverless, gpu_hour, gpu_volume_discounts, fine_tuning`},
+		{"unknown top key", "policy:", "polcy:", `line 71: polcy: unknown key`},
+		{"unknown catalog key", `{params_b: 8}`, `{params_b: 8, base_model: x}`,
+			`line 66: models.accounts/fireworks/models/llama-v3p1-8b-instruct.base_model: unknown key, want one of params_b, moe`},
+		{"unknown method", `lora_dpo: "2"`, `lora_dppo: "2"`,
+			`line 34: versions[0].fine_tuning.method_multipliers.lora_dppo: unknown key, want one of lora_sft, lora_dpo, full_sft, full_dpo`},
+		{"negative payment terms", `payment_terms_days: 15`, `payment_terms_days: -1`,
+			`line 72: policy.payment_terms_days: must not be negative`},
+		{"tier 0", `{tier: 1,`, `{tier: 0,`, `line 74: policy.tiers[0].tier: 0: tiers are numbered from 1`},
+		{"two versions at one start", `effective_from: 2026-09-01T00:00:00Z`, `effective_from: 2026-01-01T00:00:00Z`,
+			`line 35: versions[1].effective_from: 2026-01-01T00:00:00Z is also the start of the version on line 8`},
+		{"the same start at another offset", `effective_from: 2026-09-01T00:00:00Z`, `effective_from: 2026-01-01T02:00:00+02:00`,
+			`line 35: versions[1].effective_from: 2026-01-01T00:00:00Z is also the start of the version on line 8`},
+		{"volume tiers out of order", `{min_gpu_hours: 5000, percent: "10"}`, `{min_gpu_hours: 500, percent: "10"}`,
+			`line 27: versions[0].gpu_volume_discounts[1].min_gpu_hours: 500 is not above the 1000 of the tier before it (line 26)`},
+		{"a volume threshold twice", `{min_gpu_hours: 5000, percent: "10"}`, `{min_gpu_hours: 1000, percent: "10"}`,
+			`line 27: versions[0].gpu_volume_discounts[1].min_gpu_hours: 1000 is not above the 1000 of the tier before it (line 26)`},
+		{"a higher tier giving less", `{min_gpu_hours: 5000, percent: "10"}`, `{min_gpu_hours: 5000, percent: "4"}`,
+			`line 27: versions[0].gpu_volume_discounts[1].percent: 4 is below the 5 of the tier before it (line 26)`},
+		{"a second document", "    - {tier: 4, min_historical_spend: \"10000\", spend_limit: \"50000\"}\n",
+			"    - {tier: 4, min_historical_spend: \"10000\", spend_limit: \"50000\"}\n---\ncurrency: USD\n",
+			`line 79: a second document, after --- on line 78`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(editedFixture(t, c.old, c.new))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Parse = %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+	// Tiers listed by rising threshold with equal percents, and a trailing --- with nothing after it,
+	// stay valid.
+	if _, err := Parse(editedFixture(t, `percent: "10"}`, `percent: "5"}`)); err != nil {
+		t.Errorf("Parse(two tiers of 5%%) = %v, want the book", err)
+	}
+	if _, err := Parse(append(editedFixture(t), "---\n"...)); err != nil {
+		t.Errorf("Parse(book, ---) = %v, want the book", err)
 	}
 }
