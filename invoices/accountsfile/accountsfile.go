@@ -576,8 +576,11 @@ func (r record) boolean(key string) (*bool, error) {
 	if v == nil {
 		return nil, nil
 	}
+	// Only a YAML boolean: decoded into a bool, yaml.v3 also reads the strings "yes", "no", "on",
+	// "off", "y" and "n" — quoted too, so a JSON "payment_method": "Y" was a payment method on file
+	// while "true" was refused.
 	var b bool
-	if v.Kind != yaml.ScalarNode || v.Decode(&b) != nil {
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" || v.Decode(&b) != nil {
 		return nil, r.errorf(v, key, "want true or false, got %s", describe(v))
 	}
 	return &b, nil
