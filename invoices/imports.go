@@ -11,6 +11,41 @@ type Import struct {
 	Payments []Payment
 	// PaymentsLeftOut holds, by payment id, what each payment record leaves out (none: not listed).
 	PaymentsLeftOut map[string]LeftOut
+	// PaymentsAt holds, by payment id, where the file writes the payment ("": "line 9: payment p3")
+	// and its account and invoice ("account": "line 9: payment p3: account"), so that what only the
+	// database can refuse — an account that does not exist, another account's invoice — is named by
+	// the file's line, record and field as the file's other errors are. Nil for an import built in code.
+	PaymentsAt map[string]map[string]string
+}
+
+// PaymentError refuses a payment of an import for what the database holds: its account does not
+// exist (Err wraps ErrNotFound), or the invoice it names is another account's. Field is the payment's
+// field at fault, "account" or "invoice".
+type PaymentError struct {
+	ID    string
+	Field string
+	Err   error
+}
+
+// Error names the field and the reason; the store's error around it names the payment.
+func (e *PaymentError) Error() string {
+	return e.Field + ": " + e.Err.Error()
+}
+
+// Unwrap returns the reason, so errors.Is(err, ErrNotFound) holds for an unknown account.
+func (e *PaymentError) Unwrap() error { return e.Err }
+
+// At returns where the file writes the field of the payment e refuses, with the field: "line 9:
+// payment p3: account"; "" when imp does not know (an import built in code).
+func (imp *Import) At(e *PaymentError) string {
+	at := imp.PaymentsAt[e.ID]
+	if w := at[e.Field]; w != "" {
+		return w
+	}
+	if w := at[""]; w != "" {
+		return w + ": " + e.Field
+	}
+	return ""
 }
 
 // AccountRecord is one account of an import. Nil fields were absent from the file.

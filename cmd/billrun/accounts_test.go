@@ -77,6 +77,41 @@ func TestAccountsImportIsARun(t *testing.T) {
 	}
 }
 
+// TestAccountsImportNamesTheLineOfAnUnknownAccount: bad input gets an error that names the file, the
+// line and the field, and nothing is written. A payment of an account that exists neither in the file
+// nor in the database is found only by the database, and was refused as "store: import accounts:
+// payment p2: account "nobody": not found", with no file or line.
+func TestAccountsImportNamesTheLineOfAnUnknownAccount(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	for _, c := range []struct{ name, body, want string }{
+		{"accounts.yaml", "accounts:\n  - {id: acct_1, payment_method: true}\npayments:\n" +
+			"  - {id: p1, account: acct_1, amount: \"5.00\", paid_at: 2026-10-02T00:00:00Z, for: credits}\n" +
+			"  - id: p2\n    amount: \"5.00\"\n    account: nobody\n    paid_at: 2026-10-02T00:00:00Z\n    for: credits\n",
+			`line 7: payment p2: account: "nobody" is an account neither of the import nor of the database`},
+		{"accounts.json", `{"accounts": [{"id": "acct_1", "payment_method": true}],` + "\n" +
+			`"payments": [{"id": "p2", "amount": "5.00", "paid_at": "2026-10-02", "for": "credits",` + "\n" +
+			`  "account": "nobody"}]}`,
+			`line 3: payment p2: account: "nobody" is an account neither of the import nor of the database`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(dir, c.name)
+			if err := os.WriteFile(file, []byte(c.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := runCapture("accounts", "import", file, "--db", db, "--at", "2026-10-05T00:00:00Z")
+			if exitCode(err) != exitError || !strings.Contains(err.Error(), "accounts file "+file+": "+c.want) {
+				t.Fatalf("accounts import = %v (exit %d), want exit %d naming %q", err, exitCode(err), exitError, "accounts file "+file+": "+c.want)
+			}
+			// Nothing of the file is written: acct_1 and p1, valid, came with the refused payment.
+			out, err := runCapture("standing", "--db", db, "--account", "acct_1")
+			if exitCode(err) != exitUsage {
+				t.Errorf("standing --account acct_1 after the refused import = %v\n%s, want exit %d (no such account)", err, out, exitUsage)
+			}
+		})
+	}
+}
+
 // TestSweepAtReproducesThePast: DESIGN §10 — any run can be reproduced exactly. A sweep at T sees the
 // ledger as it stood at T: on a database where October was closed afterwards (its invoices consuming
 // credits), `sweep --at` a time before the close gives exactly the standing it gives on a database

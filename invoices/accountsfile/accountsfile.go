@@ -423,6 +423,16 @@ func (p *parser) payment(i int, n *yaml.Node) error {
 		}
 	}
 	p.imp.Payments = append(p.imp.Payments, pay)
+	if p.imp.PaymentsAt == nil {
+		p.imp.PaymentsAt = map[string]map[string]string{}
+	}
+	at := map[string]string{"": fmt.Sprintf("line %d: %s", r.n.Line, r.where)}
+	for _, key := range []string{"account", "invoice"} {
+		if v := r.value(key); v != nil {
+			at[key] = fmt.Sprintf("line %d: %s: %s", v.Line, r.where, key)
+		}
+	}
+	p.imp.PaymentsAt[id] = at
 	if lo.Fields != 0 {
 		if p.imp.PaymentsLeftOut == nil {
 			p.imp.PaymentsLeftOut = map[string]invoices.LeftOut{}

@@ -85,7 +85,7 @@ var errAccountWithoutID = errors.New("account without id")
 // It fails, writing nothing, with an error wrapping invoices.ErrGrantConsumed when the amount (or
 // account) of a grant with consumption by effective documents would change, and with one wrapping
 // invoices.ErrNotFound when a payment names an account that exists neither in the database nor in the
-// import, and with an *invoices.RequiredFieldError when a grant or payment whose id is new leaves out a
+// import (an *invoices.PaymentError, as is a payment naming another account's invoice), and with an *invoices.RequiredFieldError when a grant or payment whose id is new leaves out a
 // field a new record requires (a stored one keeps the fields its record leaves out).
 func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error) {
 	return s.importAccounts(ctx, imp, nil)
@@ -505,7 +505,8 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 		return false, err
 	}
 	if n == 0 {
-		return false, fmt.Errorf("account %q: %w", row.AccountID, invoices.ErrNotFound)
+		return false, &invoices.PaymentError{ID: p.ID, Field: "account",
+			Err: fmt.Errorf("%q is an account neither of the import nor of the database: %w", row.AccountID, invoices.ErrNotFound)}
 	}
 	if row.Invoice != "" {
 		// The invoice may not be issued yet (a payment file prepared ahead); once it is, it must be the
@@ -515,7 +516,8 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 			return false, err
 		}
 		if len(owner) > 0 && owner[0] != row.AccountID {
-			return false, fmt.Errorf("invoice %s is account %s's, not %s's: %w", row.Invoice, owner[0], row.AccountID, errPaymentAccount)
+			return false, &invoices.PaymentError{ID: p.ID, Field: "invoice",
+				Err: fmt.Errorf("invoice %s is account %s's, not %s's: %w", row.Invoice, owner[0], row.AccountID, errPaymentAccount)}
 		}
 	}
 	if err == nil && old == row {

@@ -298,6 +298,11 @@ func testImportPaymentNeedsAccount(t *testing.T, s *store.Store) {
 	if !errors.Is(err, invoices.ErrNotFound) || !strings.Contains(err.Error(), "pay_x") {
 		t.Fatalf("ImportAccounts with a payment of an unknown account = %v, want ErrNotFound naming pay_x", err)
 	}
+	// The payment and its field are told apart from the text, so the caller can name the file's line.
+	var pe *invoices.PaymentError
+	if !errors.As(err, &pe) || pe.ID != "pay_x" || pe.Field != "account" {
+		t.Errorf("ImportAccounts with a payment of an unknown account = %#v, want a PaymentError of pay_x, account", err)
+	}
 	if accts := accountsByID(t, s); len(accts) != 0 {
 		t.Errorf("a failed import wrote accounts: %+v", accts)
 	}
