@@ -329,7 +329,7 @@ func (c *checker) version(n *yaml.Node, at string) error {
 		case "gpu_volume_discounts":
 			err = c.list(e.val, at+".gpu_volume_discounts", volumeTier)
 			if err == nil {
-				err = ascendingTiers(e.val, at+".gpu_volume_discounts")
+				err = checkVolumeTiers(e.val, at+".gpu_volume_discounts")
 			}
 		case "fine_tuning":
 			if ft, ok := c.mapping(e.val, "fine_tuning"); ok {
@@ -605,17 +605,21 @@ func distinctStarts(n *yaml.Node) error {
 	return nil
 }
 
-// ascendingTiers refuses volume tiers whose thresholds do not rise, or whose percent falls as the
-// threshold rises: the percent is that of the highest tier reached (DESIGN §6), and with a
-// threshold listed twice, or a higher one giving less, which tier that is would be a guess — a
-// typo would change every heavy GPU account's discount without a word.
-func ascendingTiers(n *yaml.Node, at string) error {
+// checkVolumeTiers refuses volume tiers that share a threshold, or where a tier with more GPU-hours
+// gives a smaller percent than one with fewer: the percent is that of the tier reached (DESIGN §6), and
+// with a threshold listed twice, or a higher one giving less, which tier that is would be a guess — a
+// typo would change every heavy GPU account's discount without a word. The tiers may be listed in any
+// order: they are compared by threshold.
+func checkVolumeTiers(n *yaml.Node, at string) error {
 	seq := yamlnode.Resolve(n)
 	if seq == nil || seq.Kind != yaml.SequenceNode {
 		return nil
 	}
-	var prevHours, prevPercent decimal.Decimal
-	prevLine := 0
+	type tier struct {
+		i, line, percentLine int
+		hours, percent       decimal.Decimal
+	}
+	var tiers []tier
 	for i, item := range seq.Content {
 		hv, pv := first(item, "min_gpu_hours"), first(item, "percent")
 		hours, ok1 := decimalOf(hv)
@@ -623,17 +627,19 @@ func ascendingTiers(n *yaml.Node, at string) error {
 		if !ok1 || !ok2 {
 			continue // refused by the record check already
 		}
-		if prevLine != 0 {
-			if !hours.GreaterThan(prevHours) {
-				return fmt.Errorf("line %d: %s[%d].min_gpu_hours: %s is not above the %s of the tier before it (line %d): list the tiers by rising min_gpu_hours, each threshold once",
-					hv.Line, at, i, hours, prevHours, prevLine)
-			}
-			if percent.LessThan(prevPercent) {
-				return fmt.Errorf("line %d: %s[%d].percent: %s is below the %s of the tier before it (line %d), which is reached first: a tier with more GPU-hours must not give a smaller discount",
-					pv.Line, at, i, percent, prevPercent, prevLine)
-			}
+		tiers = append(tiers, tier{i, hv.Line, pv.Line, hours, percent})
+	}
+	slices.SortStableFunc(tiers, func(a, b tier) int { return a.hours.Cmp(b.hours) })
+	for k := 1; k < len(tiers); k++ {
+		lo, hi := tiers[k-1], tiers[k]
+		if hi.hours.Equal(lo.hours) {
+			return fmt.Errorf("line %d: %s[%d].min_gpu_hours: %s is also the threshold of %s[%d] (line %d): list each threshold once",
+				hi.line, at, hi.i, hi.hours, at, lo.i, lo.line)
 		}
-		prevHours, prevPercent, prevLine = hours, percent, hv.Line
+		if hi.percent.LessThan(lo.percent) {
+			return fmt.Errorf("line %d: %s[%d].percent: %s at %s GPU-hours is below the %s of %s[%d] at %s (line %d), which is reached first: a tier with more GPU-hours must not give a smaller discount",
+				hi.percentLine, at, hi.i, hi.percent, hi.hours, lo.percent, at, lo.i, lo.hours, lo.percentLine)
+		}
 	}
 	return nil
 }

@@ -369,12 +369,13 @@ func TestParseNamesTheLineAndFieldOfABadValue(t *testing.T) {
 			`line 35: versions[1].effective_from: 2026-01-01T00:00:00Z is also the start of the version on line 8`},
 		{"the same start at another offset", `effective_from: 2026-09-01T00:00:00Z`, `effective_from: 2026-01-01T02:00:00+02:00`,
 			`line 35: versions[1].effective_from: 2026-01-01T00:00:00Z is also the start of the version on line 8`},
-		{"volume tiers out of order", `{min_gpu_hours: 5000, percent: "10"}`, `{min_gpu_hours: 500, percent: "10"}`,
-			`line 27: versions[0].gpu_volume_discounts[1].min_gpu_hours: 500 is not above the 1000 of the tier before it (line 26)`},
+		// The fixture's tiers: line 26 {min_gpu_hours: 1000, percent: "5"}, line 27 {5000, "10"}.
 		{"a volume threshold twice", `{min_gpu_hours: 5000, percent: "10"}`, `{min_gpu_hours: 1000, percent: "10"}`,
-			`line 27: versions[0].gpu_volume_discounts[1].min_gpu_hours: 1000 is not above the 1000 of the tier before it (line 26)`},
+			`line 27: versions[0].gpu_volume_discounts[1].min_gpu_hours: 1000 is also the threshold of versions[0].gpu_volume_discounts[0] (line 26)`},
 		{"a higher tier giving less", `{min_gpu_hours: 5000, percent: "10"}`, `{min_gpu_hours: 5000, percent: "4"}`,
-			`line 27: versions[0].gpu_volume_discounts[1].percent: 4 is below the 5 of the tier before it (line 26)`},
+			`line 27: versions[0].gpu_volume_discounts[1].percent: 4 at 5000 GPU-hours is below the 5 of versions[0].gpu_volume_discounts[0] at 1000 (line 26)`},
+		{"a higher tier giving less, listed first", `{min_gpu_hours: 5000, percent: "10"}`, `{min_gpu_hours: 500, percent: "10"}`,
+			`line 26: versions[0].gpu_volume_discounts[0].percent: 5 at 1000 GPU-hours is below the 10 of versions[0].gpu_volume_discounts[1] at 500 (line 27)`},
 		{"a second document", "    - {tier: 4, min_historical_spend: \"10000\", spend_limit: \"50000\"}\n",
 			"    - {tier: 4, min_historical_spend: \"10000\", spend_limit: \"50000\"}\n---\ncurrency: USD\n",
 			`line 79: a second document, after --- on line 78`},
@@ -390,6 +391,18 @@ func TestParseNamesTheLineAndFieldOfABadValue(t *testing.T) {
 	// stay valid.
 	if _, err := Parse(editedFixture(t, `percent: "10"}`, `percent: "5"}`)); err != nil {
 		t.Errorf("Parse(two tiers of 5%%) = %v, want the book", err)
+	}
+	// Tiers listed by falling threshold are the same tiers: the book is taken, and the percent is the
+	// one of the highest tier reached whatever the order (1,000 GPU-hours → 5%, 5,000 → 10%).
+	pb, err := Parse(editedFixture(t, "      - {min_gpu_hours: 1000, percent: \"5\"}\n      - {min_gpu_hours: 5000, percent: \"10\"}\n",
+		"      - {min_gpu_hours: 5000, percent: \"10\"}\n      - {min_gpu_hours: 1000, percent: \"5\"}\n"))
+	if err != nil {
+		t.Fatalf("Parse(tiers by falling threshold) = %v, want the book", err)
+	}
+	for _, c := range []struct{ hours, want int64 }{{999, 0}, {1000, 5}, {4999, 5}, {5000, 10}} {
+		if got := pb.VolumePercent(0, decimal.NewFromInt(c.hours*3600)); !got.Equal(decimal.NewFromInt(c.want)) {
+			t.Errorf("VolumePercent(%d GPU-hours) = %s, want %d", c.hours, got, c.want)
+		}
 	}
 	if _, err := Parse(append(editedFixture(t), "---\n"...)); err != nil {
 		t.Errorf("Parse(book, ---) = %v, want the book", err)
