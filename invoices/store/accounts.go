@@ -85,8 +85,9 @@ var errAccountWithoutID = errors.New("account without id")
 // It fails, writing nothing, with an error wrapping invoices.ErrGrantConsumed when the amount (or
 // account) of a grant with consumption by effective documents would change, and with one wrapping
 // invoices.ErrNotFound when a payment names an account that exists neither in the database nor in the
-// import (an *invoices.PaymentError, as is a payment naming another account's invoice), and with an *invoices.RequiredFieldError when a grant or payment whose id is new leaves out a
-// field a new record requires (a stored one keeps the fields its record leaves out).
+// import (an *invoices.PaymentError, as is a payment naming another account's invoice), and with an
+// *invoices.RequiredFieldError when a grant or payment whose id is new leaves out a field a new record
+// requires (a stored one keeps the fields its record leaves out).
 func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error) {
 	return s.importAccounts(ctx, imp, nil)
 }
