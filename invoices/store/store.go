@@ -261,8 +261,25 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 		s.logger.Info("migration applied", "version", r.Source.Version,
 			"source", r.Source.Path, "duration", r.Duration)
 	}
+	// goose's Up has nothing to do on a database migrated past the last migration it knows, and says
+	// nothing: an older billrun would then write and read a schema it does not know. Checked after Up,
+	// so that a newer billrun migrating while this one started is caught too.
+	sources := p.ListSources()
+	latest := sources[len(sources)-1].Version
+	if v := version(); v > latest {
+		return fmt.Errorf("%w: its schema is at version %d, this billrun's migrations end at %d: run the billrun "+
+			"that migrated it (or a newer one), or migrate it down to version %d with that billrun's migrations first",
+			ErrSchemaNewer, v, latest, latest)
+	}
 	return nil
 }
+
+// ErrSchemaNewer is returned by Open when the database's schema is at a migration version newer than
+// the last of this billrun's embedded migrations: a newer billrun migrated it. Nothing is read or
+// written then: the older code's queries do not know the newer schema (a billrun from before
+// migration 5 fails to read a line stored with a null description; one from before migration 4 reads
+// the usage, then fails to write lines into the document_lines view).
+var ErrSchemaNewer = errors.New("the database was migrated by a newer billrun")
 
 // How often, and how far apart, an opener of a new SQLite database tries its migrations again when
 // another process applied them first.
