@@ -11,41 +11,62 @@ type Import struct {
 	Payments []Payment
 	// PaymentsLeftOut holds, by payment id, what each payment record leaves out (none: not listed).
 	PaymentsLeftOut map[string]LeftOut
-	// PaymentsAt holds, by payment id, where the file writes the payment ("": "line 9: payment p3")
-	// and its account and invoice ("account": "line 9: payment p3: account"), so that what only the
-	// database can refuse — an account that does not exist, another account's invoice — is named by
-	// the file's line, record and field as the file's other errors are. Nil for an import built in code.
+	// PaymentsAt and GrantsAt hold, by payment and grant id, where the file writes the record ("":
+	// "line 9: payment p3") and its fields ("account": "line 9: payment p3: account"), so that what only
+	// the database can refuse — an account that does not exist, another account's invoice, a new amount
+	// for a grant with consumption — is named by the file's line, record and field as the file's other
+	// errors are. Nil for an import built in code.
 	PaymentsAt map[string]map[string]string
+	GrantsAt   map[string]map[string]string
 }
 
-// PaymentError refuses a payment of an import for what the database holds: its account does not
-// exist (Err wraps ErrNotFound), or the invoice it names is another account's. Field is the payment's
-// field at fault, "account" or "invoice".
-type PaymentError struct {
+// RecordError refuses a payment or a grant of an import for what the database holds: a payment's
+// account does not exist (Err wraps ErrNotFound) or the invoice it names is another account's; a
+// grant with consumption would change amount or account (Err wraps ErrGrantConsumed), or the grant is
+// a credit note's. Field is the record's field at fault ("account", "invoice", "amount"), or "" when
+// the reason is the record as a whole.
+type RecordError struct {
+	Kind  RecordKind
 	ID    string
 	Field string
 	Err   error
 }
 
-// Error names the field and the reason; the store's error around it names the payment.
-func (e *PaymentError) Error() string {
+// RecordKind is the kind of record a RecordError refuses.
+type RecordKind string
+
+// The kinds of record a RecordError refuses.
+const (
+	RecordPayment RecordKind = "payment"
+	RecordGrant   RecordKind = "grant"
+)
+
+// Error names the field and the reason; the store's error around it names the record.
+func (e *RecordError) Error() string {
+	if e.Field == "" {
+		return e.Err.Error()
+	}
 	return e.Field + ": " + e.Err.Error()
 }
 
 // Unwrap returns the reason, so errors.Is(err, ErrNotFound) holds for an unknown account.
-func (e *PaymentError) Unwrap() error { return e.Err }
+func (e *RecordError) Unwrap() error { return e.Err }
 
-// At returns where the file writes the field of the payment e refuses, with the field: "line 9:
-// payment p3: account"; "" when imp does not know (an import built in code).
-func (imp *Import) At(e *PaymentError) string {
+// At returns where the file writes the record e refuses, with the field: "line 9: payment p3:
+// account"; "" when imp does not know (an import built in code).
+func (imp *Import) At(e *RecordError) string {
 	at := imp.PaymentsAt[e.ID]
+	if e.Kind == RecordGrant {
+		at = imp.GrantsAt[e.ID]
+	}
 	if w := at[e.Field]; w != "" {
 		return w
 	}
-	if w := at[""]; w != "" {
-		return w + ": " + e.Field
+	w := at[""]
+	if w != "" && e.Field != "" {
+		w += ": " + e.Field
 	}
-	return ""
+	return w
 }
 
 // AccountRecord is one account of an import. Nil fields were absent from the file.

@@ -36,10 +36,11 @@ func (j *Jobs) ImportAccountsRun(ctx context.Context, imp *invoices.Import, at t
 		// A new record without a field it requires: said as the file's other errors are.
 		return res, run, fmt.Errorf("accounts import: accounts file %s: %w", file, missing)
 	}
-	var pe *invoices.PaymentError
+	var pe *invoices.RecordError
 	if errors.As(err, &pe) {
 		if at := imp.At(pe); at != "" {
-			// An unknown account, another account's invoice: at the file's line, record and field.
+			// An unknown account, another account's invoice, a consumed grant changed: at the file's
+			// line, record and field.
 			return res, run, fmt.Errorf("accounts import: accounts file %s: %s: %w", file, at, pe.Err)
 		}
 	}

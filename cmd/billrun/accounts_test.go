@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -109,6 +110,46 @@ func TestAccountsImportNamesTheLineOfAnUnknownAccount(t *testing.T) {
 				t.Errorf("standing --account acct_1 after the refused import = %v\n%s, want exit %d (no such account)", err, out, exitUsage)
 			}
 		})
+	}
+}
+
+// TestAccountsImportNamesTheLineOfAConsumedGrant: a grant with consumption is never changed in amount
+// (DESIGN §11), which only the database can tell; the refusal names the file, the line and the field,
+// as the file's other errors do, and writes nothing. The fixtures' October close consumes all of
+// acct_00001's cg_0001 (1.00, free).
+func TestAccountsImportNamesTheLineOfAConsumedGrant(t *testing.T) {
+	root, dir, _, conn := migratedSQLite(t)
+	args := fixtureArgs(t, dir)
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, args...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	grant := `{id: cg_0001, kind: free, amount: "%s", granted_at: 2026-01-10T00:00:00Z, expires_at: null}`
+	for _, c := range []struct{ name, body, want string }{
+		{"amount.yaml", "accounts:\n  - id: acct_00001\n    credits:\n      - " + fmt.Sprintf(grant, "0.50") + "\n",
+			"line 4: account acct_00001, credits[0] (cg_0001): amount: 1.00 → 0.50, 1.00 consumed: grant has consumption"},
+		{"account.yaml", "accounts:\n  - id: acct_00002\n    credits:\n      - " + fmt.Sprintf(grant, "1.00") + "\n",
+			"line 4: account acct_00002, credits[0] (cg_0001): it is account acct_00001's grant (1.00, 1.00 consumed), not acct_00002's"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(dir, c.name)
+			if err := os.WriteFile(file, []byte(c.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := runCapture("accounts", "import", file, args[0], args[1], "--at", "2026-11-02T00:00:00Z")
+			if want := "accounts file " + file + ": " + c.want; exitCode(err) != exitError || err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("accounts import = %v (exit %d), want exit %d naming %q", err, exitCode(err), exitError, want)
+			}
+		})
+	}
+	// Nothing was written: cg_0001 is still acct_00001's, of 1.00.
+	var account string
+	var cents int64
+	if err := conn.QueryRow(`SELECT account_id, amount_cents FROM grants WHERE id = 'cg_0001'`).Scan(&account, &cents); err != nil {
+		t.Fatal(err)
+	}
+	if account != "acct_00001" || cents != 100 {
+		t.Errorf("cg_0001 after the refused imports: %s, %d cents; want acct_00001's 100", account, cents)
 	}
 }
 

@@ -356,6 +356,10 @@ func (p *parser) grant(j int, n *yaml.Node, name, account string) (invoices.Gran
 			g.ExpiresAt = &e
 		}
 	}
+	if p.imp.GrantsAt == nil {
+		p.imp.GrantsAt = map[string]map[string]string{}
+	}
+	p.imp.GrantsAt[id] = r.places("amount")
 	return g, lo, nil
 }
 
@@ -426,13 +430,7 @@ func (p *parser) payment(i int, n *yaml.Node) error {
 	if p.imp.PaymentsAt == nil {
 		p.imp.PaymentsAt = map[string]map[string]string{}
 	}
-	at := map[string]string{"": fmt.Sprintf("line %d: %s", r.n.Line, r.where)}
-	for _, key := range []string{"account", "invoice"} {
-		if v := r.value(key); v != nil {
-			at[key] = fmt.Sprintf("line %d: %s: %s", v.Line, r.where, key)
-		}
-	}
-	p.imp.PaymentsAt[id] = at
+	p.imp.PaymentsAt[id] = r.places("account", "invoice")
 	if lo.Fields != 0 {
 		if p.imp.PaymentsLeftOut == nil {
 			p.imp.PaymentsLeftOut = map[string]invoices.LeftOut{}
@@ -447,6 +445,19 @@ func (p *parser) payment(i int, n *yaml.Node) error {
 type record struct {
 	n     *yaml.Node
 	where string
+}
+
+// places returns where the file writes record r ("": "line 9: payment p3") and those of its fields
+// it writes ("account": "line 9: payment p3: account"), for the errors only the database finds
+// (invoices.Import.At).
+func (r record) places(fields ...string) map[string]string {
+	at := map[string]string{"": fmt.Sprintf("line %d: %s", r.n.Line, r.where)}
+	for _, key := range fields {
+		if v := r.value(key); v != nil {
+			at[key] = fmt.Sprintf("line %d: %s: %s", v.Line, r.where, key)
+		}
+	}
+	return at
 }
 
 // item returns list item n as a record named by its id ("account a2") when it has a usable one and

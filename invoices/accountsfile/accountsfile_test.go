@@ -91,8 +91,8 @@ payments:
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		// Where each payment is written differs between the texts; what they import must not.
-		imp.PaymentsAt = yamlImp.PaymentsAt
+		// Where each payment and grant is written differs between the texts; what they import must not.
+		imp.PaymentsAt, imp.GrantsAt = yamlImp.PaymentsAt, yamlImp.GrantsAt
 		if !reflect.DeepEqual(imp, yamlImp) {
 			t.Errorf("%s imports\n%+v\nwant, as the YAML example,\n%+v", name, imp, yamlImp)
 		}

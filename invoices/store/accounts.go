@@ -85,7 +85,8 @@ var errAccountWithoutID = errors.New("account without id")
 // It fails, writing nothing, with an error wrapping invoices.ErrGrantConsumed when the amount (or
 // account) of a grant with consumption by effective documents would change, and with one wrapping
 // invoices.ErrNotFound when a payment names an account that exists neither in the database nor in the
-// import (an *invoices.PaymentError, as is a payment naming another account's invoice), and with an
+// import (an *invoices.RecordError, as are a payment naming another account's invoice and a consumed
+// or credit note's grant an import would change), and with an
 // *invoices.RequiredFieldError when a grant or payment whose id is new leaves out a field a new record
 // requires (a stored one keeps the fields its record leaves out).
 func (s *Store) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoices.ImportResult, error) {
@@ -448,16 +449,24 @@ func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, 
 		if same == row {
 			return false, nil
 		}
-		return false, fmt.Errorf("it is the grant of credit note %s (account %s, %s): an import cannot change it: %w",
-			old.Source, old.AccountID, rating.Cents(old.Amount), errCreditNoteGrantID)
+		return false, &invoices.RecordError{Kind: invoices.RecordGrant, ID: g.ID,
+			Err: fmt.Errorf("it is the grant of credit note %s (account %s, %s): an import cannot change it: %w",
+				old.Source, old.AccountID, rating.Cents(old.Amount), errCreditNoteGrantID)}
 	case old.Amount != row.Amount || old.AccountID != row.AccountID:
 		c, err := s.consumed(ctx, tx, g.ID)
 		if err != nil {
 			return false, err
 		}
 		if c != 0 {
-			return false, fmt.Errorf("amount %s → %s (account %s → %s), %s consumed: %w",
-				rating.Cents(old.Amount), rating.Cents(row.Amount), old.AccountID, accountID, c, invoices.ErrGrantConsumed)
+			if old.AccountID != row.AccountID {
+				// Listed under another account: the record as a whole is at fault.
+				return false, &invoices.RecordError{Kind: invoices.RecordGrant, ID: g.ID,
+					Err: fmt.Errorf("it is account %s's grant (%s, %s consumed), not %s's: %w",
+						old.AccountID, rating.Cents(old.Amount), c, accountID, invoices.ErrGrantConsumed)}
+			}
+			return false, &invoices.RecordError{Kind: invoices.RecordGrant, ID: g.ID, Field: "amount",
+				Err: fmt.Errorf("%s → %s, %s consumed: %w", rating.Cents(old.Amount), rating.Cents(row.Amount), c,
+					invoices.ErrGrantConsumed)}
 		}
 	}
 	_, err = tx.NamedExecContext(ctx, `INSERT INTO grants (id, account_id, kind, amount_cents, granted_at, expires_at, source)
@@ -506,7 +515,7 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 		return false, err
 	}
 	if n == 0 {
-		return false, &invoices.PaymentError{ID: p.ID, Field: "account",
+		return false, &invoices.RecordError{Kind: invoices.RecordPayment, ID: p.ID, Field: "account",
 			Err: fmt.Errorf("%q is an account neither of the import nor of the database: %w", row.AccountID, invoices.ErrNotFound)}
 	}
 	if row.Invoice != "" {
@@ -517,7 +526,7 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 			return false, err
 		}
 		if len(owner) > 0 && owner[0] != row.AccountID {
-			return false, &invoices.PaymentError{ID: p.ID, Field: "invoice",
+			return false, &invoices.RecordError{Kind: invoices.RecordPayment, ID: p.ID, Field: "invoice",
 				Err: fmt.Errorf("invoice %s is account %s's, not %s's: %w", row.Invoice, owner[0], row.AccountID, errPaymentAccount)}
 		}
 	}

@@ -299,9 +299,9 @@ func testImportPaymentNeedsAccount(t *testing.T, s *store.Store) {
 		t.Fatalf("ImportAccounts with a payment of an unknown account = %v, want ErrNotFound naming pay_x", err)
 	}
 	// The payment and its field are told apart from the text, so the caller can name the file's line.
-	var pe *invoices.PaymentError
+	var pe *invoices.RecordError
 	if !errors.As(err, &pe) || pe.ID != "pay_x" || pe.Field != "account" {
-		t.Errorf("ImportAccounts with a payment of an unknown account = %#v, want a PaymentError of pay_x, account", err)
+		t.Errorf("ImportAccounts with a payment of an unknown account = %#v, want a RecordError of pay_x, account", err)
 	}
 	if accts := accountsByID(t, s); len(accts) != 0 {
 		t.Errorf("a failed import wrote accounts: %+v", accts)
