@@ -27,8 +27,43 @@ const (
 	SheetRun      = "Run"
 )
 
-// Sheets lists the workbook's sheets in order.
+// Sheets lists the workbook's sheets in order. A table too long for one sheet continues on sheets
+// named after it — "Lines (2)", "Lines (3)", … — right after it (ContinuationSheets).
 var Sheets = []string{SheetSummary, SheetInvoices, SheetLines, SheetCredits, SheetStanding, SheetRejects, SheetRun}
+
+// maxSheetRows is the most rows a worksheet holds, its header row included: Excel's limit, which
+// excelize enforces. A variable so that the tests can continue tables on further sheets with a few rows.
+var maxSheetRows = excelize.TotalRows
+
+// tableSheets returns how many rows of a table go on each sheet it takes: rows rows after the
+// header row, then after rows (a blank row and a total, a second table) that stay on the sheet the
+// table ends on. Each sheet is filled to maxSheetRows before the next starts; when the after rows do
+// not fit beside the table's last rows, they go on a sheet of their own. It returns an error wrapping
+// excelize.ErrMaxRows when the after rows alone do not fit on a sheet.
+func tableSheets(rows, after int) ([]int, error) {
+	per := maxSheetRows - 1
+	if after > per {
+		return nil, fmt.Errorf("%d rows after the table: %w", after, excelize.ErrMaxRows)
+	}
+	n := max(1, (rows+per-1)/per)
+	sheets := make([]int, n, n+1)
+	for i := range sheets {
+		sheets[i] = min(per, rows-i*per)
+	}
+	if sheets[n-1]+after > per {
+		sheets = append(sheets, 0)
+	}
+	return sheets, nil
+}
+
+// sheetName returns the name of the i-th sheet (from 0) of the table that starts on sheet: sheet,
+// then "sheet (2)", "sheet (3)", …
+func sheetName(sheet string, i int) string {
+	if i == 0 {
+		return sheet
+	}
+	return fmt.Sprintf("%s (%d)", sheet, i+1)
+}
 
 // Number formats of the workbook's cells. Times are real date cells in UTC (the headers say so).
 const (
@@ -45,10 +80,14 @@ const (
 // WriteXLSX writes r as the finance workbook of DESIGN §9 with excelize's StreamWriter, one sheet at a
 // time: Summary, Invoices, Lines, Credits, Standing, Rejects and Run. Each sheet has a bold, frozen
 // header row, an autofilter over its table and fixed column widths; money cells are numbers in a
-// currency format, times are date cells in UTC. The Summary's Total row is summed in integer cents over
-// the effective (non-void) documents, so it equals the sum of the invoices to the cent. Reject texts are
-// escaped against formula injection as in WriteRejectsCSV. It returns an error when building the
-// workbook or writing to w fails.
+// currency format, times are date cells in UTC. A table with more rows than a worksheet holds
+// (1,048,576 with the header) continues on sheets named after it — "Lines (2)", "Lines (3)", … —
+// right after it, each with the same header, filter, widths and formats. The Summary does not
+// continue, nor do the Credits' grants and the Run's manifest (the tables after the first): past the
+// limit they fail with an error wrapping excelize.ErrMaxRows. The Summary's Total row is summed in
+// integer cents over the effective (non-void) documents, so it equals the sum of the invoices to the
+// cent. Reject texts are escaped against formula injection as in WriteRejectsCSV. It returns an error
+// when building the workbook or writing to w fails.
 func WriteXLSX(w io.Writer, r *invoices.Report) error {
 	st, err := StartXLSX(w, r.Period, r.Currency, r.Drafts, len(r.Docs), lineCount(r.Docs))
 	if err != nil {
@@ -120,15 +159,17 @@ type XLSXStream struct {
 // StartXLSX starts the workbook of a period whose report will hold docs documents with lines lines in
 // all (the tables' autofilters are set before their rows stream).
 func StartXLSX(w io.Writer, p rating.Period, currency string, drafts bool, docs, lines int) (*XLSXStream, error) {
-	return startXLSX(w, p, currency, drafts, docs, lines, docs+lines <= maxDirectRows)
+	return startXLSX(w, p, currency, drafts, docs, lines, true)
 }
 
 // startXLSX is StartXLSX; with fastLines false, excelize's StreamWriter writes the Lines rows too (the
-// workbooks of over maxDirectRows rows, and the tests that compare the two).
+// tests that compare the two).
 func startXLSX(w io.Writer, p rating.Period, currency string, drafts bool, docs, lines int, fastLines bool) (*XLSXStream, error) {
 	f := excelize.NewFile()
 	r := &invoices.Report{Period: p, Currency: currency, Drafts: drafts}
-	x, err := newXLSXWriter(f, r, Sheets)
+	// The other sheets are created as they are opened, in Sheets order: Invoices and Lines here, with
+	// the continuation sheets their rows need, and the rest in Finish, sized by the report.
+	x, err := newXLSXWriter(f, r, Sheets[:1])
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("export xlsx: period %s: %w", p, err)
@@ -140,7 +181,7 @@ func startXLSX(w io.Writer, p rating.Period, currency string, drafts bool, docs,
 	if err == nil && fastLines {
 		// Without the sheet's part name (an excelize that keeps it elsewhere), excelize writes the rows:
 		// slower, the same workbook. The tests fail on such an excelize, so it gets noticed.
-		if lw, lerr := newLineRowsWriter(f); lerr == nil {
+		if lw, lerr := newLineRowsWriter(f, st.lines); lerr == nil {
 			st.fastLines = lw
 		}
 	}
@@ -209,7 +250,10 @@ func (st *XLSXStream) finish(r *invoices.Report, rows int) error {
 	// grow with its lines.
 	var sp *spliceZipWriter
 	if st.fastLines != nil {
-		sp = &spliceZipWriter{part: st.fastLines.part, rows: &st.fastLines.spool}
+		sp = &spliceZipWriter{rows: make(map[string]*rowSpool)}
+		for _, sh := range st.fastLines.sheets {
+			sp.rows[sh.part] = &sh.spool
+		}
 	}
 	if rows == 0 {
 		rows = x.rows()
@@ -224,7 +268,9 @@ func (st *XLSXStream) finish(r *invoices.Report, rows int) error {
 func (st *XLSXStream) Close() {
 	st.f.Close()
 	if st.fastLines != nil {
-		_ = st.fastLines.spool.close() // only a temporary file left behind if it fails
+		for _, sh := range st.fastLines.sheets {
+			_ = sh.spool.close() // only a temporary file left behind if it fails
+		}
 	}
 }
 
@@ -263,7 +309,7 @@ func newXLSXWriter(f *excelize.File, r *invoices.Report, sheets []string) (*xlsx
 		}
 		*s.id = id
 	}
-	// Create the sheets up front, in order, so their positions never depend on the writing order.
+	// Create the sheets given up front, in order; open creates any other as it opens it.
 	if err := f.SetSheetName("Sheet1", sheets[0]); err != nil {
 		return nil, fmt.Errorf("rename first sheet: %w", err)
 	}
@@ -301,10 +347,14 @@ func isCurrencyCode(s string) bool {
 	return true
 }
 
-// sheetWriter streams the rows of one sheet.
+// sheetWriter streams the rows of one sheet's table, continued on the sheets after it when they
+// do not fit on one (tableSheets).
 type sheetWriter struct {
-	sw  *excelize.StreamWriter
-	row int
+	names  []string                 // the sheet, then its continuation sheets
+	tables []int                    // how many of the table's rows each sheet takes
+	sws    []*excelize.StreamWriter // the sheets' writers, header rows written
+	cur    int                      // the sheet rows go on
+	row    int                      // the last row written on it
 }
 
 // rows bounds the rows of the workbook's largest sheet: every line, document, reject and standing row.
@@ -316,11 +366,50 @@ func (x *xlsxWriter) rows() int {
 	return n
 }
 
-// open starts a sheet: autofilter over the table of header plus tableRows rows, the sheet's dimension
-// (both set before streaming, so the stream writes them), column widths, a frozen header row, and the
-// header in bold. used is the sheet's last row and column once written: the table's, or more when
-// rows follow it.
-func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows int, used extent) (*sheetWriter, error) {
+// open starts a sheet whose table is a header and tableRows rows, followed by rows and columns as far
+// as after reaches (a total, a second table). A table that does not fit on the sheet continues on
+// sheets named after it, created here right after it, each with the same header, widths and
+// formats (tableSheets). On each sheet, set before streaming so that the stream writes them: the
+// autofilter over its part of the table and the sheet's dimension; then the column widths, a
+// frozen header row, and the header in bold. It returns an error wrapping excelize.ErrMaxRows when
+// the continuation sheets cannot go right after the sheet (it was not the last one created).
+func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows int, after extent) (*sheetWriter, error) {
+	tables, err := tableSheets(tableRows, after.rows)
+	if err != nil {
+		return nil, err
+	}
+	first, err := x.f.NewSheet(name) // the sheet's index; created unless it is already
+	if err != nil {
+		return nil, fmt.Errorf("new sheet: %w", err)
+	}
+	s := &sheetWriter{tables: tables, row: 1}
+	for i, rows := range tables {
+		sheet := sheetName(name, i)
+		if i > 0 {
+			idx, err := x.f.NewSheet(sheet)
+			if err != nil {
+				return nil, fmt.Errorf("new sheet %s: %w", sheet, err)
+			}
+			if idx != first+i {
+				return nil, fmt.Errorf("%d rows do not fit on one sheet and %s cannot follow it: %w",
+					tableRows, sheet, excelize.ErrMaxRows)
+			}
+		}
+		used := extent{rows: 1 + rows, cols: len(header)}
+		if i == len(tables)-1 {
+			used.rows, used.cols = used.rows+after.rows, max(used.cols, after.cols)
+		}
+		sw, err := x.openSheet(sheet, widths, header, rows, used)
+		if err != nil {
+			return nil, fmt.Errorf("sheet %s: %w", sheet, err)
+		}
+		s.names, s.sws = append(s.names, sheet), append(s.sws, sw)
+	}
+	return s, nil
+}
+
+// openSheet starts one sheet of a table, with tableRows of its rows, its cells spanning used.
+func (x *xlsxWriter) openSheet(name string, widths []int, header []string, tableRows int, used extent) (*excelize.StreamWriter, error) {
 	last, err := excelize.CoordinatesToCellName(len(header), 1+tableRows)
 	if err != nil {
 		return nil, fmt.Errorf("table range: %w", err)
@@ -331,7 +420,6 @@ func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows 
 	// The dimension is the range the sheet's cells span. excelize's StreamWriter leaves it at A1, and
 	// readers that trust it — openpyxl's read-only mode, which large workbooks are read with — then see
 	// the header row and nothing else.
-	used.rows, used.cols = max(used.rows, 1+tableRows), max(used.cols, len(header))
 	corner, err := excelize.CoordinatesToCellName(used.cols, used.rows)
 	if err != nil {
 		return nil, fmt.Errorf("dimension: %w", err)
@@ -352,45 +440,64 @@ func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows 
 	}); err != nil {
 		return nil, fmt.Errorf("freeze header: %w", err)
 	}
-	s := &sheetWriter{sw: sw}
-	if err := s.header(x.st.header, header); err != nil {
+	if err := setRow(sw, 1, headerRow(x.st.header, header)); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return sw, nil
 }
 
-// extent is how far a sheet's cells reach: its last row and column (1-based); zero where the table
-// of open's header and rows reaches as far.
+// extent is how far the rows after a table reach: how many rows, and the last column any of them
+// has a cell in (1-based; zero where the table reaches as far).
 type extent struct{ rows, cols int }
 
-// header writes a row of bold labels.
-func (s *sheetWriter) header(style int, labels []string) error {
+// headerRow returns the cells of a row of bold labels.
+func headerRow(style int, labels []string) []any {
 	row := make([]any, len(labels))
 	for i, l := range labels {
 		row[i] = excelize.Cell{StyleID: style, Value: l}
 	}
-	return s.add(row...)
+	return row
+}
+
+// header writes a row of bold labels.
+func (s *sheetWriter) header(style int, labels []string) error {
+	return s.add(headerRow(style, labels)...)
 }
 
 // add writes the next row; nil values leave a cell empty.
 func (s *sheetWriter) add(values ...any) error {
+	s.next()
+	return setRow(s.sws[s.cur], s.row, values)
+}
+
+// next moves to the next row: on the next sheet once the current one has its part of the table.
+func (s *sheetWriter) next() {
+	if s.cur < len(s.sws)-1 && s.row == 1+s.tables[s.cur] {
+		s.cur, s.row = s.cur+1, 1
+	}
 	s.row++
-	cell, err := excelize.CoordinatesToCellName(1, s.row)
+}
+
+// setRow writes values as row row of sw.
+func setRow(sw *excelize.StreamWriter, row int, values []any) error {
+	cell, err := excelize.CoordinatesToCellName(1, row)
 	if err != nil {
 		return err
 	}
-	if err := s.sw.SetRow(cell, values); err != nil {
-		return fmt.Errorf("row %d: %w", s.row, err)
+	if err := sw.SetRow(cell, values); err != nil {
+		return fmt.Errorf("row %d: %w", row, err)
 	}
 	return nil
 }
 
 // blank leaves the next row empty.
-func (s *sheetWriter) blank() { s.row++ }
+func (s *sheetWriter) blank() { s.next() }
 
 func (s *sheetWriter) flush() error {
-	if err := s.sw.Flush(); err != nil {
-		return fmt.Errorf("flush: %w", err)
+	for i, sw := range s.sws {
+		if err := sw.Flush(); err != nil {
+			return fmt.Errorf("sheet %s: flush: %w", s.names[i], err)
+		}
 	}
 	return nil
 }
@@ -522,7 +629,7 @@ func (x *xlsxWriter) summary() error {
 		"Amount paid", "Status", "Standing"}
 	// The table, a blank row, the totals.
 	s, err := x.open(SheetSummary, []int{16, 28, 14, 14, 16, 14, 14, 20, 16}, header, len(accounts),
-		extent{rows: 1 + len(accounts) + 2})
+		extent{rows: 2})
 	if err != nil {
 		return err
 	}
@@ -611,7 +718,7 @@ func (x *xlsxWriter) credits() error {
 	}
 	// The consumptions, a blank row, the grants' header and rows.
 	s, err := x.open(SheetCredits, []int{18, 16, 12, 18, 20, 20, 14, 14, 18}, header, n,
-		extent{rows: 1 + n + 2 + grants, cols: len(grantHeader)})
+		extent{rows: 2 + grants, cols: len(grantHeader)})
 	if err != nil {
 		return err
 	}
@@ -738,7 +845,7 @@ func (x *xlsxWriter) run() error {
 	}
 	// The run's rows, a blank row, the manifest's header and rows.
 	s, err := x.open(SheetRun, []int{44, 44, 36}, []string{"Key", "Value"}, len(rows),
-		extent{rows: 1 + len(rows) + 2 + objects, cols: len(objectHeader)})
+		extent{rows: 2 + objects, cols: len(objectHeader)})
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,10 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -183,28 +185,40 @@ const (
 	colMeter, colDescription, colQuantity, colUnit, colUnitPrice, colAmount            = "H", "I", "J", "K", "L", "M"
 )
 
-// lineRowsWriter encodes the Lines sheet's rows after its header, as lineRows would write them through
-// excelize.
+// lineRowsWriter encodes the Lines sheets' rows after their header, as lineRows would write them
+// through excelize: on the Lines sheet, then on its continuation sheets.
 type lineRowsWriter struct {
-	part  string // the sheet's part name in the package, as excelize names it
-	row   int    // the last row written; the header is row 1
-	spool rowSpool
-	rowNo []byte          // the current row's number, in decimal
-	next  byte            // the column of the current row's next cell when it needs no reference
-	texts textcache.Cache // the <is> elements of the lines' texts, by string (appendInlineText)
+	sheets []*linesSheet
+	cur    int             // the sheet rows go on
+	row    int             // the last row written on it; the header is row 1
+	rowNo  []byte          // the current row's number, in decimal
+	next   byte            // the column of the current row's next cell when it needs no reference
+	texts  textcache.Cache // the <is> elements of the lines' texts, by string (appendInlineText)
 	// The <is> elements of the current document's number, account and status (nil when empty: no
 	// cell), and the buffers they are encoded in.
 	docCells, docBufs [3][]byte
 }
 
-// newLineRowsWriter returns a writer for the rows of the Lines sheet of f, whose header row excelize's
-// StreamWriter has written. It returns an error when it cannot find the sheet's part name.
-func newLineRowsWriter(f *excelize.File) (*lineRowsWriter, error) {
-	part, err := sheetPart(f, SheetLines)
-	if err != nil {
-		return nil, err
+// linesSheet is one Lines sheet's part in the package and its rows.
+type linesSheet struct {
+	part  string // as excelize names it
+	rows  int    // how many lines go on the sheet
+	spool rowSpool
+}
+
+// newLineRowsWriter returns a writer for the rows of the Lines sheets of f that s has opened: their
+// header rows written by excelize's StreamWriter, their rows split as s splits them. It returns an
+// error when it cannot find a sheet's part name.
+func newLineRowsWriter(f *excelize.File, s *sheetWriter) (*lineRowsWriter, error) {
+	w := &lineRowsWriter{row: 1}
+	for i, name := range s.names {
+		part, err := sheetPart(f, name)
+		if err != nil {
+			return nil, err
+		}
+		w.sheets = append(w.sheets, &linesSheet{part: part, rows: s.tables[i]})
 	}
-	return &lineRowsWriter{part: part, row: 1}, nil
+	return w, nil
 }
 
 // sheetPart returns the name of the sheet's part in the package (xl/worksheets/sheet3.xml): the name
@@ -232,12 +246,16 @@ func (w *lineRowsWriter) addDoc(x *xlsxWriter, d *invoices.DocView, number, stat
 		}
 	}
 	for i := range d.Lines {
-		if w.row >= excelize.TotalRows {
+		if w.cur < len(w.sheets)-1 && w.row == 1+w.sheets[w.cur].rows {
+			w.cur, w.row = w.cur+1, 1
+		}
+		if w.row >= maxSheetRows {
 			return fmt.Errorf("row %d: %w", w.row+1, excelize.ErrMaxRows)
 		}
 		w.row++
-		w.spool.buf = w.appendRow(w.spool.buf, x, &d.Lines[i])
-		if err := w.spool.sync(); err != nil {
+		spool := &w.sheets[w.cur].spool
+		spool.buf = w.appendRow(spool.buf, x, &d.Lines[i])
+		if err := spool.sync(); err != nil {
 			return err
 		}
 	}
@@ -321,16 +339,16 @@ func (w *lineRowsWriter) appendText(b []byte, col string, row []byte, s string) 
 // errRowsNotSpliced is returned when excelize wrote the workbook without the part the rows belong in.
 var errRowsNotSpliced = errors.New("the sheet's part was not written: its rows are missing")
 
-// spliceZipWriter is the ZipWriter excelize writes the workbook through when a sheet's rows were
-// encoded outside it: it passes every part on to zw, except that it holds the sheet's part — small,
-// as excelize has only its header row — until the part is complete, then writes it with the spooled
-// rows in front of its </sheetData>.
+// spliceZipWriter is the ZipWriter excelize writes the workbook through when sheets' rows were
+// encoded outside it: it passes every part on to zw, except that it holds each such sheet's part —
+// small, as excelize has only its header row — until the part is complete, then writes it with the
+// spooled rows in front of its </sheetData>.
 type spliceZipWriter struct {
-	zw      *zip.Writer
-	part    string
-	rows    *rowSpool
-	pending *bytes.Buffer // the sheet's part as excelize wrote it, until the next Create or Close
-	spliced bool
+	zw          *zip.Writer
+	rows        map[string]*rowSpool // the spooled rows by the name of the part they go in
+	pendingPart string
+	pending     *bytes.Buffer // pendingPart as excelize wrote it, until the next Create or Close
+	spliced     map[string]bool
 }
 
 var _ excelize.ZipWriter = (*spliceZipWriter)(nil)
@@ -340,8 +358,8 @@ func (z *spliceZipWriter) Create(name string) (io.Writer, error) {
 	if err := z.flush(); err != nil {
 		return nil, err
 	}
-	if name == z.part {
-		z.pending = new(bytes.Buffer)
+	if _, ok := z.rows[name]; ok {
+		z.pendingPart, z.pending = name, new(bytes.Buffer)
 		return z.pending, nil
 	}
 	return z.zw.Create(name)
@@ -355,49 +373,56 @@ func (z *spliceZipWriter) AddFS(fsys fs.FS) error {
 	return z.zw.AddFS(fsys)
 }
 
-// Close writes what is pending and closes the archive; it fails when the sheet's part never came.
+// Close writes what is pending and closes the archive; it fails when a sheet's part never came.
 func (z *spliceZipWriter) Close() error {
 	err := z.flush()
 	if cerr := z.zw.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && !z.spliced {
-		err = fmt.Errorf("%s: %w", z.part, errRowsNotSpliced)
+	if err == nil {
+		for _, part := range slices.Sorted(maps.Keys(z.rows)) {
+			if !z.spliced[part] {
+				return fmt.Errorf("%s: %w", part, errRowsNotSpliced)
+			}
+		}
 	}
 	return err
 }
 
-// flush writes the held part, with the rows spliced in.
+// flush writes the held part, with its rows spliced in.
 func (z *spliceZipWriter) flush() error {
 	if z.pending == nil {
 		return nil
 	}
-	p := z.pending.Bytes()
+	part, p := z.pendingPart, z.pending.Bytes()
 	z.pending = nil
 	i := bytes.Index(p, []byte("</sheetData>"))
 	if i < 0 {
-		return fmt.Errorf("%s: no </sheetData> to put the rows before", z.part)
+		return fmt.Errorf("%s: no </sheetData> to put the rows before", part)
 	}
 	var err error
-	if z.rows.file == nil {
-		err = z.writeSmall(p[:i], p[i:])
+	if rows := z.rows[part]; rows.file == nil {
+		err = z.writeSmall(part, rows, p[:i], p[i:])
 	} else {
-		err = z.writeDeflated(p[:i], p[i:])
+		err = z.writeDeflated(part, rows, p[:i], p[i:])
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", z.part, err)
+		return fmt.Errorf("%s: %w", part, err)
 	}
-	z.spliced = true
+	if z.spliced == nil {
+		z.spliced = make(map[string]bool)
+	}
+	z.spliced[part] = true
 	return nil
 }
 
 // writeSmall writes the part when its rows are all in memory.
-func (z *spliceZipWriter) writeSmall(head, tail []byte) error {
-	w, err := z.zw.Create(z.part)
+func (z *spliceZipWriter) writeSmall(part string, rows *rowSpool, head, tail []byte) error {
+	w, err := z.zw.Create(part)
 	if err != nil {
 		return err
 	}
-	for _, b := range [][]byte{head, z.rows.buf, tail} {
+	for _, b := range [][]byte{head, rows.buf, tail} {
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
@@ -407,8 +432,8 @@ func (z *spliceZipWriter) writeSmall(head, tail []byte) error {
 
 // writeDeflated writes the part as one deflate stream: head deflated and sync-flushed, the spool's
 // deflated rows, tail deflated with the final block; its CRC-32 combined from the three parts'.
-func (z *spliceZipWriter) writeDeflated(head, tail []byte) error {
-	if err := z.rows.end(); err != nil {
+func (z *spliceZipWriter) writeDeflated(part string, rows *rowSpool, head, tail []byte) error {
+	if err := rows.end(); err != nil {
 		return err
 	}
 	var h, t bytes.Buffer
@@ -418,16 +443,16 @@ func (z *spliceZipWriter) writeDeflated(head, tail []byte) error {
 	if err := deflateTo(&t, tail, true); err != nil {
 		return err
 	}
-	crc := crc32Combine(crc32.ChecksumIEEE(head), z.rows.crc, z.rows.raw)
+	crc := crc32Combine(crc32.ChecksumIEEE(head), rows.crc, rows.raw)
 	crc = crc32Combine(crc, crc32.ChecksumIEEE(tail), int64(len(tail)))
 	w, err := z.zw.CreateRaw(&zip.FileHeader{
-		Name:               z.part,
+		Name:               part,
 		Method:             zip.Deflate,
 		CreatorVersion:     20, // as zip.Writer.Create writes them
 		ReaderVersion:      20,
 		CRC32:              crc,
-		CompressedSize64:   uint64(int64(h.Len()) + z.rows.size + int64(t.Len())),
-		UncompressedSize64: uint64(int64(len(head)) + z.rows.raw + int64(len(tail))),
+		CompressedSize64:   uint64(int64(h.Len()) + rows.size + int64(t.Len())),
+		UncompressedSize64: uint64(int64(len(head)) + rows.raw + int64(len(tail))),
 	})
 	if err != nil {
 		return err
@@ -436,7 +461,7 @@ func (z *spliceZipWriter) writeDeflated(head, tail []byte) error {
 		return err
 	}
 	buf := make([]byte, 256<<10)
-	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, io.NewSectionReader(z.rows.file, 0, z.rows.size), buf); err != nil {
+	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, io.NewSectionReader(rows.file, 0, rows.size), buf); err != nil {
 		return fmt.Errorf("copy spooled rows: %w", err)
 	}
 	_, err = w.Write(t.Bytes())

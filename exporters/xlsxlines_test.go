@@ -230,14 +230,15 @@ func TestLinesSpoolRemovedOnAbort(t *testing.T) {
 	if err := st.Add(r.Docs); err != nil {
 		t.Fatal(err)
 	}
-	if st.fastLines == nil || st.fastLines.spool.file == nil {
+	if st.fastLines == nil || st.fastLines.sheets[0].spool.file == nil {
 		t.Fatal("the rows of 20,000 lines are not spooled to a file")
 	}
 	// Where the system allows it the spool has no name while in use, so a process killed at this
 	// point leaves nothing in the temporary directory either.
-	if left, _ := os.ReadDir(dir); st.fastLines.spool.anonymous && len(left) != 0 {
+	spool := &st.fastLines.sheets[0].spool
+	if left, _ := os.ReadDir(dir); spool.anonymous && len(left) != 0 {
 		t.Errorf("the spool, anonymous, still has a name: %v", left)
-	} else if !st.fastLines.spool.anonymous && runtime.GOOS == "linux" {
+	} else if !spool.anonymous && runtime.GOOS == "linux" {
 		t.Errorf("the spool is not anonymous on linux")
 	}
 	st.Close()
@@ -327,14 +328,14 @@ func FuzzLineRow(f *testing.F) {
 			t.Fatal(err)
 		}
 		want := streamedRow2(t, ef, func(sw *excelize.StreamWriter) error {
-			return x.lineRows(&sheetWriter{sw: sw, row: 1}, d)
+			return x.lineRows(&sheetWriter{names: []string{"Sheet1"}, tables: []int{1}, sws: []*excelize.StreamWriter{sw}, row: 1}, d)
 		})
 
-		w := &lineRowsWriter{row: 1}
+		w := &lineRowsWriter{sheets: []*linesSheet{{rows: 1}}, row: 1}
 		if err := w.addDoc(x, d, x.docNumber(d), x.docStatus(d)); err != nil {
 			t.Fatal(err)
 		}
-		if got := withCellRefs(t, w.spool.buf); !bytes.Equal(got, want) {
+		if got := withCellRefs(t, w.sheets[0].spool.buf); !bytes.Equal(got, want) {
 			t.Errorf("row of %+v:\n got %q\nwant %q", d.Lines[0], got, want)
 		}
 	})
