@@ -1,7 +1,6 @@
 package exporters
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -10,8 +9,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -371,47 +368,14 @@ func TestXLSXSummaryDoesNotContinue(t *testing.T) {
 // sheet, with LibreOffice when BILLRUN_TEST_LIBREOFFICE is set: the Lines sheets' rows, after their
 // headers, are the one Lines sheet's rows of the workbook written at the real limit.
 func TestXLSXContinuationInLibreOffice(t *testing.T) {
-	if os.Getenv("BILLRUN_TEST_LIBREOFFICE") == "" {
-		t.Skip("set BILLRUN_TEST_LIBREOFFICE=1 to open the workbooks in LibreOffice")
-	}
-	bin, err := exec.LookPath("libreoffice")
-	if err != nil {
-		t.Fatalf("libreoffice not found: %v", err)
-	}
+	bin := libreoffice(t)
 	dir := t.TempDir()
-	csv := func(name string, b []byte) map[string][]byte {
-		t.Helper()
-		path := filepath.Join(dir, name+".xlsx")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(dir, "csv-"+name)
-		cmd := exec.Command(bin, "--headless", "-env:UserInstallation=file://"+filepath.Join(dir, "profile"),
-			"--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
-			"--outdir", out, path)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("libreoffice %s: %v\n%s", name, err, b)
-		}
-		files, err := filepath.Glob(filepath.Join(out, name+"-*.csv"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sheets := map[string][]byte{}
-		for _, path := range files {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sheets[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), name+"-"), ".csv")] = b
-		}
-		return sheets
-	}
 	r := manySheetsReport()
-	whole := csv("whole", streamXLSX(t, r, true, 0))
+	whole := libreofficeCSV(t, bin, dir, "whole", streamXLSX(t, r, true, 0))
 	withMaxSheetRows(t, 6)
 	for _, fast := range []bool{true, false} {
 		name := fmt.Sprintf("continued-fast-%v", fast)
-		sheets := csv(name, streamXLSX(t, r, fast, 0))
+		sheets := libreofficeCSV(t, bin, dir, name, streamXLSX(t, r, fast, 0))
 		header, want, _ := bytes.Cut(whole[SheetLines], []byte("\n"))
 		var got []byte
 		for i := range 5 {
@@ -503,22 +467,12 @@ func TestXLSXLinesAtTheRealLimit(t *testing.T) {
 // unzipPart returns a reader of the part of the workbook b.
 func unzipPart(t testing.TB, b []byte, part string) io.Reader {
 	t.Helper()
-	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	rc, err := zipEntry(t, b, part).Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, zf := range zr.File {
-		if zf.Name == part {
-			rc, err := zf.Open()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { rc.Close() })
-			return rc
-		}
-	}
-	t.Fatalf("no part %s", part)
-	return nil
+	t.Cleanup(func() { rc.Close() })
+	return rc
 }
 
 // scanRows reads a sheet's XML and returns how many rows it has, the last one's number and the text

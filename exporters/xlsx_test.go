@@ -229,13 +229,7 @@ func TestNumberValue(t *testing.T) {
 // TestXLSXOpensInLibreOffice converts the sample and empty workbooks with LibreOffice when
 // BILLRUN_TEST_LIBREOFFICE is set (it takes several seconds).
 func TestXLSXOpensInLibreOffice(t *testing.T) {
-	if os.Getenv("BILLRUN_TEST_LIBREOFFICE") == "" {
-		t.Skip("set BILLRUN_TEST_LIBREOFFICE=1 to open the workbooks in LibreOffice")
-	}
-	bin, err := exec.LookPath("libreoffice")
-	if err != nil {
-		t.Fatalf("libreoffice not found: %v", err)
-	}
+	bin := libreoffice(t)
 	dir := t.TempDir()
 	for name, r := range map[string]*invoices.Report{"sample": sampleReport(), "empty": emptyReport()} {
 		path := filepath.Join(dir, name+".xlsx")
@@ -258,24 +252,7 @@ func TestXLSXOpensInLibreOffice(t *testing.T) {
 	r := awkwardReport(false)
 	sheets := map[bool][]byte{}
 	for _, fast := range []bool{false, true} {
-		name := fmt.Sprintf("lines-fast-%v", fast)
-		path := filepath.Join(dir, name+".xlsx")
-		if err := os.WriteFile(path, streamXLSX(t, r, fast, 0), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(dir, "csv")
-		// Field 12 of the filter options, -1: every sheet to a file of its own, NAME-SHEET.csv.
-		cmd := exec.Command(bin, "--headless", "-env:UserInstallation=file://"+filepath.Join(dir, "profile"),
-			"--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
-			"--outdir", out, path)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("libreoffice %s: %v\n%s", name, err, b)
-		}
-		b, err := os.ReadFile(filepath.Join(out, name+"-"+SheetLines+".csv"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sheets[fast] = b
+		sheets[fast] = libreofficeCSV(t, bin, dir, fmt.Sprintf("lines-fast-%v", fast), streamXLSX(t, r, fast, 0))[SheetLines]
 	}
 	if n, want := bytes.Count(sheets[true], []byte("\n")), 1+lineCount(r.Docs); n < want {
 		t.Errorf("LibreOffice read %d lines of the Lines sheet, want at least %d", n, want)
@@ -283,6 +260,51 @@ func TestXLSXOpensInLibreOffice(t *testing.T) {
 	if !bytes.Equal(sheets[true], sheets[false]) {
 		t.Errorf("LibreOffice reads the Lines rows billrun encodes otherwise than excelize's: %s", byteDiff(sheets[true], sheets[false]))
 	}
+}
+
+// libreoffice returns the path of LibreOffice; it skips the test unless BILLRUN_TEST_LIBREOFFICE is
+// set, and fails it when LibreOffice is not installed.
+func libreoffice(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("BILLRUN_TEST_LIBREOFFICE") == "" {
+		t.Skip("set BILLRUN_TEST_LIBREOFFICE=1 to open the workbooks in LibreOffice")
+	}
+	bin, err := exec.LookPath("libreoffice")
+	if err != nil {
+		t.Fatalf("libreoffice not found: %v", err)
+	}
+	return bin
+}
+
+// libreofficeCSV has LibreOffice (bin) read the workbook b, saved as NAME.xlsx in dir, and returns
+// its sheets as CSV, by sheet name.
+func libreofficeCSV(t *testing.T, bin, dir, name string, b []byte) map[string][]byte {
+	t.Helper()
+	path := filepath.Join(dir, name+".xlsx")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "csv-"+name)
+	// Field 12 of the filter options, -1: every sheet to a file of its own, NAME-SHEET.csv.
+	cmd := exec.Command(bin, "--headless", "-env:UserInstallation=file://"+filepath.Join(dir, "profile"),
+		"--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+		"--outdir", out, path)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("libreoffice %s: %v\n%s", name, err, b)
+	}
+	files, err := filepath.Glob(filepath.Join(out, name+"-*.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sheets := map[string][]byte{}
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sheets[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), name+"-"), ".csv")] = b
+	}
+	return sheets
 }
 
 // TestXLSXSheetXML checks what Excel is strict about and a cell dump does not show: <col> entries in

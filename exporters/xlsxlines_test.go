@@ -193,17 +193,24 @@ func TestLinesSheetMatchesExcelize(t *testing.T) {
 // no data descriptor) rather than compressed by the zip writer.
 func deflatedRaw(t testing.TB, b []byte, part string) bool {
 	t.Helper()
+	zf := zipEntry(t, b, part)
+	return zf.Method == zip.Deflate && zf.Flags&0x8 == 0
+}
+
+// zipEntry returns the entry of the workbook's part.
+func zipEntry(t testing.TB, b []byte, part string) *zip.File {
+	t.Helper()
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, zf := range zr.File {
 		if zf.Name == part {
-			return zf.Method == zip.Deflate && zf.Flags&0x8 == 0
+			return zf
 		}
 	}
 	t.Fatalf("no part %s", part)
-	return false
+	return nil
 }
 
 // byteDiff describes where got first differs from want, with the bytes around it.
