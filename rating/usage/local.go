@@ -84,16 +84,16 @@ func (l *Local) String() string {
 
 // List returns the usage files directly inside ROOT/dt=DATE/ for each date ("YYYY-MM-DD"), sorted by
 // key, with their sizes and an empty ETag. A missing partition directory, or a file in its place, has
-// no objects. Files with other names, subdirectories and anything outside the partitions are ignored.
-// It returns an error for a malformed date or a directory that cannot be read.
-func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, error) {
-	var objs []rating.Object
+// no objects. Files with other names, subdirectories and anything outside the partitions are ignored;
+// those of the files left out that look like usage (misnamedUsage) are returned as misnamed. It returns
+// an error for a malformed date or a directory that cannot be read.
+func (l *Local) List(ctx context.Context, dates []string) (objs []rating.Object, misnamed []string, err error) {
 	for _, date := range uniqueSorted(dates) {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := time.Parse(time.DateOnly, date); err != nil || len(date) != len(time.DateOnly) {
-			return nil, fmt.Errorf("date %q: want YYYY-MM-DD", date)
+			return nil, nil, fmt.Errorf("date %q: want YYYY-MM-DD", date)
 		}
 		part := "dt=" + date
 		partDir := filepath.Join(l.root, part)
@@ -107,10 +107,13 @@ func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, erro
 			if info, statErr := os.Stat(partDir); statErr == nil && !info.IsDir() {
 				continue
 			}
-			return nil, err // the path is in it; Read names the source
+			return nil, nil, err // the path is in it; Read names the source
 		}
 		for _, e := range entries {
 			if !isUsageName(e.Name()) {
+				if !e.IsDir() && misnamedUsage(e.Name()) {
+					misnamed = append(misnamed, part+"/"+e.Name())
+				}
 				continue
 			}
 			info, err := e.Info()
@@ -121,7 +124,7 @@ func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, erro
 				if os.IsNotExist(err) { // removed since ReadDir, or a dangling link
 					continue
 				}
-				return nil, err // the path is in it; Read names the source
+				return nil, nil, err // the path is in it; Read names the source
 			}
 			if !info.Mode().IsRegular() {
 				continue
@@ -130,7 +133,8 @@ func (l *Local) List(ctx context.Context, dates []string) ([]rating.Object, erro
 		}
 	}
 	slices.SortFunc(objs, func(a, b rating.Object) int { return strings.Compare(a.Key, b.Key) })
-	return objs, nil
+	slices.Sort(misnamed)
+	return objs, misnamed, nil
 }
 
 // Open opens the file of obj. It returns an error wrapping fs.ErrNotExist when the file is gone, and
@@ -147,12 +151,6 @@ func (l *Local) Open(ctx context.Context, obj rating.Object) (io.ReadCloser, err
 		return nil, err // the path is in it; the reader names the object
 	}
 	return f, nil
-}
-
-// isUsageName reports whether a file name is a usage object's.
-func isUsageName(name string) bool {
-	return strings.HasSuffix(name, ".jsonl") || strings.HasSuffix(name, ".jsonl.gz") ||
-		strings.HasSuffix(name, ".jsonl.zst")
 }
 
 // partitionOf returns the date of a key "dt=YYYY-MM-DD/<name>" and the date as text.

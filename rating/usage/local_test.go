@@ -21,7 +21,7 @@ func TestNewLocal(t *testing.T) {
 			t.Errorf("NewLocal(%s) = %v", root, err)
 			continue
 		}
-		objs, err := l.List(context.Background(), []string{"2026-10-05"})
+		objs, _, err := l.List(context.Background(), []string{"2026-10-05"})
 		if err != nil || len(objs) != 1 {
 			t.Errorf("NewLocal(%s).List = %v, %v; want one object", root, objs, err)
 		}
@@ -42,6 +42,9 @@ func TestLocalListAndOpen(t *testing.T) {
 		"dt=2026-10-05/a.jsonl":         []byte("plain"),
 		"dt=2026-10-05/c.jsonl.gz":      []byte("gz"),
 		"dt=2026-10-05/README.md":       []byte("no"),
+		"dt=2026-10-05/E.JSONL.GZ":      []byte("usage in capitals: left out, but said"),
+		"dt=2026-10-05/f.json":          []byte("JSON named .json: left out, but said"),
+		"dt=2026-10-06/g.ndjson":        []byte("a partition not listed: not looked at"),
 		"dt=2026-10-05/deeper/x.jsonl":  []byte("no"),
 		"dt=2026-10-06/d.jsonl":         []byte("other day"),
 		"dt=2026-10-07/x.jsonl/y.jsonl": []byte("a directory named like usage"),
@@ -59,9 +62,12 @@ func TestLocalListAndOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := l.List(context.Background(), []string{"2026-10-05", "2026-10-07", "2026-10-05", "2026-10-08", "2026-10-09"})
+	objs, misnamed, err := l.List(context.Background(), []string{"2026-10-05", "2026-10-07", "2026-10-05", "2026-10-08", "2026-10-09"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []string{"dt=2026-10-05/E.JSONL.GZ", "dt=2026-10-05/f.json"}; !slices.Equal(misnamed, want) {
+		t.Errorf("List's misnamed = %q, want %q", misnamed, want)
 	}
 	want := []rating.Object{{Key: "dt=2026-10-05/a.jsonl", Size: 5}, {Key: "dt=2026-10-05/b.jsonl.zst", Size: 3},
 		{Key: "dt=2026-10-05/c.jsonl.gz", Size: 2}, {Key: "dt=2026-10-05/link.jsonl", Size: 5}}
@@ -85,7 +91,7 @@ func TestLocalListAndOpen(t *testing.T) {
 			t.Errorf("Open(%s) = nil error, want one", key)
 		}
 	}
-	if _, err := l.List(context.Background(), []string{"2026-10-5"}); err == nil {
+	if _, _, err := l.List(context.Background(), []string{"2026-10-5"}); err == nil {
 		t.Error("List(2026-10-5) = nil error, want one for the malformed date")
 	}
 }

@@ -147,6 +147,9 @@ const readGCPercent = 200
 // — rate drafting the read's invoices and exiting — may hold it over both.
 func CollectLessOften() (release func()) { return gctarget.Raise(readGCPercent) }
 
+// maxMisnamedShown is how many of the objects left out as misnamed Read's warning names.
+const maxMisnamedShown = 10
+
 // Read reads the usage of opts.Window from src: it lists the partitions Dates returns, decodes the
 // objects in parallel (gzip and zstd by extension), validates every line, applies the partition scope
 // rules of DESIGN §11, deduplicates events by id across everything it takes, and rates accepted events
@@ -175,9 +178,17 @@ func Read(ctx context.Context, src Source, opts Options) (*Result, error) {
 	defer CollectLessOften()()
 
 	dates := Dates(opts.Window)
-	objs, err := src.List(ctx, dates)
+	objs, misnamed, err := src.List(ctx, dates)
 	if err != nil {
 		return nil, fmt.Errorf("usage: list %s: %w", src, err)
+	}
+	if len(misnamed) > 0 {
+		// Left out, as the contract names usage by its extension, but said: these look like usage, and
+		// their events are not in the bill.
+		shown := misnamed[:min(len(misnamed), maxMisnamedShown)]
+		opts.Logger.Warn("usage: objects that look like usage but are not named <name>.jsonl, .jsonl.gz or .jsonl.zst are left out: rename them to have their events billed",
+			slog.String("source", src.String()), slog.Int("objects", len(misnamed)),
+			slog.String("keys", strings.Join(shown, " ")))
 	}
 	if len(objs) == 0 && len(dates) > 0 {
 		// Not an error — a month can have no usage, and a sweep early on the 1st reads one empty day —

@@ -332,6 +332,46 @@ func TestReadWarnsWithNoObjects(t *testing.T) {
 	}
 }
 
+// TestMisnamedUsage: which names that are not usage (DESIGN §3: <name>.jsonl[.gz|.zst]) look as if
+// they were meant to be.
+func TestMisnamedUsage(t *testing.T) {
+	for name, want := range map[string]bool{
+		"a.jsonl": false, "a.jsonl.gz": false, "a.jsonl.zst": false, // usage
+		"a.JSONL": true, "a.Jsonl.gz": true, "a.jsonl.GZ": true, "a.JSONL.ZST": true,
+		"a.json": true, "a.json.gz": true, "a.JSON.zst": true, "a.ndjson": true, "a.ndjson.gz": true,
+		"README.md": false, "_SUCCESS": false, "a.csv.gz": false, "a.jsonl.bak": false, "a.gz": false,
+	} {
+		if got := misnamedUsage(name); got != want {
+			t.Errorf("misnamedUsage(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestReadWarnsOfMisnamedUsage: an object in a partition that looks like usage but is not named so is
+// left out (its events are not read) and Read warns, naming it; one that does not look like usage
+// (README.md, _SUCCESS) is left out in silence.
+func TestReadWarnsOfMisnamedUsage(t *testing.T) {
+	var logs bytes.Buffer
+	res, err := readTree(t, map[string][]byte{
+		"dt=2026-10-05/a.jsonl":   jsonl(svl("e1", "2026-10-05T10:00:00Z", "acct_1", 1, 0)),
+		"dt=2026-10-05/B.JSONL":   jsonl(svl("e2", "2026-10-05T10:00:00Z", "acct_1", 1, 0)),
+		"dt=2026-10-06/c.json.gz": []byte("not read"),
+		"dt=2026-10-06/_SUCCESS":  nil,
+		"dt=2026-10-06/README.md": []byte("not usage"),
+	}, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.Objects != 1 || res.Counts.Lines != 1 {
+		t.Errorf("counts %+v: want the one object a.jsonl and its line", res.Counts)
+	}
+	if !strings.Contains(logs.String(), `level=WARN msg="usage: objects that look like usage but are not named`) ||
+		!strings.Contains(logs.String(), "objects=2") ||
+		!strings.Contains(logs.String(), `keys="dt=2026-10-05/B.JSONL dt=2026-10-06/c.json.gz"`) {
+		t.Errorf("want a warning naming the 2 misnamed objects; logs:\n%s", logs.String())
+	}
+}
+
 func TestReadIgnoresOtherObjects(t *testing.T) {
 	line := jsonl(svl("e1", "2026-10-05T10:00:00Z", "acct_1", 1, 0))
 	res := mustRead(t, map[string][]byte{
@@ -727,8 +767,8 @@ func newMemSource(files map[string][]byte) *memSource {
 	return s
 }
 
-func (s *memSource) List(ctx context.Context, dates []string) ([]rating.Object, error) {
-	return slices.Clone(s.objs), nil
+func (s *memSource) List(ctx context.Context, dates []string) ([]rating.Object, []string, error) {
+	return slices.Clone(s.objs), nil, nil
 }
 
 func (s *memSource) Open(ctx context.Context, obj rating.Object) (io.ReadCloser, error) {

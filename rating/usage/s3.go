@@ -240,11 +240,12 @@ func (s *S3) uri(key string) string { return "s3://" + s.bucket + "/" + key }
 // sorted by key, with keys relative to the prefix and unquoted ETags. It lists exactly those
 // partitions, page by page. It returns an error for a malformed date or a failed listing (after the
 // client's retries).
-func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, error) {
+func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, []string, error) {
 	seen := make(map[string]rating.Object)
+	misnamed := make(map[string]bool)
 	for _, date := range dates {
 		if _, err := time.Parse(time.DateOnly, date); err != nil {
-			return nil, fmt.Errorf("partition date %q is not YYYY-MM-DD", date)
+			return nil, nil, fmt.Errorf("partition date %q is not YYYY-MM-DD", date)
 		}
 		partition := s.prefix + "dt=" + date + "/"
 		pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
@@ -259,13 +260,19 @@ func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, error) 
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("%s page %d: %w", s.uri(partition), nPages+1, err)
+				return nil, nil, fmt.Errorf("%s page %d: %w", s.uri(partition), nPages+1, err)
 			}
 			nPages++
 			for _, o := range page.Contents {
 				key := aws.ToString(o.Key)
 				name, ok := strings.CutPrefix(key, partition)
-				if !ok || name == "" || strings.Contains(name, "/") || !s3IsUsageName(name) {
+				if !ok || name == "" || strings.Contains(name, "/") {
+					continue
+				}
+				if !isUsageName(name) {
+					if misnamedUsage(name) {
+						misnamed[strings.TrimPrefix(key, s.prefix)] = true
+					}
 					continue
 				}
 				rel := strings.TrimPrefix(key, s.prefix)
@@ -284,12 +291,7 @@ func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, error) 
 	}
 	objects := slices.Collect(maps.Values(seen))
 	slices.SortFunc(objects, func(a, b rating.Object) int { return cmp.Compare(a.Key, b.Key) })
-	return objects, nil
-}
-
-// s3IsUsageName reports whether an object name is raw usage by its extension.
-func s3IsUsageName(name string) bool {
-	return strings.HasSuffix(name, ".jsonl") || strings.HasSuffix(name, ".jsonl.gz") || strings.HasSuffix(name, ".jsonl.zst")
+	return objects, slices.Sorted(maps.Keys(misnamed)), nil
 }
 
 // Open starts streaming obj's bytes as listed: the GET carries If-Match on the listed ETag, so an

@@ -101,6 +101,9 @@ func s3TestTree(bigBytes int) (tree map[string][]byte, wantKeys []string) {
 		"usage/dt=2026-10-01/empty.jsonl":      {},
 		"usage/dt=2026-10-01/notes.txt":        []byte("not usage"),
 		"usage/dt=2026-10-01/a.jsonl.bak":      []byte("not usage"),
+		"usage/dt=2026-10-01/D.JSONL.GZ":       []byte("usage in capitals: left out, but said"),
+		"usage/dt=2026-10-31/e.json":           []byte("JSON named .json: left out, but said"),
+		"usage/dt=2026-10-01/sub/f.json":       []byte("deeper than a partition: not looked at"),
 		"usage/dt=2026-10-01/sub/deep.jsonl":   []byte(`{"id":"deep"}` + "\n"),
 		"usage/dt=2026-10-02/x.jsonl":          []byte(`{"id":"x"}` + "\n"), // a date not asked for
 		"usage/dt=2026-10-31/big.jsonl.gz":     s3TestBytes(3, bigBytes),
@@ -127,6 +130,9 @@ func s3TestTree(bigBytes int) (tree map[string][]byte, wantKeys []string) {
 // s3TestDates are the partitions the tree tests ask for; 2026-11-02 is empty.
 var s3TestDates = []string{"2026-11-01", "2026-10-01", "2026-10-31", "2026-11-02"}
 
+// s3TestMisnamed are the objects of s3TestTree in s3TestDates that List leaves out as misnamed usage.
+var s3TestMisnamed = []string{"dt=2026-10-01/D.JSONL.GZ", "dt=2026-10-31/e.json"}
+
 func s3TestPut(t testing.TB, ctx context.Context, client *s3.Client, bucket string, tree map[string][]byte) {
 	t.Helper()
 	for key, data := range tree {
@@ -141,9 +147,12 @@ func s3TestPut(t testing.TB, ctx context.Context, client *s3.Client, bucket stri
 // s3TestCheckTree lists s3TestDates from src and checks every object's listing and bytes.
 func s3TestCheckTree(t *testing.T, ctx context.Context, src *S3, tree map[string][]byte, wantKeys []string) {
 	t.Helper()
-	got, err := src.List(ctx, s3TestDates)
+	got, misnamed, err := src.List(ctx, s3TestDates)
 	if err != nil {
 		t.Fatalf("List: %v", err)
+	}
+	if !slices.Equal(misnamed, s3TestMisnamed) {
+		t.Errorf("List's misnamed = %q, want %q", misnamed, s3TestMisnamed)
 	}
 	gotKeys := make([]string, len(got))
 	for i, o := range got {
@@ -209,7 +218,7 @@ func TestS3Gofakes3ListBadDate(t *testing.T) {
 	_, client, _, _ := s3TestGofakes3(t)
 	src := s3TestSource(client, "billing", "usage")
 	for _, date := range []string{"2026-10", "2026-1-05", "", "2026-10-05/../x", "../2026-10-05"} {
-		if _, err := src.List(t.Context(), []string{date}); err == nil {
+		if _, _, err := src.List(t.Context(), []string{date}); err == nil {
 			t.Errorf("List([%q]) error = nil, want an error", date)
 		}
 	}
@@ -606,7 +615,7 @@ func s3NewFaultCase(t *testing.T) *s3FaultCase {
 		"usage/dt=2026-10-05/d/e.json": s3NewFakeObject([]byte("e\n")),
 	})
 	src := s3TestSource(s3TestClient(t, srv.URL), "billing", "usage")
-	objs, err := src.List(t.Context(), []string{"2026-10-05"})
+	objs, _, err := src.List(t.Context(), []string{"2026-10-05"})
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
@@ -660,7 +669,7 @@ func (c *s3FaultCase) mustFail(t *testing.T) error {
 func TestS3Faults(t *testing.T) {
 	t.Run("list pages repeat keys and end empty", func(t *testing.T) {
 		c := s3NewFaultCase(t)
-		objs, err := c.src.List(t.Context(), []string{"2026-10-05"})
+		objs, _, err := c.src.List(t.Context(), []string{"2026-10-05"})
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
@@ -698,7 +707,7 @@ func TestS3Faults(t *testing.T) {
 				}
 				return false
 			}
-			objs, err := c.src.List(t.Context(), []string{"2026-10-05"})
+			objs, _, err := c.src.List(t.Context(), []string{"2026-10-05"})
 			if err != nil {
 				t.Fatalf("List: %v", err)
 			}
@@ -718,7 +727,7 @@ func TestS3Faults(t *testing.T) {
 			s3WriteError(w, http.StatusServiceUnavailable, "SlowDown", "please reduce your request rate")
 			return true
 		}
-		if _, err := c.src.List(t.Context(), []string{"2026-10-05"}); err == nil || !strings.Contains(err.Error(), "dt=2026-10-05") {
+		if _, _, err := c.src.List(t.Context(), []string{"2026-10-05"}); err == nil || !strings.Contains(err.Error(), "dt=2026-10-05") {
 			t.Errorf("List error = %v, want an error naming the partition", err)
 		}
 		c.mustFail(t)
@@ -982,7 +991,7 @@ func TestS3OutOfProcess(t *testing.T) {
 		srv := httptest.NewServer(proxy)
 		defer srv.Close()
 		src := s3TestSource(s3TestClient(t, srv.URL), bucket, "usage")
-		objs, err := src.List(t.Context(), []string{"2026-10-31"})
+		objs, _, err := src.List(t.Context(), []string{"2026-10-31"})
 		if err != nil || len(objs) != 1 {
 			t.Fatalf("List = %+v, %v, want big.jsonl.gz", objs, err)
 		}
@@ -1010,7 +1019,7 @@ func TestS3OutOfProcess(t *testing.T) {
 
 	t.Run("changed and deleted after listing", func(t *testing.T) {
 		src := s3TestSource(client, bucket, "usage")
-		objs, err := src.List(t.Context(), []string{"2026-10-01"})
+		objs, _, err := src.List(t.Context(), []string{"2026-10-01"})
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
