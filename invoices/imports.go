@@ -102,6 +102,9 @@ const (
 	PaymentAmountField
 	PaymentPaidAtField
 	PaymentPurposeField
+	// PaymentInvoiceField: the record says for: invoice and leaves the invoice out, which a stored
+	// payment of an invoice keeps (one that buys credits cannot: which invoice it pays is unknown).
+	PaymentInvoiceField
 )
 
 // LeftOut is what a grant or payment record of an import leaves out (DESIGN §11): a record whose id is

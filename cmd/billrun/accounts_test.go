@@ -153,6 +153,56 @@ func TestAccountsImportNamesTheLineOfAConsumedGrant(t *testing.T) {
 	}
 }
 
+// TestAccountsImportForInvoiceKeepsTheStoredInvoice: DESIGN §11 — fields left out of a record keep
+// their stored values. A payment restated with for: invoice and without its invoice keeps the invoice
+// it pays; one stored as a credit purchase cannot (which invoice?), and a new one needs the invoice.
+func TestAccountsImportForInvoiceKeepsTheStoredInvoice(t *testing.T) {
+	_, dir, _, conn := migratedSQLite(t)
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	write := func(name, body string) string {
+		t.Helper()
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	first := write("first.yaml", "accounts:\n  - {id: acct_1, payment_method: true}\npayments:\n"+
+		"  - {id: p1, account: acct_1, amount: \"5.00\", paid_at: 2026-10-02T00:00:00Z, invoice: INV-2026-000001}\n"+
+		"  - {id: p2, account: acct_1, amount: \"9.00\", paid_at: 2026-10-02T00:00:00Z, for: credits}\n")
+	if out, err := runCapture("accounts", "import", first, "--db", db); err != nil {
+		t.Fatalf("accounts import: %v\n%s", err, out)
+	}
+	// p1 pays INV-2026-000001: restated with a new amount and for: invoice, it keeps paying it.
+	if out, err := runCapture("accounts", "import", write("amount.yaml", "payments:\n  - {id: p1, amount: \"6.00\", for: invoice}\n"), "--db", db); err != nil {
+		t.Fatalf("accounts import of p1 with for: invoice and no invoice: %v\n%s", err, out)
+	}
+	var invoice string
+	var cents int64
+	if err := conn.QueryRow(`SELECT invoice, amount_cents FROM payments WHERE id = 'p1'`).Scan(&invoice, &cents); err != nil {
+		t.Fatal(err)
+	}
+	if invoice != "INV-2026-000001" || cents != 600 {
+		t.Errorf("p1 = %s, %d cents; want INV-2026-000001, 600", invoice, cents)
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"credits.yaml", "payments:\n  - {id: p2, for: invoice}\n",
+			"line 2: payment p2: invoice: missing: the stored payment buys credits, so for: invoice needs the number of the invoice it pays"},
+		{"new.yaml", "payments:\n  - {id: p3, account: acct_1, amount: \"1.00\", paid_at: 2026-10-03T00:00:00Z, for: invoice}\n",
+			"line 2: payment p3: invoice: missing, want the number of the invoice paid, or for: credits"},
+	} {
+		file := write(c.name, c.body)
+		_, err := runCapture("accounts", "import", file, "--db", db)
+		if want := "accounts file " + file + ": " + c.want; exitCode(err) != exitError || err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: accounts import = %v (exit %d), want exit %d naming %q", c.name, err, exitCode(err), exitError, want)
+		}
+	}
+	var n int
+	if err := conn.QueryRow(`SELECT COUNT(*) FROM payments WHERE id = 'p3' OR (id = 'p2' AND NOT for_credits)`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after the refused imports: %d rows of p3 or of p2 not buying credits (%v), want 0", n, err)
+	}
+}
+
 // TestSweepAtReproducesThePast: DESIGN §10 — any run can be reproduced exactly. A sweep at T sees the
 // ledger as it stood at T: on a database where October was closed afterwards (its invoices consuming
 // credits), `sweep --at` a time before the close gives exactly the standing it gives on a database

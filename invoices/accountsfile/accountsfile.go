@@ -422,6 +422,10 @@ func (p *parser) payment(i int, n *yaml.Node) error {
 				"want none with for: credits (a payment pays an invoice or buys credits), got %q", pay.Invoice)
 		case purpose == "credits":
 			pay.ForCredits = true
+		case pay.Invoice == "" && purpose == "invoice" && !r.has("invoice"):
+			// for: invoice with the invoice left out: a stored payment keeps the invoice it pays
+			// (DESIGN §11); a new one needs it.
+			r.leftOut(&lo, invoices.PaymentInvoiceField, "invoice", purposeWant)
 		case pay.Invoice == "":
 			return r.errorf(r.value("invoice"), "invoice", "missing, want %s", purposeWant)
 		}

@@ -509,6 +509,13 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 		if lo.Fields&invoices.PaymentPurposeField != 0 {
 			row.Invoice, row.ForCredits = old.Invoice, old.ForCredits
 		}
+		if lo.Fields&invoices.PaymentInvoiceField != 0 {
+			if old.Invoice == "" {
+				return false, &invoices.RecordError{Kind: invoices.RecordPayment, ID: p.ID, Field: "invoice",
+					Err: errors.New("missing: the stored payment buys credits, so for: invoice needs the number of the invoice it pays")}
+			}
+			row.Invoice = old.Invoice
+		}
 	}
 	var n int
 	if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM accounts WHERE id = ?`), row.AccountID); err != nil {
