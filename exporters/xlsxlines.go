@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -445,7 +446,7 @@ func (z *spliceZipWriter) writeDeflated(part string, rows *rowSpool, head, tail 
 	}
 	crc := crc32Combine(crc32.ChecksumIEEE(head), rows.crc, rows.raw)
 	crc = crc32Combine(crc, crc32.ChecksumIEEE(tail), int64(len(tail)))
-	w, err := z.zw.CreateRaw(&zip.FileHeader{
+	fh := &zip.FileHeader{
 		Name:               part,
 		Method:             zip.Deflate,
 		CreatorVersion:     20, // as zip.Writer.Create writes them
@@ -453,7 +454,17 @@ func (z *spliceZipWriter) writeDeflated(part string, rows *rowSpool, head, tail 
 		CRC32:              crc,
 		CompressedSize64:   uint64(int64(h.Len()) + rows.size + int64(t.Len())),
 		UncompressedSize64: uint64(int64(len(head)) + rows.raw + int64(len(tail))),
-	})
+	}
+	if fh.CompressedSize64 >= math.MaxUint32 || fh.UncompressedSize64 >= math.MaxUint32 {
+		// A part of 4 GiB or more (a sheet of a million rows of over 4 KB each: long deployment or job
+		// names) needs zip64. CreateRaw would write its sizes as 0xFFFFFFFF in the local header with no
+		// zip64 field there, and "version needed" 2.0 in both headers. Written instead as zip.Writer
+		// writes such a part, with excelize's fix (writeZip64LFH) that Excel needs: version 4.5 in both
+		// headers, the sizes in a zip64 data descriptor after the data.
+		fh.ReaderVersion = zip64ReaderVersion
+		fh.Flags |= dataDescriptorFlag
+	}
+	w, err := z.zw.CreateRaw(fh)
 	if err != nil {
 		return err
 	}
@@ -467,6 +478,13 @@ func (z *spliceZipWriter) writeDeflated(part string, rows *rowSpool, head, tail 
 	_, err = w.Write(t.Bytes())
 	return err
 }
+
+// The zip headers' values for a part of 4 GiB or more: the version needed to extract zip64 (4.5), and
+// the flag of sizes written in a data descriptor after the data.
+const (
+	zip64ReaderVersion = 45
+	dataDescriptorFlag = 0x8
+)
 
 // deflateTo writes p to dst deflated: ended with the final block when final is true, else with a sync
 // flush, so that more deflate blocks can follow.
