@@ -168,7 +168,7 @@ func WriteReconciliationXLSX(w io.Writer, rec *invoices.Reconciliation, currency
 	if err := s.flush(); err != nil {
 		return fmt.Errorf("export reconciliation xlsx: %w", err)
 	}
-	if err := writeWorkbook(f, w, rows, nil); err != nil {
+	if err := writeWorkbook(f, w, nil); err != nil {
 		return fmt.Errorf("export reconciliation xlsx: write: %w", err)
 	}
 	return nil

@@ -215,11 +215,7 @@ func (st *XLSXStream) Add(docs []invoices.DocView) error {
 
 // Finish checks that r's documents are those added (ErrReportChanged otherwise), writes the other
 // sheets from r and saves the workbook to w.
-func (st *XLSXStream) Finish(r *invoices.Report) error { return st.finish(r, 0) }
-
-// finish is Finish; rows, when not 0, stands for the workbook's row count in choosing how to write it
-// (the tests take the path of the largest workbooks with it).
-func (st *XLSXStream) finish(r *invoices.Report, rows int) error {
+func (st *XLSXStream) Finish(r *invoices.Report) error {
 	if err := checkMarks(st.marks, r.Docs); err != nil {
 		return fmt.Errorf("export xlsx: period %s: %w", r.Period, err)
 	}
@@ -255,10 +251,7 @@ func (st *XLSXStream) finish(r *invoices.Report, rows int) error {
 			sp.rows[sh.part] = &sh.spool
 		}
 	}
-	if rows == 0 {
-		rows = x.rows()
-	}
-	if err := writeWorkbook(st.f, st.w, rows, sp); err != nil {
+	if err := writeWorkbook(st.f, st.w, sp); err != nil {
 		return fmt.Errorf("export xlsx: period %s: write: %w", r.Period, err)
 	}
 	return nil
@@ -355,15 +348,6 @@ type sheetWriter struct {
 	sws    []*excelize.StreamWriter // the sheets' writers, header rows written
 	cur    int                      // the sheet rows go on
 	row    int                      // the last row written on it
-}
-
-// rows bounds the rows of the workbook's largest sheet: every line, document, reject and standing row.
-func (x *xlsxWriter) rows() int {
-	n := len(x.r.Docs) + len(x.r.Rejects) + len(x.r.Standing)
-	for i := range x.r.Docs {
-		n += len(x.r.Docs[i].Lines)
-	}
-	return n
 }
 
 // open starts a sheet whose table is a header and tableRows rows, followed by rows and columns as far

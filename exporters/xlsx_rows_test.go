@@ -152,10 +152,9 @@ func joinedRows(t testing.TB, sheets []sheetDump) []cellDump {
 // writers give the same cells.
 func TestXLSXContinuationSheets(t *testing.T) {
 	r := manySheetsReport()
-	whole := streamXLSX(t, r, true, 0)
+	whole := streamXLSX(t, r, true)
 	withMaxSheetRows(t, 6)
-	books := map[string][]byte{"fast": streamXLSX(t, r, true, 0), "excelize": streamXLSX(t, r, false, 0),
-		"fast, in memory": streamXLSX(t, r, true, maxDirectRows+1)}
+	books := map[string][]byte{"fast": streamXLSX(t, r, true), "excelize": streamXLSX(t, r, false)}
 	var plain bytes.Buffer
 	if err := WriteXLSX(&plain, r); err != nil {
 		t.Fatal(err)
@@ -281,20 +280,18 @@ func TestContinuedLinesMatchExcelize(t *testing.T) {
 		name      string
 		r         *invoices.Report
 		sheetRows int
-		rows      int
 		spooled   int // Lines parts written from rows deflated into a file
 	}{
-		{"in memory", manySheetsReport(), 6, 0, 0},
-		{"in memory, in a memory archive", manySheetsReport(), 6, maxDirectRows + 1, 0},
-		{"spooled, 15,000 + 5,000", bigReport(400, 50), 15_001, 0, 2},
-		{"spooled, 19,000, then 1,000 in memory", bigReport(400, 50), 19_001, maxDirectRows + 1, 1},
-		{"spooled, 20,000 on one sheet, exactly full", bigReport(400, 50), 20_001, 0, 1},
+		{"in memory", manySheetsReport(), 6, 0},
+		{"spooled, 15,000 + 5,000", bigReport(400, 50), 15_001, 2},
+		{"spooled, 19,000, then 1,000 in memory", bigReport(400, 50), 19_001, 1},
+		{"spooled, 20,000 on one sheet, exactly full", bigReport(400, 50), 20_001, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			withMaxSheetRows(t, tc.sheetRows)
 			t.Setenv("TMPDIR", t.TempDir())
-			want := unzipParts(t, streamXLSX(t, tc.r, false, tc.rows))
-			fast := streamXLSX(t, tc.r, true, tc.rows)
+			want := unzipParts(t, streamXLSX(t, tc.r, false))
+			fast := streamXLSX(t, tc.r, true)
 			got := unzipParts(t, fast)
 			if g, w := slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)); !slices.Equal(g, w) {
 				t.Fatalf("parts = %v, want %v", g, w)
@@ -336,7 +333,7 @@ func TestXLSXContinuationDimensions(t *testing.T) {
 	dimension := regexp.MustCompile(`<dimension ref="([^"]+)"`)
 	cellRef := regexp.MustCompile(`<c r="([A-Z]+[0-9]+)"`)
 	for _, fast := range []bool{true, false} {
-		for part, x := range unzipParts(t, streamXLSX(t, r, fast, 0)) {
+		for part, x := range unzipParts(t, streamXLSX(t, r, fast)) {
 			if !strings.HasPrefix(part, "xl/worksheets/sheet") {
 				continue
 			}
@@ -371,11 +368,11 @@ func TestXLSXContinuationInLibreOffice(t *testing.T) {
 	bin := libreoffice(t)
 	dir := t.TempDir()
 	r := manySheetsReport()
-	whole := libreofficeCSV(t, bin, dir, "whole", streamXLSX(t, r, true, 0))
+	whole := libreofficeCSV(t, bin, dir, "whole", streamXLSX(t, r, true))
 	withMaxSheetRows(t, 6)
 	for _, fast := range []bool{true, false} {
 		name := fmt.Sprintf("continued-fast-%v", fast)
-		sheets := libreofficeCSV(t, bin, dir, name, streamXLSX(t, r, fast, 0))
+		sheets := libreofficeCSV(t, bin, dir, name, streamXLSX(t, r, fast))
 		header, want, _ := bytes.Cut(whole[SheetLines], []byte("\n"))
 		var got []byte
 		for i := range 5 {
