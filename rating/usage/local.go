@@ -85,8 +85,8 @@ func (l *Local) String() string {
 // List returns the usage files directly inside ROOT/dt=DATE/ for each date ("YYYY-MM-DD"), sorted by
 // key, with their sizes and an empty ETag. A missing partition directory, or a file in its place, has
 // no objects. Files with other names, subdirectories and anything outside the partitions are ignored;
-// those of the files left out that look like usage (misnamedUsage) are returned as misnamed. It returns
-// an error for a malformed date or a directory that cannot be read.
+// those of the files (or links to files) left out that look like usage (misnamedUsage) are returned
+// as misnamed. It returns an error for a malformed date or a directory that cannot be read.
 func (l *Local) List(ctx context.Context, dates []string) (objs []rating.Object, misnamed []string, err error) {
 	for _, date := range uniqueSorted(dates) {
 		if err := ctx.Err(); err != nil {
@@ -110,10 +110,8 @@ func (l *Local) List(ctx context.Context, dates []string) (objs []rating.Object,
 			return nil, nil, err // the path is in it; Read names the source
 		}
 		for _, e := range entries {
-			if !isUsageName(e.Name()) {
-				if !e.IsDir() && misnamedUsage(e.Name()) {
-					misnamed = append(misnamed, part+"/"+e.Name())
-				}
+			usage := isUsageName(e.Name())
+			if !usage && (e.IsDir() || !misnamedUsage(e.Name())) {
 				continue
 			}
 			info, err := e.Info()
@@ -121,12 +119,18 @@ func (l *Local) List(ctx context.Context, dates []string) (objs []rating.Object,
 				info, err = os.Stat(filepath.Join(l.root, part, e.Name()))
 			}
 			if err != nil {
-				if os.IsNotExist(err) { // removed since ReadDir, or a dangling link
+				if os.IsNotExist(err) || !usage { // removed since ReadDir, or a dangling link; or not usage
 					continue
 				}
 				return nil, nil, err // the path is in it; Read names the source
 			}
+			// Only files are usage, so only files are misnamed usage: a directory, or a link to one,
+			// would not be read if it were renamed.
 			if !info.Mode().IsRegular() {
+				continue
+			}
+			if !usage {
+				misnamed = append(misnamed, part+"/"+e.Name())
 				continue
 			}
 			objs = append(objs, rating.Object{Key: part + "/" + e.Name(), Size: info.Size()})

@@ -95,3 +95,38 @@ func TestLocalListAndOpen(t *testing.T) {
 		t.Error("List(2026-10-5) = nil error, want one for the malformed date")
 	}
 }
+
+// TestLocalMisnamedOnlyFiles: only files are named as misnamed usage, as only files are usage — a
+// directory named "x.json/", a link to one, or a link to nothing would not have its events billed if
+// renamed, so the warning that asks for a rename (Read) must not name it. A link to a file named
+// like usage in other letters is such a file, and is named.
+func TestLocalMisnamedOnlyFiles(t *testing.T) {
+	dir := writeTree(t, map[string][]byte{
+		"dt=2026-10-05/a.jsonl":       []byte("plain"),
+		"dt=2026-10-05/dir.json/x":    []byte("a directory named like JSON"),
+		"dt=2026-10-05/target.txt":    []byte("a file"),
+		"dt=2026-10-05/other/y.jsonl": []byte("no"),
+		"dt=2026-10-05/REAL.JSONL.GZ": []byte("usage in capitals"),
+	})
+	part := filepath.Join(dir, "dt=2026-10-05")
+	for link, target := range map[string]string{
+		"dirlink.json":   filepath.Join(part, "other"),
+		"nowhere.json":   filepath.Join(dir, "nowhere"),
+		"filelink.JSONL": filepath.Join(part, "target.txt"),
+	} {
+		if err := os.Symlink(target, filepath.Join(part, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, misnamed, err := l.List(context.Background(), []string{"2026-10-05"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"dt=2026-10-05/REAL.JSONL.GZ", "dt=2026-10-05/filelink.JSONL"}; !slices.Equal(misnamed, want) {
+		t.Errorf("List's misnamed = %q, want %q", misnamed, want)
+	}
+}
