@@ -94,7 +94,7 @@ func (s *rowSpool) deflate() error {
 		}
 		s.work, s.free, s.done = make(chan []byte, 1), make(chan []byte, 2), make(chan error, 1)
 		s.free <- make([]byte, 0, cap(s.buf))
-		go s.deflater()
+		go s.deflater(s.work)
 	}
 	if len(s.buf) == 0 {
 		return nil
@@ -105,10 +105,11 @@ func (s *rowSpool) deflate() error {
 }
 
 // deflater deflates the buffers sent on work, in order, until work closes. After an error it only
-// gives the buffers back.
-func (s *rowSpool) deflater() {
+// gives the buffers back. It takes work as an argument, not from s.work, which stop sets to nil: a
+// deflater that had not started by then would wait on the nil channel for ever, and stop with it.
+func (s *rowSpool) deflater(work <-chan []byte) {
 	var err error
-	for b := range s.work {
+	for b := range work {
 		if err == nil {
 			s.crc = crc32.Update(s.crc, crc32.IEEETable, b)
 			s.raw += int64(len(b))
@@ -340,16 +341,30 @@ func (w *lineRowsWriter) appendText(b []byte, col string, row []byte, s string) 
 // errRowsNotSpliced is returned when excelize wrote the workbook without the part the rows belong in.
 var errRowsNotSpliced = errors.New("the sheet's part was not written: its rows are missing")
 
-// spliceZipWriter is the ZipWriter excelize writes the workbook through when sheets' rows were
-// encoded outside it: it passes every part on to zw, except that it holds each such sheet's part —
-// small, as excelize has only its header row — until the part is complete, then writes it with the
-// spooled rows in front of its </sheetData>.
+// spliceZipWriter is the ZipWriter excelize writes the workbook through. When sheets' rows were
+// encoded outside excelize, it holds each such sheet's part — small, as excelize has only its header
+// row — until the part is complete, then writes it with the spooled rows in front of its </sheetData>.
+// Every other part goes through a rowSpool of its own until it is complete: one that stays in memory
+// (up to spoolMemoryBytes) is written as zip.Writer.Create writes it; a larger one is written from the
+// spool with its sizes known, so that one of 4 GiB or more gets the zip64 headers Excel needs
+// (writeDeflated). zip.Writer.Create alone cannot: it writes the local header, version 2.0, before
+// the part's size is known.
 type spliceZipWriter struct {
 	zw          *zip.Writer
 	rows        map[string]*rowSpool // the spooled rows by the name of the part they go in
 	pendingPart string
 	pending     *bytes.Buffer // pendingPart as excelize wrote it, until the next Create or Close
 	spliced     map[string]bool
+	spoolPart   string
+	spool       *rowSpool // spoolPart, any other part, as excelize wrote it, until the next Create or Close
+}
+
+// spoolWriter writes a part into its rowSpool.
+type spoolWriter struct{ s *rowSpool }
+
+func (w spoolWriter) Write(p []byte) (int, error) {
+	w.s.buf = append(w.s.buf, p...)
+	return len(p), w.s.sync()
 }
 
 var _ excelize.ZipWriter = (*spliceZipWriter)(nil)
@@ -363,7 +378,8 @@ func (z *spliceZipWriter) Create(name string) (io.Writer, error) {
 		z.pendingPart, z.pending = name, new(bytes.Buffer)
 		return z.pending, nil
 	}
-	return z.zw.Create(name)
+	z.spoolPart, z.spool = name, new(rowSpool)
+	return spoolWriter{z.spool}, nil
 }
 
 // AddFS adds the files of fsys.
@@ -390,8 +406,23 @@ func (z *spliceZipWriter) Close() error {
 	return err
 }
 
-// flush writes the held part, with its rows spliced in.
+// flush writes the held part, with its rows spliced in, or the spooled one.
 func (z *spliceZipWriter) flush() error {
+	if z.spool != nil {
+		part, s := z.spoolPart, z.spool
+		z.spool = nil
+		defer s.close()
+		var err error
+		if s.file == nil {
+			err = z.writeSmall(part, s, nil, nil)
+		} else {
+			err = z.writeDeflated(part, s, nil, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", part, err)
+		}
+		return nil
+	}
 	if z.pending == nil {
 		return nil
 	}
