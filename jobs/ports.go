@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"billrun/invoices"
@@ -100,14 +99,4 @@ type Store interface {
 	TruncateWAL(ctx context.Context) error
 
 	Close() error
-}
-
-// UsageSource lists and opens raw usage objects: a local directory or S3.
-type UsageSource interface {
-	// List returns the objects under the dt=YYYY-MM-DD partitions of the given dates, sorted by key.
-	List(ctx context.Context, dates []string) ([]rating.Object, error)
-	// Open streams an object's raw (still compressed) bytes.
-	Open(ctx context.Context, obj rating.Object) (io.ReadCloser, error)
-	// String describes the source for logs, without secrets.
-	String() string
 }
