@@ -412,16 +412,7 @@ func (z *spliceZipWriter) flush() error {
 		part, s := z.spoolPart, z.spool
 		z.spool = nil
 		defer s.close()
-		var err error
-		if s.file == nil {
-			err = z.writeSmall(part, s, nil, nil)
-		} else {
-			err = z.writeDeflated(part, s, nil, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", part, err)
-		}
-		return nil
+		return z.writePart(part, s, nil, nil)
 	}
 	if z.pending == nil {
 		return nil
@@ -432,19 +423,28 @@ func (z *spliceZipWriter) flush() error {
 	if i < 0 {
 		return fmt.Errorf("%s: no </sheetData> to put the rows before", part)
 	}
-	var err error
-	if rows := z.rows[part]; rows.file == nil {
-		err = z.writeSmall(part, rows, p[:i], p[i:])
-	} else {
-		err = z.writeDeflated(part, rows, p[:i], p[i:])
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", part, err)
+	if err := z.writePart(part, z.rows[part], p[:i], p[i:]); err != nil {
+		return err
 	}
 	if z.spliced == nil {
 		z.spliced = make(map[string]bool)
 	}
 	z.spliced[part] = true
+	return nil
+}
+
+// writePart writes the part: head, the spool's rows, then tail; from memory (writeSmall) when the
+// rows never left it, else from the spool's deflated file (writeDeflated).
+func (z *spliceZipWriter) writePart(part string, rows *rowSpool, head, tail []byte) error {
+	var err error
+	if rows.file == nil {
+		err = z.writeSmall(part, rows, head, tail)
+	} else {
+		err = z.writeDeflated(part, rows, head, tail)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", part, err)
+	}
 	return nil
 }
 
