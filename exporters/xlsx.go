@@ -343,11 +343,25 @@ func isCurrencyCode(s string) bool {
 // sheetWriter streams the rows of one sheet's table, continued on the sheets after it when they
 // do not fit on one (tableSheets).
 type sheetWriter struct {
-	names  []string                 // the sheet, then its continuation sheets
-	tables []int                    // how many of the table's rows each sheet takes
-	sws    []*excelize.StreamWriter // the sheets' writers, header rows written
-	cur    int                      // the sheet rows go on
-	row    int                      // the last row written on it
+	names []string                 // the sheet, then its continuation sheets
+	sws   []*excelize.StreamWriter // the sheets' writers, header rows written
+	tableCursor
+}
+
+// tableCursor is where a table's rows go when it is split over sheets (tableSheets): row row of
+// sheet cur, the header being row 1 of each.
+type tableCursor struct {
+	tables []int // how many of the table's rows each sheet takes
+	cur    int   // the sheet rows go on
+	row    int   // the last row written on it
+}
+
+// advance moves to the next row: on the next sheet once the current one has its part of the table.
+func (c *tableCursor) advance() {
+	if c.cur < len(c.tables)-1 && c.row == 1+c.tables[c.cur] {
+		c.cur, c.row = c.cur+1, 1
+	}
+	c.row++
 }
 
 // open starts a sheet whose table is a header and tableRows rows, followed by rows and columns as far
@@ -366,7 +380,7 @@ func (x *xlsxWriter) open(name string, widths []int, header []string, tableRows 
 	if err != nil {
 		return nil, fmt.Errorf("new sheet: %w", err)
 	}
-	s := &sheetWriter{tables: tables, row: 1}
+	s := &sheetWriter{tableCursor: tableCursor{tables: tables, row: 1}}
 	for i, rows := range tables {
 		sheet := sheetName(name, i)
 		if i > 0 {
@@ -450,16 +464,8 @@ func (s *sheetWriter) header(style int, labels []string) error {
 
 // add writes the next row; nil values leave a cell empty.
 func (s *sheetWriter) add(values ...any) error {
-	s.next()
+	s.advance()
 	return setRow(s.sws[s.cur], s.row, values)
-}
-
-// next moves to the next row: on the next sheet once the current one has its part of the table.
-func (s *sheetWriter) next() {
-	if s.cur < len(s.sws)-1 && s.row == 1+s.tables[s.cur] {
-		s.cur, s.row = s.cur+1, 1
-	}
-	s.row++
 }
 
 // setRow writes values as row row of sw.
@@ -475,7 +481,7 @@ func setRow(sw *excelize.StreamWriter, row int, values []any) error {
 }
 
 // blank leaves the next row empty.
-func (s *sheetWriter) blank() { s.next() }
+func (s *sheetWriter) blank() { s.advance() }
 
 func (s *sheetWriter) flush() error {
 	for i, sw := range s.sws {

@@ -191,11 +191,10 @@ const (
 // through excelize: on the Lines sheet, then on its continuation sheets.
 type lineRowsWriter struct {
 	sheets []*linesSheet
-	cur    int             // the sheet rows go on
-	row    int             // the last row written on it; the header is row 1
-	rowNo  []byte          // the current row's number, in decimal
-	next   byte            // the column of the current row's next cell when it needs no reference
-	texts  textcache.Cache // the <is> elements of the lines' texts, by string (appendInlineText)
+	tableCursor
+	rowNo []byte          // the current row's number, in decimal
+	next  byte            // the column of the current row's next cell when it needs no reference
+	texts textcache.Cache // the <is> elements of the lines' texts, by string (appendInlineText)
 	// The <is> elements of the current document's number, account and status (nil when empty: no
 	// cell), and the buffers they are encoded in.
 	docCells, docBufs [3][]byte
@@ -204,7 +203,6 @@ type lineRowsWriter struct {
 // linesSheet is one Lines sheet's part in the package and its rows.
 type linesSheet struct {
 	part  string // as excelize names it
-	rows  int    // how many lines go on the sheet
 	spool rowSpool
 }
 
@@ -212,13 +210,13 @@ type linesSheet struct {
 // header rows written by excelize's StreamWriter, their rows split as s splits them. It returns an
 // error when it cannot find a sheet's part name.
 func newLineRowsWriter(f *excelize.File, s *sheetWriter) (*lineRowsWriter, error) {
-	w := &lineRowsWriter{row: 1}
-	for i, name := range s.names {
+	w := &lineRowsWriter{tableCursor: tableCursor{tables: s.tables, row: 1}}
+	for _, name := range s.names {
 		part, err := sheetPart(f, name)
 		if err != nil {
 			return nil, err
 		}
-		w.sheets = append(w.sheets, &linesSheet{part: part, rows: s.tables[i]})
+		w.sheets = append(w.sheets, &linesSheet{part: part})
 	}
 	return w, nil
 }
@@ -248,13 +246,10 @@ func (w *lineRowsWriter) addDoc(x *xlsxWriter, d *invoices.DocView, number, stat
 		}
 	}
 	for i := range d.Lines {
-		if w.cur < len(w.sheets)-1 && w.row == 1+w.sheets[w.cur].rows {
-			w.cur, w.row = w.cur+1, 1
+		w.advance()
+		if w.row > maxSheetRows {
+			return fmt.Errorf("row %d: %w", w.row, excelize.ErrMaxRows)
 		}
-		if w.row >= maxSheetRows {
-			return fmt.Errorf("row %d: %w", w.row+1, excelize.ErrMaxRows)
-		}
-		w.row++
 		spool := &w.sheets[w.cur].spool
 		spool.buf = w.appendRow(spool.buf, x, &d.Lines[i])
 		if err := spool.sync(); err != nil {

@@ -331,10 +331,11 @@ func FuzzLineRow(f *testing.F) {
 			t.Fatal(err)
 		}
 		want := streamedRow2(t, ef, func(sw *excelize.StreamWriter) error {
-			return x.lineRows(&sheetWriter{names: []string{"Sheet1"}, tables: []int{1}, sws: []*excelize.StreamWriter{sw}, row: 1}, d)
+			return x.lineRows(&sheetWriter{names: []string{"Sheet1"}, sws: []*excelize.StreamWriter{sw},
+				tableCursor: tableCursor{tables: []int{1}, row: 1}}, d)
 		})
 
-		w := &lineRowsWriter{sheets: []*linesSheet{{rows: 1}}, row: 1}
+		w := &lineRowsWriter{sheets: []*linesSheet{{}}, tableCursor: tableCursor{tables: []int{1}, row: 1}}
 		if err := w.addDoc(x, d, x.docNumber(d), x.docStatus(d)); err != nil {
 			t.Fatal(err)
 		}
