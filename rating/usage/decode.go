@@ -66,6 +66,8 @@ type decoder struct {
 	// next key is most likely the same bytes, matched with one comparison instead of a scan and a name
 	// lookup. Optional keys only make some predictions miss; a miss scans as usual.
 	pred [numFields + 2]keyPred
+	// day is the fast path's time parser, which remembers the last date it converted.
+	day dayCache
 }
 
 // keyPred is one predicted key token and its field index (-1 for a key billrun does not read).
@@ -239,6 +241,9 @@ const (
 type span struct {
 	off, end int32
 	kind     uint8
+	// utf8 is set for a string (vString) with a byte outside ASCII: fastReqString then checks that it
+	// is valid UTF-8. The scan finds such bytes as it looks for the closing quote.
+	utf8 bool
 }
 
 // fastMaxDepth bounds the nesting the fast scanner follows; deeper lines take the fallback, whose limit
@@ -270,7 +275,7 @@ func (d *decoder) decodeFast(s []byte, out *decoded) bool {
 				fi = p.fi
 				i = skipWS(s, i+len(p.tok))
 			} else {
-				kend, escaped, ok := scanString(s, i+1)
+				kend, escaped, _, ok := scanString(s, i+1)
 				if !ok || escaped {
 					return false
 				}
@@ -285,17 +290,30 @@ func (d *decoder) decodeFast(s []byte, out *decoded) bool {
 				i = skipWS(s, colon+1)
 			}
 			prev = predAfter(fi)
-			vstart := i
-			end, kind, ok := scanValue(s, i, 0)
-			if !ok {
-				return false
-			}
-			if fi >= 0 {
-				if kind == vString {
-					f[fi] = span{int32(vstart + 1), int32(end - 1), kind}
-				} else {
-					f[fi] = span{int32(vstart), int32(end), kind}
+			var end int
+			if i < len(s) && s[i] == '"' {
+				// A string, scanned here so that the span can say whether it is all ASCII.
+				e, escaped, nonASCII, ok := scanString(s, i+1)
+				if !ok {
+					return false
 				}
+				if fi >= 0 {
+					if escaped {
+						f[fi] = span{off: int32(i), end: int32(e), kind: vEscaped}
+					} else {
+						f[fi] = span{off: int32(i + 1), end: int32(e - 1), kind: vString, utf8: nonASCII}
+					}
+				}
+				end = e
+			} else {
+				e, kind, ok := scanValue(s, i, 0)
+				if !ok {
+					return false
+				}
+				if fi >= 0 {
+					f[fi] = span{off: int32(i), end: int32(e), kind: kind}
+				}
+				end = e
 			}
 			i = skipWS(s, end)
 			if i >= len(s) {
@@ -355,7 +373,7 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 	if out.id, ok = fastReqString(s, f[fID]); !ok {
 		return false
 	}
-	if ev.TS, ok = fastTime(s, f[fTS]); !ok {
+	if ev.TS, ok = d.fastTime(s, f[fTS]); !ok {
 		return false
 	}
 	acct, ok := fastReqString(s, f[fAccount])
@@ -420,10 +438,10 @@ func (d *decoder) fastFields(s []byte, f *[numFields]span, out *decoded) bool {
 		if ev.GPUCount, ok = fastInt(s, f[fGPUCount], 1, 0); !ok {
 			return false
 		}
-		if ev.Start, ok = fastTime(s, f[fStart]); !ok {
+		if ev.Start, ok = d.fastTime(s, f[fStart]); !ok {
 			return false
 		}
-		if ev.End, ok = fastTime(s, f[fEnd]); !ok {
+		if ev.End, ok = d.fastTime(s, f[fEnd]); !ok {
 			return false
 		}
 		if !ev.End.After(ev.Start) {
@@ -486,7 +504,7 @@ func fastReqString(s []byte, sp span) ([]byte, bool) {
 		return nil, false
 	}
 	b := s[sp.off:sp.end]
-	if !isASCII(b) && !utf8.Valid(b) {
+	if sp.utf8 && !utf8.Valid(b) {
 		return nil, false
 	}
 	return b, true
@@ -513,11 +531,11 @@ func (d *decoder) fastOptString(t *rating.Symbols, s []byte, sp span, h uint64) 
 }
 
 // fastTime returns a required time field in the common form.
-func fastTime(s []byte, sp span) (time.Time, bool) {
+func (d *decoder) fastTime(s []byte, sp span) (time.Time, bool) {
 	if sp.kind != vString {
 		return time.Time{}, false
 	}
-	return parseTimeFast(s[sp.off:sp.end])
+	return d.day.parse(s[sp.off:sp.end])
 }
 
 // fastInt returns an integer field that is at least min: def when absent or null, false when it is
@@ -544,24 +562,11 @@ func fastInt(s []byte, sp span, min, def int64) (int64, bool) {
 	return int64(n), true
 }
 
-// isASCII reports whether b is all ASCII, eight bytes at a time while it can.
-func isASCII(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
 func skipWS(s []byte, i int) int {
 	for i < len(s) {
+		if s[i] > ' ' { // every JSON whitespace byte is at most a space: one comparison for the common case
+			return i
+		}
 		switch s[i] {
 		case ' ', '\t', '\n', '\r':
 			i++
@@ -572,55 +577,60 @@ func skipWS(s []byte, i int) int {
 	return i
 }
 
-// plainStringByte marks the bytes a JSON string may hold without escaping: everything but the quote,
-// the backslash and control characters.
+// plainStringByte marks the ASCII bytes a JSON string may hold without escaping: everything but the
+// quote, the backslash and control characters.
 var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
 }()
 
 // scanString scans a JSON string whose opening quote is at i-1. It returns the index after the
-// closing quote, whether the string has escapes, and false for a malformed string.
-func scanString(s []byte, i int) (end int, escaped, ok bool) {
+// closing quote, whether the string has escapes, whether it has bytes outside ASCII (whose UTF-8 the
+// caller checks), and false for a malformed string.
+func scanString(s []byte, i int) (end int, escaped, nonASCII, ok bool) {
 	for {
 		i = skipPlain(s, i)
 		if i >= len(s) {
-			return 0, false, false
+			return 0, false, false, false
 		}
-		switch s[i] {
-		case '"':
-			return i + 1, escaped, true
-		case '\\':
+		switch c := s[i]; {
+		case c == '"':
+			return i + 1, escaped, nonASCII, true
+		case c >= utf8.RuneSelf:
+			nonASCII = true
+			i++
+		case c == '\\':
 			escaped = true
 			if i+1 >= len(s) {
-				return 0, false, false
+				return 0, false, false, false
 			}
 			switch s[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(s) {
-					return 0, false, false
+					return 0, false, false, false
 				}
 				for _, c := range s[i+2 : i+6] {
 					if !isHex(c) {
-						return 0, false, false
+						return 0, false, false, false
 					}
 				}
 				i += 6
 			default:
-				return 0, false, false
+				return 0, false, false, false
 			}
 		default: // a control character
-			return 0, false, false
+			return 0, false, false, false
 		}
 	}
 }
 
-// skipPlain returns the index of the first byte at or after i that a JSON string may not hold as is
-// (see plainStringByte), or len(s): eight bytes at a time while it can.
+// skipPlain returns the index of the first byte at or after i that is not a plain ASCII string byte
+// (see plainStringByte) — the closing quote, a backslash, a control character or a byte outside ASCII —
+// or len(s): eight bytes at a time while it can.
 func skipPlain(s []byte, i int) int {
 	const (
 		ones  = 0x0101010101010101
@@ -630,9 +640,10 @@ func skipPlain(s []byte, i int) int {
 		x := binary.LittleEndian.Uint64(s[i:])
 		q := x ^ ('"' * ones)
 		b := x ^ ('\\' * ones)
-		// A byte's high bit is set where it is zero in q or b, or below 0x20 in x; a borrow can set
-		// bits above a true hit, never below one, so the lowest bit set marks the first such byte.
-		m := ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs
+		// A byte's high bit is set where it is zero in q or b, below 0x20 in x, or outside ASCII in x; a
+		// borrow can set bits above a true hit, never below one, so the lowest bit set marks the first
+		// such byte.
+		m := ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x | x) & highs
 		if m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
@@ -704,7 +715,7 @@ func scanValue(s []byte, i, depth int) (end int, kind uint8, ok bool) {
 	}
 	switch c := s[i]; {
 	case c == '"':
-		end, escaped, ok := scanString(s, i+1)
+		end, escaped, _, ok := scanString(s, i+1)
 		if escaped {
 			return end, vEscaped, ok
 		}
@@ -754,7 +765,7 @@ func scanComposite(s []byte, i, depth int) (int, bool) {
 			if i >= len(s) || s[i] != '"' {
 				return 0, false
 			}
-			end, _, ok := scanString(s, i+1)
+			end, _, _, ok := scanString(s, i+1)
 			if !ok {
 				return 0, false
 			}

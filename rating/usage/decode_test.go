@@ -493,6 +493,31 @@ func FuzzParseTime(f *testing.F) {
 	})
 }
 
+// FuzzParseTimeCached checks the decoder's time parser, which remembers the last date it converted,
+// against the reference parser on two times in a row: the second one finds the first one's date in the
+// cache whenever their first ten bytes agree.
+func FuzzParseTimeCached(f *testing.F) {
+	f.Add("2026-10-05T14:03:07Z", "2026-10-05T23:59:59.5+01:00")
+	f.Add("2026-10-05T14:03:07Z", "2026-10-05T24:00:00Z")
+	f.Add("2026-02-29T00:00:00Z", "2026-02-29T00:00:01Z")
+	f.Add("2024-02-29T00:00:00Z", "2024-02-29t00:00:01z")
+	f.Add("2026-10-05X14:03:07Z", "2026-10-05T14:03:07Z")
+	f.Add("2026-10-31T23:00:00-02:00", "2026-11-01T00:00:00Z")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var c dayCache
+		for _, s := range []string{a, b, a} {
+			fast, fastOK := c.parse([]byte(s))
+			ref, refOK := parseTimeRef(s)
+			if fastOK && (!refOK || !fast.Equal(ref)) {
+				t.Fatalf("after %q: parse(%q) = %v, parseTimeRef = %v, %v", a, s, fast, ref, refOK)
+			}
+			if refOK && !fastOK && fractionDigits(s) <= 9 {
+				t.Fatalf("after %q: parseTimeRef(%q) = %v, parse fails", a, s, ref)
+			}
+		}
+	})
+}
+
 func fractionDigits(s string) int {
 	i := strings.IndexByte(s, '.')
 	if i < 0 {

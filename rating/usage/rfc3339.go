@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"encoding/binary"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,22 +45,47 @@ func parseTimeRef(s string) (time.Time, bool) {
 // parseTimeFast parses the common forms of usage times without allocating: at most nine fraction
 // digits. It returns false for anything else, valid or not; the caller then falls back to parseTimeRef.
 func parseTimeFast(b []byte) (time.Time, bool) {
+	var c dayCache
+	return c.parse(b)
+}
+
+// dayCache is parseTimeFast with a memory: the date of the last time it parsed, already checked, and its
+// day number. An object's events are nearly all of one day (its dt partition), so most times skip the
+// date's digits and the calendar; a date is only cached once it has been found valid.
+type dayCache struct {
+	lo   uint64 // the date's first eight bytes, "YYYY-MM-"
+	hi   uint16 // and its last two, "DD"
+	days int64  // days since 1970-01-01
+	set  bool
+}
+
+// parse is parseTimeFast.
+func (c *dayCache) parse(b []byte) (time.Time, bool) {
 	if len(b) < len("2006-01-02T15:04:05Z") {
 		return time.Time{}, false
 	}
-	if b[4] != '-' || b[7] != '-' || b[10] != 'T' && b[10] != 't' || b[13] != ':' || b[16] != ':' {
+	if b[10] != 'T' && b[10] != 't' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
-	year, ok1 := digits4(b[0:4])
-	month, ok2 := digits2(b[5:7])
-	day, ok3 := digits2(b[8:10])
+	lo, hi := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint16(b[8:])
+	days := c.days
+	if !c.set || lo != c.lo || hi != c.hi {
+		if b[4] != '-' || b[7] != '-' {
+			return time.Time{}, false
+		}
+		year, ok1 := digits4(b[0:4])
+		month, ok2 := digits2(b[5:7])
+		day, ok3 := digits2(b[8:10])
+		if !(ok1 && ok2 && ok3) || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) {
+			return time.Time{}, false
+		}
+		days = daysFromCivil(year, month, day)
+		*c = dayCache{lo: lo, hi: hi, days: days, set: true}
+	}
 	hour, ok4 := digits2(b[11:13])
 	minute, ok5 := digits2(b[14:16])
 	sec, ok6 := digits2(b[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
-		return time.Time{}, false
-	}
-	if month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || sec > 59 {
+	if !(ok4 && ok5 && ok6) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
 	i := 19
@@ -96,7 +122,7 @@ func parseTimeFast(b []byte) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec) - int64(offset)
+	secs := days*86400 + int64(hour*3600+minute*60+sec) - int64(offset)
 	return time.Unix(secs, int64(nsec)).UTC(), true
 }
 
