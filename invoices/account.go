@@ -19,16 +19,27 @@ type Account struct {
 	Grants             []Grant
 }
 
-// Contract is an on-demand discount agreement, valid in [From, To).
+// Contract is an on-demand discount agreement, valid in [From, To); a zero To is open-ended: the
+// contract runs from From with no end.
 type Contract struct {
 	OnDemandDiscountPercent decimal.Decimal
 	From, To                time.Time
 }
 
+// Covers reports whether the contract is in force at at: From ≤ at < To.
+func (c Contract) Covers(at time.Time) bool {
+	return !at.Before(c.From) && (c.To.IsZero() || at.Before(c.To))
+}
+
+// Overlaps reports whether the contracts c and o share an instant.
+func (c Contract) Overlaps(o Contract) bool {
+	return (o.To.IsZero() || c.From.Before(o.To)) && (c.To.IsZero() || o.From.Before(c.To))
+}
+
 // ContractPercent returns the on-demand discount percent of the contract with From ≤ at < To, or 0.
 func (a *Account) ContractPercent(at time.Time) decimal.Decimal {
 	for _, c := range a.Contracts {
-		if !at.Before(c.From) && at.Before(c.To) {
+		if c.Covers(at) {
 			return c.OnDemandDiscountPercent
 		}
 	}

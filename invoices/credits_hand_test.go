@@ -213,4 +213,19 @@ func TestHandContractPercent(t *testing.T) {
 			t.Errorf("ContractPercent(%s) = %s, want %s", tc.at, got, tc.want)
 		}
 	}
+	// An open-ended contract (no to) is in force from its from on, with no end.
+	open := Account{Contracts: []Contract{
+		{OnDemandDiscountPercent: handDecimal("10"), From: handTime("2026-01-01T00:00:00Z"), To: handTime("2026-07-01T00:00:00Z")},
+		{OnDemandDiscountPercent: handDecimal("25"), From: handTime("2026-07-01T00:00:00Z")},
+	}}
+	for at, want := range map[string]string{"2025-12-01T00:00:00Z": "0", "2026-06-01T00:00:00Z": "10",
+		"2026-07-01T00:00:00Z": "25", "2099-12-01T00:00:00Z": "25"} {
+		if got := open.ContractPercent(handTime(at)); !got.Equal(handDecimal(want)) {
+			t.Errorf("open-ended: ContractPercent(%s) = %s, want %s", at, got, want)
+		}
+	}
+	if !open.Contracts[1].Overlaps(Contract{From: handTime("2030-01-01T00:00:00Z"), To: handTime("2030-02-01T00:00:00Z")}) ||
+		open.Contracts[1].Overlaps(open.Contracts[0]) || open.Contracts[0].Overlaps(open.Contracts[1]) {
+		t.Errorf("Overlaps with an open-ended contract: wrong")
+	}
 }

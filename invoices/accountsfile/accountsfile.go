@@ -190,10 +190,9 @@ func (p *parser) account(i int, n *yaml.Node) error {
 			return err
 		}
 		for k, o := range rec.Contracts {
-			if c.From.Before(o.To) && o.From.Before(c.To) {
+			if c.Overlaps(o) {
 				return cr.errorf(nil, "from, to", "%s to %s overlaps contracts[%d] on line %d (%s to %s): want contracts that do not overlap",
-					c.From.Format(time.DateOnly), c.To.Format(time.DateOnly), k, lines[k],
-					o.From.Format(time.DateOnly), o.To.Format(time.DateOnly))
+					c.From.Format(time.DateOnly), contractEnd(c), k, lines[k], o.From.Format(time.DateOnly), contractEnd(o))
 			}
 		}
 		rec.Contracts = append(rec.Contracts, c)
@@ -263,7 +262,8 @@ func contract(j int, n *yaml.Node, account string) (invoices.Contract, record, e
 	if percent.IsNegative() || percent.GreaterThan(decimal.NewFromInt(100)) {
 		return invoices.Contract{}, record{}, r.errorf(v, percentKey, "want %s, got %q", percentWant, v.Value)
 	}
-	// DESIGN §6: contract dates are midnight UTC, month boundaries.
+	// DESIGN §6: contract dates are midnight UTC, month boundaries. A contract without `to` (or with
+	// `to: null`) is open-ended: it runs until a later import gives it an end.
 	var span [2]time.Time
 	for k, key := range []string{"from", "to"} {
 		t, err := r.timestamp(key)
@@ -271,6 +271,9 @@ func contract(j int, n *yaml.Node, account string) (invoices.Contract, record, e
 			return invoices.Contract{}, record{}, err
 		}
 		if t.IsZero() {
+			if key == "to" {
+				continue
+			}
 			return invoices.Contract{}, record{}, r.errorf(nil, key, "missing, want the start of a month, e.g. 2026-01-01")
 		}
 		if u := t.UTC(); u.Day() != 1 || !u.Equal(u.Truncate(24*time.Hour)) {
@@ -280,11 +283,19 @@ func contract(j int, n *yaml.Node, account string) (invoices.Contract, record, e
 		span[k] = t.UTC()
 	}
 	c := invoices.Contract{OnDemandDiscountPercent: percent, From: span[0], To: span[1]}
-	if !c.To.After(c.From) {
+	if !c.To.IsZero() && !c.To.After(c.From) {
 		return invoices.Contract{}, record{}, r.errorf(r.value("to"), "to", "want a month start after from (%s), got %s",
 			c.From.Format(time.DateOnly), c.To.Format(time.DateOnly))
 	}
 	return c, r, nil
+}
+
+// contractEnd is c's end date as messages show it: "open-ended" when it has none.
+func contractEnd(c invoices.Contract) string {
+	if c.To.IsZero() {
+		return "open-ended"
+	}
+	return c.To.Format(time.DateOnly)
 }
 
 // grantKinds are the kinds of credit grant, as messages list them.

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"billrun/invoices"
 )
@@ -308,6 +309,8 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 			`line 6: account a2, contracts[0]: to: `, `want a month start after from (2026-03-01), got 2026-02-01`},
 		{"overlapping contracts", "accounts:\n  - id: a2\n    contracts:\n      - {on_demand_discount_percent: \"1\", from: 2026-01-01, to: 2026-06-01}\n      - {on_demand_discount_percent: \"2\", from: 2026-05-01, to: 2026-07-01}\n",
 			`line 5: account a2, contracts[1]: from, to: `, `2026-05-01 to 2026-07-01 overlaps contracts[0] on line 4 (2026-01-01 to 2026-06-01)`},
+		{"contract overlapping an open-ended one", "accounts:\n  - id: a2\n    contracts:\n      - {on_demand_discount_percent: \"1\", from: 2026-01-01}\n      - {on_demand_discount_percent: \"2\", from: 2027-01-01, to: 2027-07-01}\n",
+			`line 5: account a2, contracts[1]: from, to: `, `2027-01-01 to 2027-07-01 overlaps contracts[0] on line 4 (2026-01-01 to open-ended)`},
 		{"misspelt contract key", `accounts: [{id: a, contracts: [{percent: "5", from: 2026-01-01, to: 2026-07-01}]}]`,
 			`line 1: account a, contracts[0]: percent: `, `unknown key`},
 
@@ -402,5 +405,24 @@ payments:
 	}
 	if err := imp.RequireNew(); err == nil || err.Error() != grants["g1"].IfNew.Error() {
 		t.Errorf("RequireNew() = %v, want g1's error", err)
+	}
+}
+
+// TestParseOpenEndedContract: a contract without `to`, or with `to: null`, runs from `from` with no
+// end (a zero To); one that ends before an open-ended one starts does not overlap it.
+func TestParseOpenEndedContract(t *testing.T) {
+	for _, src := range []string{
+		"accounts:\n  - id: a\n    contracts:\n      - {on_demand_discount_percent: \"5\", from: 2026-01-01, to: 2026-07-01}\n      - {on_demand_discount_percent: \"15\", from: 2026-07-01}\n",
+		"accounts:\n  - id: a\n    contracts:\n      - {on_demand_discount_percent: \"5\", from: 2026-01-01, to: 2026-07-01}\n      - {on_demand_discount_percent: \"15\", from: 2026-07-01, to: null}\n",
+		`{"accounts": [{"id": "a", "contracts": [{"on_demand_discount_percent": "5", "from": "2026-01-01", "to": "2026-07-01"}, {"on_demand_discount_percent": "15", "from": "2026-07-01", "to": null}]}]}`,
+	} {
+		imp, err := Parse([]byte(src))
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		cs := imp.Accounts[0].Contracts
+		if len(cs) != 2 || !cs[1].To.IsZero() || !cs[1].From.Equal(time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Fatalf("%s: contracts = %+v, want the second open-ended from 2026-07-01", src, cs)
+		}
 	}
 }

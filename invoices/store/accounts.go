@@ -315,7 +315,7 @@ func (a *importedAccount) apply(rec *invoices.AccountRecord) bool {
 	want := make([]contractRow, len(rec.Contracts))
 	for i, c := range rec.Contracts {
 		want[i] = contractRow{AccountID: rec.ID, Position: i, Percent: c.OnDemandDiscountPercent.String(),
-			From: fmtTime(c.From), To: fmtTime(c.To)}
+			From: fmtTime(c.From), To: fmtContractEnd(c.To)}
 	}
 	if slices.EqualFunc(a.contracts, want, sameContractRow) {
 		return changed
@@ -630,11 +630,21 @@ func (r contractRow) contract() (invoices.Contract, error) {
 	if err != nil {
 		return invoices.Contract{}, err
 	}
-	to, err := parseTime(r.To)
-	if err != nil {
-		return invoices.Contract{}, err
+	var to time.Time // an open-ended contract's to_at is ''
+	if r.To != "" {
+		if to, err = parseTime(r.To); err != nil {
+			return invoices.Contract{}, err
+		}
 	}
 	return invoices.Contract{OnDemandDiscountPercent: pct, From: from, To: to}, nil
+}
+
+// fmtContractEnd is a contract's stored to_at: ” for an open-ended contract (a zero To).
+func fmtContractEnd(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return fmtTime(t)
 }
 
 func (r grantRow) grant() (invoices.Grant, error) {

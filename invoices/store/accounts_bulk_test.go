@@ -25,6 +25,7 @@ func TestImportAccountsBulk(t *testing.T) {
 		{"ManyAccounts", testImportManyAccounts},
 		{"AllOrNothing", testImportAllOrNothing},
 		{"DecimalSpelling", testImportDecimalSpelling},
+		{"OpenEndedContract", testImportOpenEndedContract},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -52,7 +53,11 @@ func contractsText(a invoices.Account) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%s%%[%s,%s)", c.OnDemandDiscountPercent, c.From.Format(time.DateOnly), c.To.Format(time.DateOnly))
+		end := "open"
+		if !c.To.IsZero() {
+			end = c.To.Format(time.DateOnly)
+		}
+		fmt.Fprintf(&b, "%s%%[%s,%s)", c.OnDemandDiscountPercent, c.From.Format(time.DateOnly), end)
 	}
 	return b.String()
 }
@@ -467,5 +472,30 @@ func testImportMatchesSequential(t *testing.T, bulk, seq *store.Store) {
 	if failed == 0 || failed > 20 || accounts < 200 || grants == 0 || payments == 0 {
 		t.Errorf("random imports: %d failed; %d accounts, %d grants, %d payments changed: the generator no longer covers the cases",
 			failed, accounts, grants, payments)
+	}
+}
+
+// testImportOpenEndedContract: a contract with no end (a zero To) is stored as such and read back
+// open-ended; importing it again changes nothing, and giving it an end later does.
+func testImportOpenEndedContract(t *testing.T, s *store.Store) {
+	open := invoices.Contract{OnDemandDiscountPercent: dec("15"), From: tm("2026-07-01T00:00:00Z")}
+	rec := invoices.AccountRecord{ID: "acct_o", Name: ptr("O"), ContractsSet: true, Contracts: []invoices.Contract{h1, open}}
+	if got := mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{rec}}); got.Accounts != 1 {
+		t.Errorf("first import = %+v, want 1 account", got)
+	}
+	if got, want := contractsText(accountsByID(t, s)["acct_o"]), "10%[2026-01-01,2026-07-01) 15%[2026-07-01,open)"; got != want {
+		t.Errorf("contracts = %s, want %s", got, want)
+	}
+	if got := mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{rec}}); got.Accounts != 0 {
+		t.Errorf("the same import again = %+v, want nothing changed", got)
+	}
+	ended := open
+	ended.To = tm("2027-01-01T00:00:00Z")
+	rec.Contracts = []invoices.Contract{h1, ended}
+	if got := mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{rec}}); got.Accounts != 1 {
+		t.Errorf("import ending the contract = %+v, want 1 account", got)
+	}
+	if got, want := contractsText(accountsByID(t, s)["acct_o"]), "10%[2026-01-01,2026-07-01) 15%[2026-07-01,2027-01-01)"; got != want {
+		t.Errorf("contracts after the end = %s, want %s", got, want)
 	}
 }
