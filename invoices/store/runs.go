@@ -35,7 +35,11 @@ const runColumns = `id, kind, period, scope, at, started_at, finished_at, status
 	manifest, counts, totals`
 
 func newRunRow(run *invoices.Run) (runRow, error) {
-	manifest, err := json.Marshal(run.Manifest)
+	objects := run.Manifest
+	if objects == nil {
+		objects = []rating.Object{} // a run that read no usage (an import) has an empty manifest, not null
+	}
+	manifest, err := json.Marshal(objects)
 	if err != nil {
 		return runRow{}, fmt.Errorf("manifest: %w", err)
 	}

@@ -788,6 +788,12 @@ func testRuns(t *testing.T, s *store.Store) {
 	if err := s.FinishRun(t.Context(), failed); err != nil {
 		t.Fatalf("FinishRun: %v", err)
 	}
+	// A run that read no objects stores an empty manifest, not null: a reader of the runs table takes
+	// the column as a list.
+	var manifest string
+	if err := store.DB(s).QueryRowContext(t.Context(), "SELECT manifest FROM runs WHERE id = 'run-2'").Scan(&manifest); err != nil || manifest != "[]" {
+		t.Errorf("run-2's manifest column = %q, %v, want []", manifest, err)
+	}
 	sweep := mk("run-3", invoices.RunSweep, start.Add(2*time.Hour), invoices.RunSucceeded)
 	if err := s.FinishRun(t.Context(), sweep); err != nil {
 		t.Fatalf("FinishRun: %v", err)
