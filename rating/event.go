@@ -61,6 +61,14 @@ const (
 	RejectDuplicateConflict  RejectCode = "duplicate_conflict"
 )
 
+// TotalOverflow is what Rater.Add and its variants return in place of a reject code when adding the
+// event would carry one of its line's totals past what billrun holds (2^63−1 tokens or GPU-seconds).
+// It is not a reject of DESIGN §11 and never stored: the event itself is valid, and which event of a
+// line crosses the limit depends on the order a read's workers add them in. The read fails instead, as
+// it does when merging the workers' aggregates overflows, so the outcome is the same with any number
+// of workers.
+const TotalOverflow RejectCode = "total_overflow"
+
 // RejectCodes lists every reject code in a stable order, for counts and reports.
 var RejectCodes = []RejectCode{
 	RejectInvalidJSON, RejectMissingField, RejectInvalidValue, RejectUnknownType, RejectWrongPartition,

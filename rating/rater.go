@@ -57,7 +57,8 @@ func (r *Rater) Takes(ev *Event) bool {
 }
 
 // Add rates ev into agg. It returns a reject code and message when the account is unknown, a price is
-// missing, or a quantity overflows; agg is then unchanged.
+// missing or a quantity of the event is too large, and TotalOverflow when adding it would overflow a
+// line's total; agg is then unchanged.
 func (r *Rater) Add(ev *Event, agg *Aggregate) (RejectCode, string) {
 	return r.add(ev, nil, agg)
 }
@@ -158,7 +159,7 @@ func (r *Rater) add(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, str
 			return RejectInvalidValue, "training_tokens × epochs is too large"
 		}
 		if !g.add(miTrainingTokens, Quantity{Units: tokens}) {
-			return RejectInvalidValue, "quantity total overflows"
+			return TotalOverflow, "quantity total overflows"
 		}
 	case KindGPU:
 		if code, msg := r.addGPU(ev, syms, agg); code != "" {
@@ -185,7 +186,7 @@ func (r *Rater) addServerless(ev *Event, g *meterGroup) (RejectCode, string) {
 	cached, ok2 := addUnits(u[1], ev.CachedInputTokens)
 	out, ok3 := addUnits(u[2], ev.OutputTokens)
 	if !ok1 || !ok2 || !ok3 {
-		return RejectInvalidValue, "quantity total overflows"
+		return TotalOverflow, "quantity total overflows"
 	}
 	u[0], u[1], u[2] = in, cached, out
 	return "", ""
@@ -293,7 +294,7 @@ func (r *Rater) addGPU(ev *Event, syms *EventSyms, agg *Aggregate) (RejectCode, 
 	// Check every piece before changing anything, so a rejected event leaves no trace.
 	for i := range pieces {
 		if _, ok := pieces[i].g.quantity(miGPUSeconds).add(pieces[i].q); !ok {
-			return RejectInvalidValue, "quantity total overflows"
+			return TotalOverflow, "quantity total overflows"
 		}
 	}
 	for i := range pieces {

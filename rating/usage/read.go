@@ -111,6 +111,11 @@ type Result struct {
 	Taken []int64
 }
 
+// ErrTotalOverflow is returned by Read when a line's total (tokens or GPU-seconds of one account and
+// line) does not fit in 64 bits. It fails the read rather than rejecting the event that crosses the
+// limit: that event is valid, and which one it is depends on how the workers split the objects.
+var ErrTotalOverflow = errors.New("usage: a quantity total overflows 64 bits")
+
 // ErrLineTooLong is wrapped by the error Read returns for a line longer than 16 MiB.
 var ErrLineTooLong = errors.New("line longer than 16 MiB")
 
@@ -435,9 +440,14 @@ func (r *reader) result(p *passResult) (*Result, error) {
 		copies = append(copies, w.copies...)
 		aggs = append(aggs, w.agg)
 	}
+	for _, w := range p.workers {
+		if w.overflow {
+			return nil, ErrTotalOverflow
+		}
+	}
 	agg, ok := rating.MergeAll(aggs, r.opts.Workers)
 	if !ok {
-		return nil, errors.New("usage: a quantity total overflows 64 bits")
+		return nil, ErrTotalOverflow
 	}
 	out.Aggregate = agg
 	rejects = append(rejects, firstPerID(raterRejects)...)

@@ -479,6 +479,33 @@ func TestReadExactDuplicate(t *testing.T) {
 	}
 }
 
+func TestReadTotalOverflowFailsWithAnyWorkers(t *testing.T) {
+	// Two valid events of one line, in two objects: 9,000,000,000,000,000,000 and
+	// 8,000,000,000,000,000,000 input tokens. Each fits in 64 bits, their sum 1.7e19 does not (2^63−1 is
+	// about 9.22e18). With one worker the second add used to be rejected invalid_value and the first
+	// billed; with two, each worker held one and their merge failed the read — the outcome depended on
+	// scheduling. Now the read fails the same way with any number of workers, and rejects nothing.
+	files := map[string][]byte{
+		"dt=2026-10-05/a.jsonl": jsonl(svl("o1", "2026-10-05T10:00:00Z", "acct_1", 9_000_000_000_000_000_000, 0)),
+		"dt=2026-10-06/b.jsonl": jsonl(svl("o2", "2026-10-06T10:00:00Z", "acct_1", 8_000_000_000_000_000_000, 0)),
+	}
+	for _, workers := range []int{1, 2, 4} {
+		for range 3 {
+			_, err := readTree(t, files, Options{Workers: workers})
+			if !errors.Is(err, ErrTotalOverflow) {
+				t.Fatalf("Read with %d workers: err = %v, want ErrTotalOverflow", workers, err)
+			}
+		}
+	}
+	// Just below the limit nothing fails: 9,000,000,000,000,000,000 + 223,372,036,854,775,807 = 2^63−1.
+	files["dt=2026-10-06/b.jsonl"] = jsonl(svl("o2", "2026-10-06T10:00:00Z", "acct_1", 223_372_036_854_775_807, 0))
+	for _, workers := range []int{1, 2} {
+		res := mustRead(t, files, Options{Workers: workers})
+		checkCounts(t, res, 2, 2, 2, 0, 0)
+		checkLines(t, res, map[string]string{"acct_1 serverless m-small input_tokens @0.2": "9223372036854775807"})
+	}
+}
+
 func TestReadConflict(t *testing.T) {
 	// c1 has three copies: two equal, one with different output tokens. All three are rejected and
 	// nothing of c1 is billed, whatever the file order; e1 and e2 are billed: 1 + 2 = 3 input tokens.

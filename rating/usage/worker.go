@@ -125,6 +125,10 @@ type worker struct {
 	rejects                            []lineReject
 	raterRejects                       []lineReject
 	copies                             []conflictCopy
+
+	// overflow records that adding a first copy would have overflowed a line's total
+	// (rating.TotalOverflow): the read then fails, whatever the split of events among workers.
+	overflow bool
 }
 
 func newWorker(ps *passState) (*worker, error) {
@@ -416,6 +420,10 @@ func (w *worker) flush() {
 			continue
 		}
 		if code, msg := w.rateHinted(p); code != "" {
+			if code == rating.TotalOverflow {
+				w.overflow = true
+				continue
+			}
 			w.raterRejects = append(w.raterRejects, lineReject{obj: p.oi, line: p.line,
 				id: string(w.arena[p.idOff:p.idEnd]), code: code, msg: msg})
 			continue
