@@ -187,9 +187,17 @@ func DiffUsage(docsBy map[string][]Document, rated map[string][]rating.Line) []U
 	sort.Strings(ids)
 	var out []UsageDrift
 	for _, a := range ids {
-		for _, d := range DiffLines(SumLines(docsBy[a]), rated[a]) {
-			out = append(out, UsageDrift{Account: a, LineDiff: d})
-		}
+		out = append(out, DiffAccountUsage(a, docsBy[a], rated[a])...)
+	}
+	return out
+}
+
+// DiffAccountUsage is DiffUsage for one account: its documents of the period and its freshly rated
+// lines. A reconciliation can then rate and compare one account at a time.
+func DiffAccountUsage(account string, docs []Document, rated []rating.Line) []UsageDrift {
+	var out []UsageDrift
+	for _, d := range DiffLines(SumLines(docs), rated) {
+		out = append(out, UsageDrift{Account: account, LineDiff: d})
 	}
 	return out
 }

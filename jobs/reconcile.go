@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,14 +48,28 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 	for _, d := range docs {
 		docsBy[d.Account] = append(docsBy[d.Account], d)
 	}
-	rated := map[string][]rating.Line{}
-	for _, id := range res.Aggregate.Accounts() {
-		rated[id] = j.rateAccount(byID[id], res.Aggregate.BuildAccountLines(id), p.Start())
-		if err := invoices.CheckLineAmounts(rated[id]); err != nil {
-			return nil, fmt.Errorf("reconcile %s: account %s: %w", p, id, err)
-		}
+	// Rate and compare one account at a time, in account order (as DiffUsage orders its drift), so
+	// that only one account's fresh lines are live at once.
+	ids := res.Aggregate.Accounts()
+	used := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		used[id] = true
 	}
-	rec.Usage = invoices.DiffUsage(docsBy, rated)
+	for id := range docsBy {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		var rated []rating.Line
+		if used[id] {
+			rated = j.rateAccount(byID[id], res.Aggregate.BuildAccountLines(id), p.Start())
+			if err := invoices.CheckLineAmounts(rated); err != nil {
+				return nil, fmt.Errorf("reconcile %s: account %s: %w", p, id, err)
+			}
+		}
+		rec.Usage = append(rec.Usage, invoices.DiffAccountUsage(id, docsBy[id], rated)...)
+	}
+	res.Aggregate = nil
 
 	numbers, err := j.Store.DocumentNumbers(ctx)
 	if err != nil {

@@ -24,7 +24,9 @@ type RerunOptions struct {
 
 // RerunSummary is what a rerun decided (and, unless dry, did) per account.
 type RerunSummary struct {
-	Run         *invoices.Run // nil for a dry run
+	Run *invoices.Run // nil for a dry run
+	// Corrections has one entry per account in scope; an entry's Original is the original invoice's
+	// header, without its lines and consumptions (the diffs say what changed).
 	Corrections []invoices.Correction
 	Issued      []invoices.Document
 	Voided      []string
@@ -142,7 +144,17 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 			return fmt.Errorf("rerun %s: account %s: %w", p, id, err)
 		}
 		c := invoices.PlanCorrection(id, p, docsBy[id], lines, acct.Grants, payBy[id], at, terms)
-		sum.Corrections = append(sum.Corrections, c)
+		// The summary keeps what the report of the rerun shows: the original's number, the line diffs
+		// and the document drafted. The account's stored documents and their lines are then garbage,
+		// so a rerun of a whole period holds one account's documents at a time, not the period's.
+		delete(docsBy, id)
+		kept := c
+		if c.Original != nil {
+			o := *c.Original
+			o.Lines, o.Consumptions = nil, nil
+			kept.Original = &o
+		}
+		sum.Corrections = append(sum.Corrections, kept)
 		if run == nil {
 			continue
 		}
@@ -168,6 +180,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 			sum.Corrections[len(sum.Corrections)-1].Doc = c.Doc
 		}
 	}
+	res.Aggregate = nil // the exports read the period's documents back; the read's sums are done with
 	if run == nil {
 		return nil
 	}
