@@ -124,9 +124,10 @@ func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Docu
 		out[i] = d
 		index[r.ID] = &out[i]
 	}
+	texts := map[string]string{} // the lines' texts, one copy of each for the period
 	for _, r := range lines {
 		d := index[r.DocumentID]
-		if d.Lines, err = parseLinesJSON(r.Lines); err != nil {
+		if d.Lines, err = parseLinesJSONShared(r.Lines, texts); err != nil {
 			return nil, fmt.Errorf("store: documents %s: %s lines: %w", p, d.Number, err)
 		}
 	}

@@ -168,7 +168,15 @@ func appendJSONText(dst []byte, s string) []byte {
 // (migration 4 builds them with json_group_array or json_agg, which put spaces and escapes of their
 // own): any JSON whitespace and string escape is taken. Errors name the line and field.
 func parseLinesJSON(data []byte) ([]rating.Line, error) {
-	p := &linesParser{data: data}
+	return parseLinesJSONShared(data, nil)
+}
+
+// parseLinesJSONShared is parseLinesJSON whose lines share their texts (kind, product, base model,
+// deployment, meter, description, unit) through texts, the strings made so far by the parses that
+// share it (nil: none). A period's lines repeat a few hundred texts over hundreds of thousands of lines:
+// sharing them keeps one copy of each, where every line had its own.
+func parseLinesJSONShared(data []byte, texts map[string]string) ([]rating.Line, error) {
+	p := &linesParser{data: data, texts: texts}
 	p.ws()
 	if !p.eat('[') {
 		return nil, p.fail("want [ to open the lines")
@@ -196,9 +204,24 @@ func parseLinesJSON(data []byte) ([]rating.Line, error) {
 }
 
 type linesParser struct {
-	data []byte
-	pos  int
-	buf  []byte // an unescaped string's bytes, reused
+	data  []byte
+	pos   int
+	buf   []byte            // an unescaped string's bytes, reused
+	desc  []byte            // a derived description's bytes, reused
+	texts map[string]string // the texts made so far, when shared (parseLinesJSONShared)
+}
+
+// keep returns b as a string: the one texts already holds, if any.
+func (p *linesParser) keep(b []byte) string {
+	if p.texts == nil {
+		return string(b)
+	}
+	if s, ok := p.texts[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	p.texts[s] = s
+	return s
 }
 
 func (p *linesParser) fail(msg string) error { return fmt.Errorf("at byte %d: %s", p.pos, msg) }
@@ -252,8 +275,13 @@ func (p *linesParser) line() (rating.Line, error) {
 			texts[i], err = p.integer()
 		case (i == 5 || i == 6 || i == 8) && p.literal("null"):
 			null[i] = true
-		default:
+		case i == 6 || i == 8 || i == 9: // a decimal's text, parsed below
 			texts[i], err = p.str()
+		default:
+			var b []byte
+			if b, err = p.strBytes(); err == nil {
+				texts[i] = p.keep(b)
+			}
 		}
 		if err != nil {
 			return l, fmt.Errorf("%s: %w", lineFieldNames[i], err)
@@ -266,11 +294,12 @@ func (p *linesParser) line() (rating.Line, error) {
 	l = rating.Line{Kind: rating.Kind(texts[0]), Product: texts[1], BaseModel: texts[2], Deployment: texts[3],
 		Meter: rating.Meter(texts[4]), Description: texts[5], Unit: texts[7]}
 	if null[5] {
-		d, ok := derivedDescription(l.Kind, l.Product, l.BaseModel, l.Deployment, l.Meter)
+		d, ok := appendDerivedDescription(p.desc[:0], l.Kind, l.Product, l.BaseModel, l.Deployment, l.Meter)
 		if !ok {
 			return l, fmt.Errorf("description: null on a %q line, which has none to derive", l.Kind)
 		}
-		l.Description = d
+		p.desc = d
+		l.Description = p.keep(d)
 	}
 	var err error
 	for _, f := range []struct {
@@ -320,38 +349,45 @@ func (p *linesParser) integer() (string, error) {
 
 // str reads a JSON string.
 func (p *linesParser) str() (string, error) {
+	b, err := p.strBytes()
+	return string(b), err
+}
+
+// strBytes reads a JSON string and returns its bytes, valid until the next read: a part of the data,
+// or of p.buf when the string has escapes.
+func (p *linesParser) strBytes() ([]byte, error) {
 	if !p.eat('"') {
-		return "", p.fail(`want a string`)
+		return nil, p.fail(`want a string`)
 	}
 	start := p.pos
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		switch {
 		case c == '"':
-			s := string(p.data[start:p.pos])
+			b := p.data[start:p.pos]
 			p.pos++
-			return s, nil
+			return b, nil
 		case c == '\\':
 			return p.escaped(start)
 		case c < 0x20:
-			return "", p.fail("control character in a string")
+			return nil, p.fail("control character in a string")
 		}
 		p.pos++
 	}
-	return "", p.fail("unterminated string")
+	return nil, p.fail("unterminated string")
 }
 
-// escaped reads the rest of a string that started at start and has an escape at p.pos.
-func (p *linesParser) escaped(start int) (string, error) {
+// escaped reads the rest of a string that started at start and has an escape at p.pos, into p.buf.
+func (p *linesParser) escaped(start int) ([]byte, error) {
 	p.buf = append(p.buf[:0], p.data[start:p.pos]...)
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		switch {
 		case c == '"':
 			p.pos++
-			return string(p.buf), nil
+			return p.buf, nil
 		case c < 0x20:
-			return "", p.fail("control character in a string")
+			return nil, p.fail("control character in a string")
 		case c != '\\':
 			p.buf = append(p.buf, c)
 			p.pos++
@@ -378,25 +414,25 @@ func (p *linesParser) escaped(start int) (string, error) {
 		case 'u':
 			r, err := p.hex4()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			if utf16.IsSurrogate(r) {
 				r2 := rune(-1)
 				if p.literal(`\u`) {
 					if r2, err = p.hex4(); err != nil {
-						return "", err
+						return nil, err
 					}
 				}
 				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
-					return "", p.fail("unpaired surrogate in a \\u escape")
+					return nil, p.fail("unpaired surrogate in a \\u escape")
 				}
 			}
 			p.buf = utf8.AppendRune(p.buf, r)
 		default:
-			return "", p.fail(fmt.Sprintf("unknown escape \\%c", e))
+			return nil, p.fail(fmt.Sprintf("unknown escape \\%c", e))
 		}
 	}
-	return "", p.fail("unterminated string")
+	return nil, p.fail("unterminated string")
 }
 
 // hex4 reads the four hex digits of a \u escape.

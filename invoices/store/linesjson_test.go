@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/shopspring/decimal"
 
@@ -225,10 +226,28 @@ func FuzzLinesJSON(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(`[["a", "b", "c", "d", "e", "f\u00e9\/", null, "g", null, "1", -0]]`))
+	earlier, err := appendLinesJSON(nil, trickyLines(7, 5))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lines, err := parseLinesJSON(data)
 		if err != nil {
 			return
+		}
+		// Parsed with the texts of an earlier parse shared, the lines are the same.
+		texts := map[string]string{}
+		if _, err := parseLinesJSONShared(earlier, texts); err != nil {
+			t.Fatal(err)
+		}
+		if shared, err := parseLinesJSONShared(data, texts); err != nil || len(shared) != len(lines) {
+			t.Fatalf("%q with shared texts: %d lines, %v; alone %d lines", data, len(shared), err, len(lines))
+		} else {
+			for k := range lines {
+				if !sameLine(shared[k], lines[k]) {
+					t.Fatalf("line %d with shared texts %+v, alone %+v", k, shared[k], lines[k])
+				}
+			}
 		}
 		if utf8.Valid(data) {
 			var std [][]any
@@ -330,3 +349,28 @@ type chunked struct {
 }
 
 func (c *chunked) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.size)]) }
+
+// TestParseLinesJSONSharesTexts: two documents' lines parsed with one texts table hold one copy of each
+// text — the product, the unit and the derived description of the second are the first's strings.
+func TestParseLinesJSONSharesTexts(t *testing.T) {
+	line := rating.Line{Kind: rating.KindServerless, Product: "accounts/x/models/m", Meter: rating.MeterInput,
+		Unit: "1M tokens", Quantity: decimal.NewFromInt(1200000), UnitPrice: decimal.RequireFromString("0.20"),
+		Unrounded: decimal.RequireFromString("0.24"), Amount: 24}
+	line.Description, _ = derivedDescription(line.Kind, line.Product, "", "", line.Meter)
+	data, err := appendLinesJSON(nil, []rating.Line{line})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]string{}
+	a, errA := parseLinesJSONShared(data, texts)
+	b, errB := parseLinesJSONShared(bytes.Clone(data), texts)
+	if errA != nil || errB != nil || len(a) != 1 || len(b) != 1 || !sameLine(a[0], line) || !sameLine(b[0], line) {
+		t.Fatalf("parsed %+v, %v and %+v, %v; want %+v", a, errA, b, errB, line)
+	}
+	for name, pair := range map[string][2]string{"product": {a[0].Product, b[0].Product}, "unit": {a[0].Unit, b[0].Unit},
+		"description": {a[0].Description, b[0].Description}} {
+		if unsafe.StringData(pair[0]) != unsafe.StringData(pair[1]) {
+			t.Errorf("%s: two copies of %q", name, pair[0])
+		}
+	}
+}
