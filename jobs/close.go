@@ -60,6 +60,12 @@ func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*
 		return nil, fmt.Errorf("close %s: start run: %w", p, err)
 	}
 	log := j.Logger.With("run_id", run.ID, "period", p.String())
+	if at.Before(p.End()) {
+		// Allowed (an early close, or a replay with a past --at), but usage reported after it is billed
+		// only by a rerun: say so where cron's and ops' logs will show it.
+		log.Warn("closing a period before it ends: usage reported after this close is billed only by a rerun",
+			"at", at.Format(time.RFC3339), "period_end", p.End().Format(time.RFC3339))
+	}
 	sum := &CloseSummary{Run: run}
 	err = j.close(ctx, log, p, at, opts, run, sum)
 	end := j.now()

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -8,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"billrun/invoices/store/storetest"
 	"billrun/jobs"
@@ -75,6 +78,34 @@ func TestCloseWritesNoExportWhenStandingFails(t *testing.T) {
 					t.Errorf("the failed close left %s", e.Name())
 				}
 			})
+		}
+	}
+}
+
+// TestCloseWarnsBeforePeriodEnd: a close whose --at falls before the period's end goes ahead (a replay
+// or an early close) but logs a warning that later usage needs a rerun; one at or after the end does not.
+func TestCloseWarnsBeforePeriodEnd(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	for _, tc := range []struct {
+		at   time.Time
+		warn bool
+	}{
+		{fixturePeriod.End().Add(-time.Hour), true},
+		{fixturePeriod.End(), false},
+		{fixtureAt, false},
+	} {
+		st := storetest.OpenSQLite(t)
+		if _, err := st.ImportAccounts(context.Background(), imp); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		j := &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+			PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		if _, err := j.Close(context.Background(), fixturePeriod, jobs.CloseOptions{At: tc.at}); err != nil {
+			t.Fatalf("close at %s: %v", tc.at, err)
+		}
+		if got := strings.Contains(logs.String(), "closing a period before it ends"); got != tc.warn {
+			t.Errorf("close at %s: warned %v, want %v; logs:\n%s", tc.at, got, tc.warn, logs.String())
 		}
 	}
 }
