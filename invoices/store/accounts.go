@@ -53,6 +53,18 @@ type paymentRow struct {
 
 // forUpdate locks the rows a read-modify-write selects; SQLite's immediate transactions already
 // serialize writers.
+// bytewise returns the text column col for an ORDER BY that sorts by bytes, as Go compares strings and
+// SQLite's default BINARY collation does. A PostgreSQL database created with a linguistic collation
+// (en_US.UTF-8, an ICU locale: the default of many installations) would otherwise order ids like "a",
+// "A", "_x" differently from SQLite, and the standing rows, their change events, payments and
+// rejects would come out of the two backends in different orders.
+func (s *Store) bytewise(col string) string {
+	if s.dialect == dialectPostgres {
+		return col + ` COLLATE "C"`
+	}
+	return col
+}
+
 func (s *Store) forUpdate() string {
 	if s.dialect == dialectPostgres {
 		return " FOR UPDATE"
@@ -204,7 +216,7 @@ func (s *Store) importAccountRows(ctx context.Context, tx *sqlx.Tx, recs []invoi
 	err := inChunks(ids, func(args []any) error {
 		var rows []accountRow
 		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT id, name, email, payment_method, spend_limit_override
-				FROM accounts WHERE id IN `+valuesList(1, len(args))+` ORDER BY id`+s.forUpdate()), args...); err != nil {
+				FROM accounts WHERE id IN `+valuesList(1, len(args))+` ORDER BY `+s.bytewise("id")+s.forUpdate()), args...); err != nil {
 			return fmt.Errorf("accounts %s–%s: %w", args[0], args[len(args)-1], err)
 		}
 		for _, r := range rows {
@@ -219,7 +231,7 @@ func (s *Store) importAccountRows(ctx context.Context, tx *sqlx.Tx, recs []invoi
 	err = inChunks(contractIDs, func(args []any) error {
 		var rows []contractRow
 		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT account_id, position, on_demand_discount_percent, from_at, to_at
-				FROM contracts WHERE account_id IN `+valuesList(1, len(args))+` ORDER BY account_id, position`),
+				FROM contracts WHERE account_id IN `+valuesList(1, len(args))+` ORDER BY `+s.bytewise("account_id")+`, position`),
 			args...); err != nil {
 			return fmt.Errorf("contracts of accounts %s–%s: %w", args[0], args[len(args)-1], err)
 		}
@@ -551,7 +563,7 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 // accounts from unknown ones, without the contracts and grants Accounts loads.
 func (s *Store) AccountIDs(ctx context.Context) ([]string, error) {
 	var ids []string
-	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM accounts ORDER BY id`); err != nil {
+	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM accounts ORDER BY `+s.bytewise("id")); err != nil {
 		return nil, fmt.Errorf("store: account ids: %w", err)
 	}
 	return ids, nil
@@ -566,11 +578,11 @@ func (s *Store) Accounts(ctx context.Context) ([]invoices.Account, error) {
 	var grants []grantRow
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.SelectContext(ctx, &accts, `SELECT id, name, email, payment_method, spend_limit_override
-			FROM accounts ORDER BY id`); err != nil {
+			FROM accounts ORDER BY `+s.bytewise("id")); err != nil {
 			return err
 		}
 		if err := tx.SelectContext(ctx, &contracts, `SELECT account_id, position, on_demand_discount_percent, from_at, to_at
-			FROM contracts ORDER BY account_id, position`); err != nil {
+			FROM contracts ORDER BY `+s.bytewise("account_id")+`, position`); err != nil {
 			return err
 		}
 		// The consumption of every grant in one aggregate joined to the grants, not a subquery per grant:
@@ -583,7 +595,7 @@ func (s *Store) Accounts(ctx context.Context) ([]invoices.Account, error) {
 				SELECT c.grant_id, SUM(c.amount_cents) AS consumed
 				FROM consumptions c JOIN documents d ON d.id = c.document_id
 				WHERE d.voided_at IS NULL GROUP BY c.grant_id) u ON u.grant_id = g.id
-			ORDER BY g.account_id, g.granted_at, g.id`)
+			ORDER BY `+s.bytewise("g.account_id")+`, `+s.bytewise("g.granted_at")+`, `+s.bytewise("g.id"))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: accounts: %w", err)
@@ -665,7 +677,7 @@ func (r grantRow) grant() (invoices.Grant, error) {
 func (s *Store) Payments(ctx context.Context) ([]invoices.Payment, error) {
 	var rows []paymentRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT id, account_id, amount_cents, paid_at, invoice, for_credits
-		FROM payments ORDER BY paid_at, id`); err != nil {
+		FROM payments ORDER BY `+s.bytewise("paid_at")+`, `+s.bytewise("id")); err != nil {
 		return nil, fmt.Errorf("store: payments: %w", err)
 	}
 	out := make([]invoices.Payment, len(rows))

@@ -556,7 +556,7 @@ func (s *Store) insertConsumptions(ctx context.Context, tx *sqlx.Tx, docs []*inv
 		// Locked in id order, so concurrent issuers consuming the same grants wait rather than deadlock.
 		var rows []grantRow
 		if err := tx.SelectContext(ctx, &rows, s.q(`SELECT id, account_id, kind, amount_cents, granted_at, expires_at,
-				source, 0 AS consumed_cents FROM grants WHERE id IN `+valuesList(1, len(args))+` ORDER BY id`+s.forUpdate()),
+				source, 0 AS consumed_cents FROM grants WHERE id IN `+valuesList(1, len(args))+` ORDER BY `+s.bytewise("id")+s.forUpdate()),
 			args...); err != nil {
 			return fmt.Errorf("grants: %w", err)
 		}

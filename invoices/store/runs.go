@@ -220,7 +220,7 @@ func (s *Store) latestCloseOrRerun(ctx context.Context, p rating.Period, what st
 		args = append(args, string(status))
 	}
 	var r runRow
-	if err := s.db.GetContext(ctx, &r, s.q(query+` ORDER BY started_at DESC, id DESC LIMIT 1`), args...); err != nil {
+	if err := s.db.GetContext(ctx, &r, s.q(query+` ORDER BY `+s.bytewise("started_at")+` DESC, `+s.bytewise("id")+` DESC LIMIT 1`), args...); err != nil {
 		return nil, fmt.Errorf("store: %s of %s: %w", what, p, notFound(err))
 	}
 	run, err := r.run()
@@ -297,7 +297,7 @@ func (s *Store) insertRejects(ctx context.Context, tx *sqlx.Tx, runID string, re
 func (s *Store) Rejects(ctx context.Context, runID string) ([]rating.Reject, error) {
 	var out []rating.Reject
 	rows, err := s.db.QueryxContext(ctx, s.q(`SELECT object, line, event_id, code, message FROM rejects
-		WHERE run_id = ? ORDER BY object, line, id`), runID)
+		WHERE run_id = ? ORDER BY `+s.bytewise("object")+`, line, id`), runID)
 	if err != nil {
 		return nil, fmt.Errorf("store: rejects of run %s: %w", runID, err)
 	}

@@ -174,7 +174,7 @@ func (s *Store) Standing(ctx context.Context) ([]invoices.Standing, error) {
 	var rows []standingRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT account_id, status, reasons, tier, spend_limit_cents,
 		usage_limit_cents, month_usage_cents, credit_balance_cents, historical_spend_cents, evaluated_at, run_id
-		FROM account_standing ORDER BY account_id`); err != nil {
+		FROM account_standing ORDER BY `+s.bytewise("account_id")); err != nil {
 		return nil, fmt.Errorf("store: standing: %w", err)
 	}
 	out := make([]invoices.Standing, len(rows))
@@ -196,7 +196,7 @@ func (s *Store) Standing(ctx context.Context) ([]invoices.Standing, error) {
 func (s *Store) StandingEvents(ctx context.Context) ([]invoices.StandingEvent, error) {
 	var rows []standingEventRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT account_id, at, old_status, new_status, old_reasons, reasons, run_id
-		FROM standing_events ORDER BY at, id`); err != nil {
+		FROM standing_events ORDER BY `+s.bytewise("at")+`, id`); err != nil {
 		return nil, fmt.Errorf("store: standing events: %w", err)
 	}
 	out := make([]invoices.StandingEvent, len(rows))
