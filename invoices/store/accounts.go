@@ -51,8 +51,6 @@ type paymentRow struct {
 	ForCredits bool   `db:"for_credits"`
 }
 
-// forUpdate locks the rows a read-modify-write selects; SQLite's immediate transactions already
-// serialize writers.
 // bytewise returns the text column col for an ORDER BY that sorts by bytes, as Go compares strings and
 // SQLite's default BINARY collation does. A PostgreSQL database created with a linguistic collation
 // (en_US.UTF-8, an ICU locale: the default of many installations) would otherwise order ids like "a",
@@ -65,6 +63,8 @@ func (s *Store) bytewise(col string) string {
 	return col
 }
 
+// forUpdate locks the rows a read-modify-write selects; SQLite's immediate transactions already
+// serialize writers.
 func (s *Store) forUpdate() string {
 	if s.dialect == dialectPostgres {
 		return " FOR UPDATE"
