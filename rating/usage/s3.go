@@ -253,6 +253,9 @@ func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, []strin
 			Prefix:    aws.String(partition),
 			Delimiter: aws.String("/"), // deeper "folders" come back as common prefixes, which we skip
 			MaxKeys:   aws.Int32(s.listPageKeys),
+			// Keys are returned URL-encoded: XML 1.0 cannot carry every character a key may hold (U+0001,
+			// and a CR would come back as LF), so without it such a key fails the whole listing.
+			EncodingType: types.EncodingTypeUrl,
 		}, func(o *s3.ListObjectsV2PaginatorOptions) {
 			o.StopOnDuplicateToken = true // a server repeating its token must not loop us forever
 		})
@@ -264,7 +267,10 @@ func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, []strin
 			}
 			nPages++
 			for _, o := range page.Contents {
-				key := aws.ToString(o.Key)
+				key, err := listedKey(page.EncodingType, aws.ToString(o.Key))
+				if err != nil {
+					return nil, nil, fmt.Errorf("%s page %d: %w", s.uri(partition), nPages, err)
+				}
 				name, ok := strings.CutPrefix(key, partition)
 				if !ok || name == "" || strings.Contains(name, "/") {
 					continue
@@ -292,6 +298,20 @@ func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, []strin
 	objects := slices.Collect(maps.Values(seen))
 	slices.SortFunc(objects, func(a, b rating.Object) int { return cmp.Compare(a.Key, b.Key) })
 	return objects, slices.Sorted(maps.Keys(misnamed)), nil
+}
+
+// listedKey returns a key as ListObjectsV2 listed it: URL-decoded when the response says it is encoded
+// (a server that ignores the request's encoding type sends keys as they are, and decoding those would
+// turn a "+" into a space).
+func listedKey(enc types.EncodingType, key string) (string, error) {
+	if enc != types.EncodingTypeUrl {
+		return key, nil
+	}
+	decoded, err := url.QueryUnescape(key)
+	if err != nil {
+		return "", fmt.Errorf("listed key %q is not URL-encoded as the response says: %w", key, err)
+	}
+	return decoded, nil
 }
 
 // Open starts streaming obj's bytes as listed: the GET carries If-Match on the listed ETag, so an

@@ -99,6 +99,7 @@ func s3TestTree(bigBytes int) (tree map[string][]byte, wantKeys []string) {
 		"usage/dt=2026-10-01/b.jsonl.gz":       s3TestBytes(1, 300),
 		"usage/dt=2026-10-01/c.jsonl.zst":      s3TestBytes(2, 200),
 		"usage/dt=2026-10-01/empty.jsonl":      {},
+		"usage/dt=2026-10-01/p+q 50%.jsonl":    []byte(`{"id":"p+q"}` + "\n"),
 		"usage/dt=2026-10-01/notes.txt":        []byte("not usage"),
 		"usage/dt=2026-10-01/a.jsonl.bak":      []byte("not usage"),
 		"usage/dt=2026-10-01/D.JSONL.GZ":       []byte("usage in capitals: left out, but said"),
@@ -121,6 +122,7 @@ func s3TestTree(bigBytes int) (tree map[string][]byte, wantKeys []string) {
 		"dt=2026-10-01/b.jsonl.gz",
 		"dt=2026-10-01/c.jsonl.zst",
 		"dt=2026-10-01/empty.jsonl",
+		"dt=2026-10-01/p+q 50%.jsonl",
 		"dt=2026-10-31/big.jsonl.gz",
 		"dt=2026-11-01/y.jsonl",
 	}
@@ -475,6 +477,7 @@ type s3ListResult struct {
 	IsTruncated           bool
 	ContinuationToken     string `xml:",omitempty"`
 	NextContinuationToken string `xml:",omitempty"`
+	EncodingType          string `xml:",omitempty"`
 	Contents              []s3ListEntry
 	CommonPrefixes        []s3ListPrefix
 }
@@ -525,6 +528,13 @@ func (f *s3FaultServer) serveList(w http.ResponseWriter, r *http.Request) {
 		res.Contents = append(res.Contents, s3ListEntry{Key: key, LastModified: "2026-11-01T00:00:00.000Z", ETag: `"` + o.etag + `"`, Size: int64(len(o.data)), StorageClass: "STANDARD"})
 	}
 	f.mu.Unlock()
+	if q.Get("encoding-type") == "url" {
+		// As S3 does: keys URL-encoded (a space as "+"), and the response says so.
+		res.EncodingType = "url"
+		for i := range res.Contents {
+			res.Contents[i].Key = url.QueryEscape(res.Contents[i].Key)
+		}
+	}
 	res.KeyCount = len(res.Contents)
 	if start+pageKeys <= len(keys) { // exactly at the end: one more, empty, page
 		res.IsTruncated = true
@@ -664,6 +674,39 @@ func (c *s3FaultCase) mustFail(t *testing.T) error {
 	}
 	t.Logf("read %s: %v", c.obj.Key, err)
 	return err
+}
+
+// Keys that XML 1.0 cannot carry (U+0001; a CR, which an XML parser reads as LF) are listed and read
+// as they are: List asks for URL-encoded keys and decodes them, and a "+" or "%" in a key survives.
+func TestS3ListURLEncodedKeys(t *testing.T) {
+	keys := []string{"dt=2026-10-05/ctl\x01key.jsonl", "dt=2026-10-05/cr\rkey.jsonl", "dt=2026-10-05/p+q 50%.jsonl"}
+	objects := make(map[string]s3FakeObject)
+	for i, k := range keys {
+		objects["usage/"+k] = s3NewFakeObject([]byte(fmt.Sprintf("line %d\n", i)))
+	}
+	_, srv := s3NewFaultServer(t, objects)
+	src := s3TestSource(s3TestClient(t, srv.URL), "billing", "usage")
+	objs, _, err := src.List(t.Context(), []string{"2026-10-05"})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	var got []string
+	for _, o := range objs {
+		got = append(got, o.Key)
+		rc, err := src.Open(t.Context(), o)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", o.Key, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if want := objects["usage/"+o.Key].data; err != nil || !bytes.Equal(b, want) {
+			t.Errorf("read %q = %q, %v, want %q", o.Key, b, err, want)
+		}
+	}
+	want := slices.Sorted(slices.Values(keys))
+	if !slices.Equal(got, want) {
+		t.Errorf("List keys = %q, want %q", got, want)
+	}
 }
 
 func TestS3Faults(t *testing.T) {
@@ -964,6 +1007,26 @@ func TestS3OutOfProcess(t *testing.T) {
 			t.Fatalf("NewS3: %v", err)
 		}
 		s3TestCheckTree(t, t.Context(), src, tree, wantKeys)
+	})
+
+	t.Run("a key XML cannot carry", func(t *testing.T) {
+		const key = "usage/dt=2026-10-03/ctl\x01key.jsonl"
+		data := []byte(`{"id":"ctl"}` + "\n")
+		s3TestPut(t, t.Context(), client, bucket, map[string][]byte{key: data})
+		defer client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		src := s3TestSource(client, bucket, "usage")
+		objs, _, err := src.List(t.Context(), []string{"2026-10-03"})
+		if err != nil || len(objs) != 1 || objs[0].Key != strings.TrimPrefix(key, "usage/") {
+			t.Fatalf("List = %+v, %v, want %q", objs, err, key)
+		}
+		rc, err := src.Open(t.Context(), objs[0])
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer rc.Close()
+		if b, err := io.ReadAll(rc); err != nil || !bytes.Equal(b, data) {
+			t.Errorf("read = %q, %v, want %q", b, err, data)
+		}
 	})
 
 	t.Run("resumed through a proxy that drops the first body", func(t *testing.T) {
