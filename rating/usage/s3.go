@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/logging"
 
 	"billrun/rating"
 )
@@ -160,6 +161,9 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 	if opts.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
 	}
+	// The SDK's own logger prints plain "SDK <time> WARN …" lines on stderr (the credential chain's
+	// IMDS fallback, for one), which would break JSON logs: route them through slog.
+	loadOpts = append(loadOpts, config.WithLogger(sdkLogger{cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))}))
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("usage: s3: load AWS configuration: %w", err)
@@ -181,6 +185,17 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 	s := NewS3FromClient(client, opts.Bucket, opts.Prefix, opts.Logger)
 	s.maxResumes = maxRetries
 	return s, nil
+}
+
+// sdkLogger adapts slog to the AWS SDK's logger: its warnings at Warn, the rest at Debug.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, "usage: s3: aws sdk", slog.String("message", fmt.Sprintf(format, v...)))
 }
 
 // pathStyleFor reports whether a client with base endpoint (nil: the SDK's own, AWS) should address

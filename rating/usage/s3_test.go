@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"log/slog"
 	"maps"
 	mathrand "math/rand/v2"
 	"net/http"
@@ -270,6 +271,34 @@ func TestS3NewS3(t *testing.T) {
 			t.Fatalf("NewS3: %v", err)
 		}
 		s3TestCheckTree(t, t.Context(), src, tree, wantKeys)
+	})
+	t.Run("the SDK's warnings go to the logger", func(t *testing.T) {
+		// With no credentials the chain asks the instance metadata service; refused a token, the SDK
+		// warns that it falls back to IMDSv1. That warning must be a record of the logger, not a
+		// plain "SDK …" line of the SDK's own on stderr.
+		imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+		}))
+		defer imds.Close()
+		t.Setenv("AWS_ACCESS_KEY_ID", "")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+		t.Setenv("AWS_EC2_METADATA_DISABLED", "")
+		t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+		t.Setenv("AWS_ENDPOINT_URL_S3", url)
+		t.Setenv("AWS_REGION", "us-east-1")
+		var logs bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		src, err := NewS3(t.Context(), S3Options{Bucket: "billing", Prefix: "usage", PathStyle: true, MaxRetries: 1, Logger: logger})
+		if err != nil {
+			t.Fatalf("NewS3: %v", err)
+		}
+		if _, _, err := src.List(t.Context(), []string{"2026-10-01"}); err == nil {
+			t.Fatal("List with no credentials: error = nil, want an error")
+		}
+		if !strings.Contains(logs.String(), `"level":"WARN","msg":"usage: s3: aws sdk"`) ||
+			!strings.Contains(logs.String(), "IMDSv1") {
+			t.Errorf("logger got %q, want the SDK's IMDSv1 warning", logs.String())
+		}
 	})
 	t.Run("AWS without a region", func(t *testing.T) {
 		t.Setenv("AWS_ENDPOINT_URL_S3", "")
