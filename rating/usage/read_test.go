@@ -439,16 +439,17 @@ func TestReadCorruptObjects(t *testing.T) {
 		key   string
 		data  []byte
 		isEOF bool
+		says  string // in the error, when set
 	}{
-		{"truncated gzip", "dt=2026-10-05/a.jsonl.gz", gz[:len(gz)-10], true},
-		{"gzip header only", "dt=2026-10-05/a.jsonl.gz", gz[:10], true},
-		{"gzip checksum", "dt=2026-10-05/a.jsonl.gz", badCRC, false},
-		{"not gzip", "dt=2026-10-05/a.jsonl.gz", content, false},
-		{"empty gzip", "dt=2026-10-05/a.jsonl.gz", nil, true},
-		{"gzip with trailing garbage", "dt=2026-10-05/a.jsonl.gz", append(slices.Clone(gz), "garbage"...), false},
-		{"truncated zstd", "dt=2026-10-05/a.jsonl.zst", zs[:len(zs)-5], true},
-		{"not zstd", "dt=2026-10-05/a.jsonl.zst", content, false},
-		{"empty zstd", "dt=2026-10-05/a.jsonl.zst", nil, true},
+		{"truncated gzip", "dt=2026-10-05/a.jsonl.gz", gz[:len(gz)-10], true, ""},
+		{"gzip header only", "dt=2026-10-05/a.jsonl.gz", gz[:10], true, ""},
+		{"gzip checksum", "dt=2026-10-05/a.jsonl.gz", badCRC, false, ""},
+		{"not gzip", "dt=2026-10-05/a.jsonl.gz", content, false, ""},
+		{"empty gzip", "dt=2026-10-05/a.jsonl.gz", nil, true, "empty compressed object"},
+		{"gzip with trailing garbage", "dt=2026-10-05/a.jsonl.gz", append(slices.Clone(gz), "garbage"...), false, ""},
+		{"truncated zstd", "dt=2026-10-05/a.jsonl.zst", zs[:len(zs)-5], true, ""},
+		{"not zstd", "dt=2026-10-05/a.jsonl.zst", content, false, ""},
+		{"empty zstd", "dt=2026-10-05/a.jsonl.zst", nil, true, "empty compressed object"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -459,6 +460,9 @@ func TestReadCorruptObjects(t *testing.T) {
 			}
 			if tc.isEOF && !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Errorf("Read = %v, want it to wrap io.ErrUnexpectedEOF", err)
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("Read = %v, want it to say %q", err, tc.says)
 			}
 		})
 	}

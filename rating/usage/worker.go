@@ -208,6 +208,9 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 		} else {
 			err = w.gz.Reset(w.raw)
 		}
+		if err == io.EOF && cr.n == 0 {
+			return fmt.Errorf("usage: read %s: empty compressed object: %w", obj.Key, io.ErrUnexpectedEOF)
+		}
 		if err != nil {
 			return fmt.Errorf("usage: read %s: %w", obj.Key, eofIsUnexpected(err))
 		}
