@@ -83,10 +83,10 @@ func TestEveryFlagFromTheEnvironment(t *testing.T) {
 		args []string
 		want string
 	}{
-		{map[string]string{"BILLRUN_MAX_REJECTS": "abc"}, []string{"rate", "--period", "2026-10", "--db", db}, "BILLRUN_MAX_REJECTS"},
+		{map[string]string{"BILLRUN_MAX_REJECTS": "abc"}, []string{"rate", "--period", "2026-10", "--db", db}, `BILLRUN_MAX_REJECTS="abc": want a whole number`},
 		{map[string]string{"BILLRUN_WORKERS": "two"}, []string{"rate", "--period", "2026-10", "--db", db}, "BILLRUN_WORKERS"},
-		{map[string]string{"BILLRUN_MAX_GPU_INTERVAL": "1hour"}, []string{"sweep", "--db", db}, "BILLRUN_MAX_GPU_INTERVAL"},
-		{map[string]string{"BILLRUN_WAIT": "yes"}, []string{"close", "--period", "2026-10", "--db", db}, "BILLRUN_WAIT"},
+		{map[string]string{"BILLRUN_MAX_GPU_INTERVAL": "1hour"}, []string{"sweep", "--db", db}, `BILLRUN_MAX_GPU_INTERVAL="1hour": want a duration`},
+		{map[string]string{"BILLRUN_WAIT": "yes"}, []string{"close", "--period", "2026-10", "--db", db}, `BILLRUN_WAIT="yes": want true or false`},
 		{map[string]string{"BILLRUN_DRY_RUN": "maybe"}, []string{"rerun", "--period", "2026-10", "--db", db}, "BILLRUN_DRY_RUN"},
 		// Values checked after parsing name where they came from too: the variable, or the flag.
 		{map[string]string{"BILLRUN_LOG_LEVEL": "loud"}, []string{"standing", "--db", db}, "BILLRUN_LOG_LEVEL"},

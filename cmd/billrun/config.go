@@ -159,6 +159,24 @@ func (e *environment) parse(fs *flag.FlagSet, c *config, args []string) error {
 // set (flags, then the environment, then defaults: DESIGN §10), whether or not flags registered it as
 // its default, and a value the flag refuses is bad usage naming the variable — not a silent default
 // (BILLRUN_MAX_REJECTS=abc was read as 0). The log level and format are checked too.
+// flagWant says what a flag of f's type takes, for an environment variable's refused value ("" for a
+// flag whose own error says it): the flag package's own error there is only "parse error".
+func flagWant(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return ""
+	}
+	switch g.Get().(type) {
+	case bool:
+		return "want true or false"
+	case int, int64, uint, uint64:
+		return "want a whole number"
+	case time.Duration:
+		return "want a duration such as 90m or 1h"
+	}
+	return ""
+}
+
 func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) error {
 	if err := e.parseFlags(fs, args); err != nil {
 		return err
@@ -176,7 +194,11 @@ func (e *environment) parseArgs(fs *flag.FlagSet, c *config, args []string) erro
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %v", envName(f.Name), v, err))
+			if want := flagWant(f); want != "" {
+				errs = append(errs, fmt.Errorf("%s=%q: %s", envName(f.Name), v, want))
+			} else {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", envName(f.Name), v, err))
+			}
 			return
 		}
 		c.set[f.Name], c.env[f.Name] = true, true
