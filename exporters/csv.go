@@ -18,6 +18,8 @@ var InvoicesCSVHeader = []string{
 	"number", "account", "kind", "status", "issued_at", "due_at",
 	"line_kind", "product", "deployment", "meter", "quantity", "unit", "unit_price", "amount",
 	"subtotal", "credits_applied", "amount_due", "amount_paid",
+	// Added after the columns above, so that a reader of the first eighteen by position is not moved.
+	"discount", "replaces", "corrects", "voided_at", "base_model", "description",
 }
 
 // WriteRejectsCSV writes rejects as rejects.csv: the header RejectsCSVHeader, then one row per reject in
@@ -76,6 +78,11 @@ func WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
 			escapeText(d.Subtotal.String()), escapeText(d.CreditsApplied.String()), escapeText(d.AmountDue.String()),
 			escapeText(d.AmountPaid.String()),
 		}
+		voidedAt := ""
+		if d.VoidedAt != nil {
+			voidedAt = formatTime(*d.VoidedAt)
+		}
+		docMore := []string{escapeText(d.Discount.String()), escapeText(d.Replaces), escapeText(d.Corrects), voidedAt}
 		lines := d.Lines
 		if len(lines) == 0 {
 			lines = []rating.Line{{}} // one row, so the document is never missing from the file
@@ -95,6 +102,8 @@ func WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
 				escapeText(quantity), escapeText(unit), escapeText(price), escapeText(amount),
 			)
 			row = append(row, tail...)
+			row = append(row, docMore...)
+			row = append(row, escapeText(l.BaseModel), escapeText(l.Description))
 			if err := cw.Write(row); err != nil {
 				return fmt.Errorf("export invoices csv: document %s of %s: %w", number, d.Account, err)
 			}

@@ -97,4 +97,37 @@ func TestWriteInvoicesCSV(t *testing.T) {
 			}
 		}
 	}
+	// The columns after amount_paid: a document's discount, replaces, corrects and voided_at, a line's
+	// base model and description. In sampleReport INV-2026-000001's discount is −round(15% × (8.00 + 5.80))
+	// = −2.07; INV-2026-000002 is void since INV-2026-000004, issued 2026-11-03T09:30:00.5Z, replaced it;
+	// CN-2026-000001 corrects INV-2026-000003; the fine-tuned model's line is priced as its base.
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	cell := func(number, name string, nth int) string {
+		for _, row := range rows[1:] {
+			if row[0] == number {
+				if nth == 0 {
+					return row[col[name]]
+				}
+				nth--
+			}
+		}
+		return "<no row>"
+	}
+	for _, c := range []struct{ number, name, want string }{
+		{"INV-2026-000001", "discount", "'-2.07"},
+		{"INV-2026-000002", "voided_at", "2026-11-03T09:30:00.5Z"},
+		{"INV-2026-000004", "replaces", "INV-2026-000002"},
+		{"CN-2026-000001", "corrects", "INV-2026-000003"},
+		{"INV-2026-000003", "description", "B200-180GB on deployment dep-c1, GPU-seconds"},
+	} {
+		if got := cell(c.number, c.name, 0); got != c.want {
+			t.Errorf("%s %s = %q, want %q", c.number, c.name, got, c.want)
+		}
+	}
+	if got := cell("INV-2026-000001", "base_model", 2); got != "accounts/fireworks/models/llama-v3p1-8b-instruct" {
+		t.Errorf("the fine-tuned model's line: base_model = %q, want its base", got)
+	}
 }
