@@ -86,3 +86,33 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadOneObject reads 200,000 events in one gzip object with a worker per CPU, with and
+// without the read-ahead that decompresses an object on a goroutine of its own while its lines are
+// decoded: with one object, the only way a second core helps.
+func BenchmarkReadOneObject(b *testing.B) {
+	const objects, perObject = 1, 200_000
+	root, raw := benchTree(b, objects, perObject)
+	src, err := NewLocal(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb := testPriceBook(b)
+	for _, off := range []bool{true, false} {
+		b.Run(fmt.Sprintf("read-ahead=%t", !off), func(b *testing.B) {
+			readAheadOff = off
+			defer func() { readAheadOff = false }()
+			b.SetBytes(raw)
+			for b.Loop() {
+				res, err := Read(context.Background(), src, Options{PriceBook: pb, Window: octWindow(), Workers: runtime.GOMAXPROCS(0)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Counts.Accepted != objects*perObject {
+					b.Fatalf("accepted %d events, want %d", res.Counts.Accepted, objects*perObject)
+				}
+			}
+			b.ReportMetric(float64(b.N)*objects*perObject/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

@@ -156,7 +156,7 @@ func (w *worker) close() {
 // countingReader counts (and, when h is set, hashes) the raw bytes of an object as they are read.
 type countingReader struct {
 	r        io.Reader
-	n        int64
+	n        atomic.Int64 // read by the decoding goroutine while a readAhead reads on another
 	h        hash.Hash
 	progress *atomic.Int64
 }
@@ -164,7 +164,7 @@ type countingReader struct {
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
-		c.n += int64(n)
+		c.n.Add(int64(n))
 		if c.h != nil {
 			c.h.Write(p[:n])
 		}
@@ -173,8 +173,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readObject reads one object to its end, line by line.
-func (w *worker) readObject(ctx context.Context, oi int) error {
+// readObject reads one object to its end, line by line. With ahead, the object is decompressed on a
+// goroutine of its own (readAhead) while its lines are decoded: for an object that would otherwise
+// leave a core idle.
+func (w *worker) readObject(ctx context.Context, oi int, ahead bool) error {
 	r := w.ps.r
 	obj := r.objs[oi]
 	if err := ctx.Err(); err != nil {
@@ -208,7 +210,7 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 		} else {
 			err = w.gz.Reset(w.raw)
 		}
-		if err == io.EOF && cr.n == 0 {
+		if err == io.EOF && cr.n.Load() == 0 {
 			return fmt.Errorf("usage: read %s: empty compressed object: %w", obj.Key, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
@@ -229,6 +231,12 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 		body = w.zs
 	default:
 		compressed = false
+	}
+	var ra *readAhead
+	if ahead {
+		ra = newReadAhead(body)
+		defer ra.Close()
+		body = ra
 	}
 	w.br.Reset(body)
 	defer w.br.Reset(nil)
@@ -257,8 +265,8 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				if cr.n >= reserveSampleBytes && !w.ps.reserved.Load() && w.ps.reserved.CompareAndSwap(false, true) {
-					w.ps.dedup.reserve(w.estimateIDs(lineNo, lineBytes, cr.n, compressed, r.bytesTotal))
+				if cr.n.Load() >= reserveSampleBytes && !w.ps.reserved.Load() && w.ps.reserved.CompareAndSwap(false, true) {
+					w.ps.dedup.reserve(w.estimateIDs(lineNo, lineBytes, cr.n.Load(), compressed, r.bytesTotal))
 				}
 			}
 		}
@@ -268,28 +276,31 @@ func (w *worker) readObject(ctx context.Context, oi int) error {
 	}
 	r.events.Add(pending)
 	w.flush()
+	if ra != nil {
+		ra.Close() // the read-ahead goroutine is done with the object's readers before rest is read
+	}
 	// Read whatever the decompressor left (a gzip trailer is already checked), so size and checksum
 	// cover the whole object.
 	if _, err := io.Copy(io.Discard, rest); err != nil {
 		return fmt.Errorf("usage: read %s: %w", obj.Key, err)
 	}
-	if compressed && cr.n == 0 {
+	if compressed && cr.n.Load() == 0 {
 		return fmt.Errorf("usage: read %s: empty compressed object: %w", obj.Key, io.ErrUnexpectedEOF)
 	}
-	if cr.n != obj.Size {
+	if cr.n.Load() != obj.Size {
 		return fmt.Errorf("usage: read %s: read %d bytes, but the object is listed with %d: it is truncated or "+
-			"changed while being read: %w", obj.Key, cr.n, obj.Size, io.ErrUnexpectedEOF)
+			"changed while being read: %w", obj.Key, cr.n.Load(), obj.Size, io.ErrUnexpectedEOF)
 	}
 	if cr.h != nil {
 		w.ps.res.etags[oi] = "sha256:" + hex.EncodeToString(cr.h.Sum(nil))
 	}
-	w.ps.res.bytes[oi] = cr.n
+	w.ps.res.bytes[oi] = cr.n.Load()
 	w.ps.res.taken[oi] = w.taken - takenBefore
 	r.objectsDone.Add(1)
 	if cap(w.long) > readBufferBytes {
 		w.long = nil
 	}
-	r.opts.Logger.Debug("usage: object read", slog.String("object", obj.Key), slog.Int64("bytes", cr.n),
+	r.opts.Logger.Debug("usage: object read", slog.String("object", obj.Key), slog.Int64("bytes", cr.n.Load()),
 		slog.Int64("lines", lineNo), slog.Duration("elapsed", time.Since(began)))
 	return nil
 }
