@@ -10,6 +10,10 @@ var (
 	ErrAlreadyIssued = errors.New("already issued")
 	// ErrLocked: another run holds the period's lock.
 	ErrLocked = errors.New("another run holds the lock")
+	// ErrLockLost: a run lock this process took is no longer held — its PostgreSQL session ended (a
+	// database restart, a terminated backend, a dropped connection) or its SQLite lease expired — so
+	// another run may hold it now.
+	ErrLockLost = errors.New("the run lock was lost")
 	// ErrGrantConsumed: an import tried to change the amount of a grant that has consumption.
 	ErrGrantConsumed = errors.New("grant has consumption; its amount cannot change")
 )

@@ -39,6 +39,8 @@ type CloseSummary struct {
 	Rejects  []rating.Reject
 	Files    []string
 	Standing []invoices.Standing
+
+	meanwhile int // accounts another writer invoiced while this close issued (see issueBatch)
 }
 
 // Close runs the month close of period p (DESIGN §8): read → rate → issue invoices for accounts that
@@ -240,7 +242,20 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 	sum.Standing = rows
 
 	log.Debug("close: standing swept", "accounts", len(rows), "since_read", time.Since(started))
-	rep, err := j.reportOf(ctx, p, at, append(existing, sum.Issued...))
+	docs := append(existing, sum.Issued...)
+	if sum.meanwhile > 0 {
+		// Another writer invoiced accounts of ours while we issued (see issueBatch): neither existing
+		// nor sum.Issued has their documents, which the exports must list. Report the period as
+		// stored, and write the exports from that report rather than from what was streamed.
+		if docs, err = j.Store.Documents(ctx, p); err != nil {
+			return fmt.Errorf("close %s: load documents: %w", p, err)
+		}
+		if ex != nil {
+			ex.abort()
+			ex = nil
+		}
+	}
+	rep, err := j.reportOf(ctx, p, at, docs)
 	if err != nil {
 		return fmt.Errorf("close %s: %w", p, err)
 	}
@@ -356,6 +371,9 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
 	}
+	if err := j.checkLock(ctx, "period:"+p.String()); err != nil {
+		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
+	}
 	err := j.Store.IssueBatch(ctx, batch)
 	if err == nil {
 		for _, doc := range batch {
@@ -376,9 +394,13 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
 		}
+		if err := j.checkLock(ctx, "period:"+p.String()); err != nil {
+			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
+		}
 		if err := j.Store.Issue(ctx, doc); err != nil {
 			if errors.Is(err, invoices.ErrAlreadyIssued) {
 				sum.Existing++
+				sum.meanwhile++
 				continue
 			}
 			return fmt.Errorf("close %s: issue %s: %w", p, doc.Account, err)

@@ -158,6 +158,12 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 		if run == nil {
 			continue
 		}
+		if c.Action != invoices.ActionNone {
+			// A rerun whose lock went may run beside another now: both would correct this account.
+			if err := j.checkLock(ctx, "period:"+p.String()); err != nil {
+				return fmt.Errorf("rerun %s: stopped before %s: %w", p, id, err)
+			}
+		}
 		switch c.Action {
 		case invoices.ActionVoid:
 			if err := j.Store.Void(ctx, c.Original.Number, at); err != nil {

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -42,6 +44,78 @@ func (s *Store) Lock(ctx context.Context, key string, wait bool) (func(), error)
 		return nil, fmt.Errorf("store: lock %s: %w", key, err)
 	}
 	return release, nil
+}
+
+// CheckLock returns nil while this store still holds the run lock named key, taken with Lock, and an
+// error wrapping invoices.ErrLockLost when it does not: on PostgreSQL the session that held the
+// advisory lock ended (a database restart, a terminated backend, a dropped connection: the lock
+// went with it, and another run may have taken it since), on SQLite the lease expired or another
+// holder took it over. A run calls it before each write, so that one whose lock went stops rather
+// than write beside the run that may hold the lock now; a check that cannot tell counts as lost.
+func (s *Store) CheckLock(ctx context.Context, key string) error {
+	var err error
+	if s.dialect == dialectPostgres {
+		err = s.checkAdvisory(ctx, key)
+	} else {
+		err = s.checkLease(ctx, key)
+	}
+	if err != nil {
+		return fmt.Errorf("store: lock %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) checkAdvisory(ctx context.Context, key string) error {
+	as := &s.advisory
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if !as.held[key] || as.conn == nil {
+		return invoices.ErrLockLost
+	}
+	// Not under ctx, as in tryAdvisory: a query cancelled on the session would close it, and with it
+	// the other locks it holds.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	// A bigint advisory lock shows in pg_locks as classid (its high 32 bits), objid (its low 32 bits)
+	// and objsubid 1.
+	var held bool
+	err := as.conn.QueryRowxContext(qctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+		WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
+		AND classid::bigint = ($1::bigint >> 32) & 4294967295 AND objid::bigint = $1::bigint & 4294967295)`,
+		advisoryKey(as.schema, key)).Scan(&held)
+	if err != nil {
+		// The session is likely gone, and its locks with it: drop it once its locks are released.
+		as.broken = true
+		return fmt.Errorf("%w: %w", invoices.ErrLockLost, err)
+	}
+	if !held {
+		return invoices.ErrLockLost
+	}
+	return nil
+}
+
+func (s *Store) checkLease(ctx context.Context, key string) error {
+	holder, ok := s.leases.Load(key)
+	if !ok {
+		return invoices.ErrLockLost
+	}
+	var other struct {
+		Holder    string `db:"holder"`
+		ExpiresAt string `db:"expires_at"`
+	}
+	if err := s.db.GetContext(ctx, &other, `SELECT holder, expires_at FROM run_locks WHERE key = ?`, key); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return invoices.ErrLockLost
+		}
+		return err
+	}
+	if other.Holder != holder {
+		return fmt.Errorf("%w: held by %s", invoices.ErrLockLost, other.Holder)
+	}
+	if other.ExpiresAt <= fmtTime(s.now()) {
+		return fmt.Errorf("%w: its lease expired at %s", invoices.ErrLockLost, other.ExpiresAt)
+	}
+	return nil
 }
 
 // deadHolder reports whether a lease holder ("host/pid/nonce") is a process of this host, not this one,
@@ -255,11 +329,13 @@ func (s *Store) lockLease(ctx context.Context, key string, wait bool) (func(), e
 			return nil, err
 		}
 	}
+	s.leases.Store(key, holder)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go s.renewLease(key, holder, stop, done)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			s.leases.CompareAndDelete(key, holder)
 			close(stop)
 			<-done
 			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)

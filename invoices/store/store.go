@@ -59,6 +59,7 @@ type Store struct {
 	insertTexts sync.Map
 
 	advisory advisorySession // PostgreSQL: the session its run locks are held on
+	leases   sync.Map        // SQLite: key → holder of each lease this store holds (CheckLock)
 }
 
 // CheckDSN reports whether dsn names a database as Open takes it — "sqlite:PATH" with a path, or a
