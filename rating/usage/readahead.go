@@ -28,25 +28,34 @@ type readAhead struct {
 	cur []byte // the unread part of the current chunk's buffer is cur[off:]
 	off int
 	err error // the error after cur
+	pos int64 // the position after cur (see newReadAhead)
 }
 
 type readChunk struct {
 	b   []byte
 	err error
+	pos int64
 }
 
-func newReadAhead(src io.Reader) *readAhead {
+// newReadAhead starts reading src ahead. pos, when set, is called on the read-ahead goroutine after
+// each chunk is read and returns the position (such as the raw bytes of the object consumed) behind
+// it: the reader learns it from Pos, without touching what src reads from while the goroutine does.
+func newReadAhead(src io.Reader, pos func() int64) *readAhead {
 	ra := &readAhead{full: make(chan readChunk, readAheadDepth), free: make(chan []byte, readAheadDepth+1),
 		done: make(chan struct{}), exited: make(chan struct{})}
 	for range readAheadDepth + 1 {
 		ra.free <- make([]byte, readAheadBytes)
 	}
-	go ra.fill(src)
+	go ra.fill(src, pos)
 	return ra
 }
 
+// Pos returns the position pos returned after the chunk being read, and how many of its bytes are
+// not read yet: the bytes read so far correspond to the position less those.
+func (ra *readAhead) Pos() (pos int64, unread int) { return ra.pos, len(ra.cur) - ra.off }
+
 // fill reads src into free buffers until src ends or fails, or Close is called.
-func (ra *readAhead) fill(src io.Reader) {
+func (ra *readAhead) fill(src io.Reader, pos func() int64) {
 	defer close(ra.exited)
 	for {
 		var buf []byte
@@ -62,8 +71,12 @@ func (ra *readAhead) fill(src io.Reader) {
 			m, err = src.Read(buf[n:])
 			n += m
 		}
+		var at int64
+		if pos != nil {
+			at = pos()
+		}
 		select {
-		case ra.full <- readChunk{b: buf[:n], err: err}:
+		case ra.full <- readChunk{b: buf[:n], err: err, pos: at}:
 		case <-ra.done:
 			return
 		}
@@ -83,7 +96,7 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 			return 0, ra.err
 		}
 		c := <-ra.full
-		ra.cur, ra.off, ra.err = c.b, 0, c.err
+		ra.cur, ra.off, ra.err, ra.pos = c.b, 0, c.err, c.pos
 	}
 	n := copy(p, ra.cur[ra.off:])
 	ra.off += n

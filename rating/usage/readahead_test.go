@@ -24,7 +24,7 @@ func TestReadAhead(t *testing.T) {
 			"one byte": iotest.OneByteReader(bytes.NewReader(data)),
 			"half":     iotest.HalfReader(bytes.NewReader(data)),
 		} {
-			ra := newReadAhead(src)
+			ra := newReadAhead(src, nil)
 			got, err := io.ReadAll(iotest.HalfReader(ra))
 			ra.Close()
 			if err != nil || !bytes.Equal(got, data) {
@@ -32,7 +32,7 @@ func TestReadAhead(t *testing.T) {
 			}
 		}
 		// A source that fails after its bytes: the reader gets every byte, then the error.
-		ra := newReadAhead(io.MultiReader(bytes.NewReader(data), iotest.ErrReader(errBroken)))
+		ra := newReadAhead(io.MultiReader(bytes.NewReader(data), iotest.ErrReader(errBroken)), nil)
 		got, err := io.ReadAll(ra)
 		ra.Close()
 		if !errors.Is(err, errBroken) || !bytes.Equal(got, data) {
@@ -46,7 +46,7 @@ func TestReadAhead(t *testing.T) {
 func TestReadAheadClose(t *testing.T) {
 	endless := iotest.HalfReader(&repeatReader{})
 	for _, before := range []int{0, 1, readAheadBytes + 5} {
-		ra := newReadAhead(endless)
+		ra := newReadAhead(endless, nil)
 		if _, err := io.ReadFull(ra, make([]byte, before)); err != nil {
 			t.Fatal(err)
 		}

@@ -71,21 +71,32 @@ func estimateScaled(scaled, sampleBytes, totalBytes int64) int64 {
 // yet turned into lines — raw bytes in the gzip input buffer, decompressed bytes in the line reader —
 // and counting those as read would underestimate the events per raw byte by up to a quarter, so that
 // the dedup tables, sized from the estimate, outgrow it and grow by half near the end of the read.
-func (w *worker) estimateIDs(lines, lineBytes, rawRead int64, compressed bool, totalBytes int64) int64 {
+// With a read-ahead (ra), rawRead is ignored: the raw bytes behind the chunk being read are its
+// position, recorded by the read-ahead goroutine (w.raw is that goroutine's to touch), and the
+// chunk's unread bytes are ahead of the lines too.
+func (w *worker) estimateIDs(lines, lineBytes, rawRead int64, compressed bool, totalBytes int64, ra *readAhead) int64 {
 	scaled := lines * lineScale
+	ahead := int64(w.br.Buffered())
+	if ra != nil {
+		pos, unread := ra.Pos()
+		rawRead, ahead = pos, ahead+int64(unread)
+	}
 	if !compressed {
-		rawRead -= int64(w.br.Buffered())
+		rawRead -= ahead
 	} else {
-		if w.raw != nil {
+		if w.raw != nil && ra == nil {
 			rawRead -= int64(w.raw.Buffered())
 		}
 		if lineBytes > 0 {
 			// The decompressed bytes buffered ahead, as lines of the sample's mean length.
-			scaled += scaled * int64(w.br.Buffered()) / lineBytes
+			scaled += scaled * ahead / lineBytes
 		}
 	}
 	return estimateScaled(scaled, rawRead, totalBytes)
 }
+
+// reservedHook, set by tests, is told the estimate the dedup set is sized from.
+var reservedHook func(ids int64)
 
 // dedupBatchSize is how many events a worker decodes before it asks the dedup set for their verdicts.
 const dedupBatchSize = 512
@@ -234,7 +245,13 @@ func (w *worker) readObject(ctx context.Context, oi int, ahead bool) error {
 	}
 	var ra *readAhead
 	if ahead {
-		ra = newReadAhead(body)
+		// The raw bytes the decompressor has consumed, for estimateIDs: taken on the read-ahead's
+		// goroutine, which alone touches w.raw while it runs.
+		pos := func() int64 { return cr.n.Load() }
+		if raw := w.raw; raw != nil && rest == raw {
+			pos = func() int64 { return cr.n.Load() - int64(raw.Buffered()) }
+		}
+		ra = newReadAhead(body, pos)
 		defer ra.Close()
 		body = ra
 	}
@@ -266,7 +283,11 @@ func (w *worker) readObject(ctx context.Context, oi int, ahead bool) error {
 					return err
 				}
 				if cr.n.Load() >= reserveSampleBytes && !w.ps.reserved.Load() && w.ps.reserved.CompareAndSwap(false, true) {
-					w.ps.dedup.reserve(w.estimateIDs(lineNo, lineBytes, cr.n.Load(), compressed, r.bytesTotal))
+					ids := w.estimateIDs(lineNo, lineBytes, cr.n.Load(), compressed, r.bytesTotal, ra)
+					if reservedHook != nil {
+						reservedHook(ids)
+					}
+					w.ps.dedup.reserve(ids)
 				}
 			}
 		}

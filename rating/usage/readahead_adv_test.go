@@ -1,0 +1,77 @@
+package usage
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// bigLines returns n valid events with incompressible padding, so that a gzip of them is over a MiB.
+func bigLines(n int) []byte {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var sb strings.Builder
+	pad := make([]byte, 60)
+	for i := range n {
+		for j := range pad {
+			pad[j] = byte(rng.Uint32())
+		}
+		sb.WriteString(svl(fmt.Sprintf("e%d", i), "2026-10-05T10:00:00Z", "acct_1", 1, 0, `"pad":"`+hex.EncodeToString(pad)+`"`))
+		sb.WriteByte('\n')
+	}
+	return []byte(sb.String())
+}
+
+// TestReadAheadSampleReserve: one object over a MiB read by 2 workers is read ahead, and the dedup
+// estimate taken after its first MiB must not touch the readers the read-ahead goroutine is using
+// (a data race on w.raw), nor count the bytes read ahead as read (it sized the set for a fifth of the
+// ids of an uncompressed object).
+func TestReadAheadSampleReserve(t *testing.T) {
+	content := bigLines(20000)
+	for _, key := range []string{"dt=2026-10-05/a.jsonl.gz", "dt=2026-10-05/a.jsonl"} {
+		data := content
+		if strings.HasSuffix(key, ".gz") {
+			data = gzipped(t, content)
+		}
+		if len(data) < reserveSampleBytes+100000 {
+			t.Fatalf("%d bytes: too small", len(data))
+		}
+		src := newMemSource(map[string][]byte{key: data})
+		var estimate int64
+		reservedHook = func(ids int64) { estimate = ids }
+		res, err := readMem(t, src, Options{Workers: 2})
+		reservedHook = nil
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Counts.Accepted != 20000 {
+			t.Errorf("%s: accepted %d, want 20000", key, res.Counts.Accepted)
+		}
+		// The lines are alike, so the sample's estimate is close to the count: the bytes the
+		// read-ahead holds are not counted as read.
+		if estimate < 18000 || estimate > 22000 {
+			t.Errorf("%s: the dedup set was sized for %d ids, want about 20000", key, estimate)
+		}
+	}
+}
+
+// TestReadAheadFaultMidObject: a body failing mid-object with read-ahead on (a single object with 2
+// workers; the last objects of a pass) fails the read with the source's error, naming the object.
+func TestReadAheadFaultMidObject(t *testing.T) {
+	content := bigLines(20000)
+	gz := gzipped(t, content)
+	for _, at := range []int{0, 10, 100000, len(gz) / 2, len(gz) - 1} {
+		files := map[string][]byte{"dt=2026-10-05/a.jsonl.gz": gz, "dt=2026-10-06/b.jsonl": content[:len(content)/3],
+			"dt=2026-10-07/c.jsonl": content[:len(content)/4]}
+		for _, key := range []string{"dt=2026-10-05/a.jsonl.gz", "dt=2026-10-07/c.jsonl"} {
+			src := newMemSource(files)
+			src.failAt[key] = min(at, len(files[key])-1)
+			_, err := readMem(t, src, Options{Workers: 2})
+			if !errors.Is(err, errConnReset) || !strings.Contains(err.Error(), key) {
+				t.Errorf("fail %s at %d: Read = %v, want the read error naming it", key, at, err)
+			}
+		}
+	}
+}
