@@ -1,12 +1,16 @@
 package usage
 
 import (
+	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // bigLines returns n valid events with incompressible padding, so that a gzip of them is over a MiB.
@@ -73,5 +77,36 @@ func TestReadAheadFaultMidObject(t *testing.T) {
 				t.Errorf("fail %s at %d: Read = %v, want the read error naming it", key, at, err)
 			}
 		}
+	}
+}
+
+// TestReadAheadNoLeak: reads that fail in every way an object read ahead can (a body error, a line too
+// long, a corrupt stream, a cancelled context) leave no read-ahead goroutine behind.
+func TestReadAheadNoLeak(t *testing.T) {
+	content := bigLines(3000)
+	gz := gzipped(t, content)
+	long := append(append([]byte{}, content...), bytes.Repeat([]byte("x"), maxLineBytes+1)...)
+	before := runtime.NumGoroutine()
+	for i := range 5 {
+		src := newMemSource(map[string][]byte{"dt=2026-10-05/a.jsonl.gz": gz, "dt=2026-10-06/b.jsonl": long,
+			"dt=2026-10-07/c.jsonl.gz": gz[:len(gz)/2], "dt=2026-10-08/d.jsonl": content})
+		src.failAt["dt=2026-10-08/d.jsonl"] = len(content) / 2
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%2 == 1 {
+			go cancel()
+		}
+		_, err := Read(ctx, src, Options{PriceBook: testPriceBook(t), Window: octWindow(), Workers: 3})
+		cancel()
+		if err == nil {
+			t.Fatal("Read succeeded")
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after the reads, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
