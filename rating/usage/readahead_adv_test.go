@@ -1,11 +1,13 @@
 package usage
 
 import (
+	"billrun/rating"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -108,5 +110,55 @@ func TestReadAheadNoLeak(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines after the reads, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// stallSource serves one object whose body delivers data, then stalls until the context the object
+// was opened with ends, as an HTTP body on a connection that stopped sending does.
+type stallSource struct {
+	obj  rating.Object
+	data []byte
+}
+
+func (s *stallSource) List(context.Context, []string) ([]rating.Object, []string, error) {
+	return []rating.Object{s.obj}, nil, nil
+}
+
+func (s *stallSource) Open(ctx context.Context, obj rating.Object) (io.ReadCloser, error) {
+	return io.NopCloser(io.MultiReader(bytes.NewReader(s.data), ctxReader{ctx})), nil
+}
+
+func (s *stallSource) String() string { return "stall://" }
+
+type ctxReader struct{ ctx context.Context }
+
+func (r ctxReader) Read([]byte) (int, error) {
+	<-r.ctx.Done()
+	return 0, r.ctx.Err()
+}
+
+// TestReadAheadStalledBodyAfterLongLine: an object read ahead whose line is too long fails the read
+// even when its body has stalled after that line. The decoding goroutine's early exit waited for the
+// read-ahead goroutine, blocked in the body's Read until the read's context ended — which errgroup
+// does only once that very worker returns: the read hung for good. (A slow body, or the S3 reader's
+// resumptions, held the error back as long.)
+func TestReadAheadStalledBodyAfterLongLine(t *testing.T) {
+	// The long line, then more than a chunk of lines: the chunks holding the line reach the decoder,
+	// and the read-ahead goroutine waits in the body's Read for the rest of the next one.
+	data := append(bytes.Repeat([]byte("x"), maxLineBytes+1), '\n')
+	data = append(data, bytes.Repeat([]byte("{}\n"), readAheadBytes/2)...)
+	src := &stallSource{obj: rating.Object{Key: "dt=2026-10-05/a.jsonl", Size: int64(len(data)) + 100, ETag: `"a"`}, data: data}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Read(context.Background(), src, Options{PriceBook: testPriceBook(t), Window: octWindow(), Workers: 2})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrLineTooLong) {
+			t.Errorf("Read = %v, want ErrLineTooLong", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Read still running 30 s after its object's line was found too long")
 	}
 }

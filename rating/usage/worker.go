@@ -194,7 +194,12 @@ func (w *worker) readObject(ctx context.Context, oi int, ahead bool) error {
 		return err
 	}
 	began, takenBefore := time.Now(), w.taken
-	rc, err := r.src.Open(ctx, obj)
+	// The object's own context: a read-ahead goroutine blocked in the body's Read when the decoding
+	// stops early (a line too long) is woken by its end, not by the pass's, which errgroup ends only
+	// once this worker has returned.
+	octx, stop := context.WithCancel(ctx)
+	defer stop()
+	rc, err := r.src.Open(octx, obj)
 	if err != nil {
 		return fmt.Errorf("usage: open %s: %w", obj.Key, err)
 	}
@@ -252,7 +257,10 @@ func (w *worker) readObject(ctx context.Context, oi int, ahead bool) error {
 			pos = func() int64 { return cr.n.Load() - int64(raw.Buffered()) }
 		}
 		ra = newReadAhead(body, pos)
-		defer ra.Close()
+		defer func() {
+			stop() // wakes the goroutine if it waits on the body: the object is not read any further
+			ra.Close()
+		}()
 		body = ra
 	}
 	w.br.Reset(body)
