@@ -371,7 +371,7 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
 	}
-	if err := j.checkLock(ctx, "period:"+p.String()); err != nil {
+	if err := j.Store.CheckLock(ctx, "period:"+p.String()); err != nil {
 		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
 	}
 	err := j.Store.IssueBatch(ctx, batch)
@@ -394,7 +394,7 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
 		}
-		if err := j.checkLock(ctx, "period:"+p.String()); err != nil {
+		if err := j.Store.CheckLock(ctx, "period:"+p.String()); err != nil {
 			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
 		}
 		if err := j.Store.Issue(ctx, doc); err != nil {

@@ -91,23 +91,6 @@ func (j *Jobs) lock(ctx context.Context, key string, wait bool) (func(), error) 
 	return release, nil
 }
 
-// lockChecker is what a store that can tell whether it still holds a run lock offers (store.Store
-// does). A run checks its lock before each write: one whose lock went — its PostgreSQL session
-// ended, its SQLite lease expired — may have been marked abandoned, and another run may hold the
-// lock and be issuing the same accounts now.
-type lockChecker interface {
-	CheckLock(ctx context.Context, key string) error
-}
-
-// checkLock returns an error wrapping invoices.ErrLockLost when the store no longer holds the run lock
-// key; nil when it does or cannot tell (a store without CheckLock).
-func (j *Jobs) checkLock(ctx context.Context, key string) error {
-	if c, ok := j.Store.(lockChecker); ok {
-		return c.CheckLock(ctx, key)
-	}
-	return nil
-}
-
 // abandonRuns records as failed the closes, reruns and sweeps of p a killed process left marked
 // running: the caller holds p's lock, which each of them takes, so none is live. (A standing pass of
 // a close or rerun of another period is left to that run's next attempt: Store.AbandonRuns.) A

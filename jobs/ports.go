@@ -89,6 +89,11 @@ type Store interface {
 	// wrapping invoices.ErrLocked at once when another run holds it; with wait true it waits until ctx
 	// ends. The returned func releases the lock.
 	Lock(ctx context.Context, key string, wait bool) (release func(), err error)
+	// CheckLock returns nil while this store still holds the run lock key it took with Lock, and an
+	// error wrapping invoices.ErrLockLost when it does not (its PostgreSQL session ended, its SQLite
+	// lease expired or changed hands): a run checks it before each write, since another run may hold
+	// the lock and be issuing the same accounts by then.
+	CheckLock(ctx context.Context, key string) error
 
 	// Checkpoint makes what was committed so far durable where the database leaves that to later
 	// (SQLite's WAL with synchronous=NORMAL); it may take a while and does not block other writers.

@@ -160,7 +160,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 		}
 		if c.Action != invoices.ActionNone {
 			// A rerun whose lock went may run beside another now: both would correct this account.
-			if err := j.checkLock(ctx, "period:"+p.String()); err != nil {
+			if err := j.Store.CheckLock(ctx, "period:"+p.String()); err != nil {
 				return fmt.Errorf("rerun %s: stopped before %s: %w", p, id, err)
 			}
 		}
