@@ -24,6 +24,11 @@ const (
 // recorded as abandoned, with the close or rerun that started it.
 const StandingPassPrefix = "sweep-for-"
 
+// PeriodLock is the name of the run lock that serializes the runs of period p (DESIGN §8). A store
+// that holds it checks, inside each transaction that issues or voids a document of p, that it still
+// does: a run whose lock was lost cannot write beside the run that holds it now.
+func PeriodLock(p rating.Period) string { return "period:" + p.String() }
+
 // RunStatus is the state of a run.
 type RunStatus string
 

@@ -49,7 +49,7 @@ type CloseSummary struct {
 // rejects exceed opts.MaxRejects, and one wrapping invoices.ErrLocked when another run holds the period.
 func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*CloseSummary, error) {
 	at := opts.At.UTC()
-	release, err := j.lock(ctx, "period:"+p.String(), opts.Wait)
+	release, err := j.lock(ctx, invoices.PeriodLock(p), opts.Wait)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +371,7 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
 	}
-	if err := j.Store.CheckLock(ctx, "period:"+p.String()); err != nil {
+	if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
 		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
 	}
 	err := j.Store.IssueBatch(ctx, batch)
@@ -394,7 +394,7 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
 		}
-		if err := j.Store.CheckLock(ctx, "period:"+p.String()); err != nil {
+		if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
 			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
 		}
 		if err := j.Store.Issue(ctx, doc); err != nil {

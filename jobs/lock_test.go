@@ -287,7 +287,7 @@ func TestReconcileTakesItsPeriodLock(t *testing.T) {
 			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
 				t.Fatal(err)
 			}
-			release, err := holder.Lock(ctx, "period:"+p.String(), false) // a rerun in progress
+			release, err := holder.Lock(ctx, invoices.PeriodLock(p), false) // a rerun in progress
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -302,7 +302,7 @@ func TestReconcileTakesItsPeriodLock(t *testing.T) {
 				rec, err = j.ReconcileLocked(ctx, p, at, true)
 				done <- err
 			}()
-			if key := <-locks.waiting; key != "period:"+p.String() {
+			if key := <-locks.waiting; key != invoices.PeriodLock(p) {
 				t.Errorf("reconcile waits for %q, want the period's lock", key)
 			}
 			select {

@@ -46,7 +46,7 @@ func (j *Jobs) Rerun(ctx context.Context, p rating.Period, opts RerunOptions) (*
 	if opts.DryRun {
 		return sum, j.rerun(ctx, p, at, opts, nil, sum)
 	}
-	release, err := j.lock(ctx, "period:"+p.String(), opts.Wait)
+	release, err := j.lock(ctx, invoices.PeriodLock(p), opts.Wait)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 		}
 		if c.Action != invoices.ActionNone {
 			// A rerun whose lock went may run beside another now: both would correct this account.
-			if err := j.Store.CheckLock(ctx, "period:"+p.String()); err != nil {
+			if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
 				return fmt.Errorf("rerun %s: stopped before %s: %w", p, id, err)
 			}
 		}

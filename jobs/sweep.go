@@ -27,7 +27,7 @@ type SweepSummary struct {
 // lock, which every standing pass holds (standingLock).
 func (j *Jobs) Sweep(ctx context.Context, at time.Time, wait bool) (*SweepSummary, error) {
 	at = at.UTC()
-	releasePeriod, err := j.lock(ctx, "period:"+rating.PeriodOf(at).String(), wait)
+	releasePeriod, err := j.lock(ctx, invoices.PeriodLock(rating.PeriodOf(at)), wait)
 	if err != nil {
 		return nil, err
 	}

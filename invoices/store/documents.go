@@ -61,6 +61,13 @@ func (s *Store) Void(ctx context.Context, number string, voidedAt time.Time) err
 		case d.Kind == string(invoices.KindCreditNote):
 			return errors.New("a credit note cannot be voided")
 		}
+		p, err := rating.ParsePeriod(d.Period)
+		if err != nil {
+			return err
+		}
+		if err := s.checkFences(ctx, tx, p); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE documents SET voided_at = ? WHERE id = ?`), fmtTime(voidedAt), d.ID)
 		return err
 	})

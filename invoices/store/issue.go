@@ -159,6 +159,13 @@ func (s *Store) issueTx(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, docs 
 			return nil, err
 		}
 	}
+	periods := make([]rating.Period, len(docs))
+	for i, doc := range docs {
+		periods[i] = doc.Period
+	}
+	if err := s.checkFences(ctx, tx, periods...); err != nil {
+		return nil, err
+	}
 	// Replacements void their originals first, in batch order. The partial unique index then sees
 	// the slots they free, and a batch that would still hold two effective invoices for one account
 	// and period fails below, as issuing its documents one by one would.

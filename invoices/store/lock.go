@@ -18,6 +18,7 @@ import (
 
 	"billrun/internal/process"
 	"billrun/invoices"
+	"billrun/rating"
 )
 
 // releaseTimeout bounds the release of a lock, which runs after the caller's context may be done.
@@ -99,11 +100,18 @@ func (s *Store) checkLease(ctx context.Context, key string) error {
 	if !ok {
 		return invoices.ErrLockLost
 	}
+	return s.leaseStillHeld(ctx, s.db, key, holder.(string))
+}
+
+// leaseStillHeld returns nil when key's lease row names holder and has not expired, read through q
+// (the store, or a transaction: in SQLite's write transaction nobody can take the lease over until it
+// ends), and an error wrapping invoices.ErrLockLost otherwise.
+func (s *Store) leaseStillHeld(ctx context.Context, q sqlx.QueryerContext, key, holder string) error {
 	var other struct {
 		Holder    string `db:"holder"`
 		ExpiresAt string `db:"expires_at"`
 	}
-	if err := s.db.GetContext(ctx, &other, `SELECT holder, expires_at FROM run_locks WHERE key = ?`, key); err != nil {
+	if err := sqlx.GetContext(ctx, q, &other, `SELECT holder, expires_at FROM run_locks WHERE key = ?`, key); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return invoices.ErrLockLost
 		}
@@ -179,7 +187,8 @@ type advisorySession struct {
 	conn   *sqlx.Conn // nil while no lock is held
 	schema string
 	held   map[string]bool
-	broken bool // an unlock failed: drop the session, not return it to the pool, once no lock is held
+	fence  map[string]string // key → the holder this store wrote in run_fences when it took the lock
+	broken bool              // an unlock failed: drop the session, not return it to the pool, once no lock is held
 }
 
 func (s *Store) lockAdvisory(ctx context.Context, key string, wait bool) (func(), error) {
@@ -224,7 +233,7 @@ func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, erro
 			conn.Close()
 			return false, "", err
 		}
-		as.conn, as.held, as.broken, opened = conn, map[string]bool{}, false, true
+		as.conn, as.held, as.fence, as.broken, opened = conn, map[string]bool{}, map[string]string{}, false, true
 	}
 	// Not under ctx, which ended is checked above: pgx closes the connection when a query's context
 	// ends while it runs, and with it the locks other callers hold on the session.
@@ -233,12 +242,25 @@ func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, erro
 	var ok bool
 	err := as.conn.QueryRowxContext(qctx, `SELECT pg_try_advisory_lock($1)`, advisoryKey(as.schema, key)).Scan(&ok)
 	if ok {
-		as.held[key] = true
+		// The lock is this store's: say so in its fence before anything else, which also waits for a
+		// transaction of an earlier holder that was still writing under the old fence.
+		holder := newHolder()
+		if _, err = as.conn.ExecContext(qctx, `INSERT INTO run_fences (key, holder) VALUES ($1, $2)
+			ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, taken_at = now()`, key, holder); err != nil {
+			var unlocked bool
+			if uerr := as.conn.QueryRowxContext(qctx, `SELECT pg_advisory_unlock($1)`, advisoryKey(as.schema, key)).Scan(&unlocked); uerr != nil || !unlocked {
+				as.broken = true
+			}
+			ok, err = false, fmt.Errorf("write the lock's fence: %w", err)
+		} else {
+			as.held[key] = true
+			as.fence[key] = holder
+		}
 	}
 	if len(as.held) == 0 && (opened || err != nil) {
 		// Nothing holds the session open: give it back, or drop it after an error, whose cause may
 		// be the session itself.
-		if err != nil {
+		if err != nil || as.broken {
 			as.conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 		as.conn.Close()
@@ -270,6 +292,7 @@ func (s *Store) unlockAdvisory(key string) {
 		as.broken = true
 	}
 	delete(as.held, key)
+	delete(as.fence, key)
 	if len(as.held) > 0 {
 		return
 	}
@@ -280,10 +303,16 @@ func (s *Store) unlockAdvisory(key string) {
 	as.conn = nil
 }
 
-func (s *Store) lockLease(ctx context.Context, key string, wait bool) (func(), error) {
+// newHolder names a new holder of a lock: "host/pid/random", recorded as this process's (ownHolder).
+func newHolder() string {
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
 	ownHolder(holder)
+	return holder
+}
+
+func (s *Store) lockLease(ctx context.Context, key string, wait bool) (func(), error) {
+	holder := newHolder()
 	for {
 		now := s.now()
 		res, err := s.db.ExecContext(ctx, `INSERT INTO run_locks (key, holder, expires_at) VALUES (?, ?, ?)
@@ -370,4 +399,51 @@ func (s *Store) renewLease(key, holder string, stop <-chan struct{}, done chan<-
 			s.logger.Error("store: renewing lock lease failed", "lock", key, "holder", holder, "lost", n == 0 && err == nil, "error", err)
 		}
 	}
+}
+
+// checkFences is the fence of the run locks this store took, checked in tx, a transaction about to
+// issue or void documents of the given periods: for each period whose lock (invoices.PeriodLock) the
+// store took and has not released, it returns an error wrapping invoices.ErrLockLost unless the lock
+// is still this store's. CheckLock, called before each write, stops a run whose lock went; this makes
+// the write itself safe against a lock lost between that check and the commit.
+//
+// On PostgreSQL it reads the lock's run_fences row FOR SHARE: the next holder writes that row as it
+// takes the lock, so it waits for tx to end, and a tx that reads after it sees the new holder. On
+// SQLite the lease row is the fence: tx holds the database's write lock, so nobody takes the lease
+// over before tx ends. A period whose lock this store never took is not fenced (tests, tools).
+func (s *Store) checkFences(ctx context.Context, tx *sqlx.Tx, periods ...rating.Period) error {
+	for i, p := range periods {
+		if i > 0 && p == periods[i-1] {
+			continue
+		}
+		key := invoices.PeriodLock(p)
+		if s.dialect == dialectPostgres {
+			as := &s.advisory
+			as.mu.Lock()
+			holder, held := as.fence[key]
+			as.mu.Unlock()
+			if !held {
+				continue
+			}
+			var now string
+			err := tx.QueryRowxContext(ctx, `SELECT holder FROM run_fences WHERE key = $1 FOR SHARE`, key).Scan(&now)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("store: lock %s: %w: its fence is gone", key, invoices.ErrLockLost)
+			case err != nil:
+				return err
+			case now != holder:
+				return fmt.Errorf("store: lock %s: %w: held by %s", key, invoices.ErrLockLost, now)
+			}
+			continue
+		}
+		holder, held := s.leases.Load(key)
+		if !held {
+			continue
+		}
+		if err := s.leaseStillHeld(ctx, tx, key, holder.(string)); err != nil {
+			return fmt.Errorf("store: lock %s: %w", key, err)
+		}
+	}
+	return nil
 }

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"billrun/invoices"
 	"billrun/invoices/store"
 	"billrun/invoices/store/storetest"
+	"billrun/rating"
 )
 
 // TestCheckLockAfterSessionEnded: on PostgreSQL a run lock lives as long as the session that took it.
@@ -91,5 +93,190 @@ func TestCheckLockOfATakenOverLease(t *testing.T) {
 	}
 	if err := s.CheckLock(ctx, key); !errors.Is(err, invoices.ErrLockLost) {
 		t.Errorf("CheckLock of a lease taken over = %v, want ErrLockLost", err)
+	}
+}
+
+// terminateLockSession ends the PostgreSQL backend that holds s's advisory lock key, as a database
+// restart or a dropped connection would.
+func terminateLockSession(t *testing.T, s *store.Store, key string) {
+	t.Helper()
+	id, err := store.AdvisoryKey(s, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended bool
+	if err := store.DB(s).QueryRowContext(t.Context(), `SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1`, id).Scan(&ended); err != nil || !ended {
+		t.Fatalf("terminate the lock's session: %v, %v", ended, err)
+	}
+}
+
+// documentCount is the number of documents stored, void ones included.
+func documentCount(t *testing.T, s *store.Store) int {
+	t.Helper()
+	var n int
+	if err := store.DB(s).QueryRowContext(t.Context(), `SELECT count(*) FROM documents`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestIssueFencedAfterLockLost: a close whose PostgreSQL lock session ended passed CheckLock just
+// before another close took the lock. Its next batch must still not be written: the issuing
+// transaction checks the lock's fence, which the new holder rewrote as it took the lock. Nor may it
+// void a document of the period. The new holder issues as usual, and a period whose lock the store
+// never took is not fenced.
+func TestIssueFencedAfterLockLost(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := t.Context()
+	open := func() *store.Store {
+		t.Helper()
+		s, err := store.Open(ctx, dsn, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	first, second := open(), open()
+	importAccounts(t, first, "a1", "a2")
+	key := invoices.PeriodLock(oct)
+	release, err := first.Lock(ctx, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := first.IssueBatch(ctx, []*invoices.Document{invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 100)}); err != nil {
+		t.Fatalf("IssueBatch while holding the lock: %v", err)
+	}
+	terminateLockSession(t, first, key)
+	again, err := second.Lock(ctx, key, false)
+	if err != nil {
+		t.Fatalf("lock after the first holder's session ended: %v", err)
+	}
+	defer again()
+
+	late := invoice("a2", oct, tm("2026-11-01T02:00:01Z"), 200)
+	if err := first.IssueBatch(ctx, []*invoices.Document{late}); !errors.Is(err, invoices.ErrLockLost) {
+		t.Fatalf("IssueBatch after the lock went to another run = %v, want ErrLockLost", err)
+	}
+	if late.Number != "" {
+		t.Errorf("a refused document got number %q", late.Number)
+	}
+	if err := first.Issue(ctx, invoice("a2", oct, tm("2026-11-01T02:00:01Z"), 200)); !errors.Is(err, invoices.ErrLockLost) {
+		t.Errorf("Issue after the lock went to another run = %v, want ErrLockLost", err)
+	}
+	if err := first.Void(ctx, "INV-2026-000001", tm("2026-11-01T02:00:02Z")); !errors.Is(err, invoices.ErrLockLost) {
+		t.Errorf("Void after the lock went to another run = %v, want ErrLockLost", err)
+	}
+	if n := documentCount(t, second); n != 1 {
+		t.Fatalf("%d documents stored, want the 1 issued while the lock was held", n)
+	}
+	// The new holder writes; the first store, which never took November's lock, is not fenced there.
+	if err := second.IssueBatch(ctx, []*invoices.Document{invoice("a2", oct, tm("2026-11-01T02:00:03Z"), 200)}); err != nil {
+		t.Fatalf("IssueBatch of the new holder: %v", err)
+	}
+	nov := rating.Period{Year: 2026, Month: time.November}
+	if err := first.Issue(ctx, invoice("a1", nov, tm("2026-12-01T02:00:00Z"), 300)); err != nil {
+		t.Errorf("Issue for a period whose lock the store never took: %v", err)
+	}
+}
+
+// TestLockWaitsForFencedWriter: a holder's issuing transaction reads the fence FOR SHARE, so a run
+// taking the lock after the holder's session ended waits for that transaction to commit before it
+// can go on (and then reads what it wrote) — the write cannot land after the new holder has read the
+// period's documents.
+func TestLockWaitsForFencedWriter(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := t.Context()
+	open := func() *store.Store {
+		t.Helper()
+		s, err := store.Open(ctx, dsn, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	first, second := open(), open()
+	key := invoices.PeriodLock(oct)
+	release, err := first.Lock(ctx, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	// A transaction of the first holder in flight: it has read the fence, as issueTx does.
+	tx, err := store.DB(first).BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var holder string
+	if err := tx.QueryRowContext(ctx, `SELECT holder FROM run_fences WHERE key = $1 FOR SHARE`, key).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	terminateLockSession(t, first, key)
+	locked := make(chan error, 1)
+	go func() {
+		release, err := second.Lock(ctx, key, false)
+		if err == nil {
+			t.Cleanup(release)
+		}
+		locked <- err
+	}()
+	select {
+	case err := <-locked:
+		t.Fatalf("Lock returned (%v) while the old holder's fenced transaction was open", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-locked; err != nil {
+		t.Fatalf("Lock once the fenced transaction ended: %v", err)
+	}
+	var now string
+	if err := store.DB(second).QueryRowContext(ctx, `SELECT holder FROM run_fences WHERE key = $1`, key).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	if now == holder {
+		t.Errorf("the fence still names the first holder %q after the second took the lock", holder)
+	}
+}
+
+// TestIssueFencedOnSQLite: a SQLite lease that expired, or that another run took over, fences the
+// issuing transaction of its first holder, which the lease row tells inside the write transaction.
+func TestIssueFencedOnSQLite(t *testing.T) {
+	s, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "f.db"), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	importAccounts(t, s, "a1", "a2", "a3")
+	key := invoices.PeriodLock(oct)
+	release, err := s.Lock(ctx, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	mustIssue(t, s, invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 100))
+	if _, err := store.DB(s).ExecContext(ctx, `UPDATE run_locks SET expires_at = '2000-01-01T00:00:00.000000000Z' WHERE key = ?`, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IssueBatch(ctx, []*invoices.Document{invoice("a2", oct, tm("2026-11-01T02:00:01Z"), 200)}); !errors.Is(err, invoices.ErrLockLost) {
+		t.Errorf("IssueBatch with the lease expired = %v, want ErrLockLost", err)
+	}
+	if _, err := store.DB(s).ExecContext(ctx, `UPDATE run_locks SET holder = 'elsewhere/1/takenovr', expires_at = '2999-01-01T00:00:00.000000000Z' WHERE key = ?`, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Issue(ctx, invoice("a3", oct, tm("2026-11-01T02:00:02Z"), 300)); !errors.Is(err, invoices.ErrLockLost) {
+		t.Errorf("Issue with the lease taken over = %v, want ErrLockLost", err)
+	}
+	if err := s.Void(ctx, "INV-2026-000001", tm("2026-11-01T02:00:03Z")); !errors.Is(err, invoices.ErrLockLost) {
+		t.Errorf("Void with the lease taken over = %v, want ErrLockLost", err)
+	}
+	if n := documentCount(t, s); n != 1 {
+		t.Errorf("%d documents stored, want the 1 issued while the lease was held", n)
 	}
 }
