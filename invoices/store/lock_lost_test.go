@@ -20,16 +20,7 @@ import (
 func TestCheckLockAfterSessionEnded(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	ctx := t.Context()
-	open := func() *store.Store {
-		t.Helper()
-		s, err := store.Open(ctx, dsn, testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	s := open()
+	s := openDSN(t, dsn)
 	const key = "period:2026-10"
 	if err := s.CheckLock(ctx, key); !errors.Is(err, invoices.ErrLockLost) {
 		t.Errorf("CheckLock of a lock never taken = %v, want ErrLockLost", err)
@@ -42,20 +33,12 @@ func TestCheckLockAfterSessionEnded(t *testing.T) {
 	if err := s.CheckLock(ctx, key); err != nil {
 		t.Fatalf("CheckLock of a held lock = %v, want nil", err)
 	}
-	id, err := store.AdvisoryKey(s, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ended bool
-	if err := store.DB(s).QueryRowContext(ctx, `SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks
-		WHERE locktype = 'advisory' AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1`, id).Scan(&ended); err != nil || !ended {
-		t.Fatalf("terminate the lock's session: %v, %v", ended, err)
-	}
+	terminateLockSession(t, s, key)
 	if err := s.CheckLock(ctx, key); !errors.Is(err, invoices.ErrLockLost) {
 		t.Errorf("CheckLock after the session ended = %v, want ErrLockLost", err)
 	}
 	// Another run can take the lock now; the first must keep seeing it lost.
-	other := open()
+	other := openDSN(t, dsn)
 	again, err := other.Lock(ctx, key, false)
 	if err != nil {
 		t.Fatalf("lock after the holder's session ended: %v", err)
@@ -96,6 +79,18 @@ func TestCheckLockOfATakenOverLease(t *testing.T) {
 	}
 }
 
+// openDSN opens a store on dsn, closed when the test ends: several stores on one database are
+// several runs' processes.
+func openDSN(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), dsn, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // terminateLockSession ends the PostgreSQL backend that holds s's advisory lock key, as a database
 // restart or a dropped connection would.
 func terminateLockSession(t *testing.T, s *store.Store, key string) {
@@ -108,6 +103,20 @@ func terminateLockSession(t *testing.T, s *store.Store, key string) {
 	if err := store.DB(s).QueryRowContext(t.Context(), `SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks
 		WHERE locktype = 'advisory' AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1`, id).Scan(&ended); err != nil || !ended {
 		t.Fatalf("terminate the lock's session: %v, %v", ended, err)
+	}
+	// pg_terminate_backend only signals the backend: wait until it has gone, and its lock with it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := store.DB(s).QueryRowContext(t.Context(), `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lock's session still holds it 10 s after it was terminated")
+		}
 	}
 }
 
@@ -129,16 +138,7 @@ func documentCount(t *testing.T, s *store.Store) int {
 func TestIssueFencedAfterLockLost(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	ctx := t.Context()
-	open := func() *store.Store {
-		t.Helper()
-		s, err := store.Open(ctx, dsn, testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	first, second := open(), open()
+	first, second := openDSN(t, dsn), openDSN(t, dsn)
 	importAccounts(t, first, "a1", "a2")
 	key := invoices.PeriodLock(oct)
 	release, err := first.Lock(ctx, key, false)
@@ -189,16 +189,7 @@ func TestIssueFencedAfterLockLost(t *testing.T) {
 func TestLockWaitsForFencedWriter(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	ctx := t.Context()
-	open := func() *store.Store {
-		t.Helper()
-		s, err := store.Open(ctx, dsn, testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	first, second := open(), open()
+	first, second := openDSN(t, dsn), openDSN(t, dsn)
 	key := invoices.PeriodLock(oct)
 	release, err := first.Lock(ctx, key, false)
 	if err != nil {
