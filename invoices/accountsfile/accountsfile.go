@@ -631,7 +631,7 @@ func (r record) timestamp(key string) (time.Time, error) {
 	if v == nil {
 		return time.Time{}, nil
 	}
-	if v.Kind == yaml.ScalarNode && v.Tag == "!!timestamp" {
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!timestamp" && !offsetOutOfRange(v.Value) {
 		var t time.Time
 		if err := v.Decode(&t); err == nil {
 			return t, nil
@@ -647,6 +647,13 @@ func (r record) timestamp(key string) (time.Time, error) {
 	}
 	return time.Time{}, r.errorf(v, key, "want a time in RFC 3339, e.g. 2026-10-05T14:00:00Z, or a date, 2026-10-05, got %s",
 		describe(v))
+}
+
+// offsetOutOfRange reports whether s ends in a numeric offset ±hh:mm beyond ±23:59, which the YAML
+// decoder (time.Parse) takes — "+24:00" a day off — and RFC 3339 does not.
+func offsetOutOfRange(s string) bool {
+	n := len(s)
+	return n > 6 && (s[n-6] == '+' || s[n-6] == '-') && s[n-3] == ':' && (s[n-5:n-3] > "23" || s[n-2:] > "59")
 }
 
 // decimal returns the decimal number value v of field key holds, written as a string or a plain

@@ -327,6 +327,17 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 			`line 2: payment p1: paid_at: `, `missing, want a time`},
 		{"payment paid_at not a time", paymentP1 + "    account: a\n    amount: \"1\"\n    paid_at: yesterday\n    for: credits\n",
 			`line 5: payment p1: paid_at: `, `got "yesterday"`},
+		// RFC 3339 offsets are at most ±23:59: "+24:00" was read as a day earlier (paid_at
+		// 2026-01-02T00:00:00+24:00 as 2026-01-01T00:00:00Z), which moves historical spend and
+		// amount_paid across an `at`; a comma before the fraction is no RFC 3339 either.
+		{"payment paid_at with an offset of 24 hours", `payments: [{id: p1, account: a, amount: "1", paid_at: "2026-01-02T00:00:00+24:00", for: credits}]`,
+			`line 1: payment p1: paid_at: `, `got "2026-01-02T00:00:00+24:00"`},
+		{"grant granted_at with 60 minutes of offset", `accounts: [{id: a, credits: [{id: g, kind: free, amount: "1", granted_at: "2026-01-02T00:00:00-23:60"}]}]`,
+			`line 1: account a, credits[0] (g): granted_at: `, `got "2026-01-02T00:00:00-23:60"`},
+		{"payment paid_at unquoted with an offset of 24 hours", `payments: [{id: p1, account: a, amount: "1", paid_at: 2026-01-02T00:00:00+24:00, for: credits}]`,
+			`line 1: payment p1: paid_at: `, `got "2026-01-02T00:00:00+24:00"`},
+		{"grant expires_at with a comma fraction", `accounts: [{id: a, credits: [{id: g, kind: free, amount: "1", granted_at: 2026-01-01, expires_at: "2026-02-01T00:00:00,5Z"}]}]`,
+			`line 1: account a, credits[0] (g): expires_at: `, `got "2026-02-01T00:00:00,5Z"`},
 		{"payment for something else", paymentP1 + "    account: a\n    amount: \"1\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: beer\n",
 			`line 6: payment p1: for: `, `want credits or invoice, got "beer"`},
 		{"payment for credits naming an invoice", paymentP1 + "    account: a\n    amount: \"1\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n    invoice: INV-2026-000001\n",

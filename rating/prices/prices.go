@@ -317,7 +317,13 @@ func (c *checker) version(n *yaml.Node, at string) error {
 		switch e.key {
 		case "effective_from":
 			if ef := yamlnode.Resolve(e.val); ef.Kind == yaml.ScalarNode && !yamlnode.IsNull(ef) {
-				if _, perr := time.Parse(time.RFC3339Nano, ef.Value); perr != nil && !plainDate(ef) {
+				// time.Parse for the upper-case T and Z the decoder takes, ParseRFC3339 for RFC 3339's
+				// syntax and offsets (time.Parse alone takes +24:00, a day off).
+				_, perr := time.Parse(time.RFC3339Nano, ef.Value)
+				if perr == nil {
+					_, perr = rating.ParseRFC3339(ef.Value)
+				}
+				if perr != nil && !plainDate(ef) {
 					err = fmt.Errorf("line %d: %s.effective_from: %q is not an RFC 3339 time like 2026-09-01T00:00:00Z%s",
 						e.val.Line, at, ef.Value, via(e.val))
 				}

@@ -408,3 +408,27 @@ func TestParseNamesTheLineAndFieldOfABadValue(t *testing.T) {
 		t.Errorf("Parse(book, ---) = %v, want the book", err)
 	}
 }
+
+// TestParseRefusesOffsetsOutOfRange: a version's effective_from is an RFC 3339 time, whose offset is
+// at most ±23:59. "2026-10-15T14:00:00+24:00" was read as 2026-10-14T14:00:00Z (14:00 − 24 h), so the
+// version's prices applied a whole day early; it is refused, naming the line and field, quoted or not,
+// and so is +23:60. "+23:59" still parses: 2026-10-15T14:00:00+23:59 is 2026-10-14T14:01:00Z.
+func TestParseRefusesOffsetsOutOfRange(t *testing.T) {
+	for _, ef := range []string{"2026-10-15T14:00:00+24:00", "\"2026-10-15T14:00:00+24:00\"", "2026-10-15T14:00:00+23:60", "\"2026-10-15T14:00:00,5Z\""} {
+		pb, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: " + ef + "\n    gpu_hour: {A100-80GB: \"2.90\"}\n"))
+		if err == nil || !strings.Contains(err.Error(), "line 3: versions[0].effective_from") {
+			var got time.Time
+			if pb != nil {
+				got = pb.Versions[0].EffectiveFrom
+			}
+			t.Errorf("Parse(effective_from: %s) = %v (%v), want the line and field refused", ef, err, got)
+		}
+	}
+	pb, err := Parse([]byte("currency: USD\nversions:\n  - effective_from: 2026-10-15T14:00:00+23:59\n    gpu_hour: {A100-80GB: \"2.90\"}\n"))
+	if err != nil {
+		t.Fatalf("Parse(+23:59) = %v", err)
+	}
+	if got, want := pb.Versions[0].EffectiveFrom, time.Date(2026, 10, 14, 14, 1, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("effective_from 2026-10-15T14:00:00+23:59 = %v, want %v", got, want)
+	}
+}
