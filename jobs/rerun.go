@@ -74,6 +74,27 @@ func (j *Jobs) Rerun(ctx context.Context, p rating.Period, opts RerunOptions) (*
 	return sum, err
 }
 
+// checkRerunAt refuses a rerun whose --at is before a document of the accounts in scope was issued
+// or voided. A rerun decides as of its --at (DESIGN §10, §11: it sees only payments with paid_at <
+// at), so one run "before" documents that exist would see them unpaid and void them — a paid
+// invoice included — at a time before they were even issued. Checked for every account in scope
+// before any document is voided or issued, so nothing is half done.
+func checkRerunAt(p rating.Period, at time.Time, scope []string, docsBy map[string][]invoices.Document) error {
+	for _, id := range scope {
+		for _, d := range docsBy[id] {
+			what, when := "issued", d.IssuedAt
+			if d.VoidedAt != nil && d.VoidedAt.After(when) {
+				what, when = "voided", *d.VoidedAt
+			}
+			if at.Before(when) {
+				return fmt.Errorf("rerun %s: --at %s is before %s of %s was %s (%s): a rerun corrects the documents as of its --at, so it cannot come before them; use a later --at",
+					p, at.Format(time.RFC3339), d.Number, id, what, when.UTC().Format(time.RFC3339))
+			}
+		}
+	}
+	return nil
+}
+
 func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts RerunOptions, run *invoices.Run, sum *RerunSummary) error {
 	accts, err := j.Store.Accounts(ctx)
 	if err != nil {
@@ -132,6 +153,9 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 	}
 	slices.Sort(scope)
 	scope = slices.Compact(scope)
+	if err := checkRerunAt(p, at, scope, docsBy); err != nil {
+		return err
+	}
 	terms := invoices.Terms{PaymentTermsDays: j.PriceBook.Policy.PaymentTermsDays}
 	for _, id := range scope {
 		if err := ctx.Err(); err != nil {

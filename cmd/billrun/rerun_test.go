@@ -311,3 +311,82 @@ func TestRerunUnknownAccount(t *testing.T) {
 		t.Errorf("latest close or rerun of 2026-10: %+v, %v; want the close: no rerun recorded", run, err)
 	}
 }
+
+// TestRerunRefusesAtBeforeItsDocuments: a rerun decides as of its --at and sees only payments made
+// before it (DESIGN §11), so a rerun given an --at before the period's documents were issued would
+// find a paid invoice "unpaid" and void it, at a time before it was even issued. It is refused, dry
+// run too, and changes nothing; the same rerun at a later --at corrects the paid invoice.
+//
+// Sample price book: llama-v3p1-8b-instruct 0.20 per 1M input tokens.
+//
+//	close at 2026-11-01T02:00Z: acct_a 1M in = 0.20 → INV-2026-000001, due 0.20
+//	payment of 0.20 on 2026-11-02 → paid
+//	late usage +1M in (0.20)
+//	rerun --at 2026-11-01T01:00Z (before the close): refused, INV-1 stays paid, nothing issued
+//	rerun --at 2026-11-03: paid → supplementary INV-2026-000002: input +1,000,000 = 0.20, corrects INV-1
+func TestRerunRefusesAtBeforeItsDocuments(t *testing.T) {
+	dir := t.TempDir()
+	ex, _ := filepath.Abs("testdata/examples/01_rounding/prices.yaml")
+	usage := filepath.Join(dir, "usage")
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(usage, rel)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	ev := func(id, day string) string {
+		return `{"id":"` + id + `","ts":"2026-10-` + day + `T10:00:00Z","account":"acct_a","type":"serverless",` +
+			`"model":"accounts/fireworks/models/llama-v3p1-8b-instruct","input_tokens":1000000}` + "\n"
+	}
+	write("dt=2026-10-05/a.jsonl", ev("a1", "05"))
+	accounts := filepath.Join(dir, "accounts.yaml")
+	must(t, os.WriteFile(accounts, []byte(`accounts:
+  - {id: acct_a, name: A, payment_method: true}
+payments:
+  - {id: p_a, account: acct_a, amount: "0.20", paid_at: 2026-11-02T00:00:00Z, invoice: INV-2026-000001}
+`), 0o644))
+	db := "sqlite:" + filepath.Join(dir, "b.db")
+	common := []string{"--db", db, "--usage", usage, "--prices", ex, "--out", filepath.Join(dir, "out")}
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", "2026-11-01T02:00:00Z", "--accounts", accounts}, common...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	write("dt=2026-10-20/late.jsonl", ev("a2", "20"))
+	docs := func() []map[string]any {
+		t.Helper()
+		js, err := runStdout("export", "--period", "2026-10", "--format", "json", "--db", db, "--at", "2026-11-03T00:00:00Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct {
+			Invoices []map[string]any `json:"invoices"`
+		}
+		must(t, json.Unmarshal([]byte(js), &rep))
+		return rep.Invoices
+	}
+	for _, dry := range []bool{true, false} {
+		args := append([]string{"rerun", "--period", "2026-10", "--at", "2026-11-01T01:00:00Z"}, common...)
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		out, err := runCapture(args...)
+		if err == nil || !strings.Contains(err.Error(), "before INV-2026-000001 of acct_a was issued (2026-11-01T02:00:00Z)") {
+			t.Fatalf("rerun (dry %v) at 2026-11-01T01:00Z: %v, want it refused naming INV-2026-000001\n%s", dry, err, out)
+		}
+		if got := docs(); len(got) != 1 {
+			t.Fatalf("rerun (dry %v) before the close issued documents: %v", dry, got)
+		} else {
+			matchFields(t, "INV-2026-000001", got[0], map[string]any{"number": "INV-2026-000001", "status": "paid", "voided_at": nil, "amount_paid": "0.20"})
+		}
+	}
+	if out, err := runCapture(append([]string{"rerun", "--period", "2026-10", "--at", "2026-11-03T00:00:00Z"}, common...)...); err != nil {
+		t.Fatalf("rerun at 2026-11-03: %v\n%s", err, out)
+	}
+	got := docs()
+	if len(got) != 2 {
+		t.Fatalf("after the rerun at 2026-11-03: %d documents, want INV-1 and a supplementary: %v", len(got), got)
+	}
+	matchFields(t, "INV-2026-000001", got[0], map[string]any{"status": "paid", "voided_at": nil})
+	matchFields(t, "INV-2026-000002", got[1], map[string]any{"number": "INV-2026-000002", "kind": "supplementary",
+		"corrects": "INV-2026-000001", "subtotal": "0.20", "amount_due": "0.20",
+		"lines": []any{map[string]any{"meter": "input_tokens", "quantity": "1000000", "amount": "0.20"}}})
+}
