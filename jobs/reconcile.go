@@ -83,10 +83,19 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 	}
 	for i := range docs {
 		d := &docs[i]
-		if !d.Effective() || d.Kind == invoices.KindCreditNote {
+		if d.Kind == invoices.KindCreditNote {
 			continue
 		}
 		paid := d.PaidBy(payments, at)
+		if !d.Effective() {
+			// A void invoice is owed nothing, but a customer may still pay it (the number on the
+			// document they received before a rerun replaced it): that money is listed as an
+			// overpayment, or no report would show it.
+			if paid > 0 {
+				rec.Overpaid = append(rec.Overpaid, invoices.PaymentState{Number: d.Number, Account: d.Account, AmountPaid: paid})
+			}
+			continue
+		}
 		ps := invoices.PaymentState{Number: d.Number, Account: d.Account, AmountDue: d.AmountDue, AmountPaid: paid, DueAt: d.DueAt}
 		switch {
 		case paid > d.AmountDue:

@@ -286,6 +286,58 @@ payments:
 	}
 }
 
+// TestReconcileListsPaymentOfVoidInvoice: a rerun voids an unpaid invoice and replaces it; the
+// customer then pays the voided invoice's number. The void invoice is owed nothing, so reconcile
+// lists that payment as overpaid (due 0.00) rather than in no list at all; the exit code stays 0.
+//
+// Sample price book: llama-v3p1-8b-instruct 0.20 per 1M input tokens.
+//
+//	close at 2026-11-01T02:00Z: acct_v 1M in = 0.20 → INV-2026-000001
+//	late +1M in; rerun at 2026-11-03: unpaid → INV-1 void, replacement INV-2026-000002 = 0.40
+//	payment of 0.20 naming INV-2026-000001, paid 2026-11-04
+//	reconcile at 2026-11-05: open INV-2 due 0.40 paid 0.00; overpaid INV-1 due 0.00 paid 0.20
+func TestReconcileListsPaymentOfVoidInvoice(t *testing.T) {
+	dir := t.TempDir()
+	ex, _ := filepath.Abs("testdata/examples/01_rounding/prices.yaml")
+	usage := filepath.Join(dir, "usage")
+	write := func(rel, id, day string) {
+		t.Helper()
+		p := filepath.Join(usage, rel)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(`{"id":"`+id+`","ts":"2026-10-`+day+`T10:00:00Z","account":"acct_v","type":"serverless",`+
+			`"model":"accounts/fireworks/models/llama-v3p1-8b-instruct","input_tokens":1000000}`+"\n"), 0o644))
+	}
+	write("dt=2026-10-05/v.jsonl", "v1", "05")
+	accounts := filepath.Join(dir, "accounts.yaml")
+	must(t, os.WriteFile(accounts, []byte("accounts:\n  - {id: acct_v, name: V, payment_method: true}\n"), 0o644))
+	db := "sqlite:" + filepath.Join(dir, "b.db")
+	common := []string{"--db", db, "--usage", usage, "--prices", ex, "--out", filepath.Join(dir, "out")}
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", "2026-11-01T02:00:00Z", "--accounts", accounts}, common...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	write("dt=2026-10-20/late.jsonl", "v2", "20")
+	if out, err := runCapture(append([]string{"rerun", "--period", "2026-10", "--at", "2026-11-03T00:00:00Z"}, common...)...); err != nil {
+		t.Fatalf("rerun: %v\n%s", err, out)
+	}
+	payments := filepath.Join(dir, "payments.yaml")
+	must(t, os.WriteFile(payments, []byte(`payments:
+  - {id: pay_v, account: acct_v, amount: "0.20", paid_at: 2026-11-04T00:00:00Z, invoice: INV-2026-000001}
+`), 0o644))
+	if out, err := runCapture("accounts", "import", payments, "--db", db); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, err := runStdout(append([]string{"reconcile", "--period", "2026-10", "--at", "2026-11-05T00:00:00Z"}, common...)...)
+	if err != nil {
+		t.Fatalf("reconcile: exit %d, want 0: %v\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{"1 open, 0 overdue, 1 overpaid", "open     INV-2026-000002 acct_v: due 0.40, paid 0.00",
+		"overpaid INV-2026-000001 acct_v: due 0.00, paid 0.20"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reconcile text lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestRerunUnknownAccount: `rerun --account` naming an account the ledger does not know is a typo —
 // bad usage (exit 2), as `standing --account` takes it — refused before any run is recorded.
 func TestRerunUnknownAccount(t *testing.T) {
