@@ -1,8 +1,8 @@
 package invoices
 
 import (
-	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -75,6 +75,9 @@ func DiffLines(old map[string]*LineTotal, lines []rating.Line) []LineDiff {
 	sort.SliceStable(out, func(i, j int) bool { return rating.LineLess(out[i].Line, out[j].Line) })
 	return out
 }
+
+// correctionPrefix starts the description of every line of a supplementary invoice or credit note.
+const correctionPrefix = "correction: "
 
 // Action is what a rerun does for one account.
 type Action string
@@ -170,7 +173,9 @@ func PlanCorrection(account string, p rating.Period, docs []Document, lines []ra
 		l.Quantity = d.NewQuantity.Sub(d.OldQuantity)
 		l.Amount = d.Delta()
 		l.Unrounded = l.Amount.Decimal()
-		l.Description = fmt.Sprintf("correction: %s", d.Line.Description)
+		// A key that left the usage is shown by a line of the documents, which may be a correction's
+		// own: it is prefixed once, not "correction: correction: …".
+		l.Description = correctionPrefix + strings.TrimPrefix(d.Line.Description, correctionPrefix)
 		delta = append(delta, l)
 	}
 	doc := Document{Account: account, Period: p, IssuedAt: at.UTC(), Lines: delta}

@@ -51,3 +51,47 @@ func TestHandPlanCorrectionNetZero(t *testing.T) {
 		})
 	}
 }
+
+// A correction's lines are described "correction: " and the line's own description, once, also for a
+// key that left the usage and whose line on the documents is itself a correction's: a volume discount
+// that first appeared on a supplementary and goes away again.
+//
+//	INV-2026-000001 (paid): A100 900 GPUs × 1 h = 3,240,000 GPU-s × 2.90 / 3600 = 2610.00; no discount
+//	INV-2026-000002 supplementary: +720,000 GPU-s = +580.00; 1100 GPU-h ≥ 1000 → 5 % of 3190.00 = −159.50
+//	re-rated (the late 200 GPU-hours withdrawn): 3,240,000 GPU-s = 2610.00, no discount
+//	→ credit note: GPU −720,000 = −580.00; discount +159.50, described "correction: bulk …" (not twice)
+func TestHandCorrectionDescribedOnce(t *testing.T) {
+	p, err := rating.ParsePeriod("2026-10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu := func(qty string, amount rating.Cents, desc string) rating.Line {
+		l := handLine(rating.KindGPU, "A100-80GB", amount)
+		l.Deployment, l.Quantity, l.UnitPrice, l.Description = "dep-k", handDecimal(qty), handDecimal("2.90"), desc
+		return l
+	}
+	disc := handLine(rating.KindDiscount, "", -15950)
+	disc.Description = "correction: bulk on-demand discount 5% of GPU usage 3190.00"
+	due := handTime("2026-11-16T02:00:00Z")
+	inv := Document{Number: "INV-2026-000001", Account: "a1", Period: p, Kind: KindInvoice, IssuedAt: handTime("2026-11-01T02:00:00Z"),
+		DueAt: &due, Lines: []rating.Line{gpu("3240000", 261000, "A100-80GB on deployment dep-k, GPU-seconds")}, Subtotal: 261000, AmountDue: 261000}
+	sup := Document{Number: "INV-2026-000002", Account: "a1", Period: p, Kind: KindSupplementary, Corrects: inv.Number,
+		IssuedAt: handTime("2026-11-03T00:00:00Z"), DueAt: &due,
+		Lines:    []rating.Line{gpu("720000", 58000, "correction: A100-80GB on deployment dep-k, GPU-seconds"), disc},
+		Subtotal: 42050, Discount: -15950, AmountDue: 42050}
+	paid := []Payment{{ID: "p1", Account: "a1", Amount: 261000, PaidAt: handTime("2026-11-02T00:00:00Z"), Invoice: inv.Number}}
+	rated := []rating.Line{gpu("3240000", 261000, "A100-80GB on deployment dep-k, GPU-seconds")}
+	c := PlanCorrection("a1", p, []Document{inv, sup}, rated, nil, paid, handTime("2026-11-04T00:00:00Z"), Terms{PaymentTermsDays: 15})
+	if c.Action != ActionCreditNote || c.Doc == nil || c.Doc.Subtotal != -42050 || len(c.Doc.Lines) != 2 {
+		t.Fatalf("PlanCorrection = %s, %+v; want a credit note of −420.50 with 2 lines", c.Action, c.Doc)
+	}
+	for _, l := range c.Doc.Lines {
+		want := map[rating.Kind]string{
+			rating.KindGPU:      "correction: A100-80GB on deployment dep-k, GPU-seconds",
+			rating.KindDiscount: "correction: bulk on-demand discount 5% of GPU usage 3190.00",
+		}[l.Kind]
+		if l.Description != want {
+			t.Errorf("%s line described %q, want %q", l.Kind, l.Description, want)
+		}
+	}
+}
