@@ -354,7 +354,10 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Remote() bool { return s.dialect == dialectPostgres }
 
 var (
-	passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
+	// A password=… parameter of a URL's query or of a keyword/value DSN, where libpq allows spaces
+	// around = and a value in single quotes with backslash escapes ('se cret', 'it\'s'); an
+	// unterminated quote hides the rest of the DSN.
+	passwordParam = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&\s]*)`)
 	userInfo      = regexp.MustCompile(`(://[^:/@]*:).*@`) // greedy: a password may contain @
 )
 

@@ -1100,6 +1100,12 @@ func TestRedacted(t *testing.T) {
 		{"sqlite:billrun.db", "sqlite:billrun.db"},
 		{"host=db user=u password=s3cret dbname=x", "host=db user=u password=xxxxx dbname=x"},
 		{"postgres://u:pa@ss/w#rd@h/db", "postgres://u:xxxxx@h/db"},
+		// Keyword/value DSNs as libpq reads them: a quoted password may hold spaces and escaped quotes,
+		// and = may have spaces around it. Only "cretPW'" of the first was hidden before.
+		{"host=x user=u password='se cretPW' dbname=x", "host=x user=u password=xxxxx dbname=x"},
+		{`host=x password='it\'s s3cret' dbname=x`, "host=x password=xxxxx dbname=x"},
+		{"host=x password = s3cret dbname=x", "host=x password = xxxxx dbname=x"},
+		{"host=x password='s3cret dbname=x", "host=x password=xxxxx"},
 	}
 	for _, tc := range tests {
 		if got := store.Redacted(tc.dsn); got != tc.want {
