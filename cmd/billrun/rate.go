@@ -6,12 +6,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"text/tabwriter"
 
 	"billrun/invoices"
 	"billrun/invoices/accountsfile"
+	"billrun/invoices/store"
 	"billrun/jobs"
 	"billrun/rating"
 )
@@ -21,7 +24,8 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 	fs := e.flags("rate", "rate --period YYYY-MM|prev|current [--format table|json] [flags]", &c,
 		flagSpec{db: true, usage: true, prices: true, accounts: true, at: true, rejects: true})
 	fs.Lookup("accounts").Usage = "accounts file to rate against instead of the database's accounts; nothing is imported\n" +
-		"(env BILLRUN_ACCOUNTS; default " + fixtureAccounts + " only with the default --db, and only if it exists)"
+		"(env BILLRUN_ACCOUNTS; default " + fixtureAccounts + " only with the default --db, if it exists, and while\n" +
+		"that database holds no accounts: once a close imported them, rate reads them there, as the close does)"
 	fs.Lookup("max-rejects").Usage = "most rejected usage lines tolerated; past them rate prints the drafts and exits 3\n" +
 		"(env BILLRUN_MAX_REJECTS)"
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to rate: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
@@ -48,6 +52,23 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 	log := e.logger(&c)
 	opts := jobs.RateOptions{At: at, MaxRejects: c.maxRejects}
 	var st jobs.Store
+	if c.accounts != "" && !c.set["accounts"] {
+		// The demo's fixture accounts, not a file the user named. rate previews what close would do,
+		// and a close imports that file into billrun.db and bills from the database: the credits
+		// earlier periods' invoices consumed are there, not in the file. So once billrun.db holds
+		// accounts, rate reads them (DESIGN §8: "exactly as close would"); on a fresh demo the file is
+		// what the close would import into an empty database.
+		s, err := openDemoLedger(ctx, &c, log)
+		if err != nil {
+			return err
+		}
+		if s != nil {
+			defer s.Close()
+			log.Info("rate: accounts from the demo database, which the close imported "+fixtureAccounts+" into",
+				"db", c.db)
+			c.accounts, st = "", s
+		}
+	}
 	if c.accounts != "" {
 		imp, err := accountsfile.Load(c.accounts)
 		if err != nil {
@@ -82,6 +103,24 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 		return err
 	}
 	return err
+}
+
+// openDemoLedger opens the default SQLite database when its file exists and holds accounts, and
+// returns nil (creating nothing) otherwise.
+func openDemoLedger(ctx context.Context, c *config, log *slog.Logger) (*store.Store, error) {
+	if _, err := os.Stat(strings.TrimPrefix(c.db, "sqlite:")); err != nil {
+		return nil, nil
+	}
+	s, err := openStore(ctx, c, log)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.AccountIDs(ctx)
+	if err != nil || len(ids) == 0 {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // profiles are the --cpuprofile and --memprofile flags of the commands that read usage.
