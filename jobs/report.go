@@ -21,6 +21,19 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 	return j.reportOf(ctx, p, at, docs)
 }
 
+// ReportLocked is Report under the period's run lock, as ReconcileLocked is Reconcile: while a close
+// or rerun of p is issuing, an export would show the documents issued so far as if they were the
+// period's, so it fails with an error wrapping invoices.ErrLocked (exit 5), or, with wait, waits for
+// that run to finish.
+func (j *Jobs) ReportLocked(ctx context.Context, p rating.Period, at time.Time, wait bool) (*invoices.Report, error) {
+	release, err := j.lock(ctx, invoices.PeriodLock(p), wait)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return j.Report(ctx, p, at)
+}
+
 // reportOf is Report for the period's documents docs, in issue order, when the caller already holds
 // them (a close has just issued them: no need to read every line back).
 func (j *Jobs) reportOf(ctx context.Context, p rating.Period, at time.Time, docs []invoices.Document) (*invoices.Report, error) {

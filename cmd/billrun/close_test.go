@@ -213,6 +213,44 @@ func TestCloseWhileAnotherRunHoldsThePeriod(t *testing.T) {
 	}
 }
 
+// TestExportWhileAnotherRunHoldsThePeriod: while a close or rerun holds the period's lock, export
+// would show the invoices issued so far as the period's; it exits 5 naming the lock, and with --wait
+// it exports once the lock is released — all 17 of the fixture close's invoices.
+func TestExportWhileAnotherRunHoldsThePeriod(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := filepath.Abs("../..")
+	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)
+	if text, err := runCapture(args...); err != nil {
+		t.Fatalf("close: %v\n%s", err, text)
+	}
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "billrun.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	release, err := st.Lock(t.Context(), "period:2026-10", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	export := append([]string{"export", "--period", "2026-10", "--at", fixtureAt, "--format", "json"}, fixtureArgs(t, dir)[:2]...)
+	text, err := runCapture(export...)
+	if code := exitCode(err); code != exitLocked {
+		t.Fatalf("export while the period is locked: exit %d (%v), want %d\n%s", code, err, exitLocked, text)
+	}
+	if !strings.Contains(err.Error(), "period:2026-10") {
+		t.Errorf("the error does not name the period's lock: %v", err)
+	}
+	time.AfterFunc(200*time.Millisecond, release)
+	text, err = runCapture(append(export, "--wait")...)
+	if err != nil {
+		t.Fatalf("export --wait: %v\n%s", err, text)
+	}
+	if n := strings.Count(text, `"number": "INV-2026-`); n != 17 {
+		t.Errorf("export --wait shows %d invoices, want the close's 17\n%s", n, text)
+	}
+}
+
 // TestExportOutDirectory: `export --out` naming a directory — one that exists, or a path ending in a
 // separator — writes the format's usual file in it (invoices.json, invoices.csv, billrun-P.xlsx), the
 // same bytes as the export to a file; a path that is neither stays the file written.

@@ -12,7 +12,7 @@ import (
 
 func runExport(ctx context.Context, e *environment, args []string) error {
 	var c config
-	fs := e.flags("export", "export --period YYYY-MM|prev|current --format json|csv|xlsx [--out PATH] [flags]", &c, flagSpec{db: true, at: true})
+	fs := e.flags("export", "export --period YYYY-MM|prev|current --format json|csv|xlsx [--out PATH] [flags]", &c, flagSpec{db: true, at: true, wait: true})
 	period := fs.String("period", e.getenv("BILLRUN_PERIOD"), "the month to export: YYYY-MM, prev or current (env BILLRUN_PERIOD)")
 	format := fs.String("format", "json", "json (billrun.period/v1), csv (one row per invoice line) or xlsx (the finance workbook)\n"+
 		"(env BILLRUN_FORMAT)")
@@ -33,7 +33,7 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	}
 	defer st.Close()
 	j := &jobs.Jobs{Store: st, Exporter: exporter{}, Logger: log}
-	rep, err := j.Report(ctx, p, at)
+	rep, err := j.ReportLocked(ctx, p, at, c.wait)
 	if err != nil {
 		return err
 	}
