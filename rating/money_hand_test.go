@@ -178,9 +178,16 @@ func TestHandPeriod(t *testing.T) {
 	if got := handTime("2028-03-01T00:00:00Z").Sub(Period{Year: 2028, Month: time.February}.Start()); got != 29*24*time.Hour {
 		t.Errorf("February 2028 length = %s, want 696h (29 days)", got)
 	}
-	for _, bad := range []string{"2026-1", "2026-13", "2026-00", "26-10", "2026-10-01", "2026/10", ""} {
+	// 0000-01 has no RFC 3339 year, and 9999-12 ends at 10000-01-01, whose day-after partition
+	// dt=10000-01-01 no RFC 3339 date names.
+	for _, bad := range []string{"2026-1", "2026-13", "2026-00", "26-10", "2026-10-01", "2026/10", "", "0000-01", "9999-12"} {
 		if _, err := ParsePeriod(bad); err == nil {
 			t.Errorf("ParsePeriod(%q) error = nil, want an error", bad)
+		}
+	}
+	for _, good := range []string{"0001-01", "9999-11"} {
+		if p, err := ParsePeriod(good); err != nil || p.String() != good {
+			t.Errorf("ParsePeriod(%q) = %v, %v; want %s", good, p, err, good)
 		}
 	}
 	of := []struct {

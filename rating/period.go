@@ -40,6 +40,11 @@ func ParsePeriod(s string) (Period, error) {
 	if err != nil || len(s) != 7 {
 		return Period{}, fmt.Errorf("period %q: want YYYY-MM, e.g. 2026-10", s)
 	}
+	// RFC 3339 years have four digits: a period must start after year 0 and end (its day-after
+	// partition, dt=P.end) by 9999-12-01.
+	if t.Year() < 1 || s >= "9999-12" {
+		return Period{}, fmt.Errorf("period %q: want a month from 0001-01 to 9999-11", s)
+	}
 	return Period{Year: t.Year(), Month: t.Month()}, nil
 }
 
