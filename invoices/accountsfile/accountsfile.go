@@ -656,11 +656,15 @@ func offsetOutOfRange(s string) bool {
 	return n > 6 && (s[n-6] == '+' || s[n-6] == '-') && s[n-3] == ':' && (s[n-5:n-3] > "23" || s[n-2:] > "59")
 }
 
-// decimal returns the decimal number value v of field key holds, written as a string or a plain
-// number; want says in errors what the field takes.
+// decimal returns the decimal number value v of field key holds, written as a string; want says in
+// errors what the field takes. Money and percents in input files are decimal strings (DESIGN §11): a
+// YAML or JSON number (100.5, unquoted) is refused, naming the field, rather than read.
 func (r record) decimal(key string, v *yaml.Node, want string) (decimal.Decimal, error) {
 	if v.Kind != yaml.ScalarNode {
 		return decimal.Decimal{}, r.errorf(v, key, "want %s, got %s", want, describe(v))
+	}
+	if t := v.ShortTag(); t == "!!int" || t == "!!float" {
+		return decimal.Decimal{}, r.errorf(v, key, "want %s, a decimal string (quoted), got the number %s", want, v.Value)
 	}
 	d, err := decimal.NewFromString(v.Value)
 	if err != nil {
@@ -671,8 +675,8 @@ func (r record) decimal(key string, v *yaml.Node, want string) (decimal.Decimal,
 
 // money returns the amount of money value v of field key holds: a decimal of whole cents, not
 // negative (positive if positive is set), like example. Money is written as a decimal string
-// (DESIGN §11) or a plain number, never in exponent notation: no one bills "1e2", and "1e30" is
-// beyond any amount billrun can hold.
+// (DESIGN §11), never in exponent notation: no one bills "1e2", and "1e30" is beyond any amount
+// billrun can hold.
 func (r record) money(key string, v *yaml.Node, example string, positive bool) (decimal.Decimal, error) {
 	want := moneyWant(example, positive)
 	d, err := r.decimal(key, v, want)

@@ -106,17 +106,41 @@ payments:
 	}
 }
 
-// TestParsePlainNumbers: money may be written as a plain number, unquoted in YAML or a JSON number,
-// as well as the decimal string DESIGN §6 writes.
-func TestParsePlainNumbers(t *testing.T) {
-	imp, err := Parse([]byte(`{"accounts": [{"id": "a", "spend_limit_override": 25000,
-  "credits": [{"id": "g", "kind": "free", "amount": 100.5, "granted_at": "2026-01-01"}]}],
- "payments": [{"id": "p", "account": "a", "amount": 42.17, "paid_at": "2026-01-02", "for": "credits"}]}`))
+// TestParseNumbersRefused: money and percents in input files are decimal strings (DESIGN §11), so a
+// plain number — unquoted in YAML, or a JSON number — is refused with the file's line, the record and
+// the field, never read; the same values written as strings are read.
+func TestParseNumbersRefused(t *testing.T) {
+	for _, tc := range []struct{ name, in, at string }{
+		{"JSON spend limit", `{"accounts": [{"id": "a", "spend_limit_override": 25000}]}`,
+			`line 1: account a: spend_limit_override: want a non-negative decimal like "25000.00", a decimal string (quoted), got the number 25000`},
+		{"JSON grant amount", "{\"accounts\": [{\"id\": \"a\",\n  \"credits\": [{\"id\": \"g\", \"kind\": \"free\", \"amount\": 100.5, \"granted_at\": \"2026-01-01\"}]}]}",
+			`line 2: account a, credits[0] (g): amount: want a non-negative decimal like "100.00", a decimal string (quoted), got the number 100.5`},
+		{"JSON payment amount", "{\"payments\": [\n {\"id\": \"p\", \"account\": \"a\", \"amount\": 42.17, \"paid_at\": \"2026-01-02\", \"for\": \"credits\"}]}",
+			`line 2: payment p: amount: want a positive decimal like "42.17", a decimal string (quoted), got the number 42.17`},
+		{"YAML grant amount", "accounts:\n  - id: a\n    credits:\n      - {id: g, kind: free, amount: 100.00, granted_at: 2026-01-01}\n",
+			`line 4: account a, credits[0] (g): amount: want a non-negative decimal like "100.00", a decimal string (quoted), got the number 100.00`},
+		{"YAML integer payment amount", "payments:\n  - {id: p, account: a, amount: 12, paid_at: 2026-01-02, for: credits}\n",
+			`line 2: payment p: amount: want a positive decimal like "42.17", a decimal string (quoted), got the number 12`},
+		{"YAML contract percent", "accounts:\n  - id: a\n    contracts:\n      - {on_demand_discount_percent: 15, from: 2026-01-01, to: 2027-01-01}\n",
+			`line 4: account a, contracts[0]: on_demand_discount_percent: want a percent from 0 to 100 like "15", a decimal string (quoted), got the number 15`},
+	} {
+		_, err := Parse([]byte(tc.in))
+		if err == nil || err.Error() != tc.at {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.at)
+		}
+	}
+	imp, err := Parse([]byte(`{"accounts": [{"id": "a", "spend_limit_override": "25000",
+  "contracts": [{"on_demand_discount_percent": "15", "from": "2026-01-01"}],
+  "credits": [{"id": "g", "kind": "free", "amount": "100.5", "granted_at": "2026-01-01"}]}],
+ "payments": [{"id": "p", "account": "a", "amount": "42.17", "paid_at": "2026-01-02", "for": "credits"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := imp.Accounts[0].SpendLimitOverride; got == nil || got.String() != "25000" {
 		t.Errorf("spend_limit_override = %v, want 25000", got)
+	}
+	if got := imp.Accounts[0].Contracts[0].OnDemandDiscountPercent; got.String() != "15" {
+		t.Errorf("contract percent = %v, want 15", got)
 	}
 	if got := imp.Accounts[0].Grants[0].Amount; got != 10050 {
 		t.Errorf("grant amount = %d cents, want 10050", got)
@@ -215,7 +239,7 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 		{"grant amount in JSON with fractions of a cent", `{"accounts": [
   {"id": "a2",
    "credits": [{"id": "g2", "kind": "free",
-     "amount": 2.0001, "granted_at": "2026-01-01"}]}]}`,
+     "amount": "2.0001", "granted_at": "2026-01-01"}]}]}`,
 			`line 4: account a2, credits[0] (g2): amount: `, `got "2.0001"`},
 		{"grant kind unknown", grantOfA2 + "        kind: gift\n        amount: \"1\"\n        granted_at: 2026-01-01\n",
 			`line 7: account a2, credits[0] (g2): kind: `, `want free, purchased, promotional or credit_note, got "gift"`},
@@ -240,14 +264,14 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 		{"grant not a mapping", grantOfA2 + restOfG2 + "      - g3\n",
 			`line 10: account a2, credits[1]: `, `want a credit grant, a mapping (id: …), got "g3"`},
 
-		// Money is a decimal, never in exponent notation (DESIGN §11), quoted or not.
-		{"grant amount in exponent notation", grantOfA2 + "        kind: free\n        amount: 1e2\n        granted_at: 2026-01-01\n",
+		// Money is a decimal string, never in exponent notation (DESIGN §11).
+		{"grant amount in exponent notation", grantOfA2 + "        kind: free\n        amount: \"1e2\"\n        granted_at: 2026-01-01\n",
 			`line 8: account a2, credits[0] (g2): amount: `, `want a decimal like "100.00", not exponent notation, got "1e2"`},
 		{"grant amount beyond any in exponent notation", grantOfA2 + "        kind: free\n        amount: \"1e30\"\n        granted_at: 2026-01-01\n",
 			`line 8: account a2, credits[0] (g2): amount: `, `not exponent notation, got "1e30"`},
 		{"payment amount in exponent notation", paymentP1 + "    account: a\n    amount: \"4.217E1\"\n    paid_at: 2026-01-01T00:00:00Z\n    for: credits\n",
 			`line 4: payment p1: amount: `, `want a decimal like "42.17", not exponent notation, got "4.217E1"`},
-		{"spend limit in exponent notation", "accounts:\n  - id: a2\n    spend_limit_override: 2.5e4\n",
+		{"spend limit in exponent notation", "accounts:\n  - id: a2\n    spend_limit_override: \"2.5e4\"\n",
 			`line 3: account a2: spend_limit_override: `, `want a decimal like "25000.00", not exponent notation, got "2.5e4"`},
 		{"spend limit in JSON exponent notation", "{\"accounts\": [{\"id\": \"a2\",\n  \"spend_limit_override\": \"1e30\"}]}",
 			`line 2: account a2: spend_limit_override: `, `not exponent notation, got "1e30"`},
@@ -293,7 +317,7 @@ func TestParseErrorsNameLineRecordAndField(t *testing.T) {
 
 		// Contracts. DESIGN §6: contract dates are midnight UTC month boundaries; a percent is required;
 		// contracts do not overlap.
-		{"contract percent over 100", "accounts:\n  - id: a2\n    contracts:\n      - from: 2026-01-01\n        to: 2026-02-01\n        on_demand_discount_percent: 150\n",
+		{"contract percent over 100", "accounts:\n  - id: a2\n    contracts:\n      - from: 2026-01-01\n        to: 2026-02-01\n        on_demand_discount_percent: \"150\"\n",
 			`line 6: account a2, contracts[0]: on_demand_discount_percent: `, `want a percent from 0 to 100 like "15", got "150"`},
 		{"contract percent not a number", "accounts:\n  - id: a2\n    contracts:\n      - from: 2026-01-01\n        to: 2026-02-01\n        on_demand_discount_percent: abc\n",
 			`line 6: account a2, contracts[0]: on_demand_discount_percent: `, `got "abc"`},
