@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -644,9 +645,50 @@ func (r record) timestamp(key string) (time.Time, error) {
 		if t, err := time.Parse(time.DateOnly, v.Value); err == nil {
 			return t, nil
 		}
+		// An unquoted YAML timestamp yaml.v3 does not resolve: a space before the time together with
+		// an offset, as PyYAML writes an aware datetime (2026-09-02 10:00:00+00:00).
+		quoted := yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
+		if s, ok := yamlTimestampRFC3339(v.Value); ok && v.Style&quoted == 0 {
+			if t, err := rating.ParseRFC3339(s); err == nil {
+				return t, nil
+			}
+		}
 	}
 	return time.Time{}, r.errorf(v, key, "want a time in RFC 3339, e.g. 2026-10-05T14:00:00Z, or a date, 2026-10-05, got %s",
 		describe(v))
+}
+
+// yamlTimestamp is YAML 1.1's timestamp with a time (yaml.org/type/timestamp.html): the date, T or
+// spaces, the time with an optional fraction, then optionally spaces and Z or an offset of ±h, ±hh or
+// ±hh:mm; without either it is UTC.
+var yamlTimestamp = regexp.MustCompile(`^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?[ \t]*(Z|[+-][0-9]{1,2}(?::[0-9]{2})?)?$`)
+
+// yamlTimestampRFC3339 rewrites the YAML timestamp s in RFC 3339, for rating.ParseRFC3339 to check
+// and read, and reports whether s is one.
+func yamlTimestampRFC3339(s string) (string, bool) {
+	m := yamlTimestamp.FindStringSubmatch(s)
+	if m == nil {
+		return "", false
+	}
+	pad := func(d string) string {
+		if len(d) == 1 {
+			return "0" + d
+		}
+		return d
+	}
+	frac := ""
+	if m[7] != "" {
+		frac = "." + m[7]
+	}
+	zone := "Z"
+	if z := m[8]; z != "" && z != "Z" {
+		hh, mm, _ := strings.Cut(z[1:], ":")
+		if mm == "" {
+			mm = "00"
+		}
+		zone = z[:1] + pad(hh) + ":" + mm
+	}
+	return m[1] + "-" + pad(m[2]) + "-" + pad(m[3]) + "T" + pad(m[4]) + ":" + m[5] + ":" + m[6] + frac + zone, true
 }
 
 // offsetOutOfRange reports whether s ends in a numeric offset ±hh:mm beyond ±23:59, which the YAML

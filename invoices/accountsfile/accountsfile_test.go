@@ -461,3 +461,47 @@ func TestParseOpenEndedContract(t *testing.T) {
 		}
 	}
 }
+
+// TestParseYAMLTimestampsWithASpace: an unquoted YAML timestamp with a space before the time and an
+// offset — what PyYAML's safe_dump writes for an aware datetime — is a time (YAML 1.1's timestamp
+// type), not an error; yaml.v3 resolves it as a string. Each is the instant it names, in UTC:
+//
+//	2026-01-10 00:00:00+00:00   → 2026-01-10T00:00:00Z
+//	2026-01-10 05:00:00-05:00   → 05:00 + 5h = 2026-01-10T10:00:00Z
+//	2001-12-14 21:59:43.10 -5   → (YAML's own example) 21:59:43.10 + 5h = 2001-12-15T02:59:43.1Z
+//	2026-03-01 00:00:00         → no zone: UTC, 2026-03-01T00:00:00Z (yaml.v3 read this one already)
+//
+// An offset beyond ±23:59 is still refused.
+func TestParseYAMLTimestampsWithASpace(t *testing.T) {
+	imp, err := Parse([]byte(`accounts:
+- id: y1
+  credits:
+  - {id: g1, kind: free, amount: '1.00', granted_at: 2026-01-10 00:00:00+00:00, expires_at: 2026-03-01 00:00:00}
+  - {id: g2, kind: free, amount: '1.00', granted_at: 2001-12-14 21:59:43.10 -5}
+payments:
+- {id: p1, account: y1, amount: '2.00', paid_at: 2026-01-10 05:00:00-05:00, for: credits}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := imp.Accounts[0].Grants
+	for _, c := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"g1 granted_at", g[0].GrantedAt, time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)},
+		{"g2 granted_at", g[1].GrantedAt, time.Date(2001, 12, 15, 2, 59, 43, 100_000_000, time.UTC)},
+		{"p1 paid_at", imp.Payments[0].PaidAt, time.Date(2026, 1, 10, 10, 0, 0, 0, time.UTC)},
+	} {
+		if !c.got.Equal(c.want) {
+			t.Errorf("%s = %s, want %s", c.name, c.got, c.want)
+		}
+	}
+	if e := g[0].ExpiresAt; e == nil || !e.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("g1 expires_at = %v, want 2026-03-01T00:00:00Z", e)
+	}
+	_, err = Parse([]byte("payments:\n- {id: p1, account: y1, amount: '2.00', paid_at: 2026-01-10 05:00:00+24:00, for: credits}\n"))
+	if want := `line 2: payment p1: paid_at: want a time in RFC 3339`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("an offset of 24 hours: %v, want an error starting %q", err, want)
+	}
+}
