@@ -79,8 +79,10 @@ func Parse(data []byte) (*rating.PriceBook, error) {
 type kind int
 
 const (
-	price    kind = iota // a decimal that must be there and not null: a price, multiplier, threshold or limit
-	bound                // a decimal that may be null or left out: no size limit, no cached price of its own
+	money    kind = iota // a decimal string that must be there: a price, multiplier, percent or limit
+	optMoney             // a decimal string that may be null or left out: no cached price of its own
+	price                // a decimal that must be there and not null, a number or a string: a size, GPU-hours
+	bound                // a decimal that may be null or left out, a number or a string: no size limit
 	required             // any value but null, its type checked by the decoder (a tier's number)
 	flag                 // a YAML boolean (true or false, unquoted), false when left out: moe
 	free                 // checked by the decoder alone (a bucket's name)
@@ -109,14 +111,14 @@ type record struct {
 
 var (
 	serverlessBucket = record{"serverless bucket", []field{
-		{"name", free, 0}, {"moe", flag, 0}, {"max_params_b", bound, positive}, {"input", price, nonNegative},
-		{"output", price, nonNegative}}}
+		{"name", free, 0}, {"moe", flag, 0}, {"max_params_b", bound, positive}, {"input", money, nonNegative},
+		{"output", money, nonNegative}}}
 	modelPrice = record{"model price", []field{
-		{"input", price, nonNegative}, {"cached_input", bound, nonNegative}, {"output", price, nonNegative}}}
-	volumeTier       = record{"volume tier", []field{{"min_gpu_hours", price, nonNegative}, {"percent", price, percentage}}}
-	fineTuningBucket = record{"fine-tuning bucket", []field{{"max_params_b", bound, positive}, {"price", price, nonNegative}}}
+		{"input", money, nonNegative}, {"cached_input", optMoney, nonNegative}, {"output", money, nonNegative}}}
+	volumeTier       = record{"volume tier", []field{{"min_gpu_hours", price, nonNegative}, {"percent", money, percentage}}}
+	fineTuningBucket = record{"fine-tuning bucket", []field{{"max_params_b", bound, positive}, {"price", money, nonNegative}}}
 	policyTier       = record{"policy tier", []field{
-		{"tier", required, 0}, {"min_historical_spend", price, nonNegative}, {"spend_limit", price, nonNegative}}}
+		{"tier", required, 0}, {"min_historical_spend", money, nonNegative}, {"spend_limit", money, nonNegative}}}
 	catalogModel = record{"catalog model", []field{{"params_b", price, positive}, {"moe", flag, 0}}}
 )
 
@@ -377,7 +379,7 @@ func (c *checker) serverless(n *yaml.Node, at string) error {
 			return fmt.Errorf("line %d: %s: %s is required%s", n.Line, at, k, via(n))
 		}
 		for _, v := range vs {
-			if err := checkValue(v, at+"."+k, price, nonNegative); err != nil {
+			if err := checkValue(v, at+"."+k, money, nonNegative); err != nil {
 				return err
 			}
 		}
@@ -405,7 +407,7 @@ func (c *checker) prices(n *yaml.Node, at string, keys []string) error {
 		}
 	}
 	for _, e := range es {
-		if err := checkValue(e.val, at+"."+e.key, price, nonNegative); err != nil {
+		if err := checkValue(e.val, at+"."+e.key, money, nonNegative); err != nil {
 			return err
 		}
 	}
@@ -460,7 +462,7 @@ func (c *checker) record(n *yaml.Node, at string, r record) error {
 	}
 	for _, f := range r.fields {
 		vs := values(es, f.key)
-		if len(vs) == 0 && (f.kind == price || f.kind == required) {
+		if len(vs) == 0 && (f.kind == money || f.kind == price || f.kind == required) {
 			return fmt.Errorf("line %d: %s: %s is required%s", n.Line, at, f.key, via(n))
 		}
 		for _, v := range vs {
@@ -480,7 +482,7 @@ func (c *checker) record(n *yaml.Node, at string, r record) error {
 func (r record) needs() string {
 	var ks []string
 	for _, f := range r.fields {
-		if f.kind == price || f.kind == required {
+		if f.kind == money || f.kind == price || f.kind == required {
 			ks = append(ks, f.key)
 		}
 	}
@@ -494,15 +496,20 @@ func (r record) needs() string {
 func checkValue(n *yaml.Node, at string, k kind, r rule) error {
 	v := yamlnode.Resolve(n)
 	switch k {
-	case price, bound:
+	case money, optMoney, price, bound:
 		if yamlnode.IsNull(v) {
-			if k == bound {
+			if k == bound || k == optMoney {
 				return nil
 			}
 			return fmt.Errorf("line %d: %s: a number is required, not null%s (read as 0, it would bill at 0.00)", n.Line, at, via(n))
 		}
 		if v.Kind != yaml.ScalarNode {
 			return fmt.Errorf("line %d: %s: a decimal number is required, not a %s%s", n.Line, at, shape(v), via(n))
+		}
+		// Money, multipliers and percents are decimal strings (DESIGN §4, §11): a YAML number is
+		// refused rather than read, as in the accounts file.
+		if t := v.ShortTag(); (k == money || k == optMoney) && (t == "!!int" || t == "!!float") {
+			return fmt.Errorf("line %d: %s: write it as a decimal string like \"0.20\" (quoted), not the number %s%s", n.Line, at, v.Value, via(n))
 		}
 		d, err := decimal.NewFromString(v.Value)
 		if err != nil {

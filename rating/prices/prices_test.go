@@ -432,3 +432,25 @@ func TestParseRefusesOffsetsOutOfRange(t *testing.T) {
 		t.Errorf("effective_from 2026-10-15T14:00:00+23:59 = %v, want %v", got, want)
 	}
 }
+
+// TestParseRefusesMoneyWrittenAsANumber: prices, multipliers, percents and limits are decimal strings
+// (DESIGN §4's sample, §11: "money fields in input files … are decimal strings"); one written as a YAML
+// number is refused, naming its line and field, as the accounts file refuses one. Sizes and GPU-hours
+// (params_b, max_params_b, min_gpu_hours) are numbers in DESIGN's sample and stay so: the fixture,
+// which writes them unquoted, parses (TestParseExample).
+func TestParseRefusesMoneyWrittenAsANumber(t *testing.T) {
+	for _, c := range []struct{ from, to, want string }{
+		{`A100-80GB: "2.90"`, `A100-80GB: 2.90`, `line 21: versions[0].gpu_hour.A100-80GB: write it as a decimal string like "0.20" (quoted), not the number 2.90`},
+		{`max_params_b: 16,  input: "0.20"`, `max_params_b: 16,  input: 0.2`, `line 14: versions[0].serverless.buckets[1].input: `},
+		{`default_cached_input_multiplier: "0.5"`, `default_cached_input_multiplier: 0.5`, `line 10: versions[0].serverless.default_cached_input_multiplier: `},
+		{`percent: "5"`, `percent: 5`, `line 26: versions[0].gpu_volume_discounts[0].percent: `},
+		{`{max_params_b: 16,  price: "0.50"}`, `{max_params_b: 16,  price: 0.50}`, `line 30: versions[0].fine_tuning.buckets[0].price: `},
+		{`lora_sft: "1"`, `lora_sft: 1`, `line 34: versions[0].fine_tuning.method_multipliers.lora_sft: `},
+		{`spend_limit: "50"`, `spend_limit: 50`, `line 74: policy.tiers[0].spend_limit: `},
+	} {
+		_, err := Parse(editedFixture(t, c.from, c.to))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "not the number") {
+			t.Errorf("Parse with %s = %v, want an error containing %q", c.to, err, c.want)
+		}
+	}
+}
