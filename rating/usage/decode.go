@@ -47,6 +47,10 @@ type decoded struct {
 	// sums are the content hashes (strSum) of ev's strings in the roles of syms, when interned is set:
 	// the hashes interning computed, which equal strSum since every table of a read has its seed.
 	sums eventSums
+	// idOK is set when id is a valid event id (a non-empty string of exact text), whether or not the
+	// rest of the line is valid: a rejected line with a valid id still takes part in conflict
+	// detection (DESIGN §3, §11).
+	idOK bool
 }
 
 // eventSums are the strSums of an event's strings by role, as in rating.EventSyms.
@@ -99,6 +103,7 @@ func newDecoderSyms(seed maphash.Seed) *decoderSyms {
 func (d *decoder) decode(line []byte, out *decoded) (rating.RejectCode, string) {
 	if d.decodeFast(line, out) {
 		out.interned = d.syms != nil
+		out.idOK = true
 		return "", ""
 	}
 	*out = decoded{}

@@ -28,6 +28,7 @@ func (d *decoder) decodeJSON(line []byte, out *decoded) (rating.RejectCode, stri
 	if code != "" {
 		return code, msg
 	}
+	out.idOK = true
 	if ev.TS, code, msg = jf.reqTime(fTS); code != "" {
 		return code, msg
 	}

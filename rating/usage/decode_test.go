@@ -449,6 +449,9 @@ func checkDecodeAgreesAfter(t *testing.T, fastDec *decoder, h *contentHasher, li
 	if code != "" {
 		t.Fatalf("fast path accepts %q, fallback rejects it: %s %s", line, code, msg)
 	}
+	if !ref.idOK {
+		t.Fatalf("line %q: the fallback accepts it but does not mark its id valid", line)
+	}
 	fast.ev.ID, ref.ev.ID = string(fast.id), string(ref.id)
 	if !sameEvent(fast.ev, ref.ev) {
 		t.Fatalf("line %q:\nfast     %+v\nfallback %+v", line, fast.ev, ref.ev)

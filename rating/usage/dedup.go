@@ -149,8 +149,17 @@ func (h *contentHasher) sum(d *decoded) uint64 {
 		w[8] = uint64(ev.Epochs)
 		n = 9
 	}
-	return maphash.Bytes(h.seed, unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), n*8))
+	sum := maphash.Bytes(h.seed, unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), n*8))
+	if sum == unparsedContent {
+		sum = 1 // odds 2^-64 of merging it with another content
+	}
+	return sum
 }
+
+// unparsedContent stands for the content of a rejected line whose event did not parse (decode
+// rejected it): it differs from every parsed event's content hash (sum never returns it), since a
+// copy that misses a field, or has a value no valid copy can have, differs from every valid copy.
+const unparsedContent = 0
 
 // seenResult is what the dedup set knew of an id before an insert.
 type seenResult uint8
@@ -235,6 +244,29 @@ func (s *dedupSet) insert(k idKey, content uint64) seenResult {
 				return seenSame
 			}
 			return seenDifferent
+		}
+		if i++; i == len(slots) {
+			i = 0
+		}
+	}
+}
+
+// lookup returns the content hash recorded for id k, if k was inserted. It must not run concurrently
+// with inserts.
+func (s *dedupSet) lookup(k idKey) (uint64, bool) {
+	h := k.spread()
+	sh := &s.shards[h>>(64-dedupShardBits)]
+	slots := sh.slots
+	if len(slots) == 0 {
+		return 0, false
+	}
+	i := slotIndex(h<<dedupShardBits, len(slots))
+	for {
+		switch slots[i].key {
+		case idKey{}:
+			return 0, false
+		case k:
+			return slots[i].content, true
 		}
 		if i++; i == len(slots) {
 			i = 0

@@ -369,6 +369,9 @@ func (r *reader) pass(ctx context.Context, n int, conflicts map[idKey]struct{}) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if ps.found != nil {
+		ps.rejectedConflicts()
+	}
 	if ps.changed.Load() {
 		return nil, errors.New("usage: the usage changed between the two passes of the read (new conflicting " +
 			"duplicates appeared); read again")
@@ -416,6 +419,19 @@ func (ps *passState) worker() (*worker, error) {
 func (ps *passState) closeWorkers() {
 	for _, w := range ps.workers {
 		w.close()
+	}
+}
+
+// rejectedConflicts adds to the conflicts of pass 1 the ids of which a rejected copy (worker.
+// rejectedCopy) differs from the copies dedup took. It runs once every worker is done.
+func (ps *passState) rejectedConflicts() {
+	for _, w := range ps.workers {
+		for _, c := range w.rejectedCopies {
+			if content, ok := ps.dedup.lookup(c.key); ok && content != c.content {
+				ps.found[c.key] = struct{}{}
+			}
+		}
+		w.rejectedCopies = nil
 	}
 }
 
@@ -523,6 +539,9 @@ type conflictCopy struct {
 	obj  int
 	line int64
 	id   string
+	// rejected: the copy has a reject of its own (worker.rejectedCopy); the others' messages name it,
+	// but it gets no duplicate_conflict reject, so that every copy is one reject.
+	rejected bool
 }
 
 // maxNamedCopies bounds how many other copies a duplicate_conflict message names.
@@ -543,6 +562,9 @@ func (r *reader) conflictRejects(copies []conflictCopy) []lineReject {
 		}
 		group := copies[i:j]
 		for k, cp := range group {
+			if cp.rejected {
+				continue
+			}
 			var others []string
 			for l, o := range group {
 				if l == k {

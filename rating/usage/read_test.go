@@ -541,6 +541,58 @@ func TestReadConflict(t *testing.T) {
 	}
 }
 
+func TestReadConflictWithRejectedCopy(t *testing.T) {
+	// DESIGN §3: two copies of an id with different content are a conflict, all rejected, never
+	// silently picked; §11: every copy is one reject. A copy rejected for a reason of its own is still
+	// a copy: the valid copy of each id below used to be billed (a copy of an unknown account, by
+	// contrast, already made a conflict). Now each valid copy is rejected duplicate_conflict naming the
+	// other, which keeps its own reject; a copy identical to the valid one but in the wrong partition
+	// is the same event, so w1 is billed once. Billed: w1's 7 input tokens + ok's 1 = 8 (m-small input),
+	// nothing else: 14 lines taken = 2 accepted (w1 a:7, ok a:9) + 12 rejects.
+	const a, b = "dt=2026-10-05/a.jsonl", "dt=2026-10-06/b.jsonl"
+	files := map[string][]byte{
+		a: jsonl(
+			svl("x1", "2026-10-05T10:00:00Z", "acct_1", 10, 1),                                    // 1 valid
+			svl("x1", "2026-10-05T10:00:00Z", "acct_1", 10, 1, `"cached_input_tokens":11`),        // 2 cached > input
+			svl("m1", "2026-10-05T10:00:00Z", "acct_1", 10, 1),                                    // 3 valid
+			`{"id":"m1","ts":"2026-10-05T10:00:00Z","type":"serverless","model":"m-small"}`,       // 4 no account
+			svl("v1", "2026-10-05T10:00:00Z", "acct_1", 10, 1, `"input_tokens":1e1`),              // 5 not an integer
+			svl("v1", "2026-10-05T10:00:00Z", "acct_1", 10, 1),                                    // 6 valid
+			svl("w1", "2026-10-05T10:00:00Z", "acct_1", 7, 0),                                     // 7 valid
+			svl("p1", "2026-10-05T10:00:00Z", "acct_1", 3, 0),                                     // 8 valid
+			svl("ok", "2026-10-05T10:00:00Z", "acct_1", 1, 0),                                     // 9 valid
+			`{"id":"ok","ts":"2026-10-05T10:00:00Z","account":"acct_1","type":"serverless"`,       // 10 not JSON: no id
+			gpul("g1", "2026-10-05T11:00:00Z", 1, "2026-10-05T10:00:00Z", "2026-10-05T11:00:00Z"), // 11 valid
+			gpul("g1", "2026-10-05T12:00:01Z", 1, "2026-10-05T10:00:00Z", "2026-10-05T11:00:00Z"), // 12 late
+		),
+		b: jsonl(
+			svl("w1", "2026-10-05T10:00:00Z", "acct_1", 7, 0), // 1 wrong partition, same content as a:7
+			svl("p1", "2026-10-05T10:00:00Z", "acct_1", 4, 0), // 2 wrong partition, differs from a:8
+		),
+	}
+	for _, workers := range []int{1, 3} {
+		res := mustRead(t, files, Options{Workers: workers})
+		checkRejects(t, res, []rejectAt{
+			{a, 1, "x1", rating.RejectDuplicateConflict}, {a, 2, "x1", rating.RejectCachedExceedsInput},
+			{a, 3, "m1", rating.RejectDuplicateConflict}, {a, 4, "m1", rating.RejectMissingField},
+			{a, 5, "v1", rating.RejectInvalidValue}, {a, 6, "v1", rating.RejectDuplicateConflict},
+			{a, 8, "p1", rating.RejectDuplicateConflict}, {a, 10, "", rating.RejectInvalidJSON},
+			{a, 11, "g1", rating.RejectDuplicateConflict}, {a, 12, "g1", rating.RejectLateReport},
+			{b, 1, "w1", rating.RejectWrongPartition}, {b, 2, "p1", rating.RejectWrongPartition},
+		})
+		checkCounts(t, res, 14, 14, 2, 0, 12)
+		checkLines(t, res, map[string]string{"acct_1 serverless m-small input_tokens @0.2": "8"})
+		for _, r := range res.Rejects {
+			if r.Object == a && r.Line == 8 && !strings.Contains(r.Message, "2 copies") {
+				t.Errorf("conflict message %q does not count the rejected copy", r.Message)
+			}
+			if r.Object == a && r.Line == 8 && !strings.Contains(r.Message, b+" line 2") {
+				t.Errorf("conflict message %q does not name the rejected copy", r.Message)
+			}
+		}
+	}
+}
+
 func TestReadIDsDifferingInInvalidText(t *testing.T) {
 	// encoding/json decodes an invalid byte and an unpaired surrogate escape alike as U+FFFD, so these
 	// four different ids would be two to dedup: two real events dropped as duplicates of the others

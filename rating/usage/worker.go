@@ -136,6 +136,10 @@ type worker struct {
 	rejects                            []lineReject
 	raterRejects                       []lineReject
 	copies                             []conflictCopy
+	// rejectedCopies are the lines of pass 1 rejected before dedup that have a valid id: each conflicts
+	// with the copies of its id that dedup took if its content differs from theirs (passState.
+	// rejectedConflicts).
+	rejectedCopies []rejectedCopy
 
 	// overflow records that adding a first copy would have overflowed a line's total
 	// (rating.TotalOverflow): the read then fails, whatever the split of events among workers.
@@ -395,12 +399,16 @@ func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 	if sc.special && !ps.r.inScope(line, code, ev, sc) {
 		return
 	}
-	if code == "" {
+	parsed := code == ""
+	if parsed {
 		code, msg = ps.r.validate(ev, sc)
 	}
 	if code != "" {
 		w.taken++
 		w.rejects = append(w.rejects, lineReject{obj: oi, line: lineNo, id: string(d.id), code: code, msg: msg})
+		if d.idOK {
+			w.rejectedCopy(oi, lineNo, d, parsed)
+		}
 		return
 	}
 	if !w.rater.Takes(ev) {
@@ -423,6 +431,34 @@ func (w *worker) line(oi int, lineNo int64, line []byte, sc *scope) {
 	if w.nb == len(w.batch) {
 		w.flush()
 	}
+}
+
+// rejectedCopy is a line rejected before dedup (a decode or partition reject) whose id is valid.
+type rejectedCopy struct {
+	key     idKey
+	content uint64
+}
+
+// rejectedCopy records a line rejected before dedup that has a valid id. It is still a copy of its
+// event: when the copies dedup takes differ from it, the id is a conflict (DESIGN §3: two copies
+// with the same id but different content are all rejected, never silently picked), so the valid
+// copies are rejected duplicate_conflict while this one keeps its own reject — one reject per copy
+// (§11). A copy whose event parsed (rejected wrong_partition, late_report, interval_too_long, or a
+// report before its end) has its content compared; one that did not parse differs from every valid
+// copy. In pass 2, a copy of a conflicting id is listed with the others so their messages name it.
+func (w *worker) rejectedCopy(oi int, lineNo int64, d *decoded, parsed bool) {
+	k := idHash(d.id)
+	if w.ps.known != nil {
+		if _, bad := w.ps.known[k]; bad {
+			w.copies = append(w.copies, conflictCopy{key: k, obj: oi, line: lineNo, id: string(d.id), rejected: true})
+		}
+		return
+	}
+	content := uint64(unparsedContent)
+	if parsed {
+		content = w.hasher.sum(d)
+	}
+	w.rejectedCopies = append(w.rejectedCopies, rejectedCopy{key: k, content: content})
 }
 
 // flush asks the dedup set for the verdicts of the pending events and rates them in line order: a
