@@ -28,6 +28,24 @@ type reconcileJSON struct {
 	Open     []paymentJSON       `json:"open"`
 	Overdue  []paymentJSON       `json:"overdue"`
 	Overpaid []paymentJSON       `json:"overpaid"`
+	Rejects  rejectDriftJSON     `json:"rejects"`
+}
+
+// rejectDriftJSON is invoices.RejectDrift: counts, the new rejects by code, and the first of them.
+type rejectDriftJSON struct {
+	Total  int            `json:"total"`
+	New    int            `json:"new"`
+	Gone   int            `json:"gone"`
+	ByCode map[string]int `json:"new_by_code"`
+	Sample []rejectJSON   `json:"new_sample"`
+}
+
+type rejectJSON struct {
+	Object  string `json:"object"`
+	Line    int64  `json:"line"`
+	EventID string `json:"event_id"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 type objectDriftJSON struct {
@@ -93,6 +111,15 @@ func WriteReconciliationJSON(w io.Writer, rec *invoices.Reconciliation) error {
 	for _, l := range rec.Ledger {
 		out.Ledger = append(out.Ledger, ledgerProblemJSON{Check: l.Check, Subject: l.Subject, Message: l.Message})
 	}
+	rj := rec.Rejects
+	out.Rejects = rejectDriftJSON{Total: rj.Total, New: rj.New, Gone: rj.Gone, ByCode: map[string]int{}, Sample: []rejectJSON{}}
+	for code, n := range rj.ByCode {
+		out.Rejects.ByCode[string(code)] = n
+	}
+	for _, r := range rj.Sample {
+		out.Rejects.Sample = append(out.Rejects.Sample, rejectJSON{Object: r.Object, Line: r.Line, EventID: r.EventID,
+			Code: string(r.Code), Message: r.Message})
+	}
 	return encodeJSON(w, out)
 }
 
@@ -121,7 +148,8 @@ func WriteReconciliationXLSX(w io.Writer, rec *invoices.Reconciliation, currency
 	if err != nil {
 		return fmt.Errorf("export reconciliation xlsx: %w", err)
 	}
-	rows := len(rec.Objects) + len(rec.Usage) + len(rec.Ledger) + len(rec.Open) + len(rec.Overdue) + len(rec.Overpaid)
+	rows := len(rec.Objects) + len(rec.Usage) + len(rec.Ledger) + len(rec.Open) + len(rec.Overdue) + len(rec.Overpaid) +
+		len(rec.Rejects.Sample)
 	if rows == 0 {
 		rows = 1
 	}
@@ -159,7 +187,10 @@ func WriteReconciliationXLSX(w io.Writer, rec *invoices.Reconciliation, currency
 				x.money(p.AmountPaid-p.AmountDue))
 		}
 	}
-	if rows == 1 && rec.Clean() && len(rec.Open)+len(rec.Overdue)+len(rec.Overpaid) == 0 {
+	for _, r := range rec.Rejects.Sample {
+		add("reject", nil, fmt.Sprintf("%s line %d", r.Object, r.Line), string(r.Code)+": "+r.Message)
+	}
+	if rows == 1 && rec.Clean() && len(rec.Open)+len(rec.Overdue)+len(rec.Overpaid)+len(rec.Rejects.Sample) == 0 {
 		add("clean", nil, "no differences", nil)
 	}
 	if err != nil {

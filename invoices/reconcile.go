@@ -21,6 +21,62 @@ type Reconciliation struct {
 	Open     []PaymentState // documents with an amount still due
 	Overdue  []PaymentState // of those, past their due date
 	Overpaid []PaymentState
+	// Rejects compares the rejects of the fresh read with those the compared run recorded. It is
+	// listed but does not make a reconciliation unclean: a new reject comes with the object drift
+	// that brought its line, or with a change of accounts or prices.
+	Rejects RejectDrift
+}
+
+// MaxRejectSample bounds how many of the new rejects a reconciliation lists one by one.
+const MaxRejectSample = 100
+
+// RejectDrift is how the rejects of a fresh read of a period differ from those the compared run
+// recorded, by object, line and code.
+type RejectDrift struct {
+	Total  int                       // rejects of the fresh read
+	New    int                       // of those, ones the run did not record
+	ByCode map[rating.RejectCode]int // the new ones by code
+	Sample []rating.Reject           // the first new ones, by object then line, at most MaxRejectSample
+	Gone   int                       // rejects the run recorded that the fresh read no longer makes
+}
+
+// DiffRejects compares the rejects a run recorded (old) with those of a fresh read (cur).
+func DiffRejects(old, cur []rating.Reject) RejectDrift {
+	type key struct {
+		object string
+		line   int64
+		code   rating.RejectCode
+	}
+	before := make(map[key]int, len(old))
+	for _, r := range old {
+		before[key{r.Object, r.Line, r.Code}]++
+	}
+	d := RejectDrift{Total: len(cur), ByCode: map[rating.RejectCode]int{}}
+	var fresh []rating.Reject
+	for _, r := range cur {
+		k := key{r.Object, r.Line, r.Code}
+		if before[k] > 0 {
+			before[k]--
+			continue
+		}
+		d.New++
+		d.ByCode[r.Code]++
+		fresh = append(fresh, r)
+	}
+	for _, n := range before {
+		d.Gone += n
+	}
+	sort.SliceStable(fresh, func(i, j int) bool {
+		if fresh[i].Object != fresh[j].Object {
+			return fresh[i].Object < fresh[j].Object
+		}
+		return fresh[i].Line < fresh[j].Line
+	})
+	if len(fresh) > MaxRejectSample {
+		fresh = fresh[:MaxRejectSample]
+	}
+	d.Sample = fresh
+	return d
 }
 
 // Clean reports whether nothing disagrees: no object, usage or ledger difference. Open, overdue and

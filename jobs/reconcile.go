@@ -36,10 +36,16 @@ func (j *Jobs) Reconcile(ctx context.Context, p rating.Period, at time.Time) (*i
 	if err != nil {
 		return nil, fmt.Errorf("reconcile %s: %w", p, err)
 	}
+	var recorded []rating.Reject
 	if run != nil {
 		rec.RunID = run.ID
 		rec.Objects = periodDrift(p, invoices.DiffManifests(run.Manifest, res.Manifest), res)
+		if recorded, err = j.Store.Rejects(ctx, run.ID); err != nil {
+			return nil, fmt.Errorf("reconcile %s: rejects of run %s: %w", p, run.ID, err)
+		}
 	}
+	rec.Rejects = invoices.DiffRejects(recorded, res.Rejects)
+	res.Rejects = nil
 	docs, err := j.Store.Documents(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile %s: documents: %w", p, err)

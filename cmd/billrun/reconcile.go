@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 
 	"billrun/exporters"
 	"billrun/invoices"
@@ -86,6 +88,17 @@ func printReconciliation(w io.Writer, rec *invoices.Reconciliation) {
 	fmt.Fprintf(w, "\n  3. ledger checks: %d problems\n", len(rec.Ledger))
 	for _, l := range rec.Ledger {
 		fmt.Fprintf(w, "     %s %s: %s\n", l.Check, l.Subject, l.Message)
+	}
+	rj := rec.Rejects
+	fmt.Fprintf(w, "\n  rejected usage lines: %d in the fresh read, %d new since that run, %d no longer rejected\n", rj.Total, rj.New, rj.Gone)
+	for _, code := range slices.Sorted(maps.Keys(rj.ByCode)) {
+		fmt.Fprintf(w, "     %-22s %d new\n", code, rj.ByCode[code])
+	}
+	for _, r := range rj.Sample {
+		fmt.Fprintf(w, "     %s line %d %s: %s\n", r.Object, r.Line, r.Code, r.Message)
+	}
+	if rj.New > len(rj.Sample) {
+		fmt.Fprintf(w, "     … and %d more not listed\n", rj.New-len(rj.Sample))
 	}
 	fmt.Fprintf(w, "\n  4. payments: %d open, %d overdue, %d overpaid\n", len(rec.Open), len(rec.Overdue), len(rec.Overpaid))
 	for _, g := range []struct {

@@ -442,3 +442,65 @@ payments:
 		"corrects": "INV-2026-000001", "subtotal": "0.20", "amount_due": "0.20",
 		"lines": []any{map[string]any{"meter": "input_tokens", "quantity": "1000000", "amount": "0.20"}}})
 }
+
+// TestReconcileCountsNewRejects: the close ran with --max-rejects 1 and one bad line (an unknown
+// account). An object added later holds one good event and two bad lines (a missing ts, a negative
+// count). Reconcile's fresh read then rejects 3 lines: the unknown account again (recorded by the
+// close, not new) and the 2 of the new object; the object shows as added drift (exit 4), and the
+// report counts 3 rejects, 2 new (missing_field 1, invalid_value 1), 0 gone, listing the new ones by
+// object and line.
+func TestReconcileCountsNewRejects(t *testing.T) {
+	dir := t.TempDir()
+	ex, _ := filepath.Abs("testdata/examples/01_rounding/prices.yaml")
+	usage := filepath.Join(dir, "usage")
+	day := filepath.Join(usage, "dt=2026-10-05")
+	must(t, os.MkdirAll(day, 0o755))
+	ev := func(id, acct, extra string) string {
+		return `{"id":"` + id + `","ts":"2026-10-05T10:00:00Z","account":"` + acct +
+			`","type":"serverless","model":"accounts/fireworks/models/llama-v3p1-8b-instruct",` + extra + "}\n"
+	}
+	must(t, os.WriteFile(filepath.Join(day, "a.jsonl"), []byte(ev("o1", "acct_o", `"input_tokens":1000000`)+
+		ev("x1", "acct_nobody", `"input_tokens":1`)), 0o644))
+	accounts := filepath.Join(dir, "accounts.yaml")
+	must(t, os.WriteFile(accounts, []byte("accounts:\n  - {id: acct_o, name: O, payment_method: true}\n"), 0o644))
+	common := []string{"--db", "sqlite:" + filepath.Join(dir, "b.db"), "--usage", usage, "--prices", ex, "--out", filepath.Join(dir, "out")}
+	if out, err := runCapture(append([]string{"close", "--period", "2026-10", "--at", "2026-11-01T02:00:00Z",
+		"--max-rejects", "1", "--accounts", accounts}, common...)...); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	must(t, os.WriteFile(filepath.Join(day, "b.jsonl"), []byte(ev("o2", "acct_o", `"input_tokens":1000000`)+
+		`{"id":"m1","account":"acct_o","type":"serverless","model":"accounts/fireworks/models/llama-v3p1-8b-instruct"}`+"\n"+
+		ev("n1", "acct_o", `"input_tokens":-5`)), 0o644))
+	args := append([]string{"reconcile", "--period", "2026-10", "--at", "2026-11-05T00:00:00Z"}, common...)
+	out, err := runStdout(args...)
+	if code := exitCode(err); code != exitReconcile {
+		t.Fatalf("reconcile: exit %d, want %d (an object was added): %v\n%s", code, exitReconcile, err, out)
+	}
+	for _, want := range []string{"rejected usage lines: 3 in the fresh read, 2 new since that run, 0 no longer rejected",
+		"invalid_value          1 new", "missing_field          1 new",
+		"dt=2026-10-05/b.jsonl line 2 missing_field", "dt=2026-10-05/b.jsonl line 3 invalid_value"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reconcile text lacks %q:\n%s", want, out)
+		}
+	}
+	js, _ := runStdout(append(args, "--format", "json")...)
+	var rec struct {
+		Rejects struct {
+			Total, New, Gone int
+			ByCode           map[string]int `json:"new_by_code"`
+			Sample           []struct {
+				Object string
+				Line   int64
+				Code   string
+			} `json:"new_sample"`
+		}
+	}
+	if err := json.Unmarshal([]byte(js), &rec); err != nil {
+		t.Fatalf("reconcile json: %v\n%s", err, js)
+	}
+	r := rec.Rejects
+	if r.Total != 3 || r.New != 2 || r.Gone != 0 || r.ByCode["missing_field"] != 1 || r.ByCode["invalid_value"] != 1 ||
+		len(r.Sample) != 2 || r.Sample[0].Line != 2 || r.Sample[1].Line != 3 {
+		t.Errorf("reconcile json rejects = %+v, want total 3, new 2 (missing_field line 2, invalid_value line 3), gone 0", r)
+	}
+}
