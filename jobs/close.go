@@ -67,6 +67,11 @@ func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*
 		// only by a rerun: say so where cron's and ops' logs will show it.
 		log.Warn("closing a period before it ends: usage reported after this close is billed only by a rerun",
 			"at", at.Format(time.RFC3339), "period_end", p.End().Format(time.RFC3339))
+	} else if until := p.End().Add(j.ReportWindow); at.Before(until) {
+		// A GPU interval overlapping the period may be reported until then (--max-gpu-interval + 1h
+		// after its end): one reported after this close is billed only by a rerun.
+		log.Warn("closing a period before all of its GPU usage can have been reported: GPU intervals reported after this close are billed only by a rerun",
+			"at", at.Format(time.RFC3339), "reported_until", until.Format(time.RFC3339))
 	}
 	sum := &CloseSummary{Run: run}
 	err = j.close(ctx, log, p, at, opts, run, sum)

@@ -87,12 +87,15 @@ func TestCloseWritesNoExportWhenStandingFails(t *testing.T) {
 func TestCloseWarnsBeforePeriodEnd(t *testing.T) {
 	pb, hash, src, imp := loadFixtures(t)
 	for _, tc := range []struct {
-		at   time.Time
-		warn bool
+		at         time.Time
+		warn       bool
+		gpuWarning bool // with a report window of 2h (--max-gpu-interval 1h + 1h)
 	}{
-		{fixturePeriod.End().Add(-time.Hour), true},
-		{fixturePeriod.End(), false},
-		{fixtureAt, false},
+		{fixturePeriod.End().Add(-time.Hour), true, false},
+		{fixturePeriod.End(), false, true},
+		{fixturePeriod.End().Add(2*time.Hour - time.Nanosecond), false, true},
+		{fixturePeriod.End().Add(2 * time.Hour), false, false}, // 02:00 on the 1st, the cron's time
+		{fixtureAt, false, false},
 	} {
 		st := storetest.OpenSQLite(t)
 		if _, err := st.ImportAccounts(context.Background(), imp); err != nil {
@@ -100,12 +103,16 @@ func TestCloseWarnsBeforePeriodEnd(t *testing.T) {
 		}
 		var logs bytes.Buffer
 		j := &jobs.Jobs{Store: st, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
-			PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+			PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			ReportWindow: 2 * time.Hour}
 		if _, err := j.Close(context.Background(), fixturePeriod, jobs.CloseOptions{At: tc.at}); err != nil {
 			t.Fatalf("close at %s: %v", tc.at, err)
 		}
 		if got := strings.Contains(logs.String(), "closing a period before it ends"); got != tc.warn {
 			t.Errorf("close at %s: warned %v, want %v; logs:\n%s", tc.at, got, tc.warn, logs.String())
+		}
+		if got := strings.Contains(logs.String(), "before all of its GPU usage can have been reported"); got != tc.gpuWarning {
+			t.Errorf("close at %s: warned of GPU reports %v, want %v; logs:\n%s", tc.at, got, tc.gpuWarning, logs.String())
 		}
 	}
 }

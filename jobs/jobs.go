@@ -58,6 +58,10 @@ type Jobs struct {
 	OutDir        string
 	Logger        *slog.Logger
 	Clock         func() time.Time
+	// ReportWindow is how long after a period's end GPU usage of it may still be reported
+	// (usage.ReportWindow: --max-gpu-interval + 1h); a close before then warns. 0: only a close
+	// before the period's end warns.
+	ReportWindow time.Duration
 
 	closeBatch int // invoices per issuing transaction of a close; 0: closeBatchAccounts
 	draftChunk int // accounts per drafting chunk; 0: draftChunkAccounts

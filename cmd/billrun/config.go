@@ -404,7 +404,8 @@ func (e *environment) wire(ctx context.Context, c *config, log *slog.Logger, st 
 	if err != nil {
 		return nil, err
 	}
-	j := &jobs.Jobs{Store: st, Exporter: exporter{}, PriceBook: pb, PriceBookHash: hash, OutDir: c.out, Logger: log}
+	j := &jobs.Jobs{Store: st, Exporter: exporter{}, PriceBook: pb, PriceBookHash: hash, OutDir: c.out, Logger: log,
+		ReportWindow: usage.ReportWindow(c.maxGPUInterval)}
 	if c.usage != "" {
 		src, err := openSource(ctx, c, e.getenv, log)
 		if err != nil {

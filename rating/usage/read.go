@@ -34,6 +34,17 @@ const (
 	progressInterval = 200 * time.Millisecond
 )
 
+// ReportWindow is how long after a window's end usage of the window may still be reported: a GPU
+// interval overlapping it starts before its end, lasts at most maxGPUInterval (0: the default) and is
+// reported at most an hour after it ends (DESIGN §11). A read at or after end + ReportWindow finds
+// every GPU interval that overlaps the window, once its producers have written it.
+func ReportWindow(maxGPUInterval time.Duration) time.Duration {
+	if maxGPUInterval == 0 {
+		maxGPUInterval = DefaultMaxGPUInterval
+	}
+	return maxGPUInterval + lateReportAfter
+}
+
 // MaxGPUIntervalLimit is the largest Options.MaxGPUInterval (--max-gpu-interval) allowed: every GPU
 // interval overlapping a window must be reported in the partitions its read covers.
 const MaxGPUIntervalLimit = 23 * time.Hour

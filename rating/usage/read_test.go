@@ -1097,3 +1097,15 @@ func TestReadRejectTextIsStorable(t *testing.T) {
 		t.Errorf("unknown account message %q does not name the account as written", msg)
 	}
 }
+
+// TestReportWindow: a GPU interval overlapping a window starts before its end E, ends before
+// E + maxGPUInterval and is reported at most 1h after it ends: by E + 1h + 1h = E + 2h with the default
+// of 1h (0), by E + 23h + 1h = E + 24h at the largest.
+func TestReportWindow(t *testing.T) {
+	for _, c := range []struct{ max, want time.Duration }{{0, 2 * time.Hour}, {time.Hour, 2 * time.Hour},
+		{30 * time.Minute, 90 * time.Minute}, {MaxGPUIntervalLimit, 24 * time.Hour}} {
+		if got := ReportWindow(c.max); got != c.want {
+			t.Errorf("ReportWindow(%s) = %s, want %s", c.max, got, c.want)
+		}
+	}
+}
