@@ -65,3 +65,7 @@ func AdvisoryKey(s *Store, key string) (int64, error) {
 	err := s.db.QueryRowx(`SELECT current_schema()`).Scan(&schema)
 	return advisoryKey(schema, key), err
 }
+
+// SetFenceWait sets how long taking a PostgreSQL lock waits for transactions still writing under the
+// previous holder's fence.
+func SetFenceWait(s *Store, d time.Duration) { s.fenceWait = d }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
 
 	"billrun/internal/process"
@@ -240,18 +241,26 @@ func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, erro
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	var ok bool
+	who := "another session"
 	err := as.conn.QueryRowxContext(qctx, `SELECT pg_try_advisory_lock($1)`, advisoryKey(as.schema, key)).Scan(&ok)
 	if ok {
 		// The lock is this store's: say so in its fence before anything else, which also waits for a
 		// transaction of an earlier holder that was still writing under the old fence.
 		holder := newHolder()
-		if _, err = as.conn.ExecContext(qctx, `INSERT INTO run_fences (key, holder) VALUES ($1, $2)
-			ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, taken_at = now()`, key, holder); err != nil {
+		busy, ferr := s.writeFence(qctx, as.conn, key, holder)
+		if ferr != nil || busy {
 			var unlocked bool
 			if uerr := as.conn.QueryRowxContext(qctx, `SELECT pg_advisory_unlock($1)`, advisoryKey(as.schema, key)).Scan(&unlocked); uerr != nil || !unlocked {
 				as.broken = true
 			}
-			ok, err = false, fmt.Errorf("write the lock's fence: %w", err)
+			ok = false
+			if ferr != nil {
+				err = fmt.Errorf("write the lock's fence: %w", ferr)
+			} else {
+				// The previous holder's session ended, but a transaction of its run still writes the
+				// period: the lock is not free yet.
+				who = "a transaction of its previous holder, still writing"
+			}
 		} else {
 			as.held[key] = true
 			as.fence[key] = holder
@@ -269,7 +278,33 @@ func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, erro
 	if err != nil {
 		return false, "", err
 	}
-	return ok, "another session", nil
+	return ok, who, nil
+}
+
+// writeFence names holder in key's run_fences row, on conn, the session that took key's advisory
+// lock. The row write waits for the transactions that read it FOR SHARE — those of a previous holder
+// whose session ended while its run went on writing — but for at most s.fenceWait (a lock_timeout of
+// the statement's own transaction): busy then, the lock is still in use. A wait cut by ctx instead
+// would close the session, and with it every other lock the store holds on it.
+func (s *Store) writeFence(ctx context.Context, conn *sqlx.Conn, key, holder string) (busy bool, err error) {
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('lock_timeout', $1, true)`,
+		strconv.FormatInt(max(s.fenceWait.Milliseconds(), 1), 10)+"ms"); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO run_fences (key, holder) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, taken_at = now()`, key, holder); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available: lock_timeout
+			return true, nil
+		}
+		return false, err
+	}
+	return false, tx.Commit()
 }
 
 // unlockAdvisory releases key's advisory lock. The session goes back to the pool once it holds no lock;

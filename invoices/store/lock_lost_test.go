@@ -271,3 +271,69 @@ func TestIssueFencedOnSQLite(t *testing.T) {
 		t.Errorf("%d documents stored, want the 1 issued while the lease was held", n)
 	}
 }
+
+// TestLockBusyWhileOldFencedWriterLingers: a run whose PostgreSQL lock session ended may still have an
+// issuing transaction open under its fence (a paused process, a slow batch). Whoever takes the lock
+// then must not give up with an error that kills its own session — the lock session also holds the
+// store's other locks (a scheduler's close and sweep share it) — nor exit 1 where exit 5 is meant:
+// the period is still being written, so the lock is busy. Without wait Lock fails with ErrLocked,
+// with wait it waits, and once the old transaction ends it takes the lock; the store's other lock
+// stays held throughout.
+//
+// Timing: the fence write waits at most 200 ms here (SetFenceWait) for the old transaction, which
+// stays open 1.5 s, so the first Lock is refused after ~200 ms and the waiting one succeeds at
+// ~1.5 s, both below the 10 s after which a statement on the session would have cut it.
+func TestLockBusyWhileOldFencedWriterLingers(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := t.Context()
+	first, second := openDSN(t, dsn), openDSN(t, dsn)
+	store.SetFenceWait(second, 200*time.Millisecond)
+	key := invoices.PeriodLock(oct)
+	release, err := first.Lock(ctx, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	tx, err := store.DB(first).BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var holder string
+	if err := tx.QueryRowContext(ctx, `SELECT holder FROM run_fences WHERE key = $1 FOR SHARE`, key).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	terminateLockSession(t, first, key)
+	// The second store already holds another lock on its session, as a scheduler does.
+	other, err := second.Lock(ctx, "sweep", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other()
+
+	if _, err := second.Lock(ctx, key, false); !errors.Is(err, invoices.ErrLocked) {
+		t.Fatalf("Lock while the old holder's fenced transaction is open = %v, want ErrLocked", err)
+	}
+	if err := second.CheckLock(ctx, "sweep"); err != nil {
+		t.Fatalf("the store's other lock after a refused Lock: %v", err)
+	}
+	time.AfterFunc(1500*time.Millisecond, func() { tx.Commit() })
+	again, err := second.Lock(ctx, key, true)
+	if err != nil {
+		t.Fatalf("Lock with wait once the old transaction ends: %v", err)
+	}
+	defer again()
+	if err := second.CheckLock(ctx, key); err != nil {
+		t.Errorf("CheckLock of the lock taken: %v", err)
+	}
+	if err := second.CheckLock(ctx, "sweep"); err != nil {
+		t.Errorf("the store's other lock after the wait: %v", err)
+	}
+	var now string
+	if err := store.DB(second).QueryRowContext(ctx, `SELECT holder FROM run_fences WHERE key = $1`, key).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	if now == holder {
+		t.Errorf("the fence still names the first holder %q", holder)
+	}
+}

@@ -54,6 +54,10 @@ type Store struct {
 
 	// lease timing of SQLite run locks; fields so tests can shorten them.
 	leaseTTL, leaseRenew, lockPoll time.Duration
+	// fenceWait bounds how long taking a PostgreSQL lock waits for transactions still writing under
+	// the previous holder's fence (tryAdvisory); below releaseTimeout, so that only the fence write is
+	// cancelled, never the lock session.
+	fenceWait time.Duration
 
 	// insertSQL's texts, by insertKey: a close sends thousands of multi-row INSERTs of a few shapes.
 	insertTexts sync.Map
@@ -102,7 +106,8 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{logger: logger, now: time.Now,
-		leaseTTL: 10 * time.Minute, leaseRenew: time.Minute, lockPoll: 200 * time.Millisecond}
+		leaseTTL: 10 * time.Minute, leaseRenew: time.Minute, lockPoll: 200 * time.Millisecond,
+		fenceWait: 5 * time.Second}
 	if err := CheckDSN(dsn); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", Redacted(dsn), err)
 	}
