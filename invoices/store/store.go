@@ -360,9 +360,9 @@ func (s *Store) Remote() bool { return s.dialect == dialectPostgres }
 
 var (
 	// A password=… parameter of a URL's query or of a keyword/value DSN, where libpq allows spaces
-	// around = and a value in single quotes with backslash escapes ('se cret', 'it\'s'); an
-	// unterminated quote hides the rest of the DSN.
-	passwordParam = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&\s]*)`)
+	// around = and backslash escapes in a value, single-quoted ('se cret', 'it\'s') or not (se\ cret:
+	// an escaped space does not end it); an unterminated quote hides the rest of the DSN.
+	passwordParam = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:[^&\s\\]|\\.)*\\?)`)
 	userInfo      = regexp.MustCompile(`(://[^:/@]*:).*@`) // greedy: a password may contain @
 )
 

@@ -1106,6 +1106,10 @@ func TestRedacted(t *testing.T) {
 		{`host=x password='it\'s s3cret' dbname=x`, "host=x password=xxxxx dbname=x"},
 		{"host=x password = s3cret dbname=x", "host=x password = xxxxx dbname=x"},
 		{"host=x password='s3cret dbname=x", "host=x password=xxxxx"},
+		// libpq reads backslash escapes in an unquoted value too: "se\ cret" is the password "se cret",
+		// of which " cret" was left showing.
+		{`host=x password=se\ cret dbname=x`, "host=x password=xxxxx dbname=x"},
+		{`host=x password=s3cret\`, "host=x password=xxxxx"},
 	}
 	for _, tc := range tests {
 		if got := store.Redacted(tc.dsn); got != tc.want {
