@@ -85,7 +85,16 @@ func newRunID(kind invoices.RunKind, at time.Time) string {
 
 // lock takes the run lock of a period and maps contention to invoices.ErrLocked.
 func (j *Jobs) lock(ctx context.Context, key string, wait bool) (func(), error) {
-	release, err := j.Store.Lock(ctx, key, wait)
+	return lockWith(j.Store.Lock, ctx, key, wait)
+}
+
+// lockReading is lock for a run that only reads under the lock (Store.LockReading).
+func (j *Jobs) lockReading(ctx context.Context, key string, wait bool) (func(), error) {
+	return lockWith(j.Store.LockReading, ctx, key, wait)
+}
+
+func lockWith(lock func(context.Context, string, bool) (func(), error), ctx context.Context, key string, wait bool) (func(), error) {
+	release, err := lock(ctx, key, wait)
 	if err != nil {
 		if errors.Is(err, invoices.ErrLocked) {
 			return nil, fmt.Errorf("%s: %w", key, err)

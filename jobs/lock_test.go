@@ -162,13 +162,22 @@ type lockLog struct {
 }
 
 func (l *lockLog) Lock(ctx context.Context, key string, wait bool) (func(), error) {
+	l.record(key, wait)
+	return l.Store.Lock(ctx, key, wait)
+}
+
+func (l *lockLog) LockReading(ctx context.Context, key string, wait bool) (func(), error) {
+	l.record(key, wait)
+	return l.Store.LockReading(ctx, key, wait)
+}
+
+func (l *lockLog) record(key string, wait bool) {
 	l.mu.Lock()
 	l.keys = append(l.keys, key)
 	l.mu.Unlock()
 	if wait && l.waiting != nil {
 		l.waiting <- key
 	}
-	return l.Store.Lock(ctx, key, wait)
 }
 
 func (l *lockLog) taken() []string {

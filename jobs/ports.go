@@ -89,6 +89,10 @@ type Store interface {
 	// wrapping invoices.ErrLocked at once when another run holds it; with wait true it waits until ctx
 	// ends. The returned func releases the lock.
 	Lock(ctx context.Context, key string, wait bool) (release func(), err error)
+	// LockReading takes the run lock key as Lock does, for a run that only reads while it holds it
+	// (reconcile, export): on PostgreSQL it writes nothing to the database (Lock also writes the fence
+	// that issuing transactions check). Nothing may be issued or voided under it.
+	LockReading(ctx context.Context, key string, wait bool) (release func(), err error)
 	// CheckLock returns nil while this store still holds the run lock key it took with Lock, and an
 	// error wrapping invoices.ErrLockLost when it does not (its PostgreSQL session ended, its SQLite
 	// lease expired or changed hands): a run checks it before each write, since another run may hold

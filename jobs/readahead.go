@@ -34,7 +34,7 @@ type ReadAhead struct {
 func (j *Jobs) StartReadAhead(ctx context.Context, p rating.Period, imp *invoices.Import) (*ReadAhead, error) {
 	// A close that will find its period held exits 5 at once: no read for it, which on S3 would
 	// download the month first. The lock is only tried here, not kept; the close takes it itself.
-	release, err := j.Store.Lock(ctx, invoices.PeriodLock(p), false)
+	release, err := j.Store.LockReading(ctx, invoices.PeriodLock(p), false)
 	switch {
 	case errors.Is(err, invoices.ErrLocked):
 		return nil, nil

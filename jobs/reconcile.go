@@ -147,7 +147,7 @@ func periodDrift(p rating.Period, drift []invoices.ObjectDrift, res *UsageResult
 // differences: while one runs it fails with an error wrapping invoices.ErrLocked (exit 5), or, with
 // wait, waits for it to finish.
 func (j *Jobs) ReconcileLocked(ctx context.Context, p rating.Period, at time.Time, wait bool) (*invoices.Reconciliation, error) {
-	release, err := j.lock(ctx, invoices.PeriodLock(p), wait)
+	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 // period's, so it fails with an error wrapping invoices.ErrLocked (exit 5), or, with wait, waits for
 // that run to finish.
 func (j *Jobs) ReportLocked(ctx context.Context, p rating.Period, at time.Time, wait bool) (*invoices.Report, error) {
-	release, err := j.lock(ctx, invoices.PeriodLock(p), wait)
+	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
 	if err != nil {
 		return nil, err
 	}

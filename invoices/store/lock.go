@@ -35,10 +35,22 @@ const releaseTimeout = 10 * time.Second
 // does while the lock is held; a lease whose holder was a process of this host that no longer exists
 // is taken over at once, and a crashed holder elsewhere blocks others for at most the lease time.
 func (s *Store) Lock(ctx context.Context, key string, wait bool) (func(), error) {
+	return s.lock(ctx, key, wait, true)
+}
+
+// LockReading takes the run lock named key as Lock does, for a run that only reads while it holds it
+// (reconcile, export, a probe): on PostgreSQL it writes no fence (checkFences), which only a run that
+// issues or voids documents needs, so it writes nothing to the database there. It issues nothing
+// under it: a document issued under a reading lock is not fenced.
+func (s *Store) LockReading(ctx context.Context, key string, wait bool) (func(), error) {
+	return s.lock(ctx, key, wait, false)
+}
+
+func (s *Store) lock(ctx context.Context, key string, wait, fence bool) (func(), error) {
 	var release func()
 	var err error
 	if s.dialect == dialectPostgres {
-		release, err = s.lockAdvisory(ctx, key, wait)
+		release, err = s.lockAdvisory(ctx, key, wait, fence)
 	} else {
 		release, err = s.lockLease(ctx, key, wait)
 	}
@@ -192,9 +204,9 @@ type advisorySession struct {
 	broken bool              // an unlock failed: drop the session, not return it to the pool, once no lock is held
 }
 
-func (s *Store) lockAdvisory(ctx context.Context, key string, wait bool) (func(), error) {
+func (s *Store) lockAdvisory(ctx context.Context, key string, wait, fence bool) (func(), error) {
 	for {
-		ok, holder, err := s.tryAdvisory(ctx, key)
+		ok, holder, err := s.tryAdvisory(ctx, key, fence)
 		if err != nil {
 			return nil, err
 		}
@@ -213,8 +225,9 @@ func (s *Store) lockAdvisory(ctx context.Context, key string, wait bool) (func()
 }
 
 // tryAdvisory takes key's advisory lock on the store's session, opening the session if no lock holds
-// it open; false, with who holds it, when this process or another session does.
-func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, error) {
+// it open; false, with who holds it, when this process or another session does. With fence it also
+// writes the lock's fence (writeFence) before it counts as taken.
+func (s *Store) tryAdvisory(ctx context.Context, key string, fence bool) (bool, string, error) {
 	as := &s.advisory
 	as.mu.Lock()
 	defer as.mu.Unlock()
@@ -243,7 +256,9 @@ func (s *Store) tryAdvisory(ctx context.Context, key string) (bool, string, erro
 	var ok bool
 	who := "another session"
 	err := as.conn.QueryRowxContext(qctx, `SELECT pg_try_advisory_lock($1)`, advisoryKey(as.schema, key)).Scan(&ok)
-	if ok {
+	if ok && !fence {
+		as.held[key] = true
+	} else if ok {
 		// The lock is this store's: say so in its fence before anything else, which also waits for a
 		// transaction of an earlier holder that was still writing under the old fence.
 		holder := newHolder()

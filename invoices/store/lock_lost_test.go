@@ -337,3 +337,43 @@ func TestLockBusyWhileOldFencedWriterLingers(t *testing.T) {
 		t.Errorf("the fence still names the first holder %q", holder)
 	}
 }
+
+// TestLockReadingWritesNoFence: reconcile and export take their period's lock only to read, so on
+// PostgreSQL LockReading writes no run_fences row (a read-only connection can take it), while it
+// excludes Lock and Lock excludes it, as before.
+func TestLockReadingWritesNoFence(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := t.Context()
+	reader, writer := openDSN(t, dsn), openDSN(t, dsn)
+	key := invoices.PeriodLock(oct)
+	fences := func() int {
+		t.Helper()
+		var n int
+		if err := store.DB(reader).QueryRowContext(ctx, `SELECT count(*) FROM run_fences WHERE key = $1`, key).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	release, err := reader.LockReading(ctx, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := fences(); n != 0 {
+		t.Errorf("LockReading wrote %d fence rows, want none", n)
+	}
+	if _, err := writer.Lock(ctx, key, false); !errors.Is(err, invoices.ErrLocked) {
+		t.Errorf("Lock while another store holds a reading lock = %v, want ErrLocked", err)
+	}
+	release()
+	again, err := writer.Lock(ctx, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again()
+	if n := fences(); n != 1 {
+		t.Errorf("Lock wrote %d fence rows, want 1", n)
+	}
+	if _, err := reader.LockReading(ctx, key, false); !errors.Is(err, invoices.ErrLocked) {
+		t.Errorf("LockReading while another store holds the lock = %v, want ErrLocked", err)
+	}
+}
