@@ -57,7 +57,7 @@ const sweepLock = "sweep"
 // to the month of `at`, not to the period being closed), but the standing rows and events it writes
 // name decidedBy: DESIGN §7's "the run that decided it" is the close or rerun.
 func (j *Jobs) sweep(ctx context.Context, log *slog.Logger, at time.Time, decidedBy string) ([]invoices.Standing, error) {
-	release, err := j.standingLock(ctx, log)
+	release, err := j.standingLock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -71,18 +71,15 @@ func (j *Jobs) sweep(ctx context.Context, log *slog.Logger, at time.Time, decide
 // then, and its standing must follow them. A wait that ends with ctx is the run stopped part-way (its
 // timeout, a signal), not kept out by another run of its period: the error wraps ctx's cause, not
 // invoices.ErrLocked (exit 5, a firing skipped rather than failed).
-func (j *Jobs) standingLock(ctx context.Context, log *slog.Logger) (func(), error) {
-	release, err := j.lock(ctx, sweepLock, false)
+func (j *Jobs) standingLock(ctx context.Context) (func(), error) {
+	// j.lock tries it first, and says in the log that it waits when a sweep holds it.
+	release, err := j.lock(ctx, sweepLock, true)
 	if errors.Is(err, invoices.ErrLocked) {
-		log.Info("standing: waiting for the sweep in progress to finish")
-		release, err = j.lock(ctx, sweepLock, true)
-		if errors.Is(err, invoices.ErrLocked) {
-			cause := context.Cause(ctx)
-			if cause == nil {
-				cause = errors.New("the wait ended")
-			}
-			return nil, fmt.Errorf("standing: stopped while waiting for the sweep lock (%v): %w", err, cause)
+		cause := context.Cause(ctx)
+		if cause == nil {
+			cause = errors.New("the wait ended")
 		}
+		return nil, fmt.Errorf("standing: stopped while waiting for the sweep lock (%v): %w", err, cause)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("standing: %w", err)

@@ -214,8 +214,9 @@ func TestCloseWhileAnotherRunHoldsThePeriod(t *testing.T) {
 }
 
 // TestExportWhileAnotherRunHoldsThePeriod: while a close or rerun holds the period's lock, export
-// would show the invoices issued so far as the period's; it exits 5 naming the lock, and with --wait
-// it exports once the lock is released — all 17 of the fixture close's invoices.
+// would show the invoices issued so far as the period's; by default it waits and exports once the
+// lock is released — all 17 of the fixture close's invoices — and with --wait=false it exits 5 naming
+// the lock.
 func TestExportWhileAnotherRunHoldsThePeriod(t *testing.T) {
 	dir := t.TempDir()
 	root, _ := filepath.Abs("../..")
@@ -234,7 +235,7 @@ func TestExportWhileAnotherRunHoldsThePeriod(t *testing.T) {
 		t.Fatal(err)
 	}
 	export := append([]string{"export", "--period", "2026-10", "--at", fixtureAt, "--format", "json"}, fixtureArgs(t, dir)[:2]...)
-	text, err := runCapture(export...)
+	text, err := runCapture(append(export, "--wait=false")...)
 	if code := exitCode(err); code != exitLocked {
 		t.Fatalf("export while the period is locked: exit %d (%v), want %d\n%s", code, err, exitLocked, text)
 	}
@@ -242,12 +243,15 @@ func TestExportWhileAnotherRunHoldsThePeriod(t *testing.T) {
 		t.Errorf("the error does not name the period's lock: %v", err)
 	}
 	time.AfterFunc(200*time.Millisecond, release)
-	text, err = runCapture(append(export, "--wait")...)
+	text, err = runCapture(export...)
 	if err != nil {
-		t.Fatalf("export --wait: %v\n%s", err, text)
+		t.Fatalf("export waiting for the lock: %v\n%s", err, text)
 	}
 	if n := strings.Count(text, `"number": "INV-2026-`); n != 17 {
-		t.Errorf("export --wait shows %d invoices, want the close's 17\n%s", n, text)
+		t.Errorf("export waiting for the lock shows %d invoices, want the close's 17\n%s", n, text)
+	}
+	if !strings.Contains(text, "waiting for the run that holds the lock to finish") {
+		t.Errorf("export waited without saying so:\n%s", text)
 	}
 }
 

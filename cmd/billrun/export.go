@@ -19,6 +19,12 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	out := fs.String("out", "", "file to write, or a directory to write the format's usual file in (invoices.json,\n"+
 		"invoices.csv, billrun-PERIOD.xlsx) (env BILLRUN_OUT); default stdout for json and csv,\n"+
 		"out/PERIOD/billrun-PERIOD.xlsx for xlsx")
+	// An export reads the period under its run lock, so that it never shows a close or rerun half-way;
+	// a finance user exporting while one runs gets the export once it is done, not exit 5.
+	c.wait = true
+	w := fs.Lookup("wait")
+	w.DefValue, w.Usage = "true", "wait for a close, rerun, sweep or reconcile holding the period's lock to finish;\n"+
+		"--wait=false exits 5 instead (env BILLRUN_WAIT)"
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
