@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -142,6 +143,11 @@ type Scheduler struct {
 	cancelWork context.CancelCauseFunc
 	catchUps   sync.WaitGroup
 	stopping   chan struct{} // closed when Run's shutdown begins
+	// offset is the scheduler's clock minus the wall clock, measured by Start (nanoseconds): cron's
+	// timers run on the wall clock, so each job's schedule is shifted by it (clockSchedule) to wake cron
+	// when a firing falls due by the scheduler's clock — with --at, the clock of `billrun schedule`
+	// runs ahead of or behind the wall clock by a constant.
+	offset atomic.Int64
 }
 
 type entry struct {
@@ -202,7 +208,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		}
 		e.enabled, e.sched = true, sched
 		skip := cron.SkipIfStillRunning(cronLogger{e.log})
-		id := s.cron.Schedule(sched, skip(cron.FuncJob(func() { s.runDue(e) })))
+		id := s.cron.Schedule(clockSchedule{s: s, inner: sched}, skip(cron.FuncJob(func() { s.runDue(e) })))
 		e.wrapped = s.cron.Entry(id).WrappedJob
 	}
 	return s, nil
@@ -224,6 +230,25 @@ func ParseSpec(spec string) (cron.Schedule, error) {
 		return nil, fmt.Errorf("cron spec %q: intervals (@every) are not supported; give fixed times, e.g. \"*/30 * * * *\"", spec)
 	}
 	return sched, nil
+}
+
+// clockSchedule is a job's schedule as cron sees it: cron computes wake-ups from the wall clock, and
+// the firings are times of the scheduler's clock, offset from it by Scheduler.offset. Without the shift,
+// a scheduler whose clock is not the wall clock (`billrun schedule --at`) was woken at the wall
+// clock's firing times: a firing due by its clock ran up to an interval late — an hour for the sweep,
+// a month for the close — and /healthz showed a next firing that passed without running.
+type clockSchedule struct {
+	s     *Scheduler
+	inner cron.Schedule
+}
+
+func (c clockSchedule) Next(wall time.Time) time.Time {
+	off := time.Duration(c.s.offset.Load())
+	next := c.inner.Next(wall.Add(off))
+	if next.IsZero() {
+		return next
+	}
+	return next.Add(-off)
 }
 
 // LastFiring returns the latest firing of sched at or before now (UTC), or false when there is none
@@ -263,6 +288,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	}
 	s.workCtx, s.cancelWork = context.WithCancelCause(context.WithoutCancel(ctx))
 	now := s.now()
+	// The scheduler's clock is read before the wall clock, so the offset is never above the true one
+	// and cron never wakes a job before its firing is due by the scheduler's clock.
+	s.offset.Store(int64(now.Sub(time.Now())))
 	for _, e := range s.entries {
 		e.handled = now
 	}

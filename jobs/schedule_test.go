@@ -736,3 +736,44 @@ func TestCloseFiringDueWhileTheCloseRunsRunsAfterIt(t *testing.T) {
 		t.Errorf("%d close firings succeeded, want 2: %+v", n, res.all)
 	}
 }
+
+// TestRunWakesOnTheSchedulersClock: a scheduler whose clock runs ahead of the wall clock (`billrun
+// schedule --at`) fires when a firing falls due by its clock. The clock starts at 09:59:58.5 and
+// advances with the wall clock, so the 10:00 sweep is due 1.5 s after Run starts (and the close's
+// catch-up check says it has nothing to do). cron's timers run on the wall clock: unshifted, its wake-up
+// for the job came at the wall clock's next full hour, so the 10:00 firing ran up to an hour late,
+// by the scheduler's clock at 10:59 say, while /healthz showed next 11:00. Want: the 10:00 sweep,
+// once, within a few seconds, started at or after 10:00 by the scheduler's clock.
+func TestRunWakesOnTheSchedulersClock(t *testing.T) {
+	base, wallStart := tm("2026-11-03T09:59:58.5Z"), time.Now()
+	now := func() time.Time { return base.Add(time.Since(wallStart)) }
+	swept := make(chan jobs.Firing, 10)
+	sweep := jobs.ScheduledJob{Name: "sweep", Spec: jobs.DefaultSweepSpec, Timeout: time.Hour,
+		Run: func(_ context.Context, f jobs.Firing) (*invoices.Run, error) { swept <- f; return nil, nil }}
+	res := &results{}
+	s, err := jobs.NewScheduler(jobs.SchedulerConfig{Jobs: []jobs.ScheduledJob{sweep}, Store: openStore(t, tempDB(t)),
+		Logger: testLogger(t), Now: now, ShutdownTimeout: time.Minute, OnFinish: res.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, sigterm := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case f := <-swept:
+		if !f.ScheduledAt.Equal(tm("2026-11-03T10:00:00Z")) || f.CatchUp || f.StartedAt.Before(f.ScheduledAt) {
+			t.Errorf("sweep firing %+v, want the 10:00 firing, started at or after 10:00", f)
+		}
+	case err := <-done:
+		t.Fatalf("Run returned %v before the sweep ran", err)
+	case <-time.After(6 * time.Second):
+		t.Errorf("the 10:00 sweep, due 1.5 s after start by the scheduler's clock, did not run within 6 s (Jobs: %+v)", s.Jobs())
+	}
+	sigterm()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+	if n := len(res.all); n != 1 {
+		t.Errorf("results %+v: want the sweep once", res.all)
+	}
+}

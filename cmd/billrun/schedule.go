@@ -134,8 +134,9 @@ func (e *environment) parseSchedule(args []string) (*config, *scheduleConfig, er
 
 // scheduleClock is the scheduler's clock: the wall clock, or with --at one that starts at --at and
 // advances with it (DESIGN §10: every command takes --at as the current time). At start the scheduler
-// catches up each job's latest firing at or before that time — a rehearsal of a month close, say —
-// while its later wake-ups still come on the wall clock's schedule. at was checked by parseSchedule.
+// catches up the close's latest firing at or before that time — a rehearsal of a month close, say —
+// and later firings come when that clock reaches them (jobs.Scheduler shifts cron's wall-clock timers
+// by the offset). at was checked by parseSchedule.
 func scheduleClock(at string, wall func() time.Time) func() time.Time {
 	if at == "" {
 		return wall
