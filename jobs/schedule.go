@@ -47,7 +47,7 @@ var ErrShutdownTimeout = errors.New("shutdown timeout passed with jobs running; 
 type Firing struct {
 	Job         string
 	ScheduledAt time.Time // the cron time it fell due, UTC: the key of its claim
-	StartedAt   time.Time // when this scheduler started it, by its clock, UTC (the jobs run at ScheduledAt, not at this)
+	StartedAt   time.Time // when this scheduler started it, by its clock, UTC (jobs run at ScheduledAt; a catch-up close not interrupted before at this, in whole seconds)
 	CatchUp     bool      // run on start because the firing had not been done (ScheduledJob.Missed)
 }
 
@@ -640,6 +640,24 @@ func (l cronLogger) Error(err error, msg string, keysAndValues ...any) {
 	l.log.Error("cron: "+msg, slices.Concat([]any{"error", err}, keysAndValues)...)
 }
 
+// catchUpAt is the --at of a caught-up close of p. One that finishes a close of p that was
+// interrupted (its latest attempt, a close, did not succeed: killed, stopped by SIGTERM, failed) runs at
+// that close's --at, so that all the period's invoices carry one issue date, as an uninterrupted close
+// gives them. Otherwise the close was not run at all, and it runs at the time the scheduler starts it,
+// in whole seconds: dated at the missed firing, invoices issued days late would be due, or past due,
+// before anyone received them — and an invoice is dated when it is issued.
+func (j *Jobs) catchUpAt(ctx context.Context, p rating.Period, f Firing) time.Time {
+	r, err := j.Store.LatestAttempt(ctx, p)
+	switch {
+	case err == nil && r.Kind == invoices.RunClose && r.Status != invoices.RunSucceeded:
+		return r.At.UTC()
+	case err != nil && !errors.Is(err, invoices.ErrNotFound):
+		j.Logger.Warn("schedule: could not read the period's latest attempt; the catch-up close runs at its start time",
+			"period", p.String(), "error", err)
+	}
+	return f.StartedAt.UTC().Truncate(time.Second)
+}
+
 // PreviousPeriod returns the month before the one containing t: the period a close or reconcile firing
 // at t works on.
 func PreviousPeriod(t time.Time) rating.Period { return rating.PeriodOf(t.UTC()).Prev() }
@@ -650,11 +668,15 @@ func PreviousPeriod(t time.Time) rating.Period { return rating.PeriodOf(t.UTC())
 // when this scheduler got to start it, to the nanosecond. It fails rather than waits when another run
 // holds the period. A firing whose period has no succeeded close, nor a succeeded rerun of every
 // account, is Missed: the scheduler catches it up on start (a rerun of some accounts, which issues
-// nothing for the others, does not close the month).
+// nothing for the others, does not close the month), at catchUpAt.
 func (j *Jobs) ScheduledClose(spec string, timeout time.Duration, maxRejects int64) ScheduledJob {
 	return ScheduledJob{Name: "close", Spec: spec, Timeout: timeout,
 		Run: func(ctx context.Context, f Firing) (*invoices.Run, error) {
-			sum, err := j.Close(ctx, PreviousPeriod(f.ScheduledAt), CloseOptions{At: f.ScheduledAt, MaxRejects: maxRejects})
+			p, at := PreviousPeriod(f.ScheduledAt), f.ScheduledAt
+			if f.CatchUp {
+				at = j.catchUpAt(ctx, p, f)
+			}
+			sum, err := j.Close(ctx, p, CloseOptions{At: at, MaxRejects: maxRejects})
 			if sum != nil {
 				return sum.Run, err
 			}

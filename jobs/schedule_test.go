@@ -460,8 +460,11 @@ func newJobs(t *testing.T, st jobs.Store, u jobs.UsageReader) *jobs.Jobs {
 		OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
 }
 
-// TestCatchUpOnce: a scheduler started after the 02:00 close was missed runs it at once; started again
-// (a restart), it does not; two started together run it once.
+// TestCatchUpOnce: a scheduler started after the 02:00 close was missed runs it at once — at the time it
+// starts it, 2026-11-03T09:00:00Z, since no close of the period was interrupted (dated Nov 1, its
+// invoices would be due Nov 16 though sent on Nov 3) — started again (a restart), it does not; two
+// started together run it once. (A close interrupted and caught up keeps the interrupted one's --at:
+// cmd/billrun's TestScheduleSIGTERMMidCloseThenRestart.)
 func TestCatchUpOnce(t *testing.T) {
 	clk := newClock("2026-11-03T09:00:00Z")
 	oct := rating.Period{Year: 2026, Month: time.October}
@@ -479,8 +482,8 @@ func TestCatchUpOnce(t *testing.T) {
 			got := res.of("close", jobs.FiringSucceeded)
 			for _, r := range got {
 				if !r.CatchUp || !r.ScheduledAt.Equal(tm("2026-11-01T02:00:00Z")) || r.Run == nil || r.Run.Period != oct ||
-					!r.Run.At.Equal(tm("2026-11-01T02:00:00Z")) {
-					t.Errorf("start %d: catch-up %+v, want the close of 2026-10 at the firing's scheduled time", i, r)
+					!r.Run.At.Equal(tm("2026-11-03T09:00:00Z")) {
+					t.Errorf("start %d: catch-up %+v (at %v), want the close of 2026-10 at the time it started", i, r, r.Run.At)
 				}
 			}
 			closes += len(got)
