@@ -52,6 +52,8 @@ type Store interface {
 	// Number is set; the error names the document and wraps Issue's reason for it, e.g.
 	// invoices.ErrAlreadyIssued when its account already has an effective invoice for the period.
 	IssueBatch(ctx context.Context, docs []*invoices.Document) error
+	// HasDocuments reports whether any document of period p was ever issued, void ones included.
+	HasDocuments(ctx context.Context, p rating.Period) (bool, error)
 	// DocumentNumbers returns the number of every document ever issued, void ones included.
 	DocumentNumbers(ctx context.Context) ([]string, error)
 	// Void marks an effective document void at voidedAt without a replacement, returning its credits.

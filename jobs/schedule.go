@@ -641,18 +641,22 @@ func (l cronLogger) Error(err error, msg string, keysAndValues ...any) {
 }
 
 // catchUpAt is the --at of a caught-up close of p. One that finishes a close of p that was
-// interrupted (its latest attempt, a close, did not succeed: killed, stopped by SIGTERM, failed) runs at
-// that close's --at, so that all the period's invoices carry one issue date, as an uninterrupted close
-// gives them. Otherwise the close was not run at all, and it runs at the time the scheduler starts it,
-// in whole seconds: dated at the missed firing, invoices issued days late would be due, or past due,
-// before anyone received them — and an invoice is dated when it is issued.
+// interrupted after it issued invoices (its latest attempt, a close, did not succeed — killed, stopped
+// by SIGTERM, failed — and p has documents) runs at that close's --at, so that all the period's
+// invoices carry one issue date, as an uninterrupted close gives them. Otherwise no invoice of p was
+// issued, and it runs at the time the scheduler starts it, in whole seconds: dated at the missed firing,
+// invoices issued days late would be due, or past due, before anyone received them — and an invoice is
+// dated when it is issued.
 func (j *Jobs) catchUpAt(ctx context.Context, p rating.Period, f Firing) time.Time {
 	r, err := j.Store.LatestAttempt(ctx, p)
-	switch {
-	case err == nil && r.Kind == invoices.RunClose && r.Status != invoices.RunSucceeded:
-		return r.At.UTC()
-	case err != nil && !errors.Is(err, invoices.ErrNotFound):
-		j.Logger.Warn("schedule: could not read the period's latest attempt; the catch-up close runs at its start time",
+	if err == nil && r.Kind == invoices.RunClose && r.Status != invoices.RunSucceeded {
+		var issued bool
+		if issued, err = j.Store.HasDocuments(ctx, p); err == nil && issued {
+			return r.At.UTC()
+		}
+	}
+	if err != nil && !errors.Is(err, invoices.ErrNotFound) {
+		j.Logger.Warn("schedule: could not tell whether the catch-up close finishes an interrupted one; it runs at its start time",
 			"period", p.String(), "error", err)
 	}
 	return f.StartedAt.UTC().Truncate(time.Second)

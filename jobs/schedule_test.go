@@ -568,6 +568,30 @@ func TestCatchUpOnce(t *testing.T) {
 			t.Errorf("three starts after a failing first close: %v, want %v", statuses, want)
 		}
 	})
+	t.Run("a retry of a close that issued nothing runs at its own start", func(t *testing.T) {
+		// The catch-up at 2026-11-03T09:00 fails before issuing anything; the next start, on Nov 4 at
+		// 10:00:00.5, finishes nothing that was dated: its close runs at 10:00:00 (whole seconds).
+		path := tempDB(t)
+		usage := &emptyUsage{failFirst: true}
+		clk := newClock("2026-11-03T09:00:00Z")
+		var ats []time.Time
+		for i, now := range []string{"2026-11-03T09:00:00Z", "2026-11-04T10:00:00.5Z"} {
+			clk.Set(tm(now))
+			st := openStore(t, path)
+			s, res := newScheduler(t, schedOpts{clock: clk, store: st, holder: fmt.Sprint("start-", i)},
+				newJobs(t, st, usage).ScheduledClose(jobs.DefaultCloseSpec, time.Hour, 0))
+			start(t, s)
+			tick(t, s)
+			for _, r := range res.all {
+				if r.Run != nil {
+					ats = append(ats, r.Run.At)
+				}
+			}
+		}
+		if len(ats) != 2 || !ats[0].Equal(tm("2026-11-03T09:00:00Z")) || !ats[1].Equal(tm("2026-11-04T10:00:00Z")) {
+			t.Errorf("catch-up closes at %v, want 2026-11-03T09:00:00Z (failed) then 2026-11-04T10:00:00Z", ats)
+		}
+	})
 }
 
 // TestRunDrainsOnShutdown: when Run's context ends (SIGTERM), the running job finishes undisturbed

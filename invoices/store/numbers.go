@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"billrun/rating"
 )
 
 // DocumentNumbers returns the number of every document ever issued, void ones included, in issue
@@ -18,4 +20,16 @@ func (s *Store) DocumentNumbers(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("store: document numbers: %w", err)
 	}
 	return numbers, nil
+}
+
+// HasDocuments reports whether any document of period p was ever issued, void ones included.
+func (s *Store) HasDocuments(ctx context.Context, p rating.Period) (bool, error) {
+	var has bool
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &has, s.q(`SELECT EXISTS (SELECT 1 FROM documents WHERE period = ?)`), p.String())
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: documents of %s: %w", p, err)
+	}
+	return has, nil
 }

@@ -58,6 +58,7 @@ func TestStore(t *testing.T) {
 		{"Void", testVoid},
 		{"DocumentRoundTrip", testDocumentRoundTrip},
 		{"DocumentsOfOnePeriod", testDocumentsOfOnePeriod},
+		{"HasDocuments", testHasDocuments},
 		{"ConcurrentIssue", testConcurrentIssue},
 		{"Runs", testRuns},
 		{"Rejects", testRejects},
@@ -661,6 +662,31 @@ func testDocumentRoundTrip(t *testing.T, s *store.Store) {
 
 // testDocumentsOfOnePeriod: Documents(p) returns p's documents with their own lines and consumptions
 // only, when documents of other periods were issued between them.
+// testHasDocuments: a period has documents once one is issued, and still when it is void.
+func testHasDocuments(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	importAccounts(t, s, "a1")
+	has := func(p rating.Period) bool {
+		t.Helper()
+		ok, err := s.HasDocuments(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if has(oct) {
+		t.Errorf("HasDocuments(2026-10) of an empty store = true")
+	}
+	doc := invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 100)
+	mustIssue(t, s, doc)
+	if err := s.Void(ctx, doc.Number, tm("2026-11-02T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	if !has(oct) || has(sep) {
+		t.Errorf("HasDocuments after a void October invoice: October %v, September %v; want true, false", has(oct), has(sep))
+	}
+}
+
 func testDocumentsOfOnePeriod(t *testing.T, s *store.Store) {
 	mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "a1", Grants: []invoices.Grant{
 		{ID: "cg_1", Kind: invoices.GrantFree, Amount: 900, GrantedAt: tm("2026-01-01T00:00:00Z")}}}, {ID: "a2"}}})
