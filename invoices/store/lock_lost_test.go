@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"billrun/invoices"
 	"billrun/invoices/store"
 	"billrun/invoices/store/storetest"
@@ -120,6 +122,31 @@ func terminateLockSession(t *testing.T, s *store.Store, key string) {
 	}
 }
 
+// lingeringWriter takes key with s, opens a transaction that reads the lock's fence FOR SHARE, as an
+// issuing transaction does, and ends the lock's session: a run whose lock went while it was writing.
+// It returns the open transaction (rolled back at the end of the test unless committed) and the
+// holder the fence named.
+func lingeringWriter(t *testing.T, s *store.Store, key string) (*sqlx.Tx, string) {
+	t.Helper()
+	ctx := t.Context()
+	release, err := s.Lock(ctx, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	tx, err := store.DB(s).BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	var holder string
+	if err := tx.QueryRowContext(ctx, `SELECT holder FROM run_fences WHERE key = $1 FOR SHARE`, key).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	terminateLockSession(t, s, key)
+	return tx, holder
+}
+
 // documentCount is the number of documents stored, void ones included.
 func documentCount(t *testing.T, s *store.Store) int {
 	t.Helper()
@@ -191,22 +218,7 @@ func TestLockWaitsForFencedWriter(t *testing.T) {
 	ctx := t.Context()
 	first, second := openDSN(t, dsn), openDSN(t, dsn)
 	key := invoices.PeriodLock(oct)
-	release, err := first.Lock(ctx, key, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	// A transaction of the first holder in flight: it has read the fence, as issueTx does.
-	tx, err := store.DB(first).BeginTxx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	var holder string
-	if err := tx.QueryRowContext(ctx, `SELECT holder FROM run_fences WHERE key = $1 FOR SHARE`, key).Scan(&holder); err != nil {
-		t.Fatal(err)
-	}
-	terminateLockSession(t, first, key)
+	tx, holder := lingeringWriter(t, first, key)
 	locked := make(chan error, 1)
 	go func() {
 		release, err := second.Lock(ctx, key, false)
@@ -289,21 +301,7 @@ func TestLockBusyWhileOldFencedWriterLingers(t *testing.T) {
 	first, second := openDSN(t, dsn), openDSN(t, dsn)
 	store.SetFenceWait(second, 200*time.Millisecond)
 	key := invoices.PeriodLock(oct)
-	release, err := first.Lock(ctx, key, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	tx, err := store.DB(first).BeginTxx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	var holder string
-	if err := tx.QueryRowContext(ctx, `SELECT holder FROM run_fences WHERE key = $1 FOR SHARE`, key).Scan(&holder); err != nil {
-		t.Fatal(err)
-	}
-	terminateLockSession(t, first, key)
+	tx, holder := lingeringWriter(t, first, key)
 	// The second store already holds another lock on its session, as a scheduler does.
 	other, err := second.Lock(ctx, "sweep", false)
 	if err != nil {
