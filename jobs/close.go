@@ -26,6 +26,12 @@ type CloseOptions struct {
 	At         time.Time // business time: issue dates, due dates, standing
 	MaxRejects int64
 	Wait       bool // wait for the period's lock instead of failing with ErrLocked
+	// UnlessClosed, with Wait, leaves a period closed while the close waited for its lock alone: the
+	// close then returns an error wrapping invoices.ErrLocked, as it would have without Wait. A
+	// scheduled close waits rather than skip, since what holds the period may be a reconcile, an
+	// export, a sweep or a rerun of it, which does not close it; and it does not close again a period
+	// a close by hand closed meanwhile (which would store standing older than a later sweep's).
+	UnlessClosed bool
 	// ReadAhead, when set, is the period's read started before the close (StartReadAhead); the close
 	// takes its result if the accounts are still those it was started with. The caller stops it.
 	ReadAhead *ReadAhead
@@ -49,11 +55,26 @@ type CloseSummary struct {
 // rejects exceed opts.MaxRejects, and one wrapping invoices.ErrLocked when another run holds the period.
 func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*CloseSummary, error) {
 	at := opts.At.UTC()
-	release, err := j.lock(ctx, invoices.PeriodLock(p), opts.Wait)
+	release, err := j.lock(ctx, invoices.PeriodLock(p), false)
+	waited := false
+	if opts.Wait && errors.Is(err, invoices.ErrLocked) {
+		waited = true
+		release, err = j.lock(ctx, invoices.PeriodLock(p), true)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	if waited && opts.UnlessClosed {
+		closed, err := j.Store.Closed(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("close %s: %w", p, err)
+		}
+		if closed {
+			return nil, fmt.Errorf("close %s: closed by another run while this one waited for %s: %w", p,
+				invoices.PeriodLock(p), invoices.ErrLocked)
+		}
+	}
 	j.abandonRuns(ctx, p)
 
 	run := &invoices.Run{ID: newRunID(invoices.RunClose, at), Kind: invoices.RunClose, Period: p, Scope: "all",

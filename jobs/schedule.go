@@ -669,8 +669,10 @@ func PreviousPeriod(t time.Time) rating.Period { return rating.PeriodOf(t.UTC())
 // ScheduledClose returns the scheduler's close job. A firing closes the month before its scheduled
 // time (PreviousPeriod), with that scheduled time as the run's --at (issue and due dates, standing):
 // a run DESIGN §10 can reproduce exactly (`close --at 2026-11-01T02:00:00Z`), rather than one dated
-// when this scheduler got to start it, to the nanosecond. It fails rather than waits when another run
-// holds the period. A firing whose period has no succeeded close, nor a succeeded rerun of every
+// when this scheduler got to start it, to the nanosecond. When another run holds the period it waits
+// for it (under the job's timeout) — a reconcile, export, sweep or rerun of the period holds its lock
+// too, and a firing skipped for one would leave the month unclosed until the scheduler restarts, a
+// month's invoices not issued — and is skipped only if that run closed the period. A firing whose period has no succeeded close, nor a succeeded rerun of every
 // account, is Missed: the scheduler catches it up on start (a rerun of some accounts, which issues
 // nothing for the others, does not close the month), at catchUpAt.
 func (j *Jobs) ScheduledClose(spec string, timeout time.Duration, maxRejects int64) ScheduledJob {
@@ -680,7 +682,7 @@ func (j *Jobs) ScheduledClose(spec string, timeout time.Duration, maxRejects int
 			if f.CatchUp {
 				at = j.catchUpAt(ctx, p, f)
 			}
-			sum, err := j.Close(ctx, p, CloseOptions{At: at, MaxRejects: maxRejects})
+			sum, err := j.Close(ctx, p, CloseOptions{At: at, MaxRejects: maxRejects, Wait: true, UnlessClosed: true})
 			if sum != nil {
 				return sum.Run, err
 			}

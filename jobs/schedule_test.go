@@ -804,3 +804,85 @@ func TestRunWakesOnTheSchedulersClock(t *testing.T) {
 		t.Errorf("results %+v: want the sweep once", res.all)
 	}
 }
+
+// TestScheduledCloseWaitsForARunOfItsPeriod: a close firing that finds its period's lock held by a
+// run that does not close it (a reconcile or export, reading; a sweep of the month) waits for it and
+// closes the month, rather than skip and leave the month's invoices unissued until the scheduler
+// restarts; one whose period a close by hand closed while it waited is skipped, and closes nothing.
+func TestScheduledCloseWaitsForARunOfItsPeriod(t *testing.T) {
+	oct := rating.Period{Year: 2026, Month: time.October}
+	for _, tc := range []struct {
+		name      string
+		closeHeld bool // the holder closes the period before it releases the lock
+		want      jobs.FiringStatus
+		closes    int
+	}{
+		{"held by a reconcile", false, jobs.FiringSucceeded, 1},
+		{"held by a close by hand", true, jobs.FiringLocked, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tempDB(t)
+			st, other := openStore(t, path), openStore(t, path)
+			ctx := t.Context()
+			take := other.LockReading
+			if tc.closeHeld {
+				take = other.Lock
+			}
+			release, err := take(ctx, invoices.PeriodLock(oct), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk := newClock("2026-11-01T01:59:59Z")
+			s, res := newScheduler(t, schedOpts{clock: clk, store: st, holder: "replica-0"},
+				newJobs(t, st, &emptyUsage{}).ScheduledClose(jobs.DefaultCloseSpec, time.Hour, 0))
+			start(t, s)
+			clk.Set(tm("2026-11-01T02:00:00Z"))
+			done := make(chan struct{})
+			go func() { defer close(done); tick(t, s) }()
+			time.Sleep(500 * time.Millisecond)
+			if tc.closeHeld {
+				end := tm("2026-11-01T02:00:01Z")
+				run := &invoices.Run{ID: "close-by-hand", Kind: invoices.RunClose, Period: oct, Scope: "all",
+					At: tm("2026-11-01T02:00:00Z"), StartedAt: tm("2026-11-01T02:00:00Z"), Status: invoices.RunRunning}
+				if err := other.StartRun(ctx, run); err != nil {
+					t.Fatal(err)
+				}
+				run.Status, run.FinishedAt = invoices.RunSucceeded, &end
+				if err := other.FinishRun(ctx, run); err != nil {
+					t.Fatal(err)
+				}
+			}
+			release()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the close firing did not return after the lock was released")
+			}
+			// (The scheduler also catches up the close of 2026-09 on start: an empty database.)
+			var got []jobs.FiringResult
+			for _, r := range res.of("close", tc.want) {
+				if r.ScheduledAt.Equal(tm("2026-11-01T02:00:00Z")) {
+					got = append(got, r)
+				}
+			}
+			if len(got) != 1 {
+				t.Fatalf("results %+v: want the 02:00 close firing %s", res.all, tc.want)
+			}
+			var closes int
+			for _, r := range res.all {
+				if r.Run != nil && r.Run.Kind == invoices.RunClose && r.Run.Period == oct {
+					closes++
+				}
+			}
+			if tc.closeHeld {
+				closes++ // the close by hand
+			}
+			if closes != tc.closes {
+				t.Errorf("%d closes of 2026-10, want %d; results %+v", closes, tc.closes, res.all)
+			}
+			if ok, err := st.Closed(ctx, oct); err != nil || !ok {
+				t.Errorf("Closed(2026-10) = %v, %v; want the month closed", ok, err)
+			}
+		})
+	}
+}
