@@ -14,6 +14,9 @@ var (
 	// database restart, a terminated backend, a dropped connection) or its SQLite lease expired — so
 	// another run may hold it now.
 	ErrLockLost = errors.New("the run lock was lost")
+	// ErrPaid: a document to be voided has a payment recorded against it (paid before the void): a
+	// rerun that decided to void it read the payments before that one was recorded.
+	ErrPaid = errors.New("a payment is recorded against it")
 	// ErrGrantConsumed: an import tried to change the amount of a grant that has consumption.
 	ErrGrantConsumed = errors.New("grant has consumption; its amount cannot change")
 )

@@ -191,13 +191,16 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 		switch c.Action {
 		case invoices.ActionVoid:
 			if err := j.Store.Void(ctx, c.Original.Number, at); err != nil {
+				if errors.Is(err, invoices.ErrPaid) {
+					return fmt.Errorf("rerun %s: %s changed while the rerun ran; run it again: %w", p, id, err)
+				}
 				return fmt.Errorf("rerun %s: void %s: %w", p, c.Original.Number, err)
 			}
 			sum.Voided = append(sum.Voided, c.Original.Number)
 		case invoices.ActionIssue, invoices.ActionReplace, invoices.ActionSupplementary, invoices.ActionCreditNote:
 			c.Doc.RunID = run.ID
 			if err := j.Store.Issue(ctx, c.Doc); err != nil {
-				if errors.Is(err, invoices.ErrAlreadyIssued) {
+				if errors.Is(err, invoices.ErrAlreadyIssued) || errors.Is(err, invoices.ErrPaid) {
 					return fmt.Errorf("rerun %s: %s changed while the rerun ran; run it again: %w", p, id, err)
 				}
 				return fmt.Errorf("rerun %s: issue %s for %s: %w", p, c.Action, id, err)

@@ -49,7 +49,8 @@ type consumptionRow struct {
 
 // Void marks the effective document number void at voidedAt without a replacement, which returns
 // the credits it consumed. It returns an error wrapping invoices.ErrNotFound when there is no such
-// document, and an error when it is already void or is a credit note (whose grant may be spent).
+// document, one wrapping invoices.ErrPaid when a payment paid before voidedAt names it (paidBefore),
+// and an error when it is already void or is a credit note (whose grant may be spent).
 func (s *Store) Void(ctx context.Context, number string, voidedAt time.Time) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		d, err := s.lockDocument(ctx, tx, number)
@@ -68,11 +69,31 @@ func (s *Store) Void(ctx context.Context, number string, voidedAt time.Time) err
 		if err := s.checkFences(ctx, tx, p); err != nil {
 			return err
 		}
+		if err := s.paidBefore(ctx, tx, d, voidedAt); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE documents SET voided_at = ? WHERE id = ?`), fmtTime(voidedAt), d.ID)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("store: void %s: %w", number, err)
+	}
+	return nil
+}
+
+// paidBefore returns an error wrapping invoices.ErrPaid when payments of d's account paid before at
+// name d (invoices.Document.PaidBy's rule), read in tx, which voids d. Only a document without a
+// payment is voided (DESIGN §8, §11); a rerun decides so from the payments it read before it began
+// correcting, and one recorded since would stay on the void document while the replacement bills
+// the full amount again.
+func (s *Store) paidBefore(ctx context.Context, tx *sqlx.Tx, d docRow, at time.Time) error {
+	var paid int64
+	if err := tx.GetContext(ctx, &paid, s.q(`SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM payments
+		WHERE invoice = ? AND account_id = ? AND `+s.bytewise("paid_at")+` < ?`), d.Number, d.AccountID, fmtTime(at)); err != nil {
+		return fmt.Errorf("payments of %s: %w", d.Number, err)
+	}
+	if paid > 0 {
+		return fmt.Errorf("%s: %s paid before %s: %w", d.Number, rating.Cents(paid), fmtTime(at), invoices.ErrPaid)
 	}
 	return nil
 }

@@ -271,6 +271,9 @@ func (s *Store) voidReplaced(ctx context.Context, tx *sqlx.Tx, doc *invoices.Doc
 	case old.VoidedAt.Valid:
 		return 0, fmt.Errorf("replaces %s: void since %s: %w", old.Number, old.VoidedAt.String, invoices.ErrAlreadyIssued)
 	}
+	if err := s.paidBefore(ctx, tx, old, doc.IssuedAt); err != nil {
+		return 0, fmt.Errorf("replaces %w", err)
+	}
 	_, err = tx.ExecContext(ctx, s.q(`UPDATE documents SET voided_at = ? WHERE id = ?`), fmtTime(doc.IssuedAt), old.ID)
 	return old.ID, err
 }

@@ -56,6 +56,7 @@ func TestStore(t *testing.T) {
 		{"IssueNumbering", testIssueNumbering},
 		{"Replacement", testReplacement},
 		{"Void", testVoid},
+		{"VoidRefusesPaid", testVoidRefusesPaid},
 		{"DocumentRoundTrip", testDocumentRoundTrip},
 		{"DocumentsOfOnePeriod", testDocumentsOfOnePeriod},
 		{"HasDocuments", testHasDocuments},
@@ -578,6 +579,53 @@ func testVoid(t *testing.T, s *store.Store) {
 	}
 	if len(docs) != 2 || docs[0].VoidedAt == nil || !docs[0].VoidedAt.Equal(voidedAt) || docs[0].Effective() || !docs[1].Effective() {
 		t.Errorf("Documents = %+v", docs)
+	}
+}
+
+// testVoidRefusesPaid: a rerun decides to void an unpaid invoice from the payments it read first; a
+// payment recorded against the invoice since (paid before the void) must stop the void — with a
+// replacement or without — rather than stay on a void document while the replacement bills the
+// full amount again. A payment paid at or after the void time is not the rerun's (it sees only
+// payments before its --at), nor one naming the invoice from another account.
+func testVoidRefusesPaid(t *testing.T, s *store.Store) {
+	importAccounts(t, s, "a1", "a2", "a3")
+	ctx := t.Context()
+	var orig []*invoices.Document
+	for _, a := range []string{"a1", "a2", "a3"} {
+		d := invoice(a, oct, tm("2026-11-01T02:00:00Z"), 1000)
+		mustIssue(t, s, d)
+		orig = append(orig, d)
+	}
+	voidAt := tm("2026-11-05T00:00:00Z")
+	mustImport(t, s, &invoices.Import{Payments: []invoices.Payment{
+		{ID: "p1", Account: "a1", Amount: 100, PaidAt: tm("2026-11-04T00:00:00Z"), Invoice: orig[0].Number},
+		{ID: "p2", Account: "a2", Amount: 100, PaidAt: tm("2026-11-04T23:59:59Z"), Invoice: orig[1].Number},
+		{ID: "p3", Account: "a3", Amount: 100, PaidAt: voidAt, Invoice: orig[2].Number},
+	}})
+	repl := invoice("a1", oct, voidAt, 1200)
+	repl.Replaces = orig[0].Number
+	if err := s.Issue(ctx, repl); !errors.Is(err, invoices.ErrPaid) {
+		t.Errorf("replacing a paid invoice = %v, want ErrPaid", err)
+	}
+	if err := s.Void(ctx, orig[1].Number, voidAt); !errors.Is(err, invoices.ErrPaid) {
+		t.Errorf("voiding a paid invoice = %v, want ErrPaid", err)
+	}
+	docs, err := s.Documents(ctx, oct)
+	if err != nil {
+		t.Fatalf("Documents: %v", err)
+	}
+	if len(docs) != 3 || !docs[0].Effective() || !docs[1].Effective() {
+		t.Fatalf("after refused voids: %+v, want the three originals effective", docs)
+	}
+	// Paid at the void time: not before it.
+	if err := s.Void(ctx, orig[2].Number, voidAt); err != nil {
+		t.Errorf("voiding an invoice paid at the void time: %v", err)
+	}
+	// The refused replacement consumed no number.
+	next := invoice("a1", nov, tm("2026-12-01T00:00:00Z"), 1)
+	mustIssue(t, s, next)
+	if next.Number != "INV-2026-000004" {
+		t.Errorf("next number = %s, want INV-2026-000004", next.Number)
 	}
 }
 
