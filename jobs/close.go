@@ -296,7 +296,8 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 	rep.Rejects = res.Rejects
 	if ex != nil {
 		log.Debug("close: report built", "since_read", time.Since(started))
-		files, err := ex.finish(rep)
+		// A close whose lock went may run beside another now, whose exports these would overwrite.
+		files, err := ex.finish(rep, func() error { return j.Store.CheckLock(ctx, invoices.PeriodLock(p)) })
 		log.Debug("close: exports finished", "since_read", time.Since(started))
 		switch {
 		case err == nil:
@@ -312,6 +313,9 @@ func (j *Jobs) close(ctx context.Context, log *slog.Logger, p rating.Period, at 
 		default:
 			return fmt.Errorf("close %s: exports: %w", p, err)
 		}
+	}
+	if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
+		return fmt.Errorf("close %s: exports: %w", p, err)
 	}
 	files, err := j.writeExports(dir, p, rep)
 	sum.Files = append(sum.Files, files...)

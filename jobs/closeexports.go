@@ -148,10 +148,11 @@ func (c *closeExports) wait() error {
 	return errors.Join(errs...)
 }
 
-// finish completes every export from the final report, at once, and renames them into place. It
-// returns an error wrapping ErrReportChanged, writing nothing, when the report's documents are not
-// those streamed. Either way the exports are closed.
-func (c *closeExports) finish(rep *invoices.Report) ([]string, error) {
+// finish completes every export from the final report, at once, and renames them into place once
+// check passes (the close still holds its lock). It returns an error wrapping ErrReportChanged,
+// writing nothing, when the report's documents are not those streamed, and check's error, writing
+// nothing, when it fails. Either way the exports are closed.
+func (c *closeExports) finish(rep *invoices.Report, check func() error) ([]string, error) {
 	defer c.abort()
 	if err := c.wait(); err != nil {
 		return nil, err
@@ -171,6 +172,9 @@ func (c *closeExports) finish(rep *invoices.Report) ([]string, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := check(); err != nil {
 		return nil, err
 	}
 	files := make([]string, len(c.parts))

@@ -298,3 +298,25 @@ func TestCloseExportsNothingWhenStandingIsNotSaved(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseStreamsNoExportsAfterItsLockWent: a close streaming its exports while it issues, whose
+// lock goes after its one issuing batch, renames none of them into place (another close may hold the
+// lock and write them now) and leaves no temporary file.
+func TestCloseStreamsNoExportsAfterItsLockWent(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			j, _, _ := streamedClose(t, b, func(s jobs.Store) jobs.Store { return &loseLockAfter{Store: s, n: 1} })
+			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); !errors.Is(err, invoices.ErrLockLost) {
+				t.Fatalf("close: err = %v, want ErrLockLost", err)
+			}
+			entries, err := os.ReadDir(filepath.Join(j.OutDir, p.String()))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				t.Errorf("the close whose lock went left %s", e.Name())
+			}
+		})
+	}
+}

@@ -228,6 +228,9 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 	end := j.now()
 	shown.FinishedAt, shown.Status = &end, invoices.RunSucceeded
 	rep.Run, rep.Rejects = &shown, res.Rejects
+	if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
+		return fmt.Errorf("rerun %s: exports: %w", p, err)
+	}
 	files, err := j.writeExports(dir, p, rep)
 	sum.Files = append(sum.Files, files...)
 	if err != nil {
