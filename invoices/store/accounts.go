@@ -63,6 +63,15 @@ func (s *Store) bytewise(col string) string {
 	return col
 }
 
+// forShare is forUpdate's shared lock: rows read with it cannot be locked FOR UPDATE by another
+// transaction until this one ends.
+func (s *Store) forShare() string {
+	if s.dialect == dialectPostgres {
+		return " FOR SHARE"
+	}
+	return ""
+}
+
 // forUpdate locks the rows a read-modify-write selects; SQLite's immediate transactions already
 // serialize writers.
 func (s *Store) forUpdate() string {
@@ -539,9 +548,12 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 	}
 	if row.Invoice != "" {
 		// The invoice may not be issued yet (a payment file prepared ahead); once it is, it must be the
-		// paying account's.
+		// paying account's. Its row is read FOR SHARE on PostgreSQL: a rerun voiding it locks it FOR
+		// UPDATE and then looks for payments of it (paidBefore), so the two take turns — the void sees
+		// this payment once it is committed, or this payment lands after the void — rather than the
+		// void missing a payment committed while it ran. (SQLite runs one writer at a time.)
 		var owner []string
-		if err := tx.SelectContext(ctx, &owner, s.q(`SELECT account_id FROM documents WHERE number = ?`), row.Invoice); err != nil {
+		if err := tx.SelectContext(ctx, &owner, s.q(`SELECT account_id FROM documents WHERE number = ?`+s.forShare()), row.Invoice); err != nil {
 			return false, err
 		}
 		if len(owner) > 0 && owner[0] != row.AccountID {

@@ -375,3 +375,43 @@ func TestLockReadingWritesNoFence(t *testing.T) {
 		t.Errorf("LockReading while another store holds the lock = %v, want ErrLocked", err)
 	}
 }
+
+// TestPaymentImportWaitsForAVoidInProgress: on PostgreSQL a void locks its invoice's row FOR UPDATE
+// and then looks for payments of it; an import recording a payment of that invoice reads the row FOR
+// SHARE, so it waits for the void's transaction to end instead of committing in the middle of it,
+// where the void would miss it and leave the payment on a void invoice. The other order is
+// Void's own check (TestStore/*/VoidRefusesPaid).
+func TestPaymentImportWaitsForAVoidInProgress(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := t.Context()
+	s := openDSN(t, dsn)
+	importAccounts(t, s, "a1")
+	doc := invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 100)
+	mustIssue(t, s, doc)
+	// A void in progress: the invoice's row locked FOR UPDATE, not committed yet.
+	tx, err := store.DB(s).BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT id FROM documents WHERE number = $1 FOR UPDATE`, doc.Number); err != nil {
+		t.Fatal(err)
+	}
+	imported := make(chan error, 1)
+	go func() {
+		_, err := s.ImportAccounts(ctx, &invoices.Import{Payments: []invoices.Payment{{ID: "pay_1", Account: "a1",
+			Amount: 100, PaidAt: tm("2026-11-02T00:00:00Z"), Invoice: doc.Number}}})
+		imported <- err
+	}()
+	select {
+	case err := <-imported:
+		t.Fatalf("the import of a payment of %s returned (%v) while a void of it was in progress", doc.Number, err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-imported; err != nil {
+		t.Fatalf("import once the void's transaction ended: %v", err)
+	}
+}
