@@ -55,12 +55,7 @@ type CloseSummary struct {
 // rejects exceed opts.MaxRejects, and one wrapping invoices.ErrLocked when another run holds the period.
 func (j *Jobs) Close(ctx context.Context, p rating.Period, opts CloseOptions) (*CloseSummary, error) {
 	at := opts.At.UTC()
-	release, err := j.lock(ctx, invoices.PeriodLock(p), false)
-	waited := false
-	if opts.Wait && errors.Is(err, invoices.ErrLocked) {
-		waited = true
-		release, err = j.lock(ctx, invoices.PeriodLock(p), true)
-	}
+	release, waited, err := j.lockWith(j.Store.Lock, ctx, invoices.PeriodLock(p), opts.Wait)
 	if err != nil {
 		return nil, err
 	}

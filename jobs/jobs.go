@@ -85,29 +85,33 @@ func newRunID(kind invoices.RunKind, at time.Time) string {
 
 // lock takes the run lock of a period and maps contention to invoices.ErrLocked.
 func (j *Jobs) lock(ctx context.Context, key string, wait bool) (func(), error) {
-	return j.lockWith(j.Store.Lock, ctx, key, wait)
+	release, _, err := j.lockWith(j.Store.Lock, ctx, key, wait)
+	return release, err
 }
 
 // lockReading is lock for a run that only reads under the lock (Store.LockReading).
 func (j *Jobs) lockReading(ctx context.Context, key string, wait bool) (func(), error) {
-	return j.lockWith(j.Store.LockReading, ctx, key, wait)
+	release, _, err := j.lockWith(j.Store.LockReading, ctx, key, wait)
+	return release, err
 }
 
-// lockWith takes key with lock. A caller that waits for it is told, once, who holds it: a close or an
-// export waiting on another run's lock would otherwise sit silent for as long as that run takes.
-func (j *Jobs) lockWith(lock func(context.Context, string, bool) (func(), error), ctx context.Context, key string, wait bool) (func(), error) {
-	release, err := lock(ctx, key, false)
+// lockWith takes key with lock, and reports whether it had to wait for another holder. A caller that
+// waits for it is told, once, who holds it: a close or an export waiting on another run's lock would
+// otherwise sit silent for as long as that run takes.
+func (j *Jobs) lockWith(lock func(context.Context, string, bool) (func(), error), ctx context.Context, key string, wait bool) (release func(), waited bool, err error) {
+	release, err = lock(ctx, key, false)
 	if wait && errors.Is(err, invoices.ErrLocked) {
 		j.Logger.Info("waiting for the run that holds the lock to finish", "lock", key, "held", err.Error())
+		waited = true
 		release, err = lock(ctx, key, true)
 	}
 	if err != nil {
 		if errors.Is(err, invoices.ErrLocked) {
-			return nil, fmt.Errorf("%s: %w", key, err)
+			return nil, waited, fmt.Errorf("%s: %w", key, err)
 		}
-		return nil, fmt.Errorf("lock %s: %w", key, err)
+		return nil, waited, fmt.Errorf("lock %s: %w", key, err)
 	}
-	return release, nil
+	return release, waited, nil
 }
 
 // abandonRuns records as failed the closes, reruns and sweeps of p a killed process left marked

@@ -95,6 +95,13 @@ func checkRerunAt(p rating.Period, at time.Time, scope []string, docsBy map[stri
 	return nil
 }
 
+// changedMeanwhile reports whether a correction's write was refused because the account's documents
+// changed after the rerun read them: another invoice issued, or a payment recorded against the
+// invoice it would void.
+func changedMeanwhile(err error) bool {
+	return errors.Is(err, invoices.ErrAlreadyIssued) || errors.Is(err, invoices.ErrPaid)
+}
+
 func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts RerunOptions, run *invoices.Run, sum *RerunSummary) error {
 	accts, err := j.Store.Accounts(ctx)
 	if err != nil {
@@ -191,7 +198,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 		switch c.Action {
 		case invoices.ActionVoid:
 			if err := j.Store.Void(ctx, c.Original.Number, at); err != nil {
-				if errors.Is(err, invoices.ErrPaid) {
+				if changedMeanwhile(err) {
 					return fmt.Errorf("rerun %s: %s changed while the rerun ran; run it again: %w", p, id, err)
 				}
 				return fmt.Errorf("rerun %s: void %s: %w", p, c.Original.Number, err)
@@ -200,7 +207,7 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 		case invoices.ActionIssue, invoices.ActionReplace, invoices.ActionSupplementary, invoices.ActionCreditNote:
 			c.Doc.RunID = run.ID
 			if err := j.Store.Issue(ctx, c.Doc); err != nil {
-				if errors.Is(err, invoices.ErrAlreadyIssued) || errors.Is(err, invoices.ErrPaid) {
+				if changedMeanwhile(err) {
 					return fmt.Errorf("rerun %s: %s changed while the rerun ran; run it again: %w", p, id, err)
 				}
 				return fmt.Errorf("rerun %s: issue %s for %s: %w", p, c.Action, id, err)

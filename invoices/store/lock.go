@@ -264,10 +264,7 @@ func (s *Store) tryAdvisory(ctx context.Context, key string, fence bool) (bool, 
 		holder := newHolder()
 		busy, ferr := s.writeFence(qctx, as.conn, key, holder)
 		if ferr != nil || busy {
-			var unlocked bool
-			if uerr := as.conn.QueryRowxContext(qctx, `SELECT pg_advisory_unlock($1)`, advisoryKey(as.schema, key)).Scan(&unlocked); uerr != nil || !unlocked {
-				as.broken = true
-			}
+			_ = as.unlock(qctx, key) // a failure marks the session broken, dropped below
 			ok = false
 			if ferr != nil {
 				err = fmt.Errorf("write the lock's fence: %w", ferr)
@@ -322,6 +319,20 @@ func (s *Store) writeFence(ctx context.Context, conn *sqlx.Conn, key, holder str
 	return false, tx.Commit()
 }
 
+// unlock releases key's advisory lock on the session; when that fails the session is marked broken
+// (closing it is then the only way to free the lock). The caller holds as.mu.
+func (as *advisorySession) unlock(ctx context.Context, key string) error {
+	var unlocked bool
+	err := as.conn.QueryRowxContext(ctx, `SELECT pg_advisory_unlock($1)`, advisoryKey(as.schema, key)).Scan(&unlocked)
+	if err == nil && !unlocked {
+		err = errors.New("the session did not hold it")
+	}
+	if err != nil {
+		as.broken = true
+	}
+	return err
+}
+
 // unlockAdvisory releases key's advisory lock. The session goes back to the pool once it holds no lock;
 // if an unlock failed, it is dropped instead — closing the session is the only other way to free
 // the lock — once the session's other locks are released, which it must not take with it.
@@ -334,12 +345,9 @@ func (s *Store) unlockAdvisory(key string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	var unlocked bool
-	err := as.conn.QueryRowxContext(ctx, `SELECT pg_advisory_unlock($1)`, advisoryKey(as.schema, key)).Scan(&unlocked)
-	if err != nil || !unlocked {
+	if err := as.unlock(ctx, key); err != nil {
 		s.logger.Warn("store: advisory unlock failed; the session will be closed once its other locks are released",
 			"lock", key, "error", err)
-		as.broken = true
 	}
 	delete(as.held, key)
 	delete(as.fence, key)
@@ -466,34 +474,38 @@ func (s *Store) checkFences(ctx context.Context, tx *sqlx.Tx, periods ...rating.
 		if i > 0 && p == periods[i-1] {
 			continue
 		}
-		key := invoices.PeriodLock(p)
-		if s.dialect == dialectPostgres {
-			as := &s.advisory
-			as.mu.Lock()
-			holder, held := as.fence[key]
-			as.mu.Unlock()
-			if !held {
-				continue
-			}
-			var now string
-			err := tx.QueryRowxContext(ctx, `SELECT holder FROM run_fences WHERE key = $1 FOR SHARE`, key).Scan(&now)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("store: lock %s: %w: its fence is gone", key, invoices.ErrLockLost)
-			case err != nil:
-				return err
-			case now != holder:
-				return fmt.Errorf("store: lock %s: %w: held by %s", key, invoices.ErrLockLost, now)
-			}
-			continue
+		if err := s.checkFence(ctx, tx, invoices.PeriodLock(p)); err != nil {
+			return fmt.Errorf("store: lock %s: %w", invoices.PeriodLock(p), err)
 		}
+	}
+	return nil
+}
+
+// checkFence is checkFences for the lock named key.
+func (s *Store) checkFence(ctx context.Context, tx *sqlx.Tx, key string) error {
+	if s.dialect != dialectPostgres {
 		holder, held := s.leases.Load(key)
 		if !held {
-			continue
+			return nil
 		}
-		if err := s.leaseStillHeld(ctx, tx, key, holder.(string)); err != nil {
-			return fmt.Errorf("store: lock %s: %w", key, err)
-		}
+		return s.leaseStillHeld(ctx, tx, key, holder.(string))
+	}
+	as := &s.advisory
+	as.mu.Lock()
+	holder, held := as.fence[key]
+	as.mu.Unlock()
+	if !held {
+		return nil
+	}
+	var now string
+	err := tx.QueryRowxContext(ctx, `SELECT holder FROM run_fences WHERE key = $1 FOR SHARE`, key).Scan(&now)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: its fence is gone", invoices.ErrLockLost)
+	case err != nil:
+		return err
+	case now != holder:
+		return fmt.Errorf("%w: held by %s", invoices.ErrLockLost, now)
 	}
 	return nil
 }
