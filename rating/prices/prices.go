@@ -88,6 +88,12 @@ const (
 	free                 // checked by the decoder alone (a bucket's name)
 )
 
+// mustBeThere reports whether a field of kind k must be given (not left out, not null).
+func (k kind) mustBeThere() bool { return k == money || k == price || k == required }
+
+// decimalString reports whether a field of kind k is money, written as a decimal string (DESIGN §11).
+func (k kind) decimalString() bool { return k == money || k == optMoney }
+
 // rule is the range a decimal field's value must be in.
 type rule int
 
@@ -462,7 +468,7 @@ func (c *checker) record(n *yaml.Node, at string, r record) error {
 	}
 	for _, f := range r.fields {
 		vs := values(es, f.key)
-		if len(vs) == 0 && (f.kind == money || f.kind == price || f.kind == required) {
+		if len(vs) == 0 && (f.kind.mustBeThere()) {
 			return fmt.Errorf("line %d: %s: %s is required%s", n.Line, at, f.key, via(n))
 		}
 		for _, v := range vs {
@@ -482,7 +488,7 @@ func (c *checker) record(n *yaml.Node, at string, r record) error {
 func (r record) needs() string {
 	var ks []string
 	for _, f := range r.fields {
-		if f.kind == money || f.kind == price || f.kind == required {
+		if f.kind.mustBeThere() {
 			ks = append(ks, f.key)
 		}
 	}
@@ -498,7 +504,7 @@ func checkValue(n *yaml.Node, at string, k kind, r rule) error {
 	switch k {
 	case money, optMoney, price, bound:
 		if yamlnode.IsNull(v) {
-			if k == bound || k == optMoney {
+			if !k.mustBeThere() {
 				return nil
 			}
 			return fmt.Errorf("line %d: %s: a number is required, not null%s (read as 0, it would bill at 0.00)", n.Line, at, via(n))
@@ -508,7 +514,7 @@ func checkValue(n *yaml.Node, at string, k kind, r rule) error {
 		}
 		// Money, multipliers and percents are decimal strings (DESIGN §4, §11): a YAML number is
 		// refused rather than read, as in the accounts file.
-		if t := v.ShortTag(); (k == money || k == optMoney) && (t == "!!int" || t == "!!float") {
+		if t := v.ShortTag(); k.decimalString() && (t == "!!int" || t == "!!float") {
 			return fmt.Errorf("line %d: %s: write it as a decimal string like \"0.20\" (quoted), not the number %s%s", n.Line, at, v.Value, via(n))
 		}
 		d, err := decimal.NewFromString(v.Value)

@@ -468,6 +468,9 @@ func (r *reader) result(p *passResult) (*Result, error) {
 	var copies []conflictCopy
 	aggs := make([]*rating.Aggregate, 0, len(p.workers))
 	for _, w := range p.workers {
+		if w.overflow {
+			return nil, ErrTotalOverflow
+		}
 		c.Lines += w.lines
 		c.EventsTaken += w.taken
 		c.Accepted += w.accepted
@@ -476,11 +479,6 @@ func (r *reader) result(p *passResult) (*Result, error) {
 		raterRejects = append(raterRejects, w.raterRejects...)
 		copies = append(copies, w.copies...)
 		aggs = append(aggs, w.agg)
-	}
-	for _, w := range p.workers {
-		if w.overflow {
-			return nil, ErrTotalOverflow
-		}
 	}
 	agg, ok := rating.MergeAll(aggs, r.opts.Workers)
 	if !ok {
