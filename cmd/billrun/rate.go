@@ -69,7 +69,8 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 			c.accounts, st = "", s
 		}
 	}
-	if c.accounts != "" {
+	switch {
+	case c.accounts != "":
 		imp, err := accountsfile.Load(c.accounts)
 		if err != nil {
 			return err
@@ -77,7 +78,7 @@ func runRate(ctx context.Context, e *environment, args []string) error {
 		if opts.Accounts, err = jobs.AccountsFromImport(imp); err != nil {
 			return fmt.Errorf("accounts file %s: %w", c.accounts, err)
 		}
-	} else {
+	case st == nil: // not the demo database, opened above
 		s, err := openStore(ctx, &c, log)
 		if err != nil {
 			return err
