@@ -56,14 +56,40 @@ func WriteRejectsCSV(w io.Writer, rejects []rating.Reject) error {
 // formula-injection escape of WriteRejectsCSV, negative numbers included ('-13.00). With
 // r.Drafts set, numbers are empty and statuses "draft". It returns an error when writing to w fails.
 func WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(InvoicesCSVHeader); err != nil {
-		return fmt.Errorf("export invoices csv: %w", err)
+	st, err := StartInvoicesCSV(w, r.Drafts)
+	if err != nil {
+		return err
 	}
-	for i := range r.Docs {
-		d := &r.Docs[i]
+	if err := st.Add(r.Docs); err != nil {
+		return err
+	}
+	return st.Finish(r)
+}
+
+// InvoicesCSVStream writes the invoice-lines CSV of WriteInvoicesCSV a batch of documents at a time
+// (Add), so that an export never holds a period's lines at once; Finish checks that the report's
+// documents are those added and flushes.
+type InvoicesCSVStream struct {
+	cw     *csv.Writer
+	drafts bool
+	marks  []docMark
+}
+
+// StartInvoicesCSV writes the header row.
+func StartInvoicesCSV(w io.Writer, drafts bool) (*InvoicesCSVStream, error) {
+	st := &InvoicesCSVStream{cw: csv.NewWriter(w), drafts: drafts}
+	if err := st.cw.Write(InvoicesCSVHeader); err != nil {
+		return nil, fmt.Errorf("export invoices csv: %w", err)
+	}
+	return st, nil
+}
+
+// Add writes the rows of the next documents.
+func (st *InvoicesCSVStream) Add(docs []invoices.DocView) error {
+	for i := range docs {
+		d := &docs[i]
 		number, status := d.Number, string(d.Status)
-		if r.Drafts {
+		if st.drafts {
 			number, status = "", string(invoices.StatusDraft)
 		}
 		dueAt := ""
@@ -104,14 +130,26 @@ func WriteInvoicesCSV(w io.Writer, r *invoices.Report) error {
 			row = append(row, tail...)
 			row = append(row, docMore...)
 			row = append(row, escapeText(l.BaseModel), escapeText(l.Description))
-			if err := cw.Write(row); err != nil {
+			if err := st.cw.Write(row); err != nil {
 				return fmt.Errorf("export invoices csv: document %s of %s: %w", number, d.Account, err)
 			}
 		}
+		st.marks = append(st.marks, markOf(d))
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	return nil
+}
+
+// Finish checks that r's documents are those added (ErrReportChanged otherwise) and flushes the rows.
+func (st *InvoicesCSVStream) Finish(r *invoices.Report) error {
+	if err := checkMarks(st.marks, r.Docs); err != nil {
+		return fmt.Errorf("export invoices csv: period %s: %w", r.Period, err)
+	}
+	st.cw.Flush()
+	if err := st.cw.Error(); err != nil {
 		return fmt.Errorf("export invoices csv: %w", err)
 	}
 	return nil
 }
+
+// Close releases nothing: the rows are in w once Finish returned.
+func (st *InvoicesCSVStream) Close() {}

@@ -100,11 +100,11 @@ func WriteXLSX(w io.Writer, r *invoices.Report) error {
 	return st.Finish(r)
 }
 
-// lineCount returns the number of lines of docs.
+// lineCount returns the number of lines of docs, read or not.
 func lineCount(docs []invoices.DocView) int {
 	n := 0
 	for i := range docs {
-		n += len(docs[i].Lines)
+		n += docs[i].NumLines()
 	}
 	return n
 }
@@ -126,7 +126,7 @@ type docMark struct {
 func markOf(d *invoices.DocView) docMark {
 	return docMark{number: d.Number, account: d.Account, status: string(d.Status), kind: d.Kind,
 		paid: d.AmountPaid, due: d.AmountDue, subtotal: d.Subtotal, voided: d.VoidedAt != nil,
-		lines: len(d.Lines), consumptions: len(d.Consumptions)}
+		lines: d.NumLines(), consumptions: len(d.Consumptions)}
 }
 
 // checkMarks returns ErrReportChanged unless docs are the documents marks were taken of, in order.

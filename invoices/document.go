@@ -31,18 +31,21 @@ const (
 // Document is an invoice, supplementary invoice or credit note for one account and period. Issued
 // documents are immutable; only VoidedAt is ever set later, by a replacement.
 type Document struct {
-	ID             int64
-	Number         string // empty for a draft
-	Account        string
-	Period         rating.Period
-	Kind           DocKind
-	Replaces       string // the voided invoice a replacement stands for
-	Corrects       string // the original a supplementary invoice or credit note corrects
-	IssuedAt       time.Time
-	DueAt          *time.Time // nil for credit notes and drafts
-	VoidedAt       *time.Time
-	RunID          string
-	Lines          []rating.Line
+	ID       int64
+	Number   string // empty for a draft
+	Account  string
+	Period   rating.Period
+	Kind     DocKind
+	Replaces string // the voided invoice a replacement stands for
+	Corrects string // the original a supplementary invoice or credit note corrects
+	IssuedAt time.Time
+	DueAt    *time.Time // nil for credit notes and drafts
+	VoidedAt *time.Time
+	RunID    string
+	Lines    []rating.Line
+	// LineCount is how many lines the document has when Lines was left unread: a report that
+	// streams a period's lines reads its documents without them first. See NumLines.
+	LineCount      int
 	Subtotal       rating.Cents // sum of lines, discount included
 	Discount       rating.Cents // sum of discount lines (≤ 0)
 	CreditsApplied rating.Cents
@@ -54,6 +57,15 @@ type Document struct {
 type Consumption struct {
 	GrantID string
 	Amount  rating.Cents
+}
+
+// NumLines returns how many lines the document has: those in Lines, or LineCount when they were
+// left unread.
+func (d *Document) NumLines() int {
+	if d.Lines == nil {
+		return d.LineCount
+	}
+	return len(d.Lines)
 }
 
 // Effective reports whether the document counts (is not void).

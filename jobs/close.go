@@ -370,7 +370,7 @@ func (j *Jobs) streamCloseExports(ctx context.Context, dir string, p rating.Peri
 			lines += len(drafts[i].Lines)
 		}
 	}
-	ex, err := j.startCloseExports(dir, p, j.currency(), docs, lines)
+	ex, err := j.startCloseExports(dir, p, j.currency(), docs, lines, 64)
 	if err != nil || ex == nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -67,8 +68,9 @@ type exportPart struct {
 }
 
 // startCloseExports opens the streamed exports of period p in dir for a report of docs documents with
-// lines lines in all; nil (and no error) when the exporter cannot stream.
-func (j *Jobs) startCloseExports(dir string, p rating.Period, currency string, docs, lines int) (*closeExports, error) {
+// lines lines in all, each taking up to queue batches ahead of the one it writes; nil (and no error)
+// when the exporter cannot stream.
+func (j *Jobs) startCloseExports(dir string, p rating.Period, currency string, docs, lines, queue int) (*closeExports, error) {
 	se, ok := j.Exporter.(StreamingExporter)
 	if !ok {
 		return nil, nil
@@ -101,7 +103,7 @@ func (j *Jobs) startCloseExports(dir string, p rating.Period, currency string, d
 	}
 	c.open = true
 	for _, ep := range c.parts {
-		ep.work = make(chan []invoices.DocView, 64)
+		ep.work = make(chan []invoices.DocView, queue)
 		c.done.Add(1)
 		go ep.run(&c.done)
 	}
@@ -202,4 +204,47 @@ func (c *closeExports) abort() {
 			ep.tmp = nil
 		}
 	}
+}
+
+// writeStoredExports writes DIR/P/invoices.json, billrun-P.xlsx and rejects.csv of period p as seen
+// at `at` from its documents as the store holds them, showing run and its rejects: the documents are
+// read without their lines, and the lines handed to the exports a batch at a time as they are read
+// (streamLines), so that the exports' memory grows with the period's documents, not its lines. The
+// files are renamed into place once check passes. An exporter that cannot stream is given the
+// whole report instead.
+func (j *Jobs) writeStoredExports(ctx context.Context, dir string, p rating.Period, at time.Time, run *invoices.Run,
+	rejects []rating.Reject, check func() error) ([]string, error) {
+	rep, lines, err := j.reportHeaders(ctx, p, at)
+	if err != nil {
+		return nil, err
+	}
+	rep.Run, rep.Rejects = run, rejects
+	// Two batches queued per export: the store reads a batch while the exports render the ones before.
+	ex, err := j.startCloseExports(dir, p, rep.Currency, len(rep.Docs), lines, 2)
+	if err != nil {
+		return nil, err
+	}
+	if ex == nil {
+		if rep, err = j.Report(ctx, p, at); err != nil {
+			return nil, err
+		}
+		rep.Run, rep.Rejects = run, rejects
+		if err := check(); err != nil {
+			return nil, err
+		}
+		return j.writeExports(dir, p, rep)
+	}
+	defer ex.abort()
+	if err := j.streamLines(ctx, rep, func(docs []invoices.DocView) error { ex.add(docs); return nil }); err != nil {
+		return nil, err
+	}
+	files, err := ex.finish(rep, check)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "rejects.csv")
+	if err := WriteFileAtomic(path, func(w io.Writer) error { return j.Exporter.WriteRejectsCSV(w, rejects) }); err != nil {
+		return files, err
+	}
+	return append(files, path), nil
 }

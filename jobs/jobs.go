@@ -63,8 +63,9 @@ type Jobs struct {
 	// before the period's end warns.
 	ReportWindow time.Duration
 
-	closeBatch int // invoices per issuing transaction of a close; 0: closeBatchAccounts
-	draftChunk int // accounts per drafting chunk; 0: draftChunkAccounts
+	closeBatch  int // invoices per issuing transaction of a close; 0: closeBatchAccounts
+	draftChunk  int // accounts per drafting chunk; 0: draftChunkAccounts
+	streamBatch int // lines per batch of a report streamed from the store; 0: streamBatchLines
 }
 
 // ErrTooManyRejects is returned when a run's rejects exceed --max-rejects (exit code 3).

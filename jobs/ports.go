@@ -30,6 +30,13 @@ type Store interface {
 	// Documents returns the documents of a period, void ones included, with lines and consumptions,
 	// ordered by issue order (id).
 	Documents(ctx context.Context, p rating.Period) ([]invoices.Document, error)
+	// DocumentHeaders returns the documents of a period as Documents does but without their lines,
+	// each with its LineCount.
+	DocumentHeaders(ctx context.Context, p rating.Period) ([]invoices.Document, error)
+	// EachDocumentLines calls fn with the id and lines of each document of a period that has lines, in
+	// issue order, as it reads them; fn must not use the store. An error from fn stops the read and
+	// is returned.
+	EachDocumentLines(ctx context.Context, p rating.Period, fn func(id int64, lines []rating.Line) error) error
 	// PeriodConsumptions returns, per grant id, the credits the effective documents of period p
 	// consumed (what voiding them all would give back); grants they did not touch are absent.
 	PeriodConsumptions(ctx context.Context, p rating.Period) (map[string]rating.Cents, error)

@@ -21,17 +21,110 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 	return j.reportOf(ctx, p, at, docs)
 }
 
-// ReportLocked is Report under the period's run lock, as ReconcileLocked is Reconcile: while a close
-// or rerun of p is issuing, an export would show the documents issued so far as if they were the
-// period's, so it fails with an error wrapping invoices.ErrLocked (exit 5), or, with wait, waits for
-// that run to finish.
-func (j *Jobs) ReportLocked(ctx context.Context, p rating.Period, at time.Time, wait bool) (*invoices.Report, error) {
+// Export writes period p as seen at `at` through the stream that start opens for the report's
+// currency and its documents' and lines' counts, under the period's run lock for reading: while a
+// close or rerun of p is issuing, an export would show the documents issued so far as if they were
+// the period's, so it fails with an error wrapping invoices.ErrLocked (exit 5), or, with wait, waits
+// for that run to finish. The documents are read without their lines first, and their lines handed
+// to the stream a batch at a time as the store reads them: an export's memory grows with the
+// period's documents, not with their lines.
+func (j *Jobs) Export(ctx context.Context, p rating.Period, at time.Time, wait bool,
+	start func(currency string, docs, lines int) (PeriodStream, error)) error {
 	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer release()
-	return j.Report(ctx, p, at)
+	rep, lines, err := j.reportHeaders(ctx, p, at)
+	if err != nil {
+		return err
+	}
+	st, err := start(rep.Currency, len(rep.Docs), lines)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := j.streamLines(ctx, rep, st.Add); err != nil {
+		return err
+	}
+	return st.Finish(rep)
+}
+
+// reportHeaders is Report with the period's documents read without their lines (each with its
+// LineCount), and the number of their lines: the report whose lines streamLines then hands on.
+func (j *Jobs) reportHeaders(ctx context.Context, p rating.Period, at time.Time) (*invoices.Report, int, error) {
+	docs, err := j.Store.DocumentHeaders(ctx, p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("report %s: documents: %w", p, err)
+	}
+	lines := 0
+	for i := range docs {
+		lines += docs[i].LineCount
+	}
+	rep, err := j.reportOf(ctx, p, at, docs)
+	return rep, lines, err
+}
+
+// streamBatchLines is how many lines a batch of streamLines holds at most, unless one document has
+// more: enough that handing a batch on costs little beside rendering it, few enough that the batches
+// queued for the exports hold a few MB.
+const streamBatchLines = 4096
+
+// streamLines hands the documents of rep, read by reportHeaders, to add in issue order, each with its
+// lines as the store reads them, in batches of at most streamBatchLines lines or of one document.
+// Each batch is a slice of its own, which add may keep; rep's documents keep no lines. It fails when
+// the lines read are not those the documents were read with.
+func (j *Jobs) streamLines(ctx context.Context, rep *invoices.Report, add func([]invoices.DocView) error) error {
+	docs := rep.Docs
+	size := j.streamBatch
+	if size == 0 {
+		size = streamBatchLines
+	}
+	var batch []invoices.DocView
+	lines := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		b := batch
+		batch, lines = nil, 0
+		return add(b)
+	}
+	put := func(d invoices.DocView) error {
+		if len(batch) > 0 && lines+d.NumLines() > size {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, d)
+		lines += d.NumLines()
+		return nil
+	}
+	next := 0 // the first document not handed on yet
+	err := j.Store.EachDocumentLines(ctx, rep.Period, func(id int64, ls []rating.Line) error {
+		for ; next < len(docs) && docs[next].ID != id; next++ { // documents without lines
+			if err := put(docs[next]); err != nil {
+				return err
+			}
+		}
+		if next == len(docs) || len(ls) != docs[next].LineCount {
+			return fmt.Errorf("the lines of document %d are not those its header was read with", id)
+		}
+		d := docs[next]
+		d.Lines = ls
+		next++
+		return put(d)
+	})
+	for ; err == nil && next < len(docs); next++ {
+		err = put(docs[next])
+	}
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("report %s: %w", rep.Period, err)
+	}
+	return nil
 }
 
 // reportOf is Report for the period's documents docs, in issue order, when the caller already holds

@@ -227,18 +227,11 @@ func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts Re
 	if _, err := j.sweep(ctx, j.Logger.With("run_id", run.ID, "period", p.String()), at, run.ID); err != nil {
 		return fmt.Errorf("rerun %s: %w", p, err)
 	}
-	rep, err := j.Report(ctx, p, at)
-	if err != nil {
-		return fmt.Errorf("rerun %s: %w", p, err)
-	}
 	shown := *run
 	end := j.now()
 	shown.FinishedAt, shown.Status = &end, invoices.RunSucceeded
-	rep.Run, rep.Rejects = &shown, res.Rejects
-	if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
-		return fmt.Errorf("rerun %s: exports: %w", p, err)
-	}
-	files, err := j.writeExports(dir, p, rep)
+	files, err := j.writeStoredExports(ctx, dir, p, at, &shown, res.Rejects,
+		func() error { return j.Store.CheckLock(ctx, invoices.PeriodLock(p)) })
 	sum.Files = append(sum.Files, files...)
 	if err != nil {
 		return fmt.Errorf("rerun %s: exports: %w", p, err)

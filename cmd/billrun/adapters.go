@@ -127,6 +127,15 @@ func (exporter) StartXLSX(w io.Writer, p rating.Period, currency string, docs, l
 	return periodStream{st}, nil
 }
 
+// StartInvoicesCSV starts the invoice-lines CSV of `billrun export --format csv`.
+func (exporter) StartInvoicesCSV(w io.Writer) (jobs.PeriodStream, error) {
+	st, err := exporters.StartInvoicesCSV(w, false)
+	if err != nil {
+		return nil, err
+	}
+	return periodStream{st}, nil
+}
+
 // periodStream adapts an exporters stream to jobs.PeriodStream, translating the report check's error.
 type periodStream struct {
 	s interface {

@@ -19,6 +19,7 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	out := fs.String("out", "", "file to write, or a directory to write the format's usual file in (invoices.json,\n"+
 		"invoices.csv, billrun-PERIOD.xlsx) (env BILLRUN_OUT); default stdout for json and csv,\n"+
 		"out/PERIOD/billrun-PERIOD.xlsx for xlsx")
+	prof := profileFlags(fs)
 	// An export reads the period under its run lock, so that it never shows a close or rerun half-way;
 	// a finance user exporting while one runs gets the export once it is done, not exit 5.
 	c.wait = true
@@ -28,6 +29,11 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	if err := e.parse(fs, &c, args); err != nil {
 		return err
 	}
+	stopProfiles, err := prof.start()
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	at, p, err := c.atAndPeriod(*period)
 	if err != nil {
 		return err
@@ -39,24 +45,36 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	}
 	defer st.Close()
 	j := &jobs.Jobs{Store: st, Exporter: exporter{}, Logger: log}
-	rep, err := j.ReportLocked(ctx, p, at, c.wait)
-	if err != nil {
-		return err
-	}
-	var write func(io.Writer) error
+	// start opens the format's stream on w; jobs.Export hands it the period's lines a batch at a time
+	// as it reads them.
+	var start func(w io.Writer, currency string, docs, lines int) (jobs.PeriodStream, error)
 	var name string // the file's name when --out is a directory: the one close writes, for json and xlsx
 	switch *format {
 	case "json":
-		write, name = func(w io.Writer) error { return j.Exporter.WriteJSON(w, rep) }, "invoices.json"
+		name = "invoices.json"
+		start = func(w io.Writer, currency string, _, _ int) (jobs.PeriodStream, error) {
+			return exporter{}.StartJSON(w, p, currency)
+		}
 	case "csv":
-		write, name = func(w io.Writer) error { return j.Exporter.WriteInvoicesCSV(w, rep) }, "invoices.csv"
+		name = "invoices.csv"
+		start = func(w io.Writer, _ string, _, _ int) (jobs.PeriodStream, error) {
+			return exporter{}.StartInvoicesCSV(w)
+		}
 	case "xlsx":
-		write, name = func(w io.Writer) error { return j.Exporter.WriteXLSX(w, rep) }, "billrun-"+p.String()+".xlsx"
+		name = "billrun-" + p.String() + ".xlsx"
+		start = func(w io.Writer, currency string, docs, lines int) (jobs.PeriodStream, error) {
+			return exporter{}.StartXLSX(w, p, currency, docs, lines)
+		}
 		if *out == "" {
 			*out = filepath.Join("out", p.String(), name)
 		}
 	default:
 		return usagef("%s %q: want json, csv or xlsx", c.flagName("format"), *format)
+	}
+	write := func(w io.Writer) error {
+		return j.Export(ctx, p, at, c.wait, func(currency string, docs, lines int) (jobs.PeriodStream, error) {
+			return start(w, currency, docs, lines)
+		})
 	}
 	if *out == "" {
 		return write(e.stdout)

@@ -34,12 +34,6 @@ type docRow struct {
 const docColumns = `id, number, account_id, period, kind, replaces, corrects, issued_at, due_at, voided_at, run_id,
 	subtotal_cents, discount_cents, credits_applied_cents, amount_due_cents`
 
-// lineSetRow is a document's lines as stored: a JSON array (linesjson.go).
-type lineSetRow struct {
-	DocumentID int64  `db:"document_id"`
-	Lines      []byte `db:"lines"`
-}
-
 type consumptionRow struct {
 	DocumentID int64  `db:"document_id"`
 	Position   int    `db:"position"`
@@ -109,61 +103,178 @@ func (s *Store) lockDocument(ctx context.Context, tx *sqlx.Tx, number string) (d
 // Documents returns the documents of period p, void ones included, with their lines (in stored order)
 // and consumptions, ordered by issue order (id).
 func (s *Store) Documents(ctx context.Context, p rating.Period) ([]invoices.Document, error) {
-	var docs []docRow
-	var lines []lineSetRow
-	var cons []consumptionRow
+	var out []invoices.Document
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		if err := tx.SelectContext(ctx, &docs, s.q(`SELECT `+docColumns+` FROM documents WHERE period = ? ORDER BY id`),
-			p.String()); err != nil {
+		var err error
+		if out, err = s.documentHeaders(ctx, tx, p, false); err != nil || len(out) == 0 {
 			return err
 		}
-		if len(docs) == 0 {
-			return nil
-		}
-		// SQLite joins on the period through documents_period and each table's primary key.
-		// PostgreSQL is given the documents' ids instead: joined on the period, with a freshly written
-		// table and no statistics yet, it scanned every line of every period (in parallel workers whose
-		// start-up alone cost ~30 ms) where the primary key finds the period's lines directly.
-		of, arg := `JOIN documents d ON d.id = t.document_id WHERE d.period = ?`, any(p.String())
-		if s.dialect == dialectPostgres {
-			ids := make([]int64, len(docs))
-			for i, d := range docs {
-				ids[i] = d.ID
+		i := 0
+		return s.eachLineSet(ctx, tx, p, out, func(id int64, lines []rating.Line) error {
+			for i < len(out) && out[i].ID != id { // both in id order
+				i++
 			}
-			of, arg = `WHERE t.document_id = ANY(?)`, ids
-		}
-		if err := tx.SelectContext(ctx, &lines, s.q(`SELECT t.document_id, t.lines
-			FROM document_line_sets t `+of+` ORDER BY t.document_id`), arg); err != nil {
-			return err
-		}
-		return tx.SelectContext(ctx, &cons, s.q(`SELECT t.document_id, t.position, t.grant_id, t.amount_cents
-			FROM consumptions t `+of+` ORDER BY t.document_id, t.position`), arg)
+			if i == len(out) {
+				return fmt.Errorf("lines of document %d, not of the period", id)
+			}
+			out[i].Lines = lines
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: documents %s: %w", p, err)
+	}
+	return out, nil
+}
+
+// DocumentHeaders returns the documents of period p as Documents does but without their lines: each
+// has its LineCount instead. A report streams the period's lines after them with EachDocumentLines,
+// so that its memory grows with the period's documents, not with their lines.
+func (s *Store) DocumentHeaders(ctx context.Context, p rating.Period) ([]invoices.Document, error) {
+	var out []invoices.Document
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		out, err = s.documentHeaders(ctx, tx, p, true)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: document headers %s: %w", p, err)
+	}
+	return out, nil
+}
+
+// EachDocumentLines calls fn with the id and lines of each document of period p that has lines, in
+// issue order (id), as it reads them: no more than one document's lines are held at a time. The lines'
+// texts are shared between documents as in Documents. fn runs inside the store's read transaction
+// and must not use the store; an error from it stops the read and is returned.
+func (s *Store) EachDocumentLines(ctx context.Context, p rating.Period, fn func(id int64, lines []rating.Line) error) error {
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		var docs []invoices.Document
+		if s.dialect == dialectPostgres { // periodOf names them by id
+			var ids []int64
+			if err := tx.SelectContext(ctx, &ids, s.q(`SELECT id FROM documents WHERE period = ? ORDER BY id`), p.String()); err != nil {
+				return err
+			}
+			docs = make([]invoices.Document, len(ids))
+			for i, id := range ids {
+				docs[i].ID = id
+			}
+		}
+		return s.eachLineSet(ctx, tx, p, docs, fn)
+	})
+	if err != nil {
+		return fmt.Errorf("store: document lines %s: %w", p, err)
+	}
+	return nil
+}
+
+// documentHeaders reads the documents of period p with their consumptions but not their lines, in id
+// order; with counts, each with its LineCount.
+func (s *Store) documentHeaders(ctx context.Context, tx *sqlx.Tx, p rating.Period, counts bool) ([]invoices.Document, error) {
+	var docs []docRow
+	if err := tx.SelectContext(ctx, &docs, s.q(`SELECT `+docColumns+` FROM documents WHERE period = ? ORDER BY id`),
+		p.String()); err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, nil
 	}
 	out := make([]invoices.Document, len(docs))
 	index := make(map[int64]*invoices.Document, len(docs))
 	for i, r := range docs {
 		d, err := r.document()
 		if err != nil {
-			return nil, fmt.Errorf("store: documents %s: %s: %w", p, r.Number, err)
+			return nil, fmt.Errorf("%s: %w", r.Number, err)
 		}
 		out[i] = d
 		index[r.ID] = &out[i]
 	}
-	texts := map[string]string{} // the lines' texts, one copy of each for the period
-	for _, r := range lines {
-		d := index[r.DocumentID]
-		if d.Lines, err = parseLinesJSONShared(r.Lines, texts); err != nil {
-			return nil, fmt.Errorf("store: documents %s: %s lines: %w", p, d.Number, err)
-		}
+	of, arg := s.periodOf(p, out)
+	var cons []consumptionRow
+	if err := tx.SelectContext(ctx, &cons, s.q(`SELECT t.document_id, t.position, t.grant_id, t.amount_cents
+		FROM consumptions t `+of+` ORDER BY t.document_id, t.position`), arg); err != nil {
+		return nil, err
 	}
 	for _, r := range cons {
 		d := index[r.DocumentID]
 		d.Consumptions = append(d.Consumptions, invoices.Consumption{GrantID: r.GrantID, Amount: rating.Cents(r.Amount)})
 	}
+	if !counts {
+		return out, nil
+	}
+	lines := `t.lines`
+	if s.dialect == dialectPostgres {
+		lines = `t.lines::json` // stored as text (migration 5)
+	}
+	var n []struct {
+		DocumentID int64 `db:"document_id"`
+		Lines      int   `db:"n"`
+	}
+	if err := tx.SelectContext(ctx, &n, s.q(`SELECT t.document_id, json_array_length(`+lines+`) AS n
+		FROM document_line_sets t `+of), arg); err != nil {
+		return nil, err
+	}
+	for _, r := range n {
+		index[r.DocumentID].LineCount = r.Lines
+	}
 	return out, nil
+}
+
+// periodOf returns the condition that selects, from a table t with a document_id column, the rows of
+// period p's documents docs, and its argument. SQLite joins on the period through documents_period and
+// each table's primary key. PostgreSQL is given the documents' ids instead: joined on the period, with
+// a freshly written table and no statistics yet, it scanned every line of every period (in parallel
+// workers whose start-up alone cost ~30 ms) where the primary key finds the period's lines directly.
+func (s *Store) periodOf(p rating.Period, docs []invoices.Document) (string, any) {
+	if s.dialect != dialectPostgres {
+		return `JOIN documents d ON d.id = t.document_id WHERE d.period = ?`, p.String()
+	}
+	ids := make([]int64, len(docs))
+	for i := range docs {
+		ids[i] = docs[i].ID
+	}
+	return `WHERE t.document_id = ANY(?)`, ids
+}
+
+// maxSharedTexts is how many texts the lines read by eachLineSet share at most: a period's lines
+// repeat a few hundred texts (models, meters, units, their descriptions) hundreds of thousands of
+// times, but GPU deployments and fine-tuning jobs are texts of their own, as many as the period has,
+// and a streamed export must not keep them all. Past the bound the texts start afresh, and the
+// frequent ones are shared again from their next line on.
+const maxSharedTexts = 4096
+
+// eachLineSet reads the line sets of period p's documents docs (on PostgreSQL, periodOf needs their
+// ids) in id order, one row at a time, and calls fn with each document's lines; the lines of the
+// documents share their texts.
+func (s *Store) eachLineSet(ctx context.Context, tx *sqlx.Tx, p rating.Period, docs []invoices.Document, fn func(id int64, lines []rating.Line) error) error {
+	if s.dialect == dialectPostgres && len(docs) == 0 {
+		return nil
+	}
+	of, arg := s.periodOf(p, docs)
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT t.document_id, t.lines FROM document_line_sets t `+of+` ORDER BY t.document_id`), arg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	texts := map[string]string{} // the lines' texts, one copy of each while it holds few enough
+	for rows.Next() {
+		if len(texts) > maxSharedTexts {
+			clear(texts)
+		}
+		var id int64
+		var raw sql.RawBytes // parsed before the next row: the lines copy what they keep
+		if err := rows.Scan(&id, &raw); err != nil {
+			return err
+		}
+		lines, err := parseLinesJSONShared(raw, texts)
+		if err != nil {
+			return fmt.Errorf("document %d lines: %w", id, err)
+		}
+		if err := fn(id, lines); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // ConsumedAt returns, per grant id, the credits consumed at at: by the documents issued at or before it

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ func TestStore(t *testing.T) {
 		{"VoidRefusesPaid", testVoidRefusesPaid},
 		{"DocumentRoundTrip", testDocumentRoundTrip},
 		{"DocumentsOfOnePeriod", testDocumentsOfOnePeriod},
+		{"DocumentHeadersAndLines", testDocumentHeadersAndLines},
 		{"HasDocuments", testHasDocuments},
 		{"ConcurrentIssue", testConcurrentIssue},
 		{"Runs", testRuns},
@@ -1440,5 +1442,101 @@ func testImportAccountsRun(t *testing.T, s *store.Store) {
 	}
 	if accts := accountsByID(t, s); len(accts) != 1 || accts["a1"].ID != "a1" {
 		t.Errorf("accounts %v, want a1 alone: the refused and the stopped imports write nothing", slices.Collect(maps.Keys(accts)))
+	}
+}
+
+// testDocumentHeadersAndLines: an export reads a period's documents without their lines
+// (DocumentHeaders, each with its LineCount) and then the lines a document at a time
+// (EachDocumentLines). Both give exactly what Documents gives, for that period only; the lines'
+// texts stay right past the bound on the texts a read shares (more distinct deployments than it).
+func testDocumentHeadersAndLines(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	importAccounts(t, s, "a1", "a2", "a3")
+	issued := tm("2026-11-01T02:00:00Z")
+	// a1: 5,000 GPU lines on deployments of their own, then a serverless line.
+	big := invoice("a1", oct, issued, 0)
+	big.Lines = nil
+	for i := range 5000 {
+		big.Lines = append(big.Lines, rating.Line{Kind: rating.KindGPU, Product: "H100-80GB",
+			Deployment: fmt.Sprintf("dep-%05d", i), Meter: rating.MeterGPUSeconds,
+			Description: fmt.Sprintf("H100-80GB on deployment dep-%05d, GPU-seconds", i), Quantity: dec("3600"),
+			Unit: "GPU-hour", UnitPrice: dec("0.01"), Unrounded: dec("0.01"), Amount: 1})
+	}
+	big.Lines = append(big.Lines, invoice("a1", oct, issued, 7).Lines...)
+	big.Subtotal, big.AmountDue = 5007, 5007
+	mustIssue(t, s, big)
+	a2 := invoice("a2", oct, issued, 300)
+	mustIssue(t, s, a2)
+	if err := s.Void(ctx, a2.Number, tm("2026-11-02T00:00:00Z")); err != nil { // void ones are listed too
+		t.Fatal(err)
+	}
+	mustIssue(t, s, invoice("a3", oct, issued, 200))
+	mustIssue(t, s, invoice("a1", nov, tm("2026-12-01T02:00:00Z"), 100)) // another period
+
+	want, err := s.Documents(ctx, oct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 3 || len(want[0].Lines) != 5001 {
+		t.Fatalf("Documents(oct) = %d documents, the first with %d lines; want 3, 5,001", len(want), len(want[0].Lines))
+	}
+	heads, err := s.DocumentHeaders(ctx, oct)
+	if err != nil {
+		t.Fatalf("DocumentHeaders: %v", err)
+	}
+	if len(heads) != len(want) {
+		t.Fatalf("DocumentHeaders = %d documents, want %d", len(heads), len(want))
+	}
+	for i, h := range heads {
+		w := want[i]
+		if h.Lines != nil || h.LineCount != len(w.Lines) || h.NumLines() != len(w.Lines) {
+			t.Errorf("header %d: %d lines read, LineCount %d; want none read, LineCount %d", i, len(h.Lines), h.LineCount, len(w.Lines))
+		}
+		w.Lines = nil
+		h.LineCount = 0
+		if !reflect.DeepEqual(h, w) {
+			t.Errorf("header %d = %+v, want %+v", i, h, w)
+		}
+	}
+
+	var ids []int64
+	err = s.EachDocumentLines(ctx, oct, func(id int64, lines []rating.Line) error {
+		i := len(ids)
+		ids = append(ids, id)
+		if i >= len(want) || id != want[i].ID {
+			t.Errorf("lines of document %d, want document %d's", id, want[min(i, len(want)-1)].ID)
+			return nil
+		}
+		if !reflect.DeepEqual(lines, want[i].Lines) {
+			t.Errorf("document %d's lines differ from Documents'", id)
+		}
+		return nil
+	})
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("EachDocumentLines: %d documents, %v; want 3", len(ids), err)
+	}
+	// Against what was issued, not only against Documents (which reads through the same code).
+	for i, l := range want[0].Lines {
+		if w := big.Lines[i]; l.Deployment != w.Deployment || l.Description != w.Description || l.Product != w.Product ||
+			l.Unit != w.Unit || l.Amount != w.Amount || !l.Quantity.Equal(w.Quantity) {
+			t.Fatalf("line %d = %+v, want %+v", i, l, w)
+		}
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	err = s.EachDocumentLines(ctx, oct, func(int64, []rating.Line) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("EachDocumentLines with fn failing: %d calls, %v; want 1 call, its error", calls, err)
+	}
+	err = s.EachDocumentLines(ctx, rating.Period{Year: 2026, Month: time.September}, func(int64, []rating.Line) error {
+		t.Error("lines of a period without documents")
+		return nil
+	})
+	if err != nil {
+		t.Errorf("EachDocumentLines of a period without documents: %v", err)
+	}
+	if heads, err := s.DocumentHeaders(ctx, rating.Period{Year: 2026, Month: time.September}); err != nil || len(heads) != 0 {
+		t.Errorf("DocumentHeaders of a period without documents = %d, %v", len(heads), err)
 	}
 }

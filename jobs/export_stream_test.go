@@ -1,0 +1,228 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"billrun/exporters"
+	"billrun/invoices"
+	"billrun/invoices/store/storetest"
+	"billrun/jobs"
+	"billrun/rating"
+)
+
+// countingStream counts the batches and documents handed to a stream and the most lines in a batch
+// of more than one document.
+type countingStream struct {
+	jobs.PeriodStream
+	batches, docs, maxLines *int
+}
+
+func (c countingStream) Add(docs []invoices.DocView) error {
+	*c.batches++
+	*c.docs += len(docs)
+	if len(docs) > 1 {
+		n := 0
+		for i := range docs {
+			n += len(docs[i].Lines)
+		}
+		*c.maxLines = max(*c.maxLines, n)
+	}
+	return c.PeriodStream.Add(docs)
+}
+
+// TestExportStreamsTheReport: billrun export reads a period's documents without their lines and then
+// hands the lines to the export a batch at a time (Jobs.Export). Each format comes out byte for byte
+// as the exporter writes the whole report read at once (Jobs.Report), with a void invoice, a paid one
+// and an open one, in batches of every size: one document each, a few lines, and the default.
+func TestExportStreamsTheReport(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			j, st, _ := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
+			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+				t.Fatal(err)
+			}
+			docs, err := st.Documents(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(docs) < 3 {
+				t.Fatalf("the fixtures' close issued %d documents, want at least 3", len(docs))
+			}
+			lines := 0
+			for _, d := range docs {
+				lines += len(d.Lines)
+			}
+			if err := st.Void(ctx, docs[0].Number, at.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.ImportAccounts(ctx, &invoices.Import{Payments: []invoices.Payment{{ID: "pay-export",
+				Account: docs[1].Account, Amount: docs[1].AmountDue, PaidAt: at.Add(2 * time.Hour), Invoice: docs[1].Number}}}); err != nil {
+				t.Fatal(err)
+			}
+			later := at.Add(48 * time.Hour)
+			rep, err := j.Report(ctx, p, later)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Docs[0].Status != invoices.StatusVoid || rep.Docs[1].Status != invoices.StatusPaid {
+				t.Fatalf("statuses %s, %s; want void, paid", rep.Docs[0].Status, rep.Docs[1].Status)
+			}
+			formats := []struct {
+				name  string
+				whole func(io.Writer) error
+				start func(w io.Writer, currency string, docs, lines int) (jobs.PeriodStream, error)
+			}{
+				{"json", func(w io.Writer) error { return exporters.WriteJSON(w, rep) },
+					func(w io.Writer, currency string, _, _ int) (jobs.PeriodStream, error) {
+						return streamingExporter{finished: new(atomic.Int32)}.StartJSON(w, p, currency)
+					}},
+				{"csv", func(w io.Writer) error { return exporters.WriteInvoicesCSV(w, rep) },
+					func(w io.Writer, _ string, _, _ int) (jobs.PeriodStream, error) {
+						st, err := exporters.StartInvoicesCSV(w, false)
+						return testStream{s: st, finished: new(atomic.Int32)}, err
+					}},
+				{"xlsx", func(w io.Writer) error { return exporters.WriteXLSX(w, rep) },
+					func(w io.Writer, currency string, docs, lines int) (jobs.PeriodStream, error) {
+						return streamingExporter{finished: new(atomic.Int32)}.StartXLSX(w, p, currency, docs, lines)
+					}},
+			}
+			for _, f := range formats {
+				var want bytes.Buffer
+				if err := f.whole(&want); err != nil {
+					t.Fatal(err)
+				}
+				for _, size := range []int{1, 7, 0} {
+					jobs.SetStreamBatch(j, size)
+					var got bytes.Buffer
+					var batches, n, most int
+					err := j.Export(ctx, p, later, false, func(currency string, docs, lines int) (jobs.PeriodStream, error) {
+						st, err := f.start(&got, currency, docs, lines)
+						return countingStream{st, &batches, &n, &most}, err
+					})
+					if err != nil {
+						t.Fatalf("%s, batches of %d lines: %v", f.name, size, err)
+					}
+					same := bytes.Equal(got.Bytes(), want.Bytes())
+					if f.name == "xlsx" { // the workbook's zip records when it was written: compare the cells
+						g, err1 := exporters.DumpXLSX(bytes.NewReader(got.Bytes()))
+						w, err2 := exporters.DumpXLSX(bytes.NewReader(want.Bytes()))
+						same = err1 == nil && err2 == nil && bytes.Equal(g, w)
+					}
+					if !same {
+						t.Errorf("%s, batches of %d lines: %d bytes differ from the whole report's %d", f.name, size,
+							got.Len(), want.Len())
+					}
+					// Every document has lines: batches of one line hold one document each; batches of 7
+					// hold at most 7 lines when they hold more than one document (some documents have
+					// more); the default, 4,096 lines, holds the fixtures' whole month at once.
+					switch {
+					case n != len(docs):
+						t.Errorf("%s: %d documents streamed, want %d", f.name, n, len(docs))
+					case size == 1 && batches != len(docs):
+						t.Errorf("%s, batches of 1 line: %d batches, want one per document (%d)", f.name, batches, len(docs))
+					case size == 7 && (most > 7 || batches < 2 || batches >= len(docs)):
+						t.Errorf("%s, batches of 7 lines: %d batches of several documents up to %d lines; want 2 to %d, up to 7",
+							f.name, batches, most, len(docs)-1)
+					case size == 0 && batches != 1:
+						t.Errorf("%s, batches of 4,096 lines: %d batches for %d lines, want 1", f.name, batches, lines)
+					}
+				}
+			}
+		})
+	}
+}
+
+// shortLines is a store whose EachDocumentLines leaves out the first document's last line, as if a
+// document had changed between reading the headers and the lines.
+type shortLines struct{ jobs.Store }
+
+func (s shortLines) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
+	first := true
+	return s.Store.EachDocumentLines(ctx, p, func(id int64, ls []rating.Line) error {
+		if first {
+			first, ls = false, ls[:len(ls)-1]
+		}
+		return fn(id, ls)
+	})
+}
+
+// TestExportRefusesLinesNotOfItsHeaders: lines that do not match the document headers they are
+// streamed under fail the export rather than write a file whose lines do not sum to its totals.
+func TestExportRefusesLinesNotOfItsHeaders(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	j, _, _ := streamedClose(t, storetest.Backends[0], func(s jobs.Store) jobs.Store { return shortLines{s} })
+	if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
+		return streamingExporter{finished: new(atomic.Int32)}.StartJSON(&out, p, currency)
+	})
+	if err == nil || !strings.Contains(err.Error(), "not those its header was read with") {
+		t.Errorf("export with a line missing: %v, want the lines refused", err)
+	}
+}
+
+// TestRerunExportsTheStoredReport: a rerun writes the period's exports from the store, streaming the
+// documents' lines in batches; they are what the exporter writes from the whole report read back
+// afterwards (the Run sheet aside), with the rerun's new invoice for an account whose invoice was
+// voided, and the voided one.
+func TestRerunExportsTheStoredReport(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			j, st, finished := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
+			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+				t.Fatal(err)
+			}
+			docs, err := st.Documents(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Void(ctx, docs[0].Number, at.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			jobs.SetStreamBatch(j, 5)
+			later := at.Add(48 * time.Hour)
+			finished.Store(0)
+			sum, err := j.Rerun(ctx, p, jobs.RerunOptions{At: later})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := finished.Load(); n != 2 {
+				t.Fatalf("%d streams finished, want 2", n)
+			}
+			after, err := st.Documents(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(docs)+1 || after[len(docs)].Account != docs[0].Account {
+				t.Fatalf("after the rerun: %d documents, want %d with a new invoice for %s", len(after), len(docs)+1, docs[0].Account)
+			}
+			rep, err := j.Report(ctx, p, later)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep.Run = sum.Run
+			want := t.TempDir()
+			for name, write := range map[string]func(io.Writer) error{
+				"invoices.json":                   func(w io.Writer) error { return exporters.WriteJSON(w, rep) },
+				"billrun-" + p.String() + ".xlsx": func(w io.Writer) error { return exporters.WriteXLSX(w, rep) },
+				"rejects.csv":                     func(w io.Writer) error { return exporters.WriteRejectsCSV(w, rep.Rejects) },
+			} {
+				if err := jobs.WriteFileAtomic(filepath.Join(want, name), write); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sameExports(t, "rerun against export", filepath.Join(j.OutDir, p.String()), want, p)
+		})
+	}
+}
