@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — issue 6's benchmark: billrun rate on a generated month of usage, against the gzip
 # decompression floor and DuckDB on the same files, plus close end to end (SQLite, and PostgreSQL when a
-# DSN is given) and the RSS growth from 5M to 20M events.
+# DSN is given), the export of the month it closed, and the RSS growth from 5M to 20M events.
 #
 #   bash bench/run.sh                    # 5M events, 50 objects, 5,000 accounts; 3 rounds
 #   BENCH_EVENTS_BIG=20000000 bash bench/run.sh   # the growth run's size (default 20M; 0 skips it)
@@ -185,6 +185,22 @@ for i in $(seq "$REPEAT"); do
 		close_pg close_pg
 	fi
 done
+if [ "$CLOSE" = 1 ]; then
+	# billrun export of the month the last SQLite close wrote, in each format, and of a month without
+	# documents (the baseline: the binary, the accounts, payments and standing): the export streams the
+	# period's lines from the database, so its memory is the baseline's plus one batch of lines, not
+	# the month's lines.
+	echo "billrun export of the closed month, and of an empty one (twice each)" >&2
+	EXPORT=("$BIN/billrun" export --at "$AT" --db "sqlite:$WORK/close.db")
+	for f in xlsx json csv; do
+		timed "export_${f}_warmup" "${EXPORT[@]}" --period "$PERIOD" --format "$f" --out "$WORK/export.$f"
+		timed "export_$f" "${EXPORT[@]}" --period "$PERIOD" --format "$f" --out "$WORK/export.$f"
+	done
+	timed export_empty_warmup "${EXPORT[@]}" --period 2026-09 --format xlsx --out "$WORK/empty.xlsx"
+	timed export_empty "${EXPORT[@]}" --period 2026-09 --format xlsx --out "$WORK/empty.xlsx"
+	# One CSV row per line (every document has lines), after the header.
+	EXPORT_LINES=$(($(wc -l <"$WORK/export.csv") - 1))
+fi
 RAW=$(awk '/^raw_bytes/ {print $2}' "$WORK/floor.out")
 LINES=$(awk '/^lines/ {print $2}' "$WORK/floor.out")
 grep -q "^usage: .* $LINES lines" "$WORK/rate.out" || { echo "billrun rate did not read $LINES lines:" >&2; tail -3 "$WORK/rate.out" >&2; exit 1; }
@@ -237,6 +253,10 @@ if [ "$CLOSE" = 1 ]; then
 	RC=$(cat "$WORK/rate" "$WORK/rate_near" | sort -n | head -1 | cut -d' ' -f1)
 	echo "close on SQLite (import $ACCOUNTS accounts, read, issue, sweep, exports): best $(best close_sqlite) s (CPU $(cpu close_sqlite) s)," \
 		"median $(median close_sqlite) s, peak RSS $(( $(rss close_sqlite) / 1024 )) MB: $(ratio "$(best close_sqlite)" "$RC") × rate ($RC s)"
+	mb() { awk -v k="$(rss "$1")" 'BEGIN {printf "%.0f", k / 1024}'; }
+	echo "export of the closed month ($EXPORT_LINES lines), SQLite: xlsx $(best export_xlsx) s, $(mb export_xlsx) MB;" \
+		"json $(best export_json) s, $(mb export_json) MB; csv $(best export_csv) s, $(mb export_csv) MB;" \
+		"a month without documents, xlsx: $(best export_empty) s, $(mb export_empty) MB"
 	if [ -n "$PG_DSN" ]; then
 		echo "close on PostgreSQL: best $(best close_pg) s (billrun's CPU $(cpu close_pg) s), median $(median close_pg) s, peak RSS $(( $(rss close_pg) / 1024 )) MB:" \
 			"$(ratio "$(best close_pg)" "$RC") × rate ($RC s)"
