@@ -144,4 +144,12 @@ func (imp *Import) RequireNew() error {
 // ImportResult counts what an import changed.
 type ImportResult struct {
 	Accounts, Grants, Payments int
+	// Unissued lists the import's payments that name an invoice not issued (yet), in file order: they
+	// are stored, and pay nothing until an invoice of that number is issued to their account.
+	Unissued []UnissuedPayment
+}
+
+// UnissuedPayment is a payment naming an invoice number no document has.
+type UnissuedPayment struct {
+	Payment, Account, Invoice string
 }

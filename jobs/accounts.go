@@ -19,7 +19,23 @@ func (j *Jobs) ImportAccounts(ctx context.Context, imp *invoices.Import) (invoic
 		return res, fmt.Errorf("accounts import: %w", err)
 	}
 	j.Logger.Info("accounts imported", "accounts", res.Accounts, "grants", res.Grants, "payments", res.Payments)
+	j.warnUnissued(res)
 	return res, nil
+}
+
+// warnUnissued logs the import's payments that name an invoice no document has — a mistyped number,
+// or a payment file prepared ahead of the invoice — the first ten one by one: they are stored, and
+// pay nothing until that number is issued to their account.
+func (j *Jobs) warnUnissued(res invoices.ImportResult) {
+	const shown = 10
+	for i, u := range res.Unissued {
+		if i == shown {
+			j.Logger.Warn("more payments name invoices not issued", "more", len(res.Unissued)-shown)
+			return
+		}
+		j.Logger.Warn("payment names an invoice not issued: it pays nothing until that number is issued to its account",
+			"payment", u.Payment, "account", u.Account, "invoice", u.Invoice)
+	}
 }
 
 // ImportAccountsRun is `billrun accounts import`: ImportAccounts recorded as a run (DESIGN §8: every
@@ -48,6 +64,7 @@ func (j *Jobs) ImportAccountsRun(ctx context.Context, imp *invoices.Import, at t
 		return res, run, fmt.Errorf("accounts import: %w", err)
 	}
 	j.Logger.Info("accounts imported", "accounts", res.Accounts, "grants", res.Grants, "payments", res.Payments)
+	j.warnUnissued(res)
 	return res, run, nil
 }
 

@@ -65,5 +65,13 @@ func runAccountsImport(ctx context.Context, e *environment, args []string) error
 	}
 	fmt.Fprintf(e.stdout, "imported %s: %d accounts, %d credit grants, %d payments (run %s)\n", file, res.Accounts,
 		res.Grants, res.Payments, run.ID)
+	if n := len(res.Unissued); n > 0 {
+		fmt.Fprintf(e.stdout, "warning: %d payment(s) name an invoice not issued, so pay nothing until it is (the log lists them): %s names %s",
+			n, res.Unissued[0].Payment, res.Unissued[0].Invoice)
+		if n > 1 {
+			fmt.Fprintf(e.stdout, ", …")
+		}
+		fmt.Fprintln(e.stdout)
+	}
 	return nil
 }

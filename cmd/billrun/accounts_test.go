@@ -740,3 +740,28 @@ func TestAccountsFileWithoutDatabaseRequiresNewFields(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountsImportWarnsOfUnissuedInvoices: a payment naming an invoice number billrun has not
+// issued (a typo, or a file prepared ahead) is stored, as DESIGN's imports are by id, but the import
+// says so on its summary and in its log: until that number is issued to the account it pays nothing.
+func TestAccountsImportWarnsOfUnissuedInvoices(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	file := filepath.Join(dir, "accounts.yaml")
+	yaml := "accounts:\n  - id: acct_1\n    payment_method: true\n" +
+		"payments:\n  - {id: pay_1, account: acct_1, amount: \"5.00\", paid_at: 2026-11-02T00:00:00Z, invoice: INV-2026-000042}\n" +
+		"  - {id: pay_2, account: acct_1, amount: \"5.00\", paid_at: 2026-11-02T00:00:00Z, for: credits}\n"
+	must(t, os.WriteFile(file, []byte(yaml), 0o644))
+	out, err := runStdout("accounts", "import", file, "--db", db, "--at", "2026-11-05T09:00:00Z")
+	if err != nil {
+		t.Fatalf("accounts import: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "1 account") || !strings.Contains(out, "2 payments") ||
+		!strings.Contains(out, "warning: 1 payment(s) name an invoice not issued") || !strings.Contains(out, "pay_1 names INV-2026-000042") {
+		t.Errorf("summary:\n%s\nwant the two payments imported and pay_1's invoice named as not issued", out)
+	}
+	all, err := runCapture("accounts", "import", file, "--db", db, "--at", "2026-11-05T10:00:00Z")
+	if err != nil || !strings.Contains(all, "payment names an invoice not issued") || !strings.Contains(all, "INV-2026-000042") {
+		t.Errorf("a repeated import's output:\n%s\n(%v) want the log to name the invoice again", all, err)
+	}
+}

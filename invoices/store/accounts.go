@@ -167,7 +167,7 @@ func (s *Store) importAccounts(ctx context.Context, imp *invoices.Import, also f
 			}
 		}
 		for _, p := range imp.Payments {
-			changed, err := s.upsertPayment(ctx, tx, p, imp.PaymentsLeftOut[p.ID])
+			changed, err := s.upsertPayment(ctx, tx, p, imp.PaymentsLeftOut[p.ID], &res)
 			if err != nil {
 				return fmt.Errorf("payment %s: %w", p.ID, err)
 			}
@@ -500,8 +500,8 @@ func (s *Store) upsertGrant(ctx context.Context, tx *sqlx.Tx, accountID string, 
 
 // upsertPayment upserts p, whose record left out lo.Fields (DESIGN §11): a stored payment keeps
 // those; a new one is refused with lo.IfNew when set. The account and invoice checks apply to the
-// merged payment.
-func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payment, lo invoices.LeftOut) (bool, error) {
+// merged payment. A payment naming an invoice not issued is added to res.Unissued.
+func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payment, lo invoices.LeftOut, res *invoices.ImportResult) (bool, error) {
 	if p.ID == "" {
 		return false, errors.New("payment without id")
 	}
@@ -555,6 +555,9 @@ func (s *Store) upsertPayment(ctx context.Context, tx *sqlx.Tx, p invoices.Payme
 		var owner []string
 		if err := tx.SelectContext(ctx, &owner, s.q(`SELECT account_id FROM documents WHERE number = ?`+s.forShare()), row.Invoice); err != nil {
 			return false, err
+		}
+		if len(owner) == 0 {
+			res.Unissued = append(res.Unissued, invoices.UnissuedPayment{Payment: p.ID, Account: row.AccountID, Invoice: row.Invoice})
 		}
 		if len(owner) > 0 && owner[0] != row.AccountID {
 			return false, &invoices.RecordError{Kind: invoices.RecordPayment, ID: p.ID, Field: "invoice",

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"billrun/invoices"
@@ -70,7 +71,7 @@ func BenchmarkImportAccounts(b *testing.B) {
 						if err != nil {
 							b.Fatalf("ImportAccounts: %v", err)
 						}
-						if res != (invoices.ImportResult{}) {
+						if !reflect.DeepEqual(res, invoices.ImportResult{}) {
 							b.Fatalf("repeated ImportAccounts = %+v, want nothing changed", res)
 						}
 					}

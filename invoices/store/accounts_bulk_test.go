@@ -83,7 +83,7 @@ func testImportRepeatedID(t *testing.T, s *store.Store) {
 		/* 10 */ {ID: "acct_n"}, // nothing: no
 		/* 11 */ {ID: "acct_n", ContractsSet: true}, // no contracts → an empty list: no
 	}}
-	if got, want := mustImport(t, s, imp), (invoices.ImportResult{Accounts: 7}); got != want {
+	if got, want := mustImport(t, s, imp), (invoices.ImportResult{Accounts: 7}); !reflect.DeepEqual(got, want) {
 		t.Errorf("import with repeated ids = %+v, want %+v", got, want)
 	}
 	check := func(when string) {
@@ -108,7 +108,7 @@ func testImportRepeatedID(t *testing.T, s *store.Store) {
 
 	// Again: record 3 sets h1 over the h2 stored now (1), record 4 h2 back (2), record 6 B2 over B (3),
 	// record 7 B back (4); every other record finds what it sets. The state ends the same.
-	if got, want := mustImport(t, s, imp), (invoices.ImportResult{Accounts: 4}); got != want {
+	if got, want := mustImport(t, s, imp), (invoices.ImportResult{Accounts: 4}); !reflect.DeepEqual(got, want) {
 		t.Errorf("repeated import with repeated ids = %+v, want %+v", got, want)
 	}
 	check("after repeated import")
@@ -162,7 +162,7 @@ func testImportManyAccounts(t *testing.T, s *store.Store) {
 		}
 		first.Accounts = append(first.Accounts, rec)
 	}
-	if got := mustImport(t, s, first); got != (invoices.ImportResult{Accounts: manyExisting}) {
+	if got := mustImport(t, s, first); !reflect.DeepEqual(got, invoices.ImportResult{Accounts: manyExisting}) {
 		t.Fatalf("first import = %+v, want %d accounts", got, manyExisting)
 	}
 
@@ -176,7 +176,7 @@ func testImportManyAccounts(t *testing.T, s *store.Store) {
 	// 321, plus the 503 new ones (700…1202): 824. Ids in order, the reads go 0–499, 500–999, 1000–1202;
 	// the upserts are 234 + 503 = 737 rows (500 + 237); the contracts inserted 87·2 + 252·3 = 930
 	// (500 + 430).
-	if got, want := mustImport(t, s, second), (invoices.ImportResult{Accounts: 824}); got != want {
+	if got, want := mustImport(t, s, second), (invoices.ImportResult{Accounts: 824}); !reflect.DeepEqual(got, want) {
 		t.Errorf("import of %d accounts = %+v, want %+v", manyAccounts, got, want)
 	}
 
@@ -220,7 +220,7 @@ func testImportManyAccounts(t *testing.T, s *store.Store) {
 	}
 
 	// The same import again changes nothing.
-	if got := mustImport(t, s, second); got != (invoices.ImportResult{}) {
+	if got := mustImport(t, s, second); !reflect.DeepEqual(got, invoices.ImportResult{}) {
 		t.Errorf("repeated import = %+v, want nothing changed", got)
 	}
 	again, err := s.Accounts(t.Context())
@@ -305,7 +305,7 @@ func testImportDecimalSpelling(t *testing.T, s *store.Store) {
 	same := &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "acct_s", SpendLimitOverrideSet: true,
 		SpendLimitOverride: ptr(dec("100")), ContractsSet: true, Contracts: []invoices.Contract{h1}}}}
 	// 100 = 100.0 and 10 = 10.00: nothing counts, nothing is written.
-	if got := mustImport(t, s, same); got != (invoices.ImportResult{}) {
+	if got := mustImport(t, s, same); !reflect.DeepEqual(got, invoices.ImportResult{}) {
 		t.Errorf("import of the stored values = %+v, want nothing changed", got)
 	}
 	if got, want := spelled(t, s), "100.0 10.00"; got != want {
@@ -319,7 +319,7 @@ func testImportDecimalSpelling(t *testing.T, s *store.Store) {
 		{ID: "acct_s", SpendLimitOverrideSet: true, SpendLimitOverride: back},
 		{ID: "acct_s", ContractsSet: true, Contracts: []invoices.Contract{h1}},
 	}}
-	if got, want := mustImport(t, s, imp), (invoices.ImportResult{Accounts: 3}); got != want {
+	if got, want := mustImport(t, s, imp), (invoices.ImportResult{Accounts: 3}); !reflect.DeepEqual(got, want) {
 		t.Errorf("import there and back = %+v, want %+v", got, want)
 	}
 	if got, want := spelled(t, s), "100 10"; got != want {
@@ -456,7 +456,7 @@ func testImportMatchesSequential(t *testing.T, bulk, seq *store.Store) {
 		imp := randomImport(r, 1+r.IntN(40), 12)
 		got, gotErr := bulk.ImportAccounts(t.Context(), imp)
 		want, wantErr := store.ImportAccountsSequential(seq, t.Context(), imp)
-		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || got != want {
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
 			t.Fatalf("round %d: ImportAccounts = %+v, %v; sequential = %+v, %v", round, got, gotErr, want, wantErr)
 		}
 		if g, w := tableDump(t, bulk), tableDump(t, seq); g != w {

@@ -42,7 +42,7 @@ func (s *Store) importAccountsSequential(ctx context.Context, imp *invoices.Impo
 			}
 		}
 		for _, p := range imp.Payments {
-			changed, err := s.upsertPayment(ctx, tx, p, imp.PaymentsLeftOut[p.ID])
+			changed, err := s.upsertPayment(ctx, tx, p, imp.PaymentsLeftOut[p.ID], &res)
 			if err != nil {
 				return fmt.Errorf("payment %s: %w", p.ID, err)
 			}

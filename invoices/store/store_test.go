@@ -53,6 +53,7 @@ func TestStore(t *testing.T) {
 		{"ImportUpsert", testImportUpsert},
 		{"AccountIDs", testAccountIDs},
 		{"ImportPaymentNeedsAccount", testImportPaymentNeedsAccount},
+		{"ImportListsUnissuedInvoices", testImportListsUnissuedInvoices},
 		{"GrantConsumption", testGrantConsumption},
 		{"IssueNumbering", testIssueNumbering},
 		{"Replacement", testReplacement},
@@ -205,7 +206,9 @@ func testImportUpsert(t *testing.T, s *store.Store) {
 			{ID: "pay_1", Account: "acct_1", Amount: 10000, PaidAt: tm("2026-09-02T10:00:00Z"), ForCredits: true},
 		},
 	}
-	if got, want := mustImport(t, s, full), (invoices.ImportResult{Accounts: 1, Grants: 2, Payments: 2}); got != want {
+	// pay_2 names an invoice the store has not issued: stored, and listed as such.
+	unissued := []invoices.UnissuedPayment{{Payment: "pay_2", Account: "acct_1", Invoice: "INV-2026-000123"}}
+	if got, want := mustImport(t, s, full), (invoices.ImportResult{Accounts: 1, Grants: 2, Payments: 2, Unissued: unissued}); !reflect.DeepEqual(got, want) {
 		t.Errorf("first import = %+v, want %+v", got, want)
 	}
 	a := accountsByID(t, s)["acct_1"]
@@ -240,14 +243,14 @@ func testImportUpsert(t *testing.T, s *store.Store) {
 		t.Errorf("Payments = %+v", pays)
 	}
 
-	// The same file again changes nothing.
-	if got := mustImport(t, s, full); got != (invoices.ImportResult{}) {
+	// The same file again changes nothing; its payment still names an invoice not issued.
+	if got := mustImport(t, s, full); !reflect.DeepEqual(got, invoices.ImportResult{Unissued: unissued}) {
 		t.Errorf("repeated import = %+v, want nothing changed", got)
 	}
 
 	// A partial record keeps the fields it leaves out.
 	got := mustImport(t, s, &invoices.Import{Accounts: []invoices.AccountRecord{{ID: "acct_1", Email: ptr("ap@acme.test")}}})
-	if got != (invoices.ImportResult{Accounts: 1}) {
+	if !reflect.DeepEqual(got, invoices.ImportResult{Accounts: 1}) {
 		t.Errorf("partial import = %+v, want 1 account", got)
 	}
 	a = accountsByID(t, s)["acct_1"]
@@ -282,7 +285,7 @@ func testImportUpsert(t *testing.T, s *store.Store) {
 		{ID: "acct_1", Grants: []invoices.Grant{{ID: "cg_1", Kind: invoices.GrantFree, Amount: 500, GrantedAt: tm("2026-01-10T00:00:00Z")}}},
 		{ID: "acct_0"},
 	}})
-	if got != (invoices.ImportResult{Accounts: 1, Grants: 1}) {
+	if !reflect.DeepEqual(got, invoices.ImportResult{Accounts: 1, Grants: 1}) {
 		t.Errorf("import = %+v, want 1 account and 1 grant", got)
 	}
 	accts, err := s.Accounts(t.Context())
@@ -1538,5 +1541,37 @@ func testDocumentHeadersAndLines(t *testing.T, s *store.Store) {
 	}
 	if heads, err := s.DocumentHeaders(ctx, rating.Period{Year: 2026, Month: time.September}); err != nil || len(heads) != 0 {
 		t.Errorf("DocumentHeaders of a period without documents = %d, %v", len(heads), err)
+	}
+}
+
+// testImportListsUnissuedInvoices: payments naming an invoice number no document has are stored
+// and listed, in file order; one naming an issued invoice, void or not, and one buying credits are not.
+func testImportListsUnissuedInvoices(t *testing.T, s *store.Store) {
+	importAccounts(t, s, "a1")
+	d := invoice("a1", oct, tm("2026-11-01T02:00:00Z"), 1000)
+	mustIssue(t, s, d)
+	v := invoice("a1", nov, tm("2026-12-01T02:00:00Z"), 500)
+	mustIssue(t, s, v)
+	if err := s.Void(t.Context(), v.Number, tm("2026-12-02T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	paid := tm("2026-11-05T00:00:00Z")
+	got := mustImport(t, s, &invoices.Import{Payments: []invoices.Payment{
+		{ID: "p-typo", Account: "a1", Amount: 1000, PaidAt: paid, Invoice: "INV-2026-000010"},
+		{ID: "p-ok", Account: "a1", Amount: 1000, PaidAt: paid, Invoice: d.Number},
+		{ID: "p-void", Account: "a1", Amount: 500, PaidAt: paid, Invoice: v.Number},
+		{ID: "p-credits", Account: "a1", Amount: 100, PaidAt: paid, ForCredits: true},
+		{ID: "p-ahead", Account: "a1", Amount: 1, PaidAt: paid, Invoice: "INV-2027-000001"},
+	}})
+	want := invoices.ImportResult{Payments: 5, Unissued: []invoices.UnissuedPayment{
+		{Payment: "p-typo", Account: "a1", Invoice: "INV-2026-000010"},
+		{Payment: "p-ahead", Account: "a1", Invoice: "INV-2027-000001"},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("import = %+v, want %+v", got, want)
+	}
+	pays, err := s.Payments(t.Context())
+	if err != nil || len(pays) != 5 {
+		t.Errorf("Payments = %d, %v; want all 5 stored", len(pays), err)
 	}
 }
