@@ -17,6 +17,10 @@ var (
 	// ErrPaid: a document to be voided has a payment recorded against it (paid before the void): a
 	// rerun that decided to void it read the payments before that one was recorded.
 	ErrPaid = errors.New("a payment is recorded against it")
+	// ErrGrantOverdrawn: a document would consume more of a grant than it has left: the credits were
+	// applied from balances another run has consumed since (a close of another month issuing at the
+	// same time).
+	ErrGrantOverdrawn = errors.New("overdrawn")
 	// ErrGrantConsumed: an import tried to change the amount of a grant that has consumption.
 	ErrGrantConsumed = errors.New("grant has consumption; its amount cannot change")
 )

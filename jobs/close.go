@@ -400,6 +400,17 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
 	}
 	err := j.Store.IssueBatch(ctx, batch)
+	for tries := 0; errors.Is(err, invoices.ErrGrantOverdrawn) && tries < 3; tries++ {
+		// Another run consumed credits of the batch's accounts after they were drafted — a close of
+		// another month issuing at the same time (its lock is not ours) — and nothing of the batch was
+		// written: apply the credits afresh, from the grants as they stand now, and issue it again.
+		log.Warn("close: credits of the batch were consumed meanwhile by another run; applying them afresh",
+			"first_account", batch[0].Account, "last_account", batch[len(batch)-1].Account, "error", err)
+		if err := j.reapplyCredits(ctx, p, batch); err != nil {
+			return fmt.Errorf("close %s: issue %s–%s: %w", p, batch[0].Account, batch[len(batch)-1].Account, err)
+		}
+		err = j.Store.IssueBatch(ctx, batch)
+	}
 	if err == nil {
 		for _, doc := range batch {
 			run.Totals.Add(doc)
@@ -432,6 +443,29 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 		}
 		run.Totals.Add(doc)
 		sum.Issued = append(sum.Issued, *doc)
+	}
+	return nil
+}
+
+// reapplyCredits applies credits to the drafted invoices docs afresh (DESIGN §6 step 4) from their
+// accounts' grants as the store holds them now.
+func (j *Jobs) reapplyCredits(ctx context.Context, p rating.Period, docs []*invoices.Document) error {
+	accts, err := j.Store.Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("accounts: %w", err)
+	}
+	byID, _ := knownAccounts(accts)
+	for _, d := range docs {
+		a := byID[d.Account]
+		if a == nil {
+			return fmt.Errorf("account %s: %w", d.Account, invoices.ErrNotFound)
+		}
+		d.Consumptions = invoices.ApplyCredits(a.Grants, p, d.Subtotal)
+		d.CreditsApplied = 0
+		for _, c := range d.Consumptions {
+			d.CreditsApplied += c.Amount
+		}
+		d.AmountDue = d.Subtotal - d.CreditsApplied
 	}
 	return nil
 }

@@ -96,10 +96,11 @@ func checkRerunAt(p rating.Period, at time.Time, scope []string, docsBy map[stri
 }
 
 // changedMeanwhile reports whether a correction's write was refused because the account's documents
-// changed after the rerun read them: another invoice issued, or a payment recorded against the
-// invoice it would void.
+// or credits changed after the rerun read them: another invoice issued, a payment recorded against
+// the invoice it would void, or credits it applied consumed by another run (a close of another month).
 func changedMeanwhile(err error) bool {
-	return errors.Is(err, invoices.ErrAlreadyIssued) || errors.Is(err, invoices.ErrPaid)
+	return errors.Is(err, invoices.ErrAlreadyIssued) || errors.Is(err, invoices.ErrPaid) ||
+		errors.Is(err, invoices.ErrGrantOverdrawn)
 }
 
 func (j *Jobs) rerun(ctx context.Context, p rating.Period, at time.Time, opts RerunOptions, run *invoices.Run, sum *RerunSummary) error {

@@ -624,8 +624,8 @@ func (s *Store) insertConsumptions(ctx context.Context, tx *sqlx.Tx, docs []*inv
 			}
 			used[c.GrantID] += c.Amount
 			if used[c.GrantID] > rating.Cents(g.Amount) {
-				return docErr(docs, i, fmt.Errorf("grant %s overdrawn: %s consumed of %s", c.GrantID, used[c.GrantID],
-					rating.Cents(g.Amount)))
+				return docErr(docs, i, fmt.Errorf("grant %s %w: %s consumed of %s", c.GrantID, invoices.ErrGrantOverdrawn,
+					used[c.GrantID], rating.Cents(g.Amount)))
 			}
 			if err := ins.row(ctx, out[i].id, k, c.GrantID, int64(c.Amount)); err != nil {
 				return err

@@ -227,7 +227,7 @@ func testIssueBatchAllOrNothing(t *testing.T, s *store.Store) {
 	over := invoice("a3", nov, at, 3000)
 	over.CreditsApplied, over.AmountDue = 2600, 400
 	over.Consumptions = []invoices.Consumption{{GrantID: "cg_3", Amount: 2600}}
-	refused("a grant overdrawn by the batch's earlier document", []*invoices.Document{docs[3], over}, 1, nil)
+	refused("a grant overdrawn by the batch's earlier document", []*invoices.Document{docs[3], over}, 1, invoices.ErrGrantOverdrawn)
 	bad := invoice("a4", oct, at, 5)
 	bad.Kind = "receipt"
 	refused("an invalid document", []*invoices.Document{docs[1], bad}, 1, nil)
