@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -763,5 +765,58 @@ func TestAccountsImportWarnsOfUnissuedInvoices(t *testing.T) {
 	all, err := runCapture("accounts", "import", file, "--db", db, "--at", "2026-11-05T10:00:00Z")
 	if err != nil || !strings.Contains(all, "payment names an invoice not issued") || !strings.Contains(all, "INV-2026-000042") {
 		t.Errorf("a repeated import's output:\n%s\n(%v) want the log to name the invoice again", all, err)
+	}
+}
+
+// TestStandingNamesAccountsNotEvaluated: standing rows exist for the accounts evaluated at least once
+// (DESIGN §11), and accounts import evaluates nothing. The table says on stderr which accounts it
+// leaves out for want of a row — all of them after the first import, the one imported since after a
+// sweep — and the JSON stays the stored rows alone.
+func TestStandingNamesAccountsNotEvaluated(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "billrun.db")
+	file := filepath.Join(dir, "accounts.yaml")
+	must(t, os.WriteFile(file, []byte("accounts:\n  - id: acct_a\n  - id: acct_b\n"), 0o644))
+	if out, err := runCapture("accounts", "import", file, "--db", db, "--at", "2026-11-01T00:00:00Z"); err != nil {
+		t.Fatalf("accounts import: %v\n%s", err, out)
+	}
+	standing := func(args ...string) (stdout, stderr string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), append([]string{"standing", "--db", db, "--log-level", "error"}, args...),
+			func(string) string { return "" }, &out, &errb); err != nil {
+			t.Fatalf("standing %v: %v\n%s", args, err, errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	const note = "not evaluated yet"
+	if out, errs := standing(); strings.Count(out, "\n") != 1 || !strings.Contains(errs, note+" (") ||
+		!strings.Contains(errs, "acct_a, acct_b\n") {
+		t.Errorf("after the import: table\n%s\nstderr %q; want the header alone and both accounts named", out, errs)
+	}
+	must(t, os.MkdirAll(filepath.Join(dir, "usage"), 0o755))
+	if out, err := runCapture("sweep", "--db", db, "--usage", filepath.Join(dir, "usage"), "--prices",
+		filepath.Join(root, "fixtures/prices.yaml"), "--at", "2026-11-01T01:00:00Z"); err != nil {
+		t.Fatalf("sweep: %v\n%s", err, out)
+	}
+	if out, errs := standing(); strings.Count(out, "\n") != 3 || strings.Contains(errs, note) {
+		t.Errorf("after the sweep: table\n%s\nstderr %q; want both rows and no note", out, errs)
+	}
+	must(t, os.WriteFile(file, []byte("accounts:\n  - id: acct_c\n"), 0o644))
+	if out, err := runCapture("accounts", "import", file, "--db", db, "--at", "2026-11-01T02:00:00Z"); err != nil {
+		t.Fatalf("accounts import: %v\n%s", err, out)
+	}
+	if _, errs := standing(); !strings.HasSuffix(errs, "): acct_c\n") {
+		t.Errorf("after importing acct_c: stderr %q, want acct_c named alone", errs)
+	}
+	if _, errs := standing("--account", "acct_a"); strings.Contains(errs, note) {
+		t.Errorf("standing --account acct_a: stderr %q, want no note (acct_a has its row)", errs)
+	}
+	if out, errs := standing("--format", "json"); strings.Contains(errs, note) || strings.Contains(out, "acct_c") {
+		t.Errorf("standing --format json: %s, stderr %q; want the two stored rows and no note", out, errs)
 	}
 }

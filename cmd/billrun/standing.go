@@ -91,7 +91,29 @@ func runStanding(ctx context.Context, e *environment, args []string) error {
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		return out.Flush()
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		// Standing rows exist for the accounts evaluated at least once (DESIGN §11): say which accounts
+		// the table leaves out for want of one, on stderr, so that the table stays a table.
+		ids, err := st.AccountIDs(ctx)
+		if err != nil {
+			return err
+		}
+		evaluated := make(map[string]bool, len(rows))
+		for _, r := range rows {
+			evaluated[r.Account] = true
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool { return evaluated[id] || (*account != "" && id != *account) })
+		if len(ids) > 0 {
+			const shown = 10
+			list := strings.Join(ids[:min(len(ids), shown)], ", ")
+			if len(ids) > shown {
+				list += fmt.Sprintf(" and %d more", len(ids)-shown)
+			}
+			fmt.Fprintf(e.stderr, "not evaluated yet (imported since the last close, rerun or sweep; billrun sweep evaluates every account): %s\n", list)
+		}
+		return nil
 	}
 	return usagef("%s %q: want table, json or csv", c.flagName("format"), *format)
 }
