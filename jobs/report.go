@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"billrun/invoices"
@@ -30,6 +31,20 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 // period's documents, not with their lines.
 func (j *Jobs) Export(ctx context.Context, p rating.Period, at time.Time, wait bool,
 	start func(currency string, docs, lines int) (PeriodStream, error)) error {
+	return j.ExportTo(ctx, p, at, wait, func(write func(io.Writer) error) error { return write(io.Discard) },
+		func(_ io.Writer, currency string, docs, lines int) (PeriodStream, error) {
+			return start(currency, docs, lines)
+		})
+}
+
+// ExportTo is Export onto the writer that out hands to write, the func that opens the stream on it
+// (start) and writes the period: out is called only once the period's lock is held, so that an
+// export to a file (out: WriteFileAtomic) creates nothing — no directory, no temporary file — when
+// the period is locked, nor has a temporary file waiting beside its path while it waits for the
+// lock (a close finishing in that directory would take a long-waiting one for left behind).
+func (j *Jobs) ExportTo(ctx context.Context, p rating.Period, at time.Time, wait bool,
+	out func(write func(io.Writer) error) error,
+	start func(w io.Writer, currency string, docs, lines int) (PeriodStream, error)) error {
 	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
 	if err != nil {
 		return err
@@ -39,15 +54,17 @@ func (j *Jobs) Export(ctx context.Context, p rating.Period, at time.Time, wait b
 	if err != nil {
 		return err
 	}
-	st, err := start(rep.Currency, len(rep.Docs), lines)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := j.streamLines(ctx, rep, st.Add); err != nil {
-		return err
-	}
-	return st.Finish(rep)
+	return out(func(w io.Writer) error {
+		st, err := start(w, rep.Currency, len(rep.Docs), lines)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := j.streamLines(ctx, rep, st.Add); err != nil {
+			return err
+		}
+		return st.Finish(rep)
+	})
 }
 
 // reportHeaders is Report with the period's documents read without their lines (each with its

@@ -45,7 +45,7 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	}
 	defer st.Close()
 	j := &jobs.Jobs{Store: st, Exporter: exporter{}, Logger: log}
-	// start opens the format's stream on w; jobs.Export hands it the period's lines a batch at a time
+	// start opens the format's stream on w; jobs.ExportTo hands it the period's lines a batch at a time
 	// as it reads them.
 	var start func(w io.Writer, currency string, docs, lines int) (jobs.PeriodStream, error)
 	var name string // the file's name when --out is a directory: the one close writes, for json and xlsx
@@ -71,20 +71,20 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	default:
 		return usagef("%s %q: want json, csv or xlsx", c.flagName("format"), *format)
 	}
-	write := func(w io.Writer) error {
-		return j.Export(ctx, p, at, c.wait, func(currency string, docs, lines int) (jobs.PeriodStream, error) {
-			return start(w, currency, docs, lines)
-		})
+	// The export takes the period's lock before it opens its output: with --out, WriteFileAtomic
+	// creates the directory and the temporary file only once the lock is held.
+	export := func(out func(write func(io.Writer) error) error) error {
+		return j.ExportTo(ctx, p, at, c.wait, out, start)
 	}
 	if *out == "" {
-		return write(e.stdout)
+		return export(func(write func(io.Writer) error) error { return write(e.stdout) })
 	}
 	// A directory — one that exists, or any path ending in a separator — gets the format's usual file,
 	// as cp does: renaming the export onto the directory would fail after all the work.
 	if fi, err := os.Stat(*out); (err == nil && fi.IsDir()) || os.IsPathSeparator((*out)[len(*out)-1]) {
 		*out = filepath.Join(*out, name)
 	}
-	if err := jobs.WriteFileAtomic(*out, write); err != nil {
+	if err := export(func(write func(io.Writer) error) error { return jobs.WriteFileAtomic(*out, write) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %s\n", *out)
