@@ -171,6 +171,40 @@ func TestExportRefusesLinesNotOfItsHeaders(t *testing.T) {
 	}
 }
 
+// missingLines is a store whose EachDocumentLines leaves out the first document's lines altogether,
+// as if its line set had not been read.
+type missingLines struct{ jobs.Store }
+
+func (s missingLines) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
+	first := true
+	return s.Store.EachDocumentLines(ctx, p, func(id int64, ls []rating.Line) error {
+		if first {
+			first = false
+			return nil
+		}
+		return fn(id, ls)
+	})
+}
+
+// TestExportRefusesADocumentWhoseLinesAreMissing: a document whose header counts lines but whose
+// lines never come fails the export, as lines that do not match it do, rather than write it without
+// lines under its totals (the workbook's Lines sheet would also hold fewer rows than it was started
+// for).
+func TestExportRefusesADocumentWhoseLinesAreMissing(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	j, _, _ := streamedClose(t, storetest.Backends[0], func(s jobs.Store) jobs.Store { return missingLines{s} })
+	if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
+		return streamingExporter{finished: new(atomic.Int32)}.StartJSON(&out, p, currency)
+	})
+	if err == nil || !strings.Contains(err.Error(), "not those its header was read with") {
+		t.Errorf("export with a document's lines missing: %v, want the export refused", err)
+	}
+}
+
 // TestRerunExportsTheStoredReport: a rerun writes the period's exports from the store, streaming the
 // documents' lines in batches; they are what the exporter writes from the whole report read back
 // afterwards (the Run sheet aside), with the rerun's new invoice for an account whose invoice was

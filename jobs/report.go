@@ -117,10 +117,19 @@ func (j *Jobs) streamLines(ctx context.Context, rep *invoices.Report, add func([
 		lines += d.NumLines()
 		return nil
 	}
+	// putBare hands on a document the store read no lines of: its header must count none, or its
+	// lines went missing and it would be written without them under its totals.
+	putBare := func(d invoices.DocView) error {
+		if d.LineCount != 0 {
+			return fmt.Errorf("the lines of document %d are not those its header was read with: none read, %d counted",
+				d.ID, d.LineCount)
+		}
+		return put(d)
+	}
 	next := 0 // the first document not handed on yet
 	err := j.Store.EachDocumentLines(ctx, rep.Period, func(id int64, ls []rating.Line) error {
 		for ; next < len(docs) && docs[next].ID != id; next++ { // documents without lines
-			if err := put(docs[next]); err != nil {
+			if err := putBare(docs[next]); err != nil {
 				return err
 			}
 		}
@@ -133,7 +142,7 @@ func (j *Jobs) streamLines(ctx context.Context, rep *invoices.Report, add func([
 		return put(d)
 	})
 	for ; err == nil && next < len(docs); next++ {
-		err = put(docs[next])
+		err = putBare(docs[next])
 	}
 	if err == nil {
 		err = flush()
