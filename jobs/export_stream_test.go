@@ -260,3 +260,75 @@ func TestRerunExportsTheStoredReport(t *testing.T) {
 		})
 	}
 }
+
+// issuedDuringExport is a store on which, right before the export reads the period's lines, a close
+// or rerun issues doc: the export no longer holds the period's lock by then.
+type issuedDuringExport struct {
+	jobs.Store
+	doc *invoices.Document
+}
+
+func (s *issuedDuringExport) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
+	if s.doc != nil {
+		// The export released the period's lock once it had read the documents: another run can take it.
+		release, err := s.Store.Lock(ctx, invoices.PeriodLock(p), false)
+		if err != nil {
+			return err
+		}
+		err = s.Store.Issue(ctx, s.doc)
+		release()
+		s.doc = nil
+		if err != nil {
+			return err
+		}
+	}
+	return s.Store.EachDocumentLines(ctx, p, fn)
+}
+
+// TestExportShowsThePeriodAsItWasRead: an export holds the period's lock only while it reads the
+// documents (a slow reader of its output holds up no close). A document issued while it writes is
+// left out: the export is the period as read, byte for byte what the whole report read then gives.
+func TestExportShowsThePeriodAsItWasRead(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			j, st, _ := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
+			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := j.Report(ctx, p, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			if err := exporters.WriteJSON(&want, rep); err != nil {
+				t.Fatal(err)
+			}
+			// acct_00009 has no October invoice: a late one is issued while the export writes.
+			for _, d := range rep.Docs {
+				if d.Account == "acct_00009" {
+					t.Fatalf("acct_00009 has an October invoice already: %s", d.Number)
+				}
+			}
+			due := at.Add(24 * time.Hour)
+			late := &invoices.Document{Account: "acct_00009", Period: p, Kind: invoices.KindInvoice, IssuedAt: at.Add(time.Hour),
+				DueAt: &due, RunID: "late", Lines: rep.Docs[0].Lines[:1:1], Subtotal: rep.Docs[0].Lines[0].Amount,
+				AmountDue: rep.Docs[0].Lines[0].Amount}
+			j.Store = &issuedDuringExport{Store: st, doc: late}
+			var got bytes.Buffer
+			err = j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
+				return streamingExporter{finished: new(atomic.Int32)}.StartJSON(&got, p, currency)
+			})
+			if err != nil {
+				t.Fatalf("export: %v", err)
+			}
+			if late.Number == "" {
+				t.Fatal("the late invoice was not issued during the export")
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("export with %s issued while it wrote: %d bytes, want the %d of the period as read", late.Number,
+					got.Len(), want.Len())
+			}
+		})
+	}
+}

@@ -23,12 +23,15 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 }
 
 // Export writes period p as seen at `at` through the stream that start opens for the report's
-// currency and its documents' and lines' counts, under the period's run lock for reading: while a
-// close or rerun of p is issuing, an export would show the documents issued so far as if they were
-// the period's, so it fails with an error wrapping invoices.ErrLocked (exit 5), or, with wait, waits
-// for that run to finish. The documents are read without their lines first, and their lines handed
-// to the stream a batch at a time as the store reads them: an export's memory grows with the
-// period's documents, not with their lines.
+// currency and its documents' and lines' counts. It reads the documents under the period's run lock
+// for reading: while a close or rerun of p is issuing, an export would show the documents issued so
+// far as if they were the period's, so it fails with an error wrapping invoices.ErrLocked (exit 5),
+// or, with wait, waits for that run to finish. The documents are read without their lines first, and
+// their lines handed to the stream a batch at a time as the store reads them: an export's memory
+// grows with the period's documents, not with their lines. The lock is released once the documents
+// are read: their lines never change once issued, and documents issued since are left out, so the
+// export shows the period as it was then, however long writing it takes (an export piped into a
+// pager holds up no close).
 func (j *Jobs) Export(ctx context.Context, p rating.Period, at time.Time, wait bool,
 	start func(currency string, docs, lines int) (PeriodStream, error)) error {
 	return j.ExportTo(ctx, p, at, wait, func(write func(io.Writer) error) error { return write(io.Discard) },
@@ -38,10 +41,11 @@ func (j *Jobs) Export(ctx context.Context, p rating.Period, at time.Time, wait b
 }
 
 // ExportTo is Export onto the writer that out hands to write, the func that opens the stream on it
-// (start) and writes the period: out is called only once the period's lock is held, so that an
-// export to a file (out: WriteFileAtomic) creates nothing — no directory, no temporary file — when
-// the period is locked, nor has a temporary file waiting beside its path while it waits for the
-// lock (a close finishing in that directory would take a long-waiting one for left behind).
+// (start) and writes the period: out is called only once the period's documents are read under its
+// lock, so that an export to a file (out: WriteFileAtomic) creates nothing — no directory, no
+// temporary file — when the period is locked, nor has a temporary file waiting beside its path while
+// it waits for the lock (a close finishing in that directory would take a long-waiting one for left
+// behind).
 func (j *Jobs) ExportTo(ctx context.Context, p rating.Period, at time.Time, wait bool,
 	out func(write func(io.Writer) error) error,
 	start func(w io.Writer, currency string, docs, lines int) (PeriodStream, error)) error {
@@ -49,8 +53,8 @@ func (j *Jobs) ExportTo(ctx context.Context, p rating.Period, at time.Time, wait
 	if err != nil {
 		return err
 	}
-	defer release()
 	rep, lines, err := j.reportHeaders(ctx, p, at)
+	release()
 	if err != nil {
 		return err
 	}
@@ -89,8 +93,9 @@ const streamBatchLines = 4096
 
 // streamLines hands the documents of rep, read by reportHeaders, to add in issue order, each with its
 // lines as the store reads them, in batches of at most streamBatchLines lines or of one document.
-// Each batch is a slice of its own, which add may keep; rep's documents keep no lines. It fails when
-// the lines read are not those the documents were read with.
+// Each batch is a slice of its own, which add may keep; rep's documents keep no lines. The lines of
+// documents rep does not have (issued after its documents were read) are skipped. It fails when the
+// lines read are not those the documents were read with.
 func (j *Jobs) streamLines(ctx context.Context, rep *invoices.Report, add func([]invoices.DocView) error) error {
 	docs := rep.Docs
 	size := j.streamBatch
@@ -128,12 +133,15 @@ func (j *Jobs) streamLines(ctx context.Context, rep *invoices.Report, add func([
 	}
 	next := 0 // the first document not handed on yet
 	err := j.Store.EachDocumentLines(ctx, rep.Period, func(id int64, ls []rating.Line) error {
-		for ; next < len(docs) && docs[next].ID != id; next++ { // documents without lines
+		for ; next < len(docs) && docs[next].ID < id; next++ { // documents without lines
 			if err := putBare(docs[next]); err != nil {
 				return err
 			}
 		}
-		if next == len(docs) || len(ls) != docs[next].LineCount {
+		if next == len(docs) || docs[next].ID != id {
+			return nil // a document issued after the report's were read: not the report's
+		}
+		if len(ls) != docs[next].LineCount {
 			return fmt.Errorf("the lines of document %d are not those its header was read with", id)
 		}
 		d := docs[next]
