@@ -4,7 +4,7 @@ Usage: python3 checks.py SUBCOMMAND ARGS...  — prints one line per check:
   PASS <name>   or   FAIL <name>: <detail>
 The bash driver counts them.
 """
-import csv, io, json, os, re, subprocess, sys, zipfile
+import csv, io, json, os, re, shutil, subprocess, sys, zipfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, ROUND_HALF_UP
 
@@ -453,12 +453,15 @@ def package(wb, tag):
 
 
 def lo_open(path, tag):
-    out = '/tmp/acc/lo'
+    if shutil.which('soffice') is None:
+        print('SKIP %s: LibreOffice (soffice) is not installed' % tag)
+        return
+    out = os.path.join(os.environ.get('ACC_WORK', '/tmp/acc/run'), 'lo')
     os.makedirs(out, exist_ok=True)
     base = os.path.splitext(os.path.basename(path))[0]
     for f in os.listdir(out):
         os.remove(os.path.join(out, f))
-    env = dict(os.environ, HOME='/tmp/acc/lohome')
+    env = dict(os.environ, HOME=os.path.join(os.environ.get('ACC_WORK', '/tmp/acc/run'), 'lohome'))
     p = subprocess.run(['soffice', '--headless', '--norestore', '--convert-to', 'csv', '--outdir', out, path],
                        capture_output=True, text=True, timeout=300, env=env)
     ok = p.returncode == 0 and os.path.exists(os.path.join(out, base + '.csv')) and 'rror' not in p.stderr
