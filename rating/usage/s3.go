@@ -329,8 +329,9 @@ func listedKey(enc types.EncodingType, key string) (string, error) {
 	return decoded, nil
 }
 
-// Open starts streaming obj's bytes as listed: the GET carries If-Match on the listed ETag, so an
-// object replaced since List fails instead of being read. When the body breaks mid-stream (a read
+// Open starts streaming obj's bytes as listed: the GET carries If-Match on the listed ETag, and its
+// response must carry that ETag, so an object replaced since List fails instead of being read (also on
+// a server that ignores If-Match). When the body breaks mid-stream (a read
 // error, or an end before obj.Size bytes), the reader resumes with a ranged GET from the next byte,
 // still If-Match, with backoff and a bounded number of resumptions; when it cannot, Read returns an
 // error naming the object. Open returns an error wrapping fs.ErrNotExist when the object no longer
@@ -491,8 +492,15 @@ func (r *s3Reader) get(off int64) (io.ReadCloser, error) {
 	return out.Body, nil
 }
 
-// checkResponse verifies a GET response covers the listed object from byte off to its end.
+// checkResponse verifies a GET response is the listed object's version and covers it from byte off to
+// its end.
 func (r *s3Reader) checkResponse(off int64, out *s3.GetObjectOutput) error {
+	// If-Match already pins the version on S3, but some S3-compatible servers (gofakes3) ignore it:
+	// without this check an object overwritten with one of the same size would be read as the new
+	// version under the listed ETag, or, on a resumption, spliced from two versions.
+	if got := strings.Trim(aws.ToString(out.ETag), `"`); got != "" && got != r.etag {
+		return fmt.Errorf("response ETag %s, listed %s: object changed since listed", got, r.etag)
+	}
 	if off > 0 {
 		// "bytes START-END/TOTAL"; without it the server ignored Range and is sending from byte 0.
 		cr := aws.ToString(out.ContentRange)
