@@ -253,8 +253,8 @@ func (s *S3) uri(key string) string { return "s3://" + s.bucket + "/" + key }
 
 // List returns the usage objects directly inside the dt=DATE/ partition of each date ("YYYY-MM-DD"),
 // sorted by key, with keys relative to the prefix and unquoted ETags. It lists exactly those
-// partitions, page by page. It returns an error for a malformed date or a failed listing (after the
-// client's retries).
+// partitions, page by page. It returns an error for a malformed date, a failed listing (after the
+// client's retries), or a listing the server says is truncated without a new continuation token.
 func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, []string, error) {
 	seen := make(map[string]rating.Object)
 	misnamed := make(map[string]bool)
@@ -275,12 +275,23 @@ func (s *S3) List(ctx context.Context, dates []string) ([]rating.Object, []strin
 			o.StopOnDuplicateToken = true // a server repeating its token must not loop us forever
 		})
 		nPages, nObjects := 0, 0
+		token := "" // the continuation token the page was asked for
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s page %d: %w", s.uri(partition), nPages+1, err)
 			}
 			nPages++
+			// The paginator ends quietly on a truncated page with no token, or with the token it
+			// asked with: the objects after it would go unbilled without a word.
+			if aws.ToBool(page.IsTruncated) {
+				next := aws.ToString(page.NextContinuationToken)
+				if next == "" || next == token {
+					return nil, nil, fmt.Errorf("%s page %d: the listing is truncated but gives no new continuation token "+
+						"(%q): the server's listing cannot be completed", s.uri(partition), nPages, next)
+				}
+				token = next
+			}
 			for _, o := range page.Contents {
 				key, err := listedKey(page.EncodingType, aws.ToString(o.Key))
 				if err != nil {

@@ -786,6 +786,39 @@ func TestS3Faults(t *testing.T) {
 		}
 	})
 
+	// A server whose listing says "truncated" but gives no way on (no continuation token, or the one it
+	// was asked with) would otherwise end the listing early, and the objects after it go unbilled.
+	for _, tc := range []struct{ name, token string }{
+		{"list page truncated without a continuation token: error", ""},
+		{"list page repeats its continuation token: error", "t1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := s3NewFaultCase(t)
+			c.srv.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+				if kind != "list" {
+					return false
+				}
+				res := s3ListResult{Name: "billing", Prefix: r.URL.Query().Get("prefix"), MaxKeys: 1, KeyCount: 1, IsTruncated: true,
+					ContinuationToken: r.URL.Query().Get("continuation-token"), NextContinuationToken: "t1",
+					Contents: []s3ListEntry{{Key: fmt.Sprintf("usage/dt=2026-10-05/%c.jsonl", 'a'+n), ETag: `"x"`, Size: 2, LastModified: "2026-11-01T00:00:00.000Z", StorageClass: "STANDARD"}}}
+				if n > 0 {
+					res.NextContinuationToken = tc.token
+				}
+				if n > 2 {
+					res.IsTruncated, res.NextContinuationToken = false, "" // a client that loops gets an end
+				}
+				out, _ := xml.Marshal(res)
+				w.Header().Set("Content-Type", "application/xml")
+				w.Write(out)
+				return true
+			}
+			objs, _, err := c.src.List(t.Context(), []string{"2026-10-05"})
+			if err == nil || !strings.Contains(err.Error(), "dt=2026-10-05") {
+				t.Errorf("List = %+v, %v; want an error naming the partition", objs, err)
+			}
+		})
+	}
+
 	for _, tc := range []struct {
 		name         string
 		status       int
