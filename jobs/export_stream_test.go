@@ -3,7 +3,10 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -328,6 +331,110 @@ func TestExportShowsThePeriodAsItWasRead(t *testing.T) {
 			if !bytes.Equal(got.Bytes(), want.Bytes()) {
 				t.Errorf("export with %s issued while it wrote: %d bytes, want the %d of the period as read", late.Number,
 					got.Len(), want.Len())
+			}
+		})
+	}
+}
+
+// rerunDuringFileExport is a store on which, while an export to a file reads the period's lines, a
+// rerun of the period tries to run: if it gets the period's lock it issues doc and writes its own
+// invoices.json at path, the file the export is about to rename into place (the export's --out
+// directory is the close's and rerun's).
+type rerunDuringFileExport struct {
+	jobs.Store
+	doc     *invoices.Document
+	path    string
+	at      time.Time
+	lockErr error
+}
+
+func (s *rerunDuringFileExport) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
+	if s.doc != nil {
+		doc := s.doc
+		s.doc = nil
+		release, err := s.Store.Lock(ctx, invoices.PeriodLock(p), false)
+		s.lockErr = err
+		if err == nil {
+			err = s.Store.Issue(ctx, doc)
+			if err == nil {
+				rerun := &jobs.Jobs{Store: s.Store, Logger: slog.New(slog.DiscardHandler)}
+				var rep *invoices.Report
+				if rep, err = rerun.Report(ctx, p, s.at); err == nil {
+					// Written and renamed into place as the rerun's process does (WriteFileAtomic here, in
+					// the export's process, would take the export's temporary file for its own left behind).
+					var buf bytes.Buffer
+					if err = exporters.WriteJSON(&buf, rep); err == nil {
+						err = os.WriteFile(s.path+".rerun", buf.Bytes(), 0o644)
+					}
+					if err == nil {
+						err = os.Rename(s.path+".rerun", s.path)
+					}
+				}
+			}
+			release()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return s.Store.EachDocumentLines(ctx, p, fn)
+}
+
+// TestFileExportNeverOverwritesANewerExport: an export to a file (billrun export --out, whose default
+// is the close's own path) holds the period's lock until its file is in place. A rerun that wanted
+// the period meanwhile waits, and its exports, written after, are what the path holds; had the
+// export let it run, the export's rename would have put the period as read before the rerun over the
+// rerun's newer file (a void invoice shown effective, its replacement missing).
+func TestFileExportNeverOverwritesANewerExport(t *testing.T) {
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			j, st, _ := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
+			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := j.Report(ctx, p, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range rep.Docs {
+				if d.Account == "acct_00009" {
+					t.Fatalf("acct_00009 has an October invoice already: %s", d.Number)
+				}
+			}
+			due := at.Add(24 * time.Hour)
+			late := &invoices.Document{Account: "acct_00009", Period: p, Kind: invoices.KindInvoice, IssuedAt: at.Add(time.Hour),
+				DueAt: &due, RunID: "late", Lines: rep.Docs[0].Lines[:1:1], Subtotal: rep.Docs[0].Lines[0].Amount,
+				AmountDue: rep.Docs[0].Lines[0].Amount}
+			path := filepath.Join(j.OutDir, p.String(), "invoices.json")
+			racing := &rerunDuringFileExport{Store: st, doc: late, path: path, at: at}
+			j.Store = racing
+			err = j.ExportTo(ctx, p, at, false, func(write func(io.Writer) error) error { return jobs.WriteFileAtomic(path, write) },
+				func(w io.Writer, currency string, _, _ int) (jobs.PeriodStream, error) {
+					return streamingExporter{finished: new(atomic.Int32)}.StartJSON(w, p, currency)
+				})
+			if err != nil {
+				t.Fatalf("export: %v", err)
+			}
+			if racing.lockErr != nil && !errors.Is(racing.lockErr, invoices.ErrLocked) {
+				t.Fatalf("rerun's lock: %v", racing.lockErr)
+			}
+			// Whatever ran, the file is the period as the store holds it now.
+			now, err := j.Report(ctx, p, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			if err := exporters.WriteJSON(&want, now); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Errorf("%s after an export raced by a rerun (lock: %v; late invoice %q): %d bytes, want the %d of the period as stored now",
+					path, racing.lockErr, late.Number, len(got), want.Len())
 			}
 		})
 	}

@@ -30,25 +30,10 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 // their lines handed to the stream a batch at a time as the store reads them: an export's memory
 // grows with the period's documents, not with their lines. The lock is released once the documents
 // are read: their lines never change once issued, and documents issued since are left out, so the
-// export shows the period as it was then, however long writing it takes (an export piped into a
-// pager holds up no close).
+// export shows the period as it was then, however long writing it takes (an export to stdout piped
+// into a pager holds up no close). An export to a file uses ExportTo instead.
 func (j *Jobs) Export(ctx context.Context, p rating.Period, at time.Time, wait bool,
 	start func(currency string, docs, lines int) (PeriodStream, error)) error {
-	return j.ExportTo(ctx, p, at, wait, func(write func(io.Writer) error) error { return write(io.Discard) },
-		func(_ io.Writer, currency string, docs, lines int) (PeriodStream, error) {
-			return start(currency, docs, lines)
-		})
-}
-
-// ExportTo is Export onto the writer that out hands to write, the func that opens the stream on it
-// (start) and writes the period: out is called only once the period's documents are read under its
-// lock, so that an export to a file (out: WriteFileAtomic) creates nothing — no directory, no
-// temporary file — when the period is locked, nor has a temporary file waiting beside its path while
-// it waits for the lock (a close finishing in that directory would take a long-waiting one for left
-// behind).
-func (j *Jobs) ExportTo(ctx context.Context, p rating.Period, at time.Time, wait bool,
-	out func(write func(io.Writer) error) error,
-	start func(w io.Writer, currency string, docs, lines int) (PeriodStream, error)) error {
 	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
 	if err != nil {
 		return err
@@ -58,17 +43,49 @@ func (j *Jobs) ExportTo(ctx context.Context, p rating.Period, at time.Time, wait
 	if err != nil {
 		return err
 	}
+	return j.streamReport(ctx, rep, lines, start)
+}
+
+// ExportTo is Export onto the writer that out hands to write, the func that opens the stream on it
+// (start) and writes the period: out is called only once the period's documents are read under its
+// lock, so that an export to a file (out: WriteFileAtomic) creates nothing — no directory, no
+// temporary file — when the period is locked, nor has a temporary file waiting beside its path while
+// it waits for the lock (a close finishing in that directory would take a long-waiting one for left
+// behind). Unlike Export it holds the lock until out returns, the file renamed into place: a file
+// export's path may be the close's own (out/P/billrun-P.xlsx), and a close or rerun let run while it
+// wrote would have its newer exports replaced by the period as the export read it before.
+func (j *Jobs) ExportTo(ctx context.Context, p rating.Period, at time.Time, wait bool,
+	out func(write func(io.Writer) error) error,
+	start func(w io.Writer, currency string, docs, lines int) (PeriodStream, error)) error {
+	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
+	if err != nil {
+		return err
+	}
+	defer release()
+	rep, lines, err := j.reportHeaders(ctx, p, at)
+	if err != nil {
+		return err
+	}
 	return out(func(w io.Writer) error {
-		st, err := start(w, rep.Currency, len(rep.Docs), lines)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if err := j.streamLines(ctx, rep, st.Add); err != nil {
-			return err
-		}
-		return st.Finish(rep)
+		return j.streamReport(ctx, rep, lines, func(currency string, docs, lines int) (PeriodStream, error) {
+			return start(w, currency, docs, lines)
+		})
 	})
+}
+
+// streamReport writes rep, read by reportHeaders with its lines' count, through the stream start
+// opens, its lines as streamLines reads them.
+func (j *Jobs) streamReport(ctx context.Context, rep *invoices.Report, lines int,
+	start func(currency string, docs, lines int) (PeriodStream, error)) error {
+	st, err := start(rep.Currency, len(rep.Docs), lines)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := j.streamLines(ctx, rep, st.Add); err != nil {
+		return err
+	}
+	return st.Finish(rep)
 }
 
 // reportHeaders is Report with the period's documents read without their lines (each with its

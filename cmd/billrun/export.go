@@ -71,20 +71,23 @@ func runExport(ctx context.Context, e *environment, args []string) error {
 	default:
 		return usagef("%s %q: want json, csv or xlsx", c.flagName("format"), *format)
 	}
-	// The export takes the period's lock before it opens its output: with --out, WriteFileAtomic
-	// creates the directory and the temporary file only once the lock is held.
-	export := func(out func(write func(io.Writer) error) error) error {
-		return j.ExportTo(ctx, p, at, c.wait, out, start)
-	}
 	if *out == "" {
-		return export(func(write func(io.Writer) error) error { return write(e.stdout) })
+		// To stdout the lock is released once the documents are read: a pager reading slowly holds up
+		// no close or rerun of the period.
+		return j.Export(ctx, p, at, c.wait, func(currency string, docs, lines int) (jobs.PeriodStream, error) {
+			return start(e.stdout, currency, docs, lines)
+		})
 	}
 	// A directory — one that exists, or any path ending in a separator — gets the format's usual file,
 	// as cp does: renaming the export onto the directory would fail after all the work.
 	if fi, err := os.Stat(*out); (err == nil && fi.IsDir()) || os.IsPathSeparator((*out)[len(*out)-1]) {
 		*out = filepath.Join(*out, name)
 	}
-	if err := export(func(write func(io.Writer) error) error { return jobs.WriteFileAtomic(*out, write) }); err != nil {
+	// The export takes the period's lock before it opens its output — WriteFileAtomic creates the
+	// directory and the temporary file only once the lock is held — and holds it until the file is in
+	// place: its path may be the close's own, which a close or rerun of the period writes.
+	if err := j.ExportTo(ctx, p, at, c.wait, func(write func(io.Writer) error) error { return jobs.WriteFileAtomic(*out, write) },
+		start); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %s\n", *out)
