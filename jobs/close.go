@@ -399,18 +399,7 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 	if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
 		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
 	}
-	err := j.Store.IssueBatch(ctx, batch)
-	for tries := 0; errors.Is(err, invoices.ErrGrantOverdrawn) && tries < 3; tries++ {
-		// Another run consumed credits of the batch's accounts after they were drafted — a close of
-		// another month issuing at the same time (its lock is not ours) — and nothing of the batch was
-		// written: apply the credits afresh, from the grants as they stand now, and issue it again.
-		log.Warn("close: credits of the batch were consumed meanwhile by another run; applying them afresh",
-			"first_account", batch[0].Account, "last_account", batch[len(batch)-1].Account, "error", err)
-		if err := j.reapplyCredits(ctx, p, batch); err != nil {
-			return fmt.Errorf("close %s: issue %s–%s: %w", p, batch[0].Account, batch[len(batch)-1].Account, err)
-		}
-		err = j.Store.IssueBatch(ctx, batch)
-	}
+	err := j.issueCreditsAfresh(ctx, log, p, batch, func() error { return j.Store.IssueBatch(ctx, batch) })
 	if err == nil {
 		for _, doc := range batch {
 			run.Totals.Add(doc)
@@ -433,7 +422,10 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 		if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
 			return fmt.Errorf("close %s: stopped before issuing %s: %w", p, doc.Account, err)
 		}
-		if err := j.Store.Issue(ctx, doc); err != nil {
+		// The batch's refusal named one account; another's credits may have been consumed meanwhile
+		// too (the store reports an account invoiced meanwhile first).
+		one := []*invoices.Document{doc}
+		if err := j.issueCreditsAfresh(ctx, log, p, one, func() error { return j.Store.Issue(ctx, doc) }); err != nil {
 			if errors.Is(err, invoices.ErrAlreadyIssued) {
 				sum.Existing++
 				sum.meanwhile++
@@ -445,6 +437,25 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 		sum.Issued = append(sum.Issued, *doc)
 	}
 	return nil
+}
+
+// issueCreditsAfresh calls issue, which issues docs, and while it is refused with an error wrapping
+// invoices.ErrGrantOverdrawn applies the credits of docs afresh and calls it again, up to three
+// times. It returns issue's last error, or reapplyCredits'.
+func (j *Jobs) issueCreditsAfresh(ctx context.Context, log *slog.Logger, p rating.Period, docs []*invoices.Document, issue func() error) error {
+	err := issue()
+	for tries := 0; errors.Is(err, invoices.ErrGrantOverdrawn) && tries < 3; tries++ {
+		// Another run consumed credits of the documents' accounts after they were drafted — a close of
+		// another month issuing at the same time (its lock is not ours) — and nothing of them was
+		// written: apply the credits afresh, from the grants as they stand now, and issue them again.
+		log.Warn("close: credits of the batch were consumed meanwhile by another run; applying them afresh",
+			"first_account", docs[0].Account, "last_account", docs[len(docs)-1].Account, "error", err)
+		if err := j.reapplyCredits(ctx, p, docs); err != nil {
+			return fmt.Errorf("apply credits afresh: %w", err)
+		}
+		err = issue()
+	}
+	return err
 }
 
 // reapplyCredits applies credits to the drafted invoices docs afresh (DESIGN §6 step 4) from their

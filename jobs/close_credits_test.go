@@ -141,3 +141,109 @@ func docOf(t *testing.T, st jobs.Store, p rating.Period, account string) invoice
 	t.Fatalf("no %s invoice for %s", p, account)
 	return invoices.Document{}
 }
+
+// otherMonthAndWriterConsume is otherMonthConsumes on which, besides, another writer invoices the
+// batch's account other for the close's own period right before that first batch: the batch is
+// refused for the account invoiced meanwhile, and the close issues it one invoice at a time.
+type otherMonthAndWriterConsume struct {
+	jobs.Store
+	doc     *invoices.Document
+	other   string
+	batches int
+}
+
+func (s *otherMonthAndWriterConsume) IssueBatch(ctx context.Context, docs []*invoices.Document) error {
+	s.batches++
+	if s.batches == 1 {
+		if err := s.Store.Issue(ctx, s.doc); err != nil {
+			return err
+		}
+		for _, d := range docs {
+			if d.Account == s.other {
+				meanwhile := *d
+				meanwhile.RunID = "another-writer"
+				if err := s.Store.Issue(ctx, &meanwhile); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return s.Store.IssueBatch(ctx, docs)
+}
+
+// TestCloseAppliesCreditsAfreshOneInvoiceAtATime: the batch whose acct_00010 credits November's close
+// consumed is also refused because another writer invoiced acct_00001 meanwhile, which the store
+// reports first. Issuing the batch one invoice at a time, the close applies acct_00010's credits
+// afresh as it does for a whole batch, rather than failing the month on its overdrawn grant.
+func TestCloseAppliesCreditsAfreshOneInvoiceAtATime(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	log := slog.New(slog.DiscardHandler)
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ref := b.Open(t)
+			if _, err := ref.ImportAccounts(ctx, imp); err != nil {
+				t.Fatal(err)
+			}
+			rj := &jobs.Jobs{Store: ref, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+				PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+			if _, err := rj.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+				t.Fatal(err)
+			}
+			subtotal := docOf(t, ref, p, "acct_00010").Subtotal
+			if subtotal <= 5000 {
+				t.Fatalf("acct_00010's October subtotal %s: want more than the 50.00 the race leaves of its grant", subtotal)
+			}
+			docOf(t, ref, p, "acct_00001")
+
+			st := b.Open(t)
+			if _, err := st.ImportAccounts(ctx, imp); err != nil {
+				t.Fatal(err)
+			}
+			nov := rating.Period{Year: 2026, Month: time.November}
+			due := at.Add(15 * 24 * time.Hour)
+			other := &invoices.Document{Account: "acct_00010", Period: nov, Kind: invoices.KindInvoice, IssuedAt: at,
+				DueAt: &due, RunID: "close-of-november",
+				Lines: []rating.Line{{Kind: rating.KindServerless, Product: "m", Meter: rating.MeterInput,
+					Description: "m, input tokens", Quantity: decimal.RequireFromString("1000000"), Unit: "1M tokens",
+					UnitPrice: decimal.RequireFromString("1450"), Unrounded: decimal.RequireFromString("1450"), Amount: 145000}},
+				Subtotal: 145000, CreditsApplied: 145000, AmountDue: 0,
+				Consumptions: []invoices.Consumption{{GrantID: "cg_0010", Amount: 145000}}}
+			racing := &otherMonthAndWriterConsume{Store: st, doc: other, other: "acct_00001"}
+			j := &jobs.Jobs{Store: racing, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+				PriceBookHash: hash, OutDir: t.TempDir(), Logger: log}
+			sum, err := j.Close(ctx, p, jobs.CloseOptions{At: at})
+			if err != nil {
+				t.Fatalf("close raced by another month's invoice and another writer: %v", err)
+			}
+			if sum.Existing != 1 {
+				t.Errorf("close counted %d accounts invoiced already, want 1 (acct_00001, invoiced meanwhile)", sum.Existing)
+			}
+			d := docOf(t, st, p, "acct_00010")
+			// cg_0010: 1,500.00 − 1,450.00 consumed by November = 50.00 left for October, all of it taken
+			// (the subtotal is more); amount due = subtotal − 50.00.
+			if d.Subtotal != subtotal || d.CreditsApplied != 5000 || d.AmountDue != subtotal-5000 ||
+				len(d.Consumptions) != 1 || d.Consumptions[0] != (invoices.Consumption{GrantID: "cg_0010", Amount: 5000}) {
+				t.Errorf("October invoice of acct_00010: subtotal %s, credits %s, due %s, consumptions %+v; want %s, 50.00, %s, cg_0010 50.00",
+					d.Subtotal, d.CreditsApplied, d.AmountDue, d.Consumptions, subtotal, subtotal-5000)
+			}
+			for _, doc := range sum.Issued {
+				if doc.Account == "acct_00010" && (doc.CreditsApplied != 5000 || doc.AmountDue != subtotal-5000) {
+					t.Errorf("close summary's acct_00010 invoice: credits %s, due %s; want 50.00, %s", doc.CreditsApplied,
+						doc.AmountDue, subtotal-5000)
+				}
+			}
+			accts, err := st.Accounts(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range accts {
+				for _, g := range a.Grants {
+					if g.Consumed > rating.Cents(g.Amount) {
+						t.Errorf("grant %s: %s consumed of %s", g.ID, g.Consumed, rating.Cents(g.Amount))
+					}
+				}
+			}
+		})
+	}
+}
