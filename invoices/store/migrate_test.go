@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
@@ -108,5 +109,58 @@ func TestSQLiteLinesWithoutRowid(t *testing.T) {
 	}
 	if strings.Contains(ddl, "WITHOUT ROWID") || n != 3 {
 		t.Errorf("after migrating down: %d lines in\n%s\nwant 3 lines in a rowid table", n, ddl)
+	}
+}
+
+// TestSQLiteMigrationAppliedOnce: openers that both find a migration pending — they list what is
+// applied before either can take the write lock — apply and record it once. Before, goose's Up on
+// SQLite (no lock serializes its openers) applied the migration a second time after the first had
+// committed it, and recorded it twice, whenever its DDL did not fail on a second run: eight `billrun
+// migrate` started together on a new file left migration 3 (or 5) twice in goose_db_version about one
+// time in ten, and a migration that changes data would have changed it twice.
+func TestSQLiteMigrationAppliedOnce(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "billrun.db")
+	db, p := sqliteAt(t, path, 4)
+	sources := p.ListSources()
+	if latest := sources[len(sources)-1].Version; latest != 5 {
+		t.Fatalf("the SQLite migrations end at %d: pick a pending one that runs twice without failing, as 5 does", latest)
+	}
+	// Hold the write lock, so that both openers list migration 5 as pending and wait to apply it.
+	blocker, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	const openers = 2
+	errs := make(chan error, openers)
+	for range openers {
+		go func() {
+			s, err := Open(ctx, "sqlite:"+path, nil)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // for both to wait on the lock; sooner, the test proves nothing
+	if _, err := blocker.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	for range openers {
+		if err := <-errs; err != nil {
+			t.Errorf("an opener failed: %v", err)
+		}
+	}
+	var twice []string
+	if err := db.SelectContext(ctx, &twice, `SELECT version_id || ' x' || count(*) FROM goose_db_version
+		GROUP BY version_id HAVING count(*) > 1`); err != nil {
+		t.Fatal(err)
+	}
+	if len(twice) > 0 {
+		t.Errorf("migrations recorded more than once (version x times): %v, want each once", twice)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -234,10 +235,16 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 	}
 	// SQLite has no lock to serialize the openers of a new database: two runs started together both
 	// find it unmigrated, and the second to apply a migration fails once the first has committed it
-	// ("table accounts already exists", "use DROP VIEW…": whatever that migration's DDL meets). Each
-	// migration is one transaction, so nothing is half-applied: an opener whose attempt failed while
-	// the database's version moved on (or with "already exists") tries again, and finds what the other
-	// applied.
+	// ("table accounts already exists", "use DROP VIEW…": whatever that migration's DDL meets, or, for
+	// DDL that runs twice without failing, the unique index of sqliteVersionsOnce when it records the
+	// version). Each migration is one transaction, so nothing is half-applied: an opener whose attempt
+	// failed while the database's version moved on (or with "already exists") tries again, and finds
+	// what the other applied.
+	if s.dialect == dialectSQLite {
+		if err := s.sqliteVersionsOnce(ctx); err != nil {
+			return fmt.Errorf("goose_db_version: %w", err)
+		}
+	}
 	version := func() int64 {
 		v, err := p.GetDBVersion(ctx)
 		if err != nil {
@@ -278,6 +285,50 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 			ErrSchemaNewer, v, latest, latest)
 	}
 	return nil
+}
+
+// sqliteVersionsOnce makes SQLite refuse to record a migration version twice, before goose's Up
+// lists what is pending: it creates goose's version table when there is none (as goose does, with its
+// version 0) and a unique index on its applied versions. goose checks what is applied outside the
+// transaction that applies a migration, and on SQLite nothing serializes the openers of a database
+// (PostgreSQL's take goose's advisory lock): an opener that listed a migration as pending before
+// another applied it applied it again once it had the write lock, and recorded it twice — silently
+// whenever its DDL runs twice without failing (migrations 3 and 5; a migration changing data would
+// change it twice). With the index, the second attempt fails as it records the version, its
+// transaction rolls back, and migrate's retry finds the migration applied. Versions recorded twice
+// before the index existed are recorded once (the first record kept). On a database that has both,
+// this writes nothing.
+func (s *Store) sqliteVersionsOnce(ctx context.Context) error {
+	versions, err := database.NewStore(database.DialectSQLite3, goose.DefaultTablename)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sqlx.Tx) error {
+		var tables int
+		if err := tx.GetContext(ctx, &tables, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`,
+			goose.DefaultTablename); err != nil {
+			return err
+		}
+		if tables == 0 {
+			if err := versions.CreateVersionTable(ctx, tx); err != nil {
+				return err
+			}
+			if err := versions.Insert(ctx, tx, database.InsertRequest{Version: 0}); err != nil {
+				return err
+			}
+		}
+		for _, q := range []string{
+			`DELETE FROM goose_db_version WHERE is_applied AND id NOT IN (
+				SELECT min(id) FROM goose_db_version WHERE is_applied GROUP BY version_id)`,
+			`CREATE UNIQUE INDEX IF NOT EXISTS goose_db_version_applied_once ON goose_db_version (version_id)
+				WHERE is_applied`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ErrSchemaNewer is returned by Open when the database's schema is at a migration version newer than

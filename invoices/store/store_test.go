@@ -1296,7 +1296,9 @@ func checkPeriodConsumptions(t *testing.T, s *store.Store, p rating.Period, want
 // TestSQLiteOpenedTogether: runs started together on a new SQLite database all open it — none fails
 // because another applied a migration first, whichever migration they meet each other on (a first
 // version of the fix, which retried only on "already exists", failed one round in CI on migration
-// 3's "use DROP VIEW") — and the migrations are applied once.
+// 3's "use DROP VIEW") — and the migrations are applied once: each version is in goose_db_version
+// once (an opener that listed a migration as pending before another applied it ran it again, and
+// recorded it twice, whenever its DDL did not fail on a second run, as migration 3's and 5's do not).
 func TestSQLiteOpenedTogether(t *testing.T) {
 	for round := range 6 {
 		dsn := "sqlite:" + filepath.Join(t.TempDir(), fmt.Sprintf("new-%d.db", round))
@@ -1324,6 +1326,14 @@ func TestSQLiteOpenedTogether(t *testing.T) {
 		s, err := store.Open(t.Context(), dsn, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
+		}
+		var twice []string
+		if err := store.DB(s).SelectContext(t.Context(), &twice, `SELECT version_id || ' x' || count(*)
+			FROM goose_db_version GROUP BY version_id HAVING count(*) > 1`); err != nil {
+			t.Fatal(err)
+		}
+		if len(twice) > 0 {
+			t.Errorf("round %d: migrations recorded more than once (version x times): %v, want each once", round, twice)
 		}
 		importAccounts(t, s, "a1")
 		if len(accountsByID(t, s)) != 1 {
