@@ -143,123 +143,50 @@ func TestExportStreamsTheReport(t *testing.T) {
 	}
 }
 
-// shortLines is a store whose EachDocumentLines leaves out the first document's last line, as if a
-// document had changed between reading the headers and the lines.
-type shortLines struct{ jobs.Store }
+// damagedLines is a store whose EachDocumentLines damages the first document's lines: drop says how,
+// as if the document had changed, or its line set had not been read, between the headers and the
+// lines.
+type damagedLines struct {
+	jobs.Store
+	drop func(ls []rating.Line) ([]rating.Line, bool) // the lines to hand on, and whether to hand any
+}
 
-func (s shortLines) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
+func (s damagedLines) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
 	first := true
 	return s.Store.EachDocumentLines(ctx, p, func(id int64, ls []rating.Line) error {
 		if first {
-			first, ls = false, ls[:len(ls)-1]
+			first = false
+			var ok bool
+			if ls, ok = s.drop(ls); !ok {
+				return nil
+			}
 		}
 		return fn(id, ls)
 	})
 }
 
 // TestExportRefusesLinesNotOfItsHeaders: lines that do not match the document headers they are
-// streamed under fail the export rather than write a file whose lines do not sum to its totals.
+// streamed under — one line short, or a document's lines missing altogether — fail the export rather
+// than write a file whose lines do not sum to its totals (the workbook's Lines sheet would also hold
+// fewer rows than it was started for).
 func TestExportRefusesLinesNotOfItsHeaders(t *testing.T) {
 	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
-	j, _, _ := streamedClose(t, storetest.Backends[0], func(s jobs.Store) jobs.Store { return shortLines{s} })
-	if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	err := j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
-		return streamingExporter{finished: new(atomic.Int32)}.StartJSON(&out, p, currency)
-	})
-	if err == nil || !strings.Contains(err.Error(), "not those its header was read with") {
-		t.Errorf("export with a line missing: %v, want the lines refused", err)
-	}
-}
-
-// missingLines is a store whose EachDocumentLines leaves out the first document's lines altogether,
-// as if its line set had not been read.
-type missingLines struct{ jobs.Store }
-
-func (s missingLines) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
-	first := true
-	return s.Store.EachDocumentLines(ctx, p, func(id int64, ls []rating.Line) error {
-		if first {
-			first = false
-			return nil
-		}
-		return fn(id, ls)
-	})
-}
-
-// TestExportRefusesADocumentWhoseLinesAreMissing: a document whose header counts lines but whose
-// lines never come fails the export, as lines that do not match it do, rather than write it without
-// lines under its totals (the workbook's Lines sheet would also hold fewer rows than it was started
-// for).
-func TestExportRefusesADocumentWhoseLinesAreMissing(t *testing.T) {
-	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
-	j, _, _ := streamedClose(t, storetest.Backends[0], func(s jobs.Store) jobs.Store { return missingLines{s} })
-	if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	err := j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
-		return streamingExporter{finished: new(atomic.Int32)}.StartJSON(&out, p, currency)
-	})
-	if err == nil || !strings.Contains(err.Error(), "not those its header was read with") {
-		t.Errorf("export with a document's lines missing: %v, want the export refused", err)
-	}
-}
-
-// TestRerunExportsTheStoredReport: a rerun writes the period's exports from the store, streaming the
-// documents' lines in batches; they are what the exporter writes from the whole report read back
-// afterwards (the Run sheet aside), with the rerun's new invoice for an account whose invoice was
-// voided, and the voided one.
-func TestRerunExportsTheStoredReport(t *testing.T) {
-	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
-	for _, b := range storetest.Backends {
-		t.Run(b.Name, func(t *testing.T) {
-			j, st, finished := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
+	for name, drop := range map[string]func([]rating.Line) ([]rating.Line, bool){
+		"a line short":  func(ls []rating.Line) ([]rating.Line, bool) { return ls[:len(ls)-1], true },
+		"lines missing": func(ls []rating.Line) ([]rating.Line, bool) { return nil, false },
+	} {
+		t.Run(name, func(t *testing.T) {
+			j, _, _ := streamedClose(t, storetest.Backends[0], func(s jobs.Store) jobs.Store { return damagedLines{s, drop} })
 			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
 				t.Fatal(err)
 			}
-			docs, err := st.Documents(ctx, p)
-			if err != nil {
-				t.Fatal(err)
+			var out bytes.Buffer
+			err := j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
+				return streamingExporter{finished: new(atomic.Int32)}.StartJSON(&out, p, currency)
+			})
+			if err == nil || !strings.Contains(err.Error(), "not those its header was read with") {
+				t.Errorf("export: %v, want the lines refused", err)
 			}
-			if err := st.Void(ctx, docs[0].Number, at.Add(time.Hour)); err != nil {
-				t.Fatal(err)
-			}
-			jobs.SetStreamBatch(j, 5)
-			later := at.Add(48 * time.Hour)
-			finished.Store(0)
-			sum, err := j.Rerun(ctx, p, jobs.RerunOptions{At: later})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := finished.Load(); n != 2 {
-				t.Fatalf("%d streams finished, want 2", n)
-			}
-			after, err := st.Documents(ctx, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(after) != len(docs)+1 || after[len(docs)].Account != docs[0].Account {
-				t.Fatalf("after the rerun: %d documents, want %d with a new invoice for %s", len(after), len(docs)+1, docs[0].Account)
-			}
-			rep, err := j.Report(ctx, p, later)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep.Run = sum.Run
-			want := t.TempDir()
-			for name, write := range map[string]func(io.Writer) error{
-				"invoices.json":                   func(w io.Writer) error { return exporters.WriteJSON(w, rep) },
-				"billrun-" + p.String() + ".xlsx": func(w io.Writer) error { return exporters.WriteXLSX(w, rep) },
-				"rejects.csv":                     func(w io.Writer) error { return exporters.WriteRejectsCSV(w, rep.Rejects) },
-			} {
-				if err := jobs.WriteFileAtomic(filepath.Join(want, name), write); err != nil {
-					t.Fatal(err)
-				}
-			}
-			sameExports(t, "rerun against export", filepath.Join(j.OutDir, p.String()), want, p)
 		})
 	}
 }
@@ -295,31 +222,14 @@ func TestExportShowsThePeriodAsItWasRead(t *testing.T) {
 	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
-			j, st, _ := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
-			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
-				t.Fatal(err)
-			}
-			rep, err := j.Report(ctx, p, at)
-			if err != nil {
-				t.Fatal(err)
-			}
+			j, st, rep, late := closedWithLateInvoice(t, b)
 			var want bytes.Buffer
 			if err := exporters.WriteJSON(&want, rep); err != nil {
 				t.Fatal(err)
 			}
-			// acct_00009 has no October invoice: a late one is issued while the export writes.
-			for _, d := range rep.Docs {
-				if d.Account == "acct_00009" {
-					t.Fatalf("acct_00009 has an October invoice already: %s", d.Number)
-				}
-			}
-			due := at.Add(24 * time.Hour)
-			late := &invoices.Document{Account: "acct_00009", Period: p, Kind: invoices.KindInvoice, IssuedAt: at.Add(time.Hour),
-				DueAt: &due, RunID: "late", Lines: rep.Docs[0].Lines[:1:1], Subtotal: rep.Docs[0].Lines[0].Amount,
-				AmountDue: rep.Docs[0].Lines[0].Amount}
 			j.Store = &issuedDuringExport{Store: st, doc: late}
 			var got bytes.Buffer
-			err = j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
+			err := j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
 				return streamingExporter{finished: new(atomic.Int32)}.StartJSON(&got, p, currency)
 			})
 			if err != nil {
@@ -389,27 +299,11 @@ func TestFileExportNeverOverwritesANewerExport(t *testing.T) {
 	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
-			j, st, _ := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
-			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
-				t.Fatal(err)
-			}
-			rep, err := j.Report(ctx, p, at)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range rep.Docs {
-				if d.Account == "acct_00009" {
-					t.Fatalf("acct_00009 has an October invoice already: %s", d.Number)
-				}
-			}
-			due := at.Add(24 * time.Hour)
-			late := &invoices.Document{Account: "acct_00009", Period: p, Kind: invoices.KindInvoice, IssuedAt: at.Add(time.Hour),
-				DueAt: &due, RunID: "late", Lines: rep.Docs[0].Lines[:1:1], Subtotal: rep.Docs[0].Lines[0].Amount,
-				AmountDue: rep.Docs[0].Lines[0].Amount}
+			j, st, _, late := closedWithLateInvoice(t, b)
 			path := filepath.Join(j.OutDir, p.String(), "invoices.json")
 			racing := &rerunDuringFileExport{Store: st, doc: late, path: path, at: at}
 			j.Store = racing
-			err = j.ExportTo(ctx, p, at, false, func(write func(io.Writer) error) error { return jobs.WriteFileAtomic(path, write) },
+			err := j.ExportTo(ctx, p, at, false, func(write func(io.Writer) error) error { return jobs.WriteFileAtomic(path, write) },
 				func(w io.Writer, currency string, _, _ int) (jobs.PeriodStream, error) {
 					return streamingExporter{finished: new(atomic.Int32)}.StartJSON(w, p, currency)
 				})
@@ -438,4 +332,30 @@ func TestFileExportNeverOverwritesANewerExport(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closedWithLateInvoice closes the fixtures' October on a fresh store of backend b and returns the
+// jobs, the store, the period's report at the close's time, and a late invoice for acct_00009 (which
+// has none) for a test to issue while an export runs.
+func closedWithLateInvoice(t *testing.T, b storetest.Backend) (*jobs.Jobs, jobs.Store, *invoices.Report, *invoices.Document) {
+	t.Helper()
+	p, at, ctx := fixturePeriod, fixtureAt, context.Background()
+	j, st, _ := streamedClose(t, b, func(s jobs.Store) jobs.Store { return s })
+	if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := j.Report(ctx, p, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range rep.Docs {
+		if d.Account == "acct_00009" {
+			t.Fatalf("acct_00009 has an October invoice already: %s", d.Number)
+		}
+	}
+	due := at.Add(24 * time.Hour)
+	late := &invoices.Document{Account: "acct_00009", Period: p, Kind: invoices.KindInvoice, IssuedAt: at.Add(time.Hour),
+		DueAt: &due, RunID: "late", Lines: rep.Docs[0].Lines[:1:1], Subtotal: rep.Docs[0].Lines[0].Amount,
+		AmountDue: rep.Docs[0].Lines[0].Amount}
+	return j, st, rep, late
 }
