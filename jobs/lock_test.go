@@ -331,6 +331,66 @@ func TestReconcileTakesItsPeriodLock(t *testing.T) {
 	}
 }
 
+// TestRerunDryRunTakesItsPeriodLock: a dry run writes nothing but reads the period under its run lock,
+// as reconcile does, so its diff never mixes a close or rerun half-way through: while another run
+// holds the period it fails with ErrLocked (exit 5), or waits for it with Wait, and then reports the
+// closed period unchanged.
+func TestRerunDryRunTakesItsPeriodLock(t *testing.T) {
+	pb, hash, src, imp := loadFixtures(t)
+	p, at := fixturePeriod, fixtureAt
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := lockDSNs[name](t)
+			holder, rerunner := openDSN(t, dsn), openDSN(t, dsn)
+			if _, err := holder.ImportAccounts(ctx, imp); err != nil {
+				t.Fatal(err)
+			}
+			locks := &lockLog{Store: rerunner, waiting: make(chan string, 1)}
+			j := &jobs.Jobs{Store: locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
+				PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
+				t.Fatal(err)
+			}
+			release, err := holder.Lock(ctx, invoices.PeriodLock(p), false) // a rerun in progress
+			if err != nil {
+				t.Fatal(err)
+			}
+			dry := jobs.RerunOptions{At: at.Add(time.Hour), DryRun: true}
+			if _, err := j.Rerun(ctx, p, dry); !errors.Is(err, invoices.ErrLocked) {
+				release()
+				t.Fatalf("dry run while the period is held: %v, want ErrLocked", err)
+			}
+			done := make(chan error, 1)
+			var sum *jobs.RerunSummary
+			go func() {
+				var err error
+				dry.Wait = true
+				sum, err = j.Rerun(ctx, p, dry)
+				done <- err
+			}()
+			if key := <-locks.waiting; key != invoices.PeriodLock(p) {
+				t.Errorf("dry run waits for %q, want the period's lock", key)
+			}
+			select {
+			case err := <-done:
+				release()
+				t.Fatalf("dry run with wait returned while the period was held: %v", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			release()
+			if err := <-done; err != nil {
+				t.Fatalf("dry run once the period was released: %v", err)
+			}
+			for _, c := range sum.Corrections {
+				if c.Action != invoices.ActionNone {
+					t.Errorf("dry run of the closed period: %s %s, want nothing to correct", c.Account, c.Action)
+				}
+			}
+		})
+	}
+}
+
 // TestStandingLockWaitStoppedIsAFailure: a close stopped (its timeout, SIGTERM) while its standing pass
 // waits for the sweep lock has issued its invoices: it failed, it was not kept out by another run of
 // its period — no error wrapping invoices.ErrLocked (exit 5, a firing "skipped_locked"), but one

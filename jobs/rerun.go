@@ -44,6 +44,13 @@ func (j *Jobs) Rerun(ctx context.Context, p rating.Period, opts RerunOptions) (*
 	at := opts.At.UTC()
 	sum := &RerunSummary{}
 	if opts.DryRun {
+		// A dry run writes nothing, but reads the period under its lock as reconcile and export do:
+		// beside a close or rerun half-way through, its diff would mix the period's before and after.
+		release, err := j.lockReading(ctx, invoices.PeriodLock(p), opts.Wait)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		return sum, j.rerun(ctx, p, at, opts, nil, sum)
 	}
 	release, err := j.lock(ctx, invoices.PeriodLock(p), opts.Wait)
