@@ -308,8 +308,7 @@ func TestCloseAccountsImportIsARun(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(root, "fixtures/accounts.yaml")
-	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
-		"--accounts", file}, fixtureArgs(t, dir)...)
+	args := closeArgs(t, dir, file)
 	if out, err := runCapture(args...); exitCode(err) != exitLocked {
 		t.Fatalf("close while October is held: %v, want exit %d\n%s", err, exitLocked, out)
 	}

@@ -32,6 +32,40 @@ func fixtureArgs(t *testing.T, dir string) []string {
 
 const fixtureAt = "2026-11-01T02:00:00Z"
 
+// accountsFixture is the absolute path of fixtures/accounts.yaml.
+func accountsFixture(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, fixtureAccounts)
+}
+
+// closeArgs is `billrun close` of October at fixtureAt on the fixtures' usage and prices, importing
+// accounts, into dir's database and dir/out.
+func closeArgs(t *testing.T, dir, accounts string) []string {
+	t.Helper()
+	return append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
+		"--accounts", accounts}, fixtureArgs(t, dir)...)
+}
+
+// holdPeriod takes October's run lock on dir's database, as a close or rerun of it running would, and
+// returns the store holding it and its release; the store is closed when the test ends.
+func holdPeriod(t *testing.T, dir string) (st *store.Store, release func()) {
+	t.Helper()
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "billrun.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	release, err = st.Lock(t.Context(), "period:2026-10", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, release
+}
+
 // TestCloseFixtures closes October 2026 on the fixtures and compares invoices.json and the workbook
 // (as a JSON dump of cells and number formats) with the goldens. The goldens are regression files:
 // their numbers are checked by hand in the worked examples (TestExamples) and the unit tests; this test
@@ -156,8 +190,7 @@ func TestCloseBadAccountsFile(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("accounts:\n  - id: acct_1\n    payment_method: [not, a, bool]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
-		"--accounts", bad}, fixtureArgs(t, dir)...)
+	args := closeArgs(t, dir, bad)
 	text, err := runCapture(args...)
 	if err == nil {
 		t.Fatalf("close with a bad accounts file succeeded:\n%s", text)
@@ -185,18 +218,8 @@ func TestCloseBadAccountsFile(t *testing.T) {
 // the close run after the lock is released issues all 17.
 func TestCloseWhileAnotherRunHoldsThePeriod(t *testing.T) {
 	dir := t.TempDir()
-	root, _ := filepath.Abs("../..")
-	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
-		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)
-	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "billrun.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	release, err := st.Lock(t.Context(), "period:2026-10", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	args := closeArgs(t, dir, accountsFixture(t))
+	st, release := holdPeriod(t, dir)
 	text, err := runCapture(args...)
 	if code := exitCode(err); code != exitLocked {
 		t.Fatalf("close while the period is locked: exit %d (%v), want %d\n%s", code, err, exitLocked, text)
@@ -219,21 +242,11 @@ func TestCloseWhileAnotherRunHoldsThePeriod(t *testing.T) {
 // the lock.
 func TestExportWhileAnotherRunHoldsThePeriod(t *testing.T) {
 	dir := t.TempDir()
-	root, _ := filepath.Abs("../..")
-	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
-		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)
+	args := closeArgs(t, dir, accountsFixture(t))
 	if text, err := runCapture(args...); err != nil {
 		t.Fatalf("close: %v\n%s", err, text)
 	}
-	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "billrun.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	release, err := st.Lock(t.Context(), "period:2026-10", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, release := holdPeriod(t, dir)
 	export := append([]string{"export", "--period", "2026-10", "--at", fixtureAt, "--format", "json"}, fixtureArgs(t, dir)[:2]...)
 	text, err := runCapture(append(export, "--wait=false")...)
 	if code := exitCode(err); code != exitLocked {
@@ -260,9 +273,7 @@ func TestExportWhileAnotherRunHoldsThePeriod(t *testing.T) {
 // same bytes as the export to a file; a path that is neither stays the file written.
 func TestExportOutDirectory(t *testing.T) {
 	dir := t.TempDir()
-	root, _ := filepath.Abs("../..")
-	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
-		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)
+	args := closeArgs(t, dir, accountsFixture(t))
 	if text, err := runCapture(args...); err != nil {
 		t.Fatalf("close: %v\n%s", err, text)
 	}

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"billrun/invoices/store"
 )
 
 // TestExportWritesNoFileBeforeItHoldsTheLock: an export to a file takes the period's lock before it
@@ -19,21 +16,11 @@ import (
 // fail once it got the lock.
 func TestExportWritesNoFileBeforeItHoldsTheLock(t *testing.T) {
 	dir := t.TempDir()
-	root, _ := filepath.Abs("../..")
-	args := append([]string{"close", "--period", "2026-10", "--at", fixtureAt, "--out", filepath.Join(dir, "out"),
-		"--accounts", filepath.Join(root, "fixtures/accounts.yaml")}, fixtureArgs(t, dir)...)
+	args := closeArgs(t, dir, accountsFixture(t))
 	if text, err := runCapture(args...); err != nil {
 		t.Fatalf("close: %v\n%s", err, text)
 	}
-	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "billrun.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	release, err := st.Lock(t.Context(), "period:2026-10", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, release := holdPeriod(t, dir)
 	defer release()
 	exportDir := filepath.Join(dir, "exports", "2026-10")
 	out := filepath.Join(exportDir, "billrun-2026-10.xlsx")
