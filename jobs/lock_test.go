@@ -276,21 +276,22 @@ func TestStandingPassesTakeTheSweepLock(t *testing.T) {
 	}
 }
 
-// TestReconcileTakesItsPeriodLock: a reconciliation reads the period under its run lock, so it never
-// reports a close or rerun half-way through as differences: while another run holds the period it
-// fails with ErrLocked (exit 5), or waits for it with wait, and then reconciles.
-func TestReconcileTakesItsPeriodLock(t *testing.T) {
+// readsUnderPeriodLock closes the fixtures' October on each backend, then has another store hold the
+// period's lock, as a rerun in progress would, and checks that read — given the jobs, and whether to
+// wait for the lock — fails with ErrLocked while it is held, and with wait, waits for it (saying which
+// lock it waits for) and runs once it is released; check is then given read's result.
+func readsUnderPeriodLock[R any](t *testing.T, what string, read func(j *jobs.Jobs, wait bool) (R, error), check func(t *testing.T, r R)) {
 	pb, hash, src, imp := loadFixtures(t)
 	p, at := fixturePeriod, fixtureAt
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			dsn := lockDSNs[name](t)
-			holder, reconciler := openDSN(t, dsn), openDSN(t, dsn)
+			holder, reader := openDSN(t, dsn), openDSN(t, dsn)
 			if _, err := holder.ImportAccounts(ctx, imp); err != nil {
 				t.Fatal(err)
 			}
-			locks := &lockLog{Store: reconciler, waiting: make(chan string, 1)}
+			locks := &lockLog{Store: reader, waiting: make(chan string, 1)}
 			j := &jobs.Jobs{Store: locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
 				PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
 			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
@@ -300,35 +301,46 @@ func TestReconcileTakesItsPeriodLock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := j.ReconcileLocked(ctx, p, at, false); !errors.Is(err, invoices.ErrLocked) {
+			if _, err := read(j, false); !errors.Is(err, invoices.ErrLocked) {
 				release()
-				t.Fatalf("reconcile while the period is held: %v, want ErrLocked", err)
+				t.Fatalf("%s while the period is held: %v, want ErrLocked", what, err)
 			}
 			done := make(chan error, 1)
-			var rec *invoices.Reconciliation
+			var r R
 			go func() {
 				var err error
-				rec, err = j.ReconcileLocked(ctx, p, at, true)
+				r, err = read(j, true)
 				done <- err
 			}()
 			if key := <-locks.waiting; key != invoices.PeriodLock(p) {
-				t.Errorf("reconcile waits for %q, want the period's lock", key)
+				t.Errorf("%s waits for %q, want the period's lock", what, key)
 			}
 			select {
 			case err := <-done:
 				release()
-				t.Fatalf("reconcile with wait returned while the period was held: %v", err)
+				t.Fatalf("%s with wait returned while the period was held: %v", what, err)
 			case <-time.After(200 * time.Millisecond):
 			}
 			release()
 			if err := <-done; err != nil {
-				t.Fatalf("reconcile once the period was released: %v", err)
+				t.Fatalf("%s once the period was released: %v", what, err)
 			}
-			if !rec.Clean() {
-				t.Errorf("reconciliation of a closed period is not clean: %+v", rec)
-			}
+			check(t, r)
 		})
 	}
+}
+
+// TestReconcileTakesItsPeriodLock: a reconciliation reads the period under its run lock, so it never
+// reports a close or rerun half-way through as differences: while another run holds the period it
+// fails with ErrLocked (exit 5), or waits for it with wait, and then reconciles.
+func TestReconcileTakesItsPeriodLock(t *testing.T) {
+	readsUnderPeriodLock(t, "reconcile", func(j *jobs.Jobs, wait bool) (*invoices.Reconciliation, error) {
+		return j.ReconcileLocked(context.Background(), fixturePeriod, fixtureAt, wait)
+	}, func(t *testing.T, rec *invoices.Reconciliation) {
+		if !rec.Clean() {
+			t.Errorf("reconciliation of a closed period is not clean: %+v", rec)
+		}
+	})
 }
 
 // TestRerunDryRunTakesItsPeriodLock: a dry run writes nothing but reads the period under its run lock,
@@ -336,59 +348,15 @@ func TestReconcileTakesItsPeriodLock(t *testing.T) {
 // holds the period it fails with ErrLocked (exit 5), or waits for it with Wait, and then reports the
 // closed period unchanged.
 func TestRerunDryRunTakesItsPeriodLock(t *testing.T) {
-	pb, hash, src, imp := loadFixtures(t)
-	p, at := fixturePeriod, fixtureAt
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			dsn := lockDSNs[name](t)
-			holder, rerunner := openDSN(t, dsn), openDSN(t, dsn)
-			if _, err := holder.ImportAccounts(ctx, imp); err != nil {
-				t.Fatal(err)
+	readsUnderPeriodLock(t, "dry run", func(j *jobs.Jobs, wait bool) (*jobs.RerunSummary, error) {
+		return j.Rerun(context.Background(), fixturePeriod, jobs.RerunOptions{At: fixtureAt.Add(time.Hour), DryRun: true, Wait: wait})
+	}, func(t *testing.T, sum *jobs.RerunSummary) {
+		for _, c := range sum.Corrections {
+			if c.Action != invoices.ActionNone {
+				t.Errorf("dry run of the closed period: %s %s, want nothing to correct", c.Account, c.Action)
 			}
-			locks := &lockLog{Store: rerunner, waiting: make(chan string, 1)}
-			j := &jobs.Jobs{Store: locks, Usage: localUsage{src: src, pb: pb}, Exporter: fileExporter{}, PriceBook: pb,
-				PriceBookHash: hash, OutDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
-			if _, err := j.Close(ctx, p, jobs.CloseOptions{At: at}); err != nil {
-				t.Fatal(err)
-			}
-			release, err := holder.Lock(ctx, invoices.PeriodLock(p), false) // a rerun in progress
-			if err != nil {
-				t.Fatal(err)
-			}
-			dry := jobs.RerunOptions{At: at.Add(time.Hour), DryRun: true}
-			if _, err := j.Rerun(ctx, p, dry); !errors.Is(err, invoices.ErrLocked) {
-				release()
-				t.Fatalf("dry run while the period is held: %v, want ErrLocked", err)
-			}
-			done := make(chan error, 1)
-			var sum *jobs.RerunSummary
-			go func() {
-				var err error
-				dry.Wait = true
-				sum, err = j.Rerun(ctx, p, dry)
-				done <- err
-			}()
-			if key := <-locks.waiting; key != invoices.PeriodLock(p) {
-				t.Errorf("dry run waits for %q, want the period's lock", key)
-			}
-			select {
-			case err := <-done:
-				release()
-				t.Fatalf("dry run with wait returned while the period was held: %v", err)
-			case <-time.After(200 * time.Millisecond):
-			}
-			release()
-			if err := <-done; err != nil {
-				t.Fatalf("dry run once the period was released: %v", err)
-			}
-			for _, c := range sum.Corrections {
-				if c.Action != invoices.ActionNone {
-					t.Errorf("dry run of the closed period: %s %s, want nothing to correct", c.Account, c.Action)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestStandingLockWaitStoppedIsAFailure: a close stopped (its timeout, SIGTERM) while its standing pass
