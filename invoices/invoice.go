@@ -22,14 +22,22 @@ func DraftInvoice(account string, p rating.Period, lines []rating.Line, grants [
 	}
 	doc := Document{Account: account, Period: p, Kind: KindInvoice, IssuedAt: issuedAt.UTC(), Lines: lines}
 	doc.total()
-	doc.Consumptions = ApplyCredits(grants, p, doc.Subtotal)
-	for _, c := range doc.Consumptions {
-		doc.CreditsApplied += c.Amount
-	}
-	doc.AmountDue = doc.Subtotal - doc.CreditsApplied
+	doc.ApplyCredits(grants)
 	due := doc.IssuedAt.Add(time.Duration(terms.PaymentTermsDays) * 24 * time.Hour)
 	doc.DueAt = &due
 	return doc, true
+}
+
+// ApplyCredits applies credits from grants, the account's, to the invoice (DESIGN §6 steps 4 and 5):
+// it sets Consumptions, CreditsApplied and AmountDue from the subtotal, recording the consumption on
+// the grants. A close whose grants another run consumed meanwhile applies them again this way.
+func (d *Document) ApplyCredits(grants []Grant) {
+	d.Consumptions = ApplyCredits(grants, d.Period, d.Subtotal)
+	d.CreditsApplied = 0
+	for _, c := range d.Consumptions {
+		d.CreditsApplied += c.Amount
+	}
+	d.AmountDue = d.Subtotal - d.CreditsApplied
 }
 
 // total sets Subtotal and Discount from the lines.

@@ -399,7 +399,7 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 	if err := j.Store.CheckLock(ctx, invoices.PeriodLock(p)); err != nil {
 		return fmt.Errorf("close %s: stopped before issuing %s: %w", p, batch[0].Account, err)
 	}
-	err := j.issueCreditsAfresh(ctx, log, p, batch, func() error { return j.Store.IssueBatch(ctx, batch) })
+	err := j.issueCreditsAfresh(ctx, log, batch, func() error { return j.Store.IssueBatch(ctx, batch) })
 	if err == nil {
 		for _, doc := range batch {
 			run.Totals.Add(doc)
@@ -425,7 +425,7 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 		// The batch's refusal named one account; another's credits may have been consumed meanwhile
 		// too (the store reports an account invoiced meanwhile first).
 		one := []*invoices.Document{doc}
-		if err := j.issueCreditsAfresh(ctx, log, p, one, func() error { return j.Store.Issue(ctx, doc) }); err != nil {
+		if err := j.issueCreditsAfresh(ctx, log, one, func() error { return j.Store.Issue(ctx, doc) }); err != nil {
 			if errors.Is(err, invoices.ErrAlreadyIssued) {
 				sum.Existing++
 				sum.meanwhile++
@@ -442,7 +442,7 @@ func (j *Jobs) issueBatch(ctx context.Context, log *slog.Logger, p rating.Period
 // issueCreditsAfresh calls issue, which issues docs, and while it is refused with an error wrapping
 // invoices.ErrGrantOverdrawn applies the credits of docs afresh and calls it again, up to three
 // times. It returns issue's last error, or reapplyCredits'.
-func (j *Jobs) issueCreditsAfresh(ctx context.Context, log *slog.Logger, p rating.Period, docs []*invoices.Document, issue func() error) error {
+func (j *Jobs) issueCreditsAfresh(ctx context.Context, log *slog.Logger, docs []*invoices.Document, issue func() error) error {
 	err := issue()
 	for tries := 0; errors.Is(err, invoices.ErrGrantOverdrawn) && tries < 3; tries++ {
 		// Another run consumed credits of the documents' accounts after they were drafted — a close of
@@ -450,7 +450,7 @@ func (j *Jobs) issueCreditsAfresh(ctx context.Context, log *slog.Logger, p ratin
 		// written: apply the credits afresh, from the grants as they stand now, and issue them again.
 		log.Warn("close: credits of the batch were consumed meanwhile by another run; applying them afresh",
 			"first_account", docs[0].Account, "last_account", docs[len(docs)-1].Account, "error", err)
-		if err := j.reapplyCredits(ctx, p, docs); err != nil {
+		if err := j.reapplyCredits(ctx, docs); err != nil {
 			return fmt.Errorf("apply credits afresh: %w", err)
 		}
 		err = issue()
@@ -460,7 +460,7 @@ func (j *Jobs) issueCreditsAfresh(ctx context.Context, log *slog.Logger, p ratin
 
 // reapplyCredits applies credits to the drafted invoices docs afresh (DESIGN §6 step 4) from their
 // accounts' grants as the store holds them now.
-func (j *Jobs) reapplyCredits(ctx context.Context, p rating.Period, docs []*invoices.Document) error {
+func (j *Jobs) reapplyCredits(ctx context.Context, docs []*invoices.Document) error {
 	accts, err := j.Store.Accounts(ctx)
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)
@@ -471,12 +471,7 @@ func (j *Jobs) reapplyCredits(ctx context.Context, p rating.Period, docs []*invo
 		if a == nil {
 			return fmt.Errorf("account %s: %w", d.Account, invoices.ErrNotFound)
 		}
-		d.Consumptions = invoices.ApplyCredits(a.Grants, p, d.Subtotal)
-		d.CreditsApplied = 0
-		for _, c := range d.Consumptions {
-			d.CreditsApplied += c.Amount
-		}
-		d.AmountDue = d.Subtotal - d.CreditsApplied
+		d.ApplyCredits(a.Grants)
 	}
 	return nil
 }
