@@ -287,6 +287,9 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 	return nil
 }
 
+// sqliteVersionsIndex is the unique index sqliteVersionsOnce puts on goose's applied versions.
+const sqliteVersionsIndex = "goose_db_version_applied_once"
+
 // sqliteVersionsOnce makes SQLite refuse to record a migration version twice, before goose's Up
 // lists what is pending: it creates goose's version table when there is none (as goose does, with its
 // version 0) and a unique index on its applied versions. goose checks what is applied outside the
@@ -296,9 +299,19 @@ func (s *Store) migrate(ctx context.Context, d goose.Dialect, dir string) error 
 // whenever its DDL runs twice without failing (migrations 3 and 5; a migration changing data would
 // change it twice). With the index, the second attempt fails as it records the version, its
 // transaction rolls back, and migrate's retry finds the migration applied. Versions recorded twice
-// before the index existed are recorded once (the first record kept). On a database that has both,
-// this writes nothing.
+// before the index existed are recorded once (the first record kept). On a database that has the
+// index, this only reads.
 func (s *Store) sqliteVersionsOnce(ctx context.Context) error {
+	// Once the index exists there is nothing to do, and every open after the first finds it: read
+	// first, rather than take SQLite's write lock — and wait behind a close's issuing — on every open.
+	var indexes int
+	if err := s.db.GetContext(ctx, &indexes, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?`,
+		sqliteVersionsIndex); err != nil {
+		return err
+	}
+	if indexes > 0 {
+		return nil
+	}
 	versions, err := database.NewStore(database.DialectSQLite3, goose.DefaultTablename)
 	if err != nil {
 		return err
@@ -320,7 +333,7 @@ func (s *Store) sqliteVersionsOnce(ctx context.Context) error {
 		for _, q := range []string{
 			`DELETE FROM goose_db_version WHERE is_applied AND id NOT IN (
 				SELECT min(id) FROM goose_db_version WHERE is_applied GROUP BY version_id)`,
-			`CREATE UNIQUE INDEX IF NOT EXISTS goose_db_version_applied_once ON goose_db_version (version_id)
+			`CREATE UNIQUE INDEX IF NOT EXISTS ` + sqliteVersionsIndex + ` ON goose_db_version (version_id)
 				WHERE is_applied`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
