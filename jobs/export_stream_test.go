@@ -191,28 +191,32 @@ func TestExportRefusesLinesNotOfItsHeaders(t *testing.T) {
 	}
 }
 
-// issuedDuringExport is a store on which, right before the export reads the period's lines, a close
-// or rerun issues doc: the export no longer holds the period's lock by then.
-type issuedDuringExport struct {
+// runDuringExport is a store on which, once, right before an export reads the period's lines, another
+// run of the period tries to take the period's lock (lockErr) and, when it gets it, does what run says.
+type runDuringExport struct {
 	jobs.Store
-	doc *invoices.Document
+	run     func(ctx context.Context, st jobs.Store, p rating.Period) error
+	lockErr error
 }
 
-func (s *issuedDuringExport) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
-	if s.doc != nil {
-		// The export released the period's lock once it had read the documents: another run can take it.
+func (s *runDuringExport) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
+	if run := s.run; run != nil {
+		s.run = nil
 		release, err := s.Store.Lock(ctx, invoices.PeriodLock(p), false)
-		if err != nil {
-			return err
-		}
-		err = s.Store.Issue(ctx, s.doc)
-		release()
-		s.doc = nil
-		if err != nil {
-			return err
+		if s.lockErr = err; err == nil {
+			err = run(ctx, s.Store, p)
+			release()
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return s.Store.EachDocumentLines(ctx, p, fn)
+}
+
+// issueDoc is a run that issues doc.
+func issueDoc(doc *invoices.Document) func(context.Context, jobs.Store, rating.Period) error {
+	return func(ctx context.Context, st jobs.Store, _ rating.Period) error { return st.Issue(ctx, doc) }
 }
 
 // TestExportShowsThePeriodAsItWasRead: an export holds the period's lock only while it reads the
@@ -227,7 +231,8 @@ func TestExportShowsThePeriodAsItWasRead(t *testing.T) {
 			if err := exporters.WriteJSON(&want, rep); err != nil {
 				t.Fatal(err)
 			}
-			j.Store = &issuedDuringExport{Store: st, doc: late}
+			// The export released the period's lock once it had read the documents: another run can take it.
+			j.Store = &runDuringExport{Store: st, run: issueDoc(late)}
 			var got bytes.Buffer
 			err := j.Export(ctx, p, at, false, func(currency string, _, _ int) (jobs.PeriodStream, error) {
 				return streamingExporter{finished: new(atomic.Int32)}.StartJSON(&got, p, currency)
@@ -246,48 +251,28 @@ func TestExportShowsThePeriodAsItWasRead(t *testing.T) {
 	}
 }
 
-// rerunDuringFileExport is a store on which, while an export to a file reads the period's lines, a
-// rerun of the period tries to run: if it gets the period's lock it issues doc and writes its own
-// invoices.json at path, the file the export is about to rename into place (the export's --out
-// directory is the close's and rerun's).
-type rerunDuringFileExport struct {
-	jobs.Store
-	doc     *invoices.Document
-	path    string
-	at      time.Time
-	lockErr error
-}
-
-func (s *rerunDuringFileExport) EachDocumentLines(ctx context.Context, p rating.Period, fn func(int64, []rating.Line) error) error {
-	if s.doc != nil {
-		doc := s.doc
-		s.doc = nil
-		release, err := s.Store.Lock(ctx, invoices.PeriodLock(p), false)
-		s.lockErr = err
-		if err == nil {
-			err = s.Store.Issue(ctx, doc)
-			if err == nil {
-				rerun := &jobs.Jobs{Store: s.Store, Logger: slog.New(slog.DiscardHandler)}
-				var rep *invoices.Report
-				if rep, err = rerun.Report(ctx, p, s.at); err == nil {
-					// Written and renamed into place as the rerun's process does (WriteFileAtomic here, in
-					// the export's process, would take the export's temporary file for its own left behind).
-					var buf bytes.Buffer
-					if err = exporters.WriteJSON(&buf, rep); err == nil {
-						err = os.WriteFile(s.path+".rerun", buf.Bytes(), 0o644)
-					}
-					if err == nil {
-						err = os.Rename(s.path+".rerun", s.path)
-					}
-				}
-			}
-			release()
-			if err != nil {
-				return err
-			}
+// rerunWritingJSON is a rerun that issues doc and writes its own invoices.json at path, the file an
+// export to a file is about to rename into place (the export's --out directory is the close's and
+// rerun's): written and renamed as the rerun's process does (WriteFileAtomic here, in the export's
+// process, would take the export's temporary file for its own left behind).
+func rerunWritingJSON(doc *invoices.Document, path string, at time.Time) func(context.Context, jobs.Store, rating.Period) error {
+	return func(ctx context.Context, st jobs.Store, p rating.Period) error {
+		if err := st.Issue(ctx, doc); err != nil {
+			return err
 		}
+		rep, err := (&jobs.Jobs{Store: st, Logger: slog.New(slog.DiscardHandler)}).Report(ctx, p, at)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		if err := exporters.WriteJSON(&buf, rep); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path+".rerun", buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		return os.Rename(path+".rerun", path)
 	}
-	return s.Store.EachDocumentLines(ctx, p, fn)
 }
 
 // TestFileExportNeverOverwritesANewerExport: an export to a file (billrun export --out, whose default
@@ -301,7 +286,7 @@ func TestFileExportNeverOverwritesANewerExport(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			j, st, _, late := closedWithLateInvoice(t, b)
 			path := filepath.Join(j.OutDir, p.String(), "invoices.json")
-			racing := &rerunDuringFileExport{Store: st, doc: late, path: path, at: at}
+			racing := &runDuringExport{Store: st, run: rerunWritingJSON(late, path, at)}
 			j.Store = racing
 			err := j.ExportTo(ctx, p, at, false, func(write func(io.Writer) error) error { return jobs.WriteFileAtomic(path, write) },
 				func(w io.Writer, currency string, _, _ int) (jobs.PeriodStream, error) {
