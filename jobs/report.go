@@ -34,15 +34,11 @@ func (j *Jobs) Report(ctx context.Context, p rating.Period, at time.Time) (*invo
 // into a pager holds up no close). An export to a file uses ExportTo instead.
 func (j *Jobs) Export(ctx context.Context, p rating.Period, at time.Time, wait bool,
 	start func(currency string, docs, lines int) (PeriodStream, error)) error {
-	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
+	rep, lines, release, err := j.lockedHeaders(ctx, p, at, wait)
 	if err != nil {
 		return err
 	}
-	rep, lines, err := j.reportHeaders(ctx, p, at)
 	release()
-	if err != nil {
-		return err
-	}
 	return j.streamReport(ctx, rep, lines, start)
 }
 
@@ -57,20 +53,31 @@ func (j *Jobs) Export(ctx context.Context, p rating.Period, at time.Time, wait b
 func (j *Jobs) ExportTo(ctx context.Context, p rating.Period, at time.Time, wait bool,
 	out func(write func(io.Writer) error) error,
 	start func(w io.Writer, currency string, docs, lines int) (PeriodStream, error)) error {
-	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
+	rep, lines, release, err := j.lockedHeaders(ctx, p, at, wait)
 	if err != nil {
 		return err
 	}
 	defer release()
-	rep, lines, err := j.reportHeaders(ctx, p, at)
-	if err != nil {
-		return err
-	}
 	return out(func(w io.Writer) error {
 		return j.streamReport(ctx, rep, lines, func(currency string, docs, lines int) (PeriodStream, error) {
 			return start(w, currency, docs, lines)
 		})
 	})
+}
+
+// lockedHeaders takes period p's lock for reading (waiting for it with wait) and reads its report's
+// headers under it (reportHeaders); the caller releases the lock. On error nothing is held.
+func (j *Jobs) lockedHeaders(ctx context.Context, p rating.Period, at time.Time, wait bool) (*invoices.Report, int, func(), error) {
+	release, err := j.lockReading(ctx, invoices.PeriodLock(p), wait)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	rep, lines, err := j.reportHeaders(ctx, p, at)
+	if err != nil {
+		release()
+		return nil, 0, nil, err
+	}
+	return rep, lines, release, nil
 }
 
 // streamReport writes rep, read by reportHeaders with its lines' count, through the stream start
