@@ -214,6 +214,17 @@ func (c *closeExports) abort() {
 // whole report instead.
 func (j *Jobs) writeStoredExports(ctx context.Context, dir string, p rating.Period, at time.Time, run *invoices.Run,
 	rejects []rating.Reject, check func() error) ([]string, error) {
+	if _, ok := j.Exporter.(StreamingExporter); !ok {
+		rep, err := j.Report(ctx, p, at)
+		if err != nil {
+			return nil, err
+		}
+		rep.Run, rep.Rejects = run, rejects
+		if err := check(); err != nil {
+			return nil, err
+		}
+		return j.writeExports(dir, p, rep)
+	}
 	rep, lines, err := j.reportHeaders(ctx, p, at)
 	if err != nil {
 		return nil, err
@@ -223,16 +234,6 @@ func (j *Jobs) writeStoredExports(ctx context.Context, dir string, p rating.Peri
 	ex, err := j.startCloseExports(dir, p, rep.Currency, len(rep.Docs), lines, 2)
 	if err != nil {
 		return nil, err
-	}
-	if ex == nil {
-		if rep, err = j.Report(ctx, p, at); err != nil {
-			return nil, err
-		}
-		rep.Run, rep.Rejects = run, rejects
-		if err := check(); err != nil {
-			return nil, err
-		}
-		return j.writeExports(dir, p, rep)
 	}
 	defer ex.abort()
 	if err := j.streamLines(ctx, rep, func(docs []invoices.DocView) error { ex.add(docs); return nil }); err != nil {
